@@ -1,0 +1,39 @@
+# wxnotify: the targets the README and .ci/run use.
+GO       ?= go
+PKGS     ?= ./...
+BENCH    ?= .
+BENCHPKG ?= ./shared/store/...
+
+.PHONY: dev test lint vet staticcheck gotest bench build
+
+## dev: run every function on one local server (bbolt + sandbox WeChat).
+dev:
+	$(GO) run ./cmd/wxnotify dev
+
+## test: lint, then every test with the race detector (the README's test command).
+test: lint gotest
+
+gotest: node_modules/.bin/dynalite
+	$(GO) test -race -count=1 $(PKGS)
+
+lint: vet staticcheck
+	@unformatted=$$(find . -name '*.go' -not -path './node_modules/*' -not -path './dist/*' -exec gofmt -l {} +); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) tool staticcheck $(PKGS)
+
+node_modules/.bin/dynalite: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+## bench: benchmarks (BENCHPKG=./shared/... BENCH=Name to narrow).
+bench: node_modules/.bin/dynalite
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(BENCHPKG)
+
+## build: every function binary for AWS and Tencent Cloud (see the cloud issue).
+build:
+	$(GO) build ./...

@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits every implementation enforces identically, so that code tested on one
+// backend behaves the same on the others.
+const (
+	// MaxValueSize is the largest value a Put accepts (256 KiB). DynamoDB's
+	// item limit is 400 KB, which leaves room for keys and attributes.
+	MaxValueSize = 256 << 10
+	// MaxPartitionSize and MaxSortSize bound the key parts in bytes
+	// (DynamoDB allows 2048 bytes for a partition key and 1024 for a sort key).
+	MaxPartitionSize = 1024
+	MaxSortSize      = 1024
+	// MaxQueryLimit is the largest page a Query returns.
+	MaxQueryLimit = 1000
+)
+
+// Errors returned by every implementation. Check them with errors.Is: a
+// backend may wrap them with context.
+var (
+	// ErrNotFound: no live item has the key (it never existed, was deleted,
+	// or has expired).
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a condition (IfAbsent, IfVersion) did not hold. Nothing
+	// was written.
+	ErrConflict = errors.New("store: condition failed")
+	// ErrOutOfRange: an Add would have taken a counter outside [min, max].
+	// Nothing was written.
+	ErrOutOfRange = errors.New("store: counter bound reached")
+	// ErrNotCounter: Add was called on an item whose value is not a decimal
+	// int64.
+	ErrNotCounter = errors.New("store: value is not a counter")
+	// ErrTooLarge: the value is larger than MaxValueSize. Nothing was written.
+	ErrTooLarge = errors.New("store: value too large")
+	// ErrInvalidKey: a key part is empty, too long, not UTF-8 or contains NUL.
+	ErrInvalidKey = errors.New("store: invalid key")
+)
+
+// Key addresses an item: a partition (an entity kind plus its id, usually)
+// and a sort key that orders the items of the partition for Query.
+//
+// Both parts must be non-empty valid UTF-8 without NUL bytes, at most
+// MaxPartitionSize and MaxSortSize bytes. Sort keys compare as byte strings.
+type Key struct {
+	Partition string
+	Sort      string
+}
+
+func (k Key) String() string { return k.Partition + "/" + k.Sort }
+
+// Item is one stored value with its metadata.
+type Item struct {
+	Key   Key
+	Value []byte
+	// Version is 1 for a newly created item and grows by one with every
+	// successful Put or Add on the key. An item that expired and is written
+	// again starts over at 1.
+	Version int64
+	// ExpiresAt is the zero time for items that never expire. Precision is
+	// the millisecond.
+	ExpiresAt time.Time
+}
+
+// PutOptions are the conditions and expiry of a Put.
+type PutOptions struct {
+	// IfAbsent makes the Put fail with ErrConflict when a live item has the
+	// key. An expired item counts as absent.
+	IfAbsent bool
+	// IfVersion, when > 0, makes the Put fail with ErrConflict unless a live
+	// item with exactly this version has the key.
+	IfVersion int64
+	// ExpiresAt, when not zero, is the time from which the item is invisible
+	// to every read and eligible for deletion. A Put without it makes the
+	// item permanent again.
+	ExpiresAt time.Time
+}
+
+// DeleteOptions are the conditions of a Delete.
+type DeleteOptions struct {
+	// IfVersion, when > 0, makes the Delete fail with ErrConflict unless a
+	// live item with exactly this version has the key.
+	IfVersion int64
+}
+
+// Query selects the live items of one partition whose sort key starts with
+// Prefix and sorts after After, in ascending sort-key order.
+type Query struct {
+	Partition string
+	// Prefix may be empty: all items of the partition.
+	Prefix string
+	// After is exclusive: the Next of the previous page, or empty to start.
+	After string
+	// Limit is the largest number of items returned, 1..MaxQueryLimit.
+	Limit int
+}
+
+// Page is one page of a Query.
+type Page struct {
+	Items []Item
+	// Next is the cursor for the following page (pass it as Query.After),
+	// or empty when the query is exhausted. A page may hold fewer than Limit
+	// items (expired items are skipped) while Next is still non-empty.
+	Next string
+}
+
+// Store is the key-value contract every backend implements.
+//
+// Every method is one round trip to the backend in the common case, honours
+// ctx (a cancelled or expired ctx returns an error wrapping ctx.Err() and
+// writes nothing that was not already committed), and is safe for concurrent
+// use by many goroutines and many processes sharing the same backend.
+// Implementations never panic on bad input: they return ErrInvalidKey,
+// ErrTooLarge or a descriptive error.
+type Store interface {
+	// Get returns the live item with the key, or ErrNotFound.
+	Get(ctx context.Context, key Key) (Item, error)
+
+	// Put stores value under key, replacing any previous item, subject to
+	// opts. It returns the new version. Values larger than MaxValueSize fail
+	// with ErrTooLarge; failed conditions with ErrConflict. The value slice
+	// is not retained.
+	Put(ctx context.Context, key Key, value []byte, opts PutOptions) (version int64, err error)
+
+	// Delete removes the item with the key. Deleting a missing item without
+	// a condition succeeds; with IfVersion it fails with ErrConflict.
+	Delete(ctx context.Context, key Key, opts DeleteOptions) error
+
+	// Query returns one page of a partition's live items in sort-key order.
+	Query(ctx context.Context, q Query) (Page, error)
+
+	// Add atomically adds delta to the counter at key and returns the new
+	// value, failing with ErrOutOfRange (and changing nothing) if the result
+	// would be below min or above max. A missing or expired item counts as
+	// 0 and is created without expiry; an existing item keeps its expiry.
+	// A counter is an item whose value is the canonical decimal text of an int64 (see ParseCounter), so
+	// Get returns it as such and Put may set it (e.g. to "0"); Add on any
+	// other value fails with ErrNotCounter. delta 0 reads the counter,
+	// creating it if needed.
+	Add(ctx context.Context, key Key, delta, min, max int64) (int64, error)
+
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// CheckKey reports whether k is a valid key, wrapping ErrInvalidKey.
+func CheckKey(k Key) error {
+	if err := checkPart("partition", k.Partition, MaxPartitionSize); err != nil {
+		return err
+	}
+	return checkPart("sort key", k.Sort, MaxSortSize)
+}
+
+// CheckPartition reports whether p is a valid partition, wrapping ErrInvalidKey.
+func CheckPartition(p string) error { return checkPart("partition", p, MaxPartitionSize) }
+
+func checkPart(what, s string, limit int) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: empty %s", ErrInvalidKey, what)
+	case len(s) > limit:
+		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrInvalidKey, what, len(s), limit)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidKey, what)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return fmt.Errorf("%w: %s contains NUL", ErrInvalidKey, what)
+		}
+	}
+	return nil
+}
+
+// CheckValue reports whether v fits in an item, wrapping ErrTooLarge.
+func CheckValue(v []byte) error {
+	if len(v) > MaxValueSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(v), MaxValueSize)
+	}
+	return nil
+}
+
+// CheckQuery validates q, wrapping ErrInvalidKey for a bad partition.
+func CheckQuery(q Query) error {
+	if err := CheckPartition(q.Partition); err != nil {
+		return err
+	}
+	if q.Limit < 1 || q.Limit > MaxQueryLimit {
+		return fmt.Errorf("store: query limit %d outside 1..%d", q.Limit, MaxQueryLimit)
+	}
+	return nil
+}
+
+// CheckBounds validates the bounds of an Add.
+func CheckBounds(min, max int64) error {
+	if min > max {
+		return fmt.Errorf("store: counter bounds min %d > max %d", min, max)
+	}
+	return nil
+}
+
+// ParseCounter decodes a counter value, wrapping ErrNotCounter. Only the
+// canonical decimal text of an int64 (as FormatCounter writes it: no sign
+// for positives, no leading zeros, no spaces) is a counter, so that every
+// backend agrees on which values are counters.
+func ParseCounter(v []byte) (int64, error) {
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil || strconv.FormatInt(n, 10) != string(v) {
+		return 0, fmt.Errorf("%w: %q", ErrNotCounter, truncateForError(v))
+	}
+	return n, nil
+}
+
+// FormatCounter encodes a counter value.
+func FormatCounter(n int64) []byte { return strconv.AppendInt(nil, n, 10) }
+
+// AddInBounds returns cur+delta, or ErrOutOfRange when it leaves [min, max]
+// or overflows.
+func AddInBounds(cur, delta, min, max int64) (int64, error) {
+	next := cur + delta
+	if (delta > 0 && next < cur) || (delta < 0 && next > cur) || next < min || next > max {
+		return cur, fmt.Errorf("%w: %d%+d outside [%d, %d]", ErrOutOfRange, cur, delta, min, max)
+	}
+	return next, nil
+}
+
+// ToMillis converts an expiry to Unix milliseconds, 0 for never.
+func ToMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	ms := t.UnixMilli()
+	if ms <= 0 {
+		return 1 // a time at or before the epoch is already expired, never "no expiry"
+	}
+	return ms
+}
+
+// FromMillis converts Unix milliseconds back to an expiry, the zero time for 0.
+func FromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
+}
+
+func truncateForError(v []byte) string {
+	if len(v) > 32 {
+		return string(v[:32]) + "..."
+	}
+	return string(v)
+}
