@@ -24,7 +24,8 @@ const (
 )
 
 // Errors returned by every implementation. Check them with errors.Is: a
-// backend may wrap them with context.
+// backend may wrap them with context, but never with key contents (keys
+// carry user ids, and errors end up in logs).
 var (
 	// ErrNotFound: no live item has the key (it never existed, was deleted,
 	// or has expired).

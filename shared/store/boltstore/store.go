@@ -180,9 +180,9 @@ func (s *Store) Put(ctx context.Context, key store.Key, value []byte, opts store
 		}
 		switch {
 		case opts.IfAbsent && ok:
-			return fmt.Errorf("%w: %v exists", store.ErrConflict, key)
+			return fmt.Errorf("%w: the item exists", store.ErrConflict)
 		case opts.IfVersion > 0 && (!ok || cur.version != opts.IfVersion):
-			return fmt.Errorf("%w: %v is not at version %d", store.ErrConflict, key, opts.IfVersion)
+			return fmt.Errorf("%w: the item is not at version %d", store.ErrConflict, opts.IfVersion)
 		}
 		version = 1
 		if ok {
@@ -213,7 +213,7 @@ func (s *Store) Delete(ctx context.Context, key store.Key, opts store.DeleteOpti
 				return err
 			}
 			if !ok || cur.version != opts.IfVersion {
-				return fmt.Errorf("%w: %v is not at version %d", store.ErrConflict, key, opts.IfVersion)
+				return fmt.Errorf("%w: the item is not at version %d", store.ErrConflict, opts.IfVersion)
 			}
 		}
 		return b.Delete(ek)

@@ -1,0 +1,12 @@
+package dynamostore_test
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setDeathSignal makes the kernel kill dynalite if the test binary dies
+// without running TestMain's cleanup (a test timeout, a crash).
+func setDeathSignal(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}

@@ -1,0 +1,55 @@
+// Package dynamostore implements store.Store on one Amazon DynamoDB table.
+//
+// # Table
+//
+// The table has a string partition key pk and a string sort key sk, which
+// hold a store.Key's Partition and Sort as they are. Every other attribute
+// belongs to this package:
+//
+//	pk     S  partition key (HASH)
+//	sk     S  sort key (RANGE)
+//	v      B  the value, unless it is a counter
+//	n      N  the value when it is the canonical decimal text of an int64
+//	          (strconv.FormatInt(x, 10) == value), so that Add can do arithmetic
+//	ver    N  version: 1 on creation, +1 on every Put and Add
+//	expms  N  expiry in Unix milliseconds, absent for permanent items
+//	ttl    N  expiry in Unix seconds rounded up: the table's TTL attribute
+//
+// An item holds exactly one of v and n. A value such as "007", "-0" or "+1"
+// is not canonical and stays binary, so Get returns every value byte for
+// byte; Add treats such values as non-counters (store.ErrNotCounter).
+//
+// DynamoDB's TTL deletes expired items eventually (typically within days),
+// so every read and every condition also compares expms with the Store's
+// clock: an expired item is invisible and counts as absent from its expiry
+// on, whether or not DynamoDB has removed it yet.
+//
+// CreateTable creates the table for tests and local runs. Deployments define
+// it in their template; with CloudFormation or SAM:
+//
+//	Table:
+//	  Type: AWS::DynamoDB::Table
+//	  Properties:
+//	    BillingMode: PAY_PER_REQUEST
+//	    AttributeDefinitions:
+//	      - {AttributeName: pk, AttributeType: S}
+//	      - {AttributeName: sk, AttributeType: S}
+//	    KeySchema:
+//	      - {AttributeName: pk, KeyType: HASH}
+//	      - {AttributeName: sk, KeyType: RANGE}
+//	    TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}
+//
+// The functions need dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem,
+// dynamodb:DeleteItem and dynamodb:Query on the table.
+//
+// # Round trips
+//
+// Get, Delete and Query are one request each; reads are strongly consistent.
+// Put is one PutItem (IfAbsent, IfVersion) or UpdateItem (no condition; it
+// returns the incremented version); replacing an expired item, which must
+// restart at version 1, takes a second request. Add is one UpdateItem whose
+// condition enforces the bounds; when it fails, the reason (out of range,
+// not a counter, expired) is read from the item DynamoDB returns with the
+// failure (ReturnValuesOnConditionCheckFailure), or with a consistent
+// GetItem from emulators that do not return it, such as dynalite.
+package dynamostore

@@ -1,0 +1,28 @@
+// Package redisstore implements store.Store on Redis (5.0 or later, or a
+// compatible server) with go-redis.
+//
+// # Layout
+//
+// Every key starts with the store's prefix, so several deployments and test
+// runs can share one database. A partition's keys share a Redis Cluster hash
+// tag, {partition}, in which '%' and '}' are escaped as %25 and %7D so that
+// no partition can end the tag early or imitate another:
+//
+//	<prefix>{<partition>}:z         sorted set of the partition's sort keys (score 0)
+//	<prefix>{<partition>}:i:<sort>  hash of one item: v (value), n (version),
+//	                                x (expiry in Unix ms, 0 for none)
+//
+// An item that expires gets PEXPIREAT on its hash; the sorted set expires
+// with the last-expiring item it may hold and is made permanent again by any
+// permanent item. Members left behind by expired items are removed by the
+// Query that meets them.
+//
+// # Consistency
+//
+// Each operation is one Lua script (EVALSHA, with EVAL when the server lost
+// the script), so conditions, counters and the sorted set change atomically.
+// Expiry is decided with the server's TIME, so every instance agrees on it
+// whatever its own clock says. Query reads item hashes that are not declared
+// as script keys; they share the sorted set's hash slot, so this is safe on
+// Redis Cluster too.
+package redisstore
