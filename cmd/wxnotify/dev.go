@@ -1,14 +1,308 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"wxnotify/shared/boot"
+	"wxnotify/shared/config"
+	"wxnotify/shared/httpapi"
+	"wxnotify/shared/notify"
+	"wxnotify/shared/sandbox"
+	"wxnotify/shared/store"
+	"wxnotify/shared/wechat/wechattest"
 )
 
-// runDev will serve every function on one local server. Until the core flow
-// lands it says so, honestly, instead of pretending to serve.
-func runDev(_ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "wxnotify dev: not built yet. The state store (bbolt, Redis, DynamoDB) is in place;")
-	fmt.Fprintln(stderr, "the local server with the sandbox WeChat arrives with the core-flow issue.")
-	return 1
+const devUsage = `usage: wxnotify dev [--addr 127.0.0.1:8080] [--data DIR]
+
+Runs every function on one local server with a bbolt store under DIR. Without
+WECHAT_SECRET it runs the sandbox: a fake WeChat in the same process, with the
+/sandbox/* routes to play the WeChat user. Configuration: see README.
+`
+
+// devServer is everything `wxnotify dev` runs, built so tests can start it
+// on a random port.
+type devServer struct {
+	parts    *boot.Parts
+	fake     *wechattest.Server // nil with real credentials
+	handler  http.Handler
+	apiKey   string // the generated key, "" when WXN_API_KEYS is set
+	listener net.Listener
+	url      string
+}
+
+// devOptions are the command line and test knobs.
+type devOptions struct {
+	addr    string
+	dataDir string
+	getenv  func(string) string
+	logOut  io.Writer
+	// now replaces the clock (tests).
+	now func() time.Time
+	// st replaces the bbolt store (tests run the same server on Redis).
+	st store.Store
+}
+
+func runDev(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, devUsage) }
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	data := fs.String("data", "", "data directory (default $WXN_DATA_DIR or .wxnotify)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wxnotify dev: unexpected argument %q\n\n%s", fs.Arg(0), devUsage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := startDev(ctx, devOptions{addr: *addr, dataDir: *data, getenv: os.Getenv, logOut: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "wxnotify dev: %v\n", err)
+		return 1
+	}
+	defer srv.close()
+	srv.printBanner(stdout)
+	if err := srv.serve(ctx); err != nil {
+		fmt.Fprintf(stderr, "wxnotify dev: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// startDev builds the server and starts listening (not yet serving).
+func startDev(ctx context.Context, o devOptions) (*devServer, error) {
+	cfg, err := config.FromEnv(o.getenv, true)
+	if err != nil {
+		return nil, err
+	}
+	if o.dataDir != "" {
+		cfg.DataDir = o.dataDir
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = ".wxnotify"
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if cfg.SessionSecret == "" {
+		if cfg.SessionSecret, err = keptSecret(filepath.Join(cfg.DataDir, "session.secret"), 32); err != nil {
+			return nil, err
+		}
+	}
+	srv := &devServer{}
+	if len(cfg.APIKeys) == 0 {
+		if srv.apiKey, err = keptSecret(filepath.Join(cfg.DataDir, "api.key"), 16); err != nil {
+			return nil, err
+		}
+		srv.apiKey = "wxn_dev_" + srv.apiKey
+		cfg.APIKeys = []string{srv.apiKey}
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return nil, err
+	}
+	srv.listener = ln
+	srv.url = "http://" + ln.Addr().String()
+
+	logOut := o.logOut
+	if logOut == nil {
+		logOut = io.Discard
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	if cfg.Sandbox() {
+		if cfg.AppID == "" {
+			cfg.AppID = "wxsandbox0000000000"
+		}
+		if cfg.PushToken == "" {
+			cfg.PushToken = boot.RandomSecret(16)
+		}
+		if cfg.PushAESKey == "" {
+			cfg.PushAESKey = boot.RandomAESKey()
+		}
+		fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: fakeTemplates(cfg), Now: o.now})
+		cfg.Secret = fake.Secret()
+		cfg.APIBase = fake.URL()
+		if err := fake.SetPush(wechattest.PushConfig{URL: srv.url + "/wechat/push", Token: cfg.PushToken,
+			EncodingAESKey: cfg.PushAESKey, JSON: true, Mode: wechattest.Safe}); err != nil {
+			fake.Close()
+			_ = ln.Close()
+			return nil, err
+		}
+		srv.fake = fake
+	}
+
+	st := o.st
+	if st == nil {
+		if st, err = boot.OpenStore(ctx, cfg); err != nil {
+			srv.close()
+			return nil, err
+		}
+	}
+	parts, err := boot.Build(cfg, st, boot.Options{Function: "dev", Logger: log, Now: o.now})
+	if err != nil {
+		_ = st.Close()
+		srv.close()
+		return nil, err
+	}
+	srv.parts = parts
+	mux := parts.API.NewMux(httpapi.AllGroups...)
+	if srv.fake != nil {
+		for _, rt := range sandbox.New(srv.fake).Routes() {
+			mux.HandleFunc(rt.Pattern, rt.Handler)
+		}
+	}
+	srv.handler = mux
+	return srv, nil
+}
+
+// fakeTemplates gives the sandbox WeChat the catalog's templates.
+func fakeTemplates(cfg config.Config) []wechattest.Template {
+	var out []wechattest.Template
+	for _, t := range cfg.File.Templates {
+		ft := wechattest.Template{PriTmplID: t.ID, Title: t.Title, Type: 2}
+		if notify.Kind(t.Kind) == notify.LongTerm {
+			ft.Type = 3
+		}
+		for _, kw := range t.Keywords {
+			ft.Keywords = append(ft.Keywords, wechattest.Keyword{Name: kw.Name, Label: kw.Label, Enum: kw.Enum})
+		}
+		out = append(out, ft)
+	}
+	return out
+}
+
+// keptSecret reads a generated secret from path, creating it on first use so
+// that restarts keep sessions and API keys valid.
+func keptSecret(path string, n int) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 2*n {
+		return strings.TrimSpace(string(b)), nil
+	}
+	s := boot.RandomSecret(n)
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep generated secret: %w", err)
+	}
+	return s, nil
+}
+
+func (s *devServer) serve(ctx context.Context) error {
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(s.listener) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(shutdown)
+	}
+}
+
+func (s *devServer) close() {
+	if s.fake != nil {
+		s.fake.Close()
+	}
+	if s.parts != nil {
+		_ = s.parts.Close()
+	}
+	if s.listener != nil {
+		_ = s.listener.Close()
+	}
+}
+
+func (s *devServer) printBanner(w io.Writer) {
+	mode := "real WeChat (" + s.parts.Config.AppID + ")"
+	if s.fake != nil {
+		mode = "sandbox WeChat"
+	}
+	fmt.Fprintf(w, "wxnotify dev: listening on %s (%s, %s store in %s)\n", s.url, mode, s.parts.Config.Store, s.parts.Config.DataDir)
+	if s.apiKey != "" {
+		fmt.Fprintf(w, "API key (WXN_API_KEYS is unset, generated and kept in the data dir): %s\n", s.apiKey)
+	}
+	if s.fake == nil {
+		return
+	}
+	key := s.apiKey
+	if key == "" {
+		key = "$WXN_API_KEY"
+	}
+	tmpl, _ := s.parts.Service.Catalog().Lookup("lead_assigned")
+	if tmpl.ID == "" {
+		ts := s.parts.Service.Catalog().Templates()
+		if len(ts) == 0 {
+			return
+		}
+		tmpl = ts[0]
+	}
+	data := demoData(tmpl)
+	fmt.Fprintf(w, "\nTry it (alice logs in, binds to sales-42, accepts %q, gets notified):\n", tmpl.Alias)
+	fmt.Fprintf(w, "  U=%s K=%s; CODE=$(curl -s -XPOST $U/sandbox/login -d '{\"user\":\"alice\"}' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n", s.url, key)
+	fmt.Fprintf(w, "  curl -s -XPOST $U/v1/bindings -H \"Authorization: Bearer $K\" -d '{\"userId\":\"sales-42\",\"code\":\"'$CODE'\"}'\n")
+	fmt.Fprintf(w, "  curl -s -XPOST $U/sandbox/subscribe -d '{\"openid\":\"%s\",\"choices\":{\"%s\":\"accept\"}}'\n", s.fake.OpenID("alice"), tmpl.ID)
+	fmt.Fprintf(w, "  curl -s -XPOST $U/v1/notifications -H \"Authorization: Bearer $K\" -d '{\"to\":{\"userId\":\"sales-42\"},\"template\":\"%s\",\"data\":%s}'\n", tmpl.Alias, data)
+	fmt.Fprintf(w, "  curl -s \"$U/sandbox/messages?openid=%s\"\n", s.fake.OpenID("alice"))
+}
+
+// demoData is valid sample data for a template's keywords.
+func demoData(t notify.Template) string {
+	var parts []string
+	for _, kw := range t.Keywords {
+		parts = append(parts, fmt.Sprintf("%q:%q", kw.Name, exampleValue(kw.Type, kw.Enum)))
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// exampleValue is a valid value of each keyword type, for the demo.
+func exampleValue(typ string, enum []string) string {
+	if len(enum) > 0 {
+		return enum[0]
+	}
+	switch typ {
+	case "number":
+		return "7"
+	case "letter":
+		return "ABC"
+	case "symbol":
+		return "#"
+	case "character_string":
+		return "L-1001"
+	case "time":
+		return "15:01"
+	case "date":
+		return "2026-11-21"
+	case "amount":
+		return "¥100"
+	case "phone_number":
+		return "+86-0766-66888866"
+	case "car_number":
+		return "粤A8Z888挂"
+	case "name":
+		return "Alice"
+	case "phrase", "short_thing":
+		return "配送中"
+	}
+	return "Acme Ltd"
 }

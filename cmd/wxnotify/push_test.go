@@ -1,0 +1,203 @@
+package main
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"wxnotify/shared/wechat"
+)
+
+// push posts a push event to /wechat/push exactly as WeChat's servers do.
+func (e *env) push(ev wechat.PushEvent, asJSON, safe bool, ts time.Time) response {
+	e.t.Helper()
+	body, err := wechat.MarshalPushEvent(ev, asJSON)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	timestamp, nonce := strconv.FormatInt(ts.Unix(), 10), strconv.FormatInt(ts.UnixNano()%1e9, 10)
+	q := url.Values{"timestamp": {timestamp}, "nonce": {nonce}, "signature": {wechat.Signature(e.token, timestamp, nonce)}}
+	if safe {
+		c, err := wechat.NewCrypter(e.srv.parts.Config.AppID, e.aes)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		enc, err := c.Encrypt(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if body, err = wechat.MarshalPushEnvelope(ev.ToUserName, enc, asJSON); err != nil {
+			e.t.Fatal(err)
+		}
+		q.Set("encrypt_type", "aes")
+		q.Set("msg_signature", wechat.Signature(e.token, timestamp, nonce, enc))
+		q.Set("openid", ev.FromUserName)
+	}
+	return e.do("POST", "/wechat/push?"+q.Encode(), "", string(body))
+}
+
+func popupEvent(openID string, created int64, items ...wechat.PushItem) wechat.PushEvent {
+	return wechat.PushEvent{ToUserName: "gh_sandbox", FromUserName: openID, CreateTime: created, MsgType: "event",
+		Event: wechat.EventSubscribePopup, Items: items}
+}
+
+func accept(id string) wechat.PushItem {
+	return wechat.PushItem{TemplateID: id, SubscribeStatus: "accept", PopupScene: "0"}
+}
+
+// Pushes in every mode and format, List as object (one item) and array
+// (several), each applied once however often WeChat redelivers it.
+func TestPushModesAndRedelivery(t *testing.T) {
+	e := newEnv(t)
+	token, openID := e.login("mallory")
+	created := time.Now().Unix()
+	want := 0
+	for _, tc := range []struct {
+		name         string
+		json, safe   bool
+		items        int
+		redeliveries int
+	}{
+		{"PlainXMLOne", false, false, 1, 3},
+		{"PlainJSONOne", true, false, 1, 1},
+		{"SafeXMLTwo", false, true, 2, 3},
+		{"SafeJSONTwo", true, true, 2, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var items []wechat.PushItem
+			for range tc.items {
+				items = append(items, accept(leadID))
+			}
+			created++
+			ev := popupEvent(openID, created, items...)
+			for i := range tc.redeliveries {
+				r := e.push(ev, tc.json, tc.safe, time.Now())
+				if r.status != 200 || r.raw != "success" {
+					t.Fatalf("delivery %d: got %d %q, want 200 success", i+1, r.status, r.raw)
+				}
+			}
+			want += tc.items
+			if got := e.credits(token, leadID); got != want {
+				t.Fatalf("credits: got %d, want %d (each item once)", got, want)
+			}
+		})
+	}
+	// A change event turns the template off: the ledger is zeroed.
+	created++
+	r := e.push(wechat.PushEvent{ToUserName: "gh_sandbox", FromUserName: openID, CreateTime: created, MsgType: "event",
+		Event: wechat.EventSubscribeChange, Items: []wechat.PushItem{{TemplateID: leadID, SubscribeStatus: "reject"}}}, true, true, time.Now())
+	if r.raw != "success" {
+		t.Fatalf("change event: got %d %s", r.status, r.raw)
+	}
+	if got := e.credits(token, leadID); got != 0 {
+		t.Fatalf("credits after the change event: got %d, want 0", got)
+	}
+}
+
+// G7: forged or stale pushes are refused; nothing is applied.
+func TestPushRefusesForgeries(t *testing.T) {
+	e := newEnv(t)
+	token, openID := e.login("niaj")
+	ev := popupEvent(openID, time.Now().Unix(), accept(leadID))
+	other := *e
+	other.token = "not-the-token"
+	if r := other.push(ev, true, false, time.Now()); r.status != 401 {
+		t.Fatalf("wrong token, plaintext: got %d %s, want 401", r.status, r.raw)
+	}
+	if r := other.push(ev, true, true, time.Now()); r.status != 401 {
+		t.Fatalf("wrong token, safe mode: got %d %s, want 401", r.status, r.raw)
+	}
+	wrongKey := *e
+	wrongKey.aes = strings.Repeat("A", 43)
+	if r := wrongKey.push(ev, false, true, time.Now()); r.status != 401 {
+		t.Fatalf("wrong AES key: got %d %s, want 401", r.status, r.raw)
+	}
+	if r := e.push(ev, true, false, time.Now().Add(-time.Hour)); r.status != 401 {
+		t.Fatalf("replay an hour old: got %d %s, want 401", r.status, r.raw)
+	}
+	if got := e.credits(token, leadID); got != 0 {
+		t.Fatalf("credits after forged pushes: got %d, want 0", got)
+	}
+	// The console's URL check.
+	ts, nonce := "1714036504", "1514711492"
+	q := url.Values{"timestamp": {ts}, "nonce": {nonce}, "echostr": {"hello"}, "signature": {wechat.Signature(testPushToken, ts, nonce)}}
+	if r := e.do("GET", "/wechat/push?"+q.Encode(), "", nil); r.status != 200 || r.raw != "hello" {
+		t.Fatalf("verification: got %d %q, want 200 hello", r.status, r.raw)
+	}
+	q.Set("signature", strings.Repeat("0", 40))
+	if r := e.do("GET", "/wechat/push?"+q.Encode(), "", nil); r.status != 401 {
+		t.Fatalf("verification with a bad signature: got %d, want 401", r.status)
+	}
+}
+
+// G7: unauthenticated, forged, malformed and oversized requests get a clear
+// 4xx with the error body.
+func TestBadRequestsAreRefusedCleanly(t *testing.T) {
+	e := newEnv(t, "WXN_SESSION_TTL", "1m")
+	token, openID := e.login("oscar")
+	forged := token[:len(token)-2] + "xx"
+	resigned := func() string {
+		// A token signed with another secret.
+		o := newEnv(t)
+		tk, _ := o.login("oscar")
+		return tk
+	}()
+	huge := `{"code":"` + strings.Repeat("x", 70<<10) + `"}`
+	for _, tc := range []struct {
+		name, method, path, auth string
+		body                     any
+		status                   int
+		code, field              string
+	}{
+		{"NoSession", "GET", "/v1/consents", "", nil, 401, "unauthorized", ""},
+		{"ForgedSession", "GET", "/v1/consents", forged, nil, 401, "unauthorized", ""},
+		{"ResignedSession", "GET", "/v1/consents", resigned, nil, 401, "unauthorized", ""},
+		{"APIKeyAsSession", "GET", "/v1/consents", e.key, nil, 401, "unauthorized", ""},
+		{"SessionAsAPIKey", "POST", "/v1/notifications", token, sendLead(map[string]string{"openid": openID}, ""), 401, "unauthorized", ""},
+		{"WrongAPIKey", "POST", "/v1/notifications", "wxn_dev_wrong", sendLead(map[string]string{"openid": openID}, ""), 401, "unauthorized", ""},
+		{"Oversize", "POST", "/v1/session", "", huge, 413, "payload_too_large", ""},
+		{"Malformed", "POST", "/v1/session", "", `{"code":`, 400, "bad_request", ""},
+		{"NotJSON", "POST", "/v1/notifications", e.key, `hello`, 400, "bad_request", ""},
+		{"UnknownField", "POST", "/v1/notifications", e.key, `{"to":{"openid":"o1"},"template":"lead_assigned","data":{},"idempotency_key":"x"}`, 400, "bad_request", "idempotency_key"},
+		{"DuplicateKey", "POST", "/v1/session", "", `{"code":"a","code":"b"}`, 400, "bad_request", "code"},
+		{"DeepNesting", "POST", "/v1/consents", token, strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100), 400, "bad_request", ""},
+		{"HugeNumber", "POST", "/v1/notifications", e.key, `{"to":{"openid":"o1"},"template":"lead_assigned","data":{"thing1":1` + strings.Repeat("0", 400) + `}}`, 400, "bad_request", ""},
+		{"UnknownTemplate", "POST", "/v1/notifications", e.key, map[string]any{"to": map[string]string{"openid": openID}, "template": "nope", "data": map[string]string{}}, 400, "bad_request", "template"},
+		{"NoRecipient", "POST", "/v1/notifications", e.key, map[string]any{"template": "lead_assigned", "data": leadData("x")}, 400, "bad_request", "to"},
+		{"BadPage", "POST", "/v1/notifications", e.key, map[string]any{"to": map[string]string{"openid": openID}, "template": "lead_assigned", "data": leadData("x"), "page": "https://evil.example/x"}, 400, "bad_request", "page"},
+		{"MissingKeyword", "POST", "/v1/notifications", e.key, map[string]any{"to": map[string]string{"openid": openID}, "template": "lead_assigned", "data": map[string]string{"thing1": "x"}}, 400, "bad_request", "data.character_string2"},
+		{"BadLang", "POST", "/v1/notifications", e.key, map[string]any{"to": map[string]string{"openid": openID}, "template": "lead_assigned", "data": leadData("x"), "lang": "fr_FR"}, 400, "bad_request", "lang"},
+		{"EmptyCode", "POST", "/v1/session", "", `{"code":""}`, 400, "bad_request", "code"},
+		{"UnknownCode", "POST", "/v1/session", "", `{"code":"081notacode"}`, 400, "invalid_code", "code"},
+		{"ConsentErrMsgFail", "POST", "/v1/consents", token, `{"errMsg":"requestSubscribeMessage:fail"}`, 400, "bad_request", "errMsg"},
+		{"ConsentNotString", "POST", "/v1/consents", token, `{"result":{"tmpl":1}}`, 400, "bad_request", "result.tmpl"},
+		{"UnknownNotification", "GET", "/v1/notifications/ntf_nope", e.key, nil, 404, "not_found", ""},
+		{"UnknownRoute", "GET", "/v2/nothing", "", nil, 404, "not_found", ""},
+		{"WrongMethod", "PUT", "/v1/session", "", nil, 404, "not_found", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do(tc.method, tc.path, tc.auth, tc.body)
+			if r.status != tc.status || r.str("error", "code") != tc.code || r.str("error", "field") != tc.field ||
+				r.str("error", "requestId") == "" || r.str("error", "message") == "" {
+				t.Fatalf("got %d %s, want %d with code %q field %q, a message and a request id", r.status, r.raw, tc.status, tc.code, tc.field)
+			}
+		})
+	}
+	if calls := e.sendCalls(); calls != 0 {
+		t.Fatalf("WeChat send calls: got %d, want 0", calls)
+	}
+}
+
+// An expired session token is refused.
+func TestExpiredSession(t *testing.T) {
+	e := newEnv(t, "WXN_SESSION_TTL", "1m")
+	token, _ := e.login("peggy")
+	e.want(e.do("GET", "/v1/consents", token, nil), 200)
+	e.clock.advance(61 * time.Second)
+	r := e.want(e.do("GET", "/v1/consents", token, nil), 401)
+	if r.str("error", "code") != "unauthorized" {
+		t.Fatalf("expired token: got %s", r.raw)
+	}
+}

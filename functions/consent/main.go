@@ -1,0 +1,9 @@
+// Command consent is wxnotify's consent record: GET /v1/templates, GET and POST /v1/consents.
+package main
+
+import (
+	"wxnotify/shared/boot"
+	"wxnotify/shared/httpapi"
+)
+
+func main() { boot.Main("consent", httpapi.Consent) }

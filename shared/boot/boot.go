@@ -1,0 +1,196 @@
+// Package boot builds a function's parts from its configuration: the state
+// store the environment names, the WeChat client with its shared token
+// source, the domain service and the HTTP API. Every function's main and
+// `wxnotify dev` go through it, so they are wired the same way.
+package boot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"wxnotify/shared/config"
+	"wxnotify/shared/httpapi"
+	"wxnotify/shared/notify"
+	"wxnotify/shared/store"
+	"wxnotify/shared/store/boltstore"
+	"wxnotify/shared/store/dynamostore"
+	"wxnotify/shared/store/redisstore"
+	"wxnotify/shared/wechat"
+)
+
+// Parts are the built components of a function.
+type Parts struct {
+	Config  config.Config
+	Store   store.Store
+	WeChat  *wechat.Client
+	Service *notify.Service
+	API     *httpapi.API
+	Logger  *slog.Logger
+}
+
+// Close releases the store.
+func (p *Parts) Close() error { return p.Store.Close() }
+
+// Options adjust Build for `wxnotify dev` and tests.
+type Options struct {
+	Function string
+	Logger   *slog.Logger
+	// HTTPClient for WeChat calls; default the client's own.
+	HTTPClient *http.Client
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// NewLogger returns the JSON logger of every function, at the level of
+// WXN_LOG_LEVEL.
+func NewLogger(w *os.File, level string) *slog.Logger {
+	var l slog.Level
+	switch level {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// OpenStore opens the store the configuration names.
+func OpenStore(ctx context.Context, c config.Config) (store.Store, error) {
+	switch c.Store {
+	case config.StoreRedis:
+		return redisstore.Open(c.RedisURL, c.RedisPrefix+":")
+	case config.StoreDynamo:
+		client, err := dynamostore.NewClient(ctx, "")
+		if err != nil {
+			return nil, fmt.Errorf("WXN_STORE=dynamodb: %w", err)
+		}
+		return dynamostore.New(client, c.DynamoTable), nil
+	default:
+		dir := c.DataDir
+		if dir == "" {
+			dir = ".wxnotify"
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("WXN_DATA_DIR: %w", err)
+		}
+		return boltstore.Open(filepath.Join(dir, "wxnotify.db"))
+	}
+}
+
+// Build wires the parts from c on the given store.
+func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Function != "" {
+		log = log.With("function", o.Function)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	wcfg := wechat.Config{AppID: c.AppID, Secret: c.Secret, BaseURL: c.APIBase, HTTPClient: o.HTTPClient,
+		Now: now, Logger: log, TokenFree: c.TokenFree}
+	if !c.TokenFree {
+		tokens, err := wechat.NewStoreTokenSource(st, wcfg, wechat.TokenOptions{})
+		if err != nil {
+			return nil, err
+		}
+		wcfg.Tokens = tokens
+	}
+	wx, err := wechat.New(wcfg)
+	if err != nil {
+		return nil, err
+	}
+	catalog, err := c.File.Catalog()
+	if err != nil {
+		return nil, err
+	}
+	if c.SessionSecret == "" {
+		return nil, errors.New("WXN_SESSION_SECRET: required")
+	}
+	sessions, err := notify.NewSessions([]byte(c.SessionSecret), c.SessionTTL, now)
+	if err != nil {
+		return nil, fmt.Errorf("WXN_SESSION_SECRET: %w", err)
+	}
+	svc, err := notify.New(notify.Options{AppID: c.AppID, Store: st, WeChat: wx, Catalog: catalog,
+		Sessions: sessions, Now: now, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	var push *httpapi.PushConfig
+	if c.PushToken != "" {
+		push = &httpapi.PushConfig{Token: c.PushToken}
+		if c.PushAESKey != "" {
+			var prev []string
+			if c.PushAESKeyPrevious != "" {
+				prev = append(prev, c.PushAESKeyPrevious)
+			}
+			if push.Crypter, err = wechat.NewCrypter(c.AppID, c.PushAESKey, prev...); err != nil {
+				return nil, fmt.Errorf("WECHAT_PUSH_AES_KEY: %w", err)
+			}
+		}
+	}
+	api, err := httpapi.New(httpapi.Options{Service: svc, APIKeys: c.APIKeys, Push: push, Logger: log, Now: now, Function: o.Function})
+	if err != nil {
+		return nil, err
+	}
+	return &Parts{Config: c, Store: st, WeChat: wx, Service: svc, API: api, Logger: log}, nil
+}
+
+// RandomSecret returns n random bytes as hex, for generated keys.
+func RandomSecret(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// RandomAESKey returns a fresh EncodingAESKey: 43 base64 characters of 32
+// random bytes, as the mini program console generates.
+func RandomAESKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return strings.TrimRight(base64.StdEncoding.EncodeToString(b), "=")
+}
+
+// Serve runs handler on addr until ctx ends, then shuts down gracefully.
+func Serve(ctx context.Context, addr string, handler http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		log.Info("shutting down")
+		return srv.Shutdown(shutdown)
+	}
+}
+
+// Addr is the listen address of a function run as a plain HTTP server:
+// WXN_ADDR, else :$PORT, else :8080.
+func Addr(getenv func(string) string) string {
+	if a := strings.TrimSpace(getenv("WXN_ADDR")); a != "" {
+		return a
+	}
+	if p := strings.TrimSpace(getenv("PORT")); p != "" {
+		return ":" + p
+	}
+	return ":8080"
+}

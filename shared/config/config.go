@@ -1,0 +1,248 @@
+// Package config reads wxnotify's configuration: secrets and endpoints from
+// environment variables, templates (and later rules) from wxnotify.yaml. It
+// is validated at start; errors name the variable or field.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"wxnotify/shared/notify"
+)
+
+// Example is the bundled example wxnotify.yaml, used by `wxnotify dev` when
+// WXN_CONFIG is not set.
+//
+//go:embed example.wxnotify.yaml
+var Example []byte
+
+// Store backends.
+const (
+	StoreBolt   = "bolt"
+	StoreRedis  = "redis"
+	StoreDynamo = "dynamodb"
+)
+
+// Config is the whole configuration of a function or of `wxnotify dev`.
+type Config struct {
+	AppID     string // WECHAT_APPID
+	Secret    string // WECHAT_SECRET
+	APIBase   string // WECHAT_API_BASE
+	TokenFree bool   // WECHAT_TOKEN_FREE
+
+	PushToken          string // WECHAT_PUSH_TOKEN
+	PushAESKey         string // WECHAT_PUSH_AES_KEY
+	PushAESKeyPrevious string // WECHAT_PUSH_AES_KEY_PREVIOUS
+
+	Store       string // WXN_STORE
+	DataDir     string // WXN_DATA_DIR
+	RedisURL    string // WXN_REDIS_URL
+	RedisPrefix string // WXN_REDIS_PREFIX
+	DynamoTable string // WXN_DYNAMODB_TABLE
+
+	SessionSecret string        // WXN_SESSION_SECRET
+	SessionTTL    time.Duration // WXN_SESSION_TTL
+	APIKeys       []string      // WXN_API_KEYS
+	ConfigPath    string        // WXN_CONFIG
+	LogLevel      string        // WXN_LOG_LEVEL
+
+	File File
+}
+
+// File is wxnotify.yaml.
+type File struct {
+	Templates []TemplateSpec `yaml:"templates"`
+}
+
+// TemplateSpec is one template of wxnotify.yaml.
+type TemplateSpec struct {
+	Alias    string        `yaml:"alias"`
+	ID       string        `yaml:"id"`
+	Title    string        `yaml:"title"`
+	Kind     string        `yaml:"kind"`
+	Policy   string        `yaml:"policy"`
+	Keywords []KeywordSpec `yaml:"keywords"`
+	Removed  bool          `yaml:"removed,omitempty"` // set by `templates sync` when WeChat no longer has it
+}
+
+// KeywordSpec is one keyword of a template.
+type KeywordSpec struct {
+	Name  string   `yaml:"name"`
+	Type  string   `yaml:"type,omitempty"`
+	Label string   `yaml:"label,omitempty"`
+	Enum  []string `yaml:"enum,omitempty"`
+}
+
+// FromEnv reads the environment (through getenv) and the config file it
+// names, or the bundled example when useExample is true and WXN_CONFIG is
+// unset. It validates what it reads; it does not decide whether secrets are
+// required (Require does).
+func FromEnv(getenv func(string) string, useExample bool) (Config, error) {
+	c := Config{
+		AppID:              strings.TrimSpace(getenv("WECHAT_APPID")),
+		Secret:             strings.TrimSpace(getenv("WECHAT_SECRET")),
+		APIBase:            strings.TrimSpace(getenv("WECHAT_API_BASE")),
+		PushToken:          getenv("WECHAT_PUSH_TOKEN"),
+		PushAESKey:         getenv("WECHAT_PUSH_AES_KEY"),
+		PushAESKeyPrevious: getenv("WECHAT_PUSH_AES_KEY_PREVIOUS"),
+		Store:              strings.TrimSpace(getenv("WXN_STORE")),
+		DataDir:            getenv("WXN_DATA_DIR"),
+		RedisURL:           getenv("WXN_REDIS_URL"),
+		RedisPrefix:        getenv("WXN_REDIS_PREFIX"),
+		DynamoTable:        getenv("WXN_DYNAMODB_TABLE"),
+		SessionSecret:      getenv("WXN_SESSION_SECRET"),
+		ConfigPath:         getenv("WXN_CONFIG"),
+		LogLevel:           strings.TrimSpace(getenv("WXN_LOG_LEVEL")),
+	}
+	var err error
+	if c.TokenFree, err = parseBool("WECHAT_TOKEN_FREE", getenv("WECHAT_TOKEN_FREE")); err != nil {
+		return c, err
+	}
+	c.SessionTTL = 24 * time.Hour
+	if v := getenv("WXN_SESSION_TTL"); v != "" {
+		if c.SessionTTL, err = time.ParseDuration(v); err != nil || c.SessionTTL < time.Minute {
+			return c, fmt.Errorf("WXN_SESSION_TTL: %q is not a duration of at least 1m (e.g. 24h)", v)
+		}
+	}
+	for k := range strings.SplitSeq(getenv("WXN_API_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			if len(k) < 16 {
+				return c, errors.New("WXN_API_KEYS: every key must be at least 16 characters")
+			}
+			c.APIKeys = append(c.APIKeys, k)
+		}
+	}
+	if c.Store == "" {
+		c.Store = StoreBolt
+	}
+	switch c.Store {
+	case StoreBolt, StoreRedis, StoreDynamo:
+	default:
+		return c, fmt.Errorf("WXN_STORE: %q is not bolt, redis or dynamodb", c.Store)
+	}
+	if c.Store == StoreRedis && c.RedisURL == "" {
+		return c, errors.New("WXN_REDIS_URL: required when WXN_STORE=redis")
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return c, fmt.Errorf("WXN_REDIS_URL: %q is not a redis:// or rediss:// URL", c.RedisURL)
+		}
+	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = "wxn"
+	}
+	if c.Store == StoreDynamo && c.DynamoTable == "" {
+		return c, errors.New("WXN_DYNAMODB_TABLE: required when WXN_STORE=dynamodb")
+	}
+	if c.APIBase != "" {
+		if u, err := url.Parse(c.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("WECHAT_API_BASE: %q is not an http(s) URL", c.APIBase)
+		}
+	}
+	if c.PushAESKey != "" && len(c.PushAESKey) != 43 {
+		return c, errors.New("WECHAT_PUSH_AES_KEY: an EncodingAESKey has 43 characters")
+	}
+	if c.PushAESKeyPrevious != "" && len(c.PushAESKeyPrevious) != 43 {
+		return c, errors.New("WECHAT_PUSH_AES_KEY_PREVIOUS: an EncodingAESKey has 43 characters")
+	}
+	if c.SessionSecret != "" && len(c.SessionSecret) < notify.MinSecretLen {
+		return c, fmt.Errorf("WXN_SESSION_SECRET: must be at least %d characters", notify.MinSecretLen)
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return c, fmt.Errorf("WXN_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
+	}
+
+	var raw []byte
+	source := "WXN_CONFIG"
+	switch {
+	case c.ConfigPath != "":
+		if raw, err = os.ReadFile(c.ConfigPath); err != nil {
+			return c, fmt.Errorf("WXN_CONFIG: %w", err)
+		}
+		source = c.ConfigPath
+	case useExample:
+		raw, source = Example, "bundled example wxnotify.yaml"
+	default:
+		return c, errors.New("WXN_CONFIG: required (path of wxnotify.yaml)")
+	}
+	if c.File, err = ParseFile(raw); err != nil {
+		return c, fmt.Errorf("%s: %w", source, err)
+	}
+	return c, nil
+}
+
+// Require checks what a cloud deployment needs: real WeChat credentials (or
+// token-free mode), a session secret and at least one API key.
+func (c Config) Require() error {
+	switch {
+	case c.AppID == "":
+		return errors.New("WECHAT_APPID: required")
+	case c.Secret == "" && !c.TokenFree:
+		return errors.New("WECHAT_SECRET: required (or WECHAT_TOKEN_FREE=true on WeChat Cloud Hosting)")
+	case c.SessionSecret == "":
+		return errors.New("WXN_SESSION_SECRET: required")
+	case len(c.APIKeys) == 0:
+		return errors.New("WXN_API_KEYS: at least one key is required")
+	}
+	return nil
+}
+
+// Sandbox reports whether `wxnotify dev` should run the built-in fake
+// WeChat: no real secret is configured.
+func (c Config) Sandbox() bool { return c.Secret == "" && !c.TokenFree }
+
+// ParseFile parses and validates wxnotify.yaml. Unknown keys are errors, so
+// a typo does not silently drop a setting.
+func ParseFile(raw []byte) (File, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return f, fmt.Errorf("invalid yaml: %w", err)
+	}
+	if _, err := f.Catalog(); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// Catalog builds the template catalog (templates marked removed are left out).
+func (f File) Catalog() (*notify.Catalog, error) {
+	var ts []notify.Template
+	for _, spec := range f.Templates {
+		if spec.Removed {
+			continue
+		}
+		t := notify.Template{
+			Alias: spec.Alias, ID: spec.ID, Title: spec.Title,
+			Kind: notify.Kind(spec.Kind), Policy: notify.Policy(spec.Policy),
+		}
+		for _, kw := range spec.Keywords {
+			t.Keywords = append(t.Keywords, notify.Keyword{Name: kw.Name, Type: kw.Type, Label: kw.Label, Enum: kw.Enum})
+		}
+		ts = append(ts, t)
+	}
+	return notify.NewCatalog(ts)
+}
+
+func parseBool(name, v string) (bool, error) {
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not true or false", name, v)
+	}
+	return b, nil
+}

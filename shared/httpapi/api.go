@@ -1,0 +1,221 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"wxnotify/shared/notify"
+	"wxnotify/shared/wechat"
+)
+
+// PushConfig is the message-push configuration of the mini program console.
+type PushConfig struct {
+	Token string
+	// Crypter decrypts safe-mode pushes; nil accepts plaintext pushes only.
+	Crypter *wechat.Crypter
+	// MaxSkew bounds how far a push's timestamp may be from now (default
+	// 5 minutes); older signed requests are replays.
+	MaxSkew time.Duration
+}
+
+// Options configure the API.
+type Options struct {
+	Service *notify.Service
+	// APIKeys authenticate server routes.
+	APIKeys []string
+	// Push enables /wechat/push; nil answers it 404.
+	Push     *PushConfig
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Function string // the function name in log lines
+}
+
+// API serves the HTTP routes. Build it with New and mount route groups.
+type API struct {
+	svc      *notify.Service
+	keys     [][sha256.Size]byte
+	push     *PushConfig
+	log      *slog.Logger
+	now      func() time.Time
+	function string
+}
+
+// New returns the API.
+func New(opts Options) (*API, error) {
+	if opts.Service == nil {
+		return nil, errors.New("httpapi: Service is required")
+	}
+	a := &API{svc: opts.Service, push: opts.Push, log: opts.Logger, now: opts.Now, function: opts.Function}
+	for _, k := range opts.APIKeys {
+		a.keys = append(a.keys, sha256.Sum256([]byte(k)))
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.push != nil && a.push.MaxSkew <= 0 {
+		a.push.MaxSkew = 5 * time.Minute
+	}
+	if a.function == "" {
+		a.function = "wxnotify"
+	}
+	return a, nil
+}
+
+// Group is a set of routes that one function serves.
+type Group int
+
+// Route groups, one per function of DESIGN.md.
+const (
+	Login   Group = iota // POST /v1/session, POST /v1/bindings, DELETE /v1/bindings/{userId}
+	Consent              // GET /v1/templates, GET|POST /v1/consents
+	Send                 // POST /v1/notifications, GET /v1/notifications/{id}
+	Push                 // GET|POST /wechat/push
+)
+
+// AllGroups is every group, as `wxnotify dev` serves them.
+var AllGroups = []Group{Login, Consent, Send, Push}
+
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+func (a *API) routes(g Group) []route {
+	switch g {
+	case Login:
+		return []route{
+			{"POST /v1/session", a.handleSession},
+			{"POST /v1/bindings", a.server(a.handleBind)},
+			{"DELETE /v1/bindings/{userId}", a.server(a.handleUnbind)},
+		}
+	case Consent:
+		return []route{
+			{"GET /v1/templates", a.session(a.handleTemplates)},
+			{"GET /v1/consents", a.session(a.handleGetConsents)},
+			{"POST /v1/consents", a.session(a.handlePostConsents)},
+		}
+	case Send:
+		return []route{
+			{"POST /v1/notifications", a.server(a.handleSend)},
+			{"GET /v1/notifications/{id}", a.server(a.handleGetNotification)},
+		}
+	case Push:
+		return []route{
+			{"GET /wechat/push", a.handlePushVerify},
+			{"POST /wechat/push", a.handlePush},
+		}
+	}
+	return nil
+}
+
+// Mux is a ServeMux that answers unknown routes and wrong methods with the
+// JSON error body.
+type Mux struct {
+	mux   *http.ServeMux
+	paths *http.ServeMux // the same paths without methods: tells 405 from 404
+	api   *API
+}
+
+// NewMux returns a mux serving /healthz and the given groups.
+func (a *API) NewMux(groups ...Group) *Mux {
+	m := &Mux{mux: http.NewServeMux(), paths: http.NewServeMux(), api: a}
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	for _, g := range groups {
+		for _, rt := range a.routes(g) {
+			m.HandleFunc(rt.pattern, rt.handler)
+		}
+	}
+	m.mux.HandleFunc("/", m.fallback)
+	return m
+}
+
+// HandleFunc registers another route (the sandbox's, for instance) with
+// the same middleware.
+func (m *Mux) HandleFunc(pattern string, h http.HandlerFunc) {
+	m.mux.Handle(pattern, m.api.wrap(h))
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		func() {
+			defer func() { _ = recover() }() // the same path under another method is already there
+			m.paths.Handle(path, http.NotFoundHandler())
+		}()
+	}
+}
+
+func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.mux.ServeHTTP(w, r) }
+
+func (m *Mux) fallback(w http.ResponseWriter, r *http.Request) {
+	m.api.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := m.paths.Handler(r); pattern != "" {
+			writeError(w, r, notify.Errorf(notify.CodeNotFound, "method %s is not allowed here", r.Method))
+			return
+		}
+		writeError(w, r, notify.Errorf(notify.CodeNotFound, "no such route"))
+	})).ServeHTTP(w, r)
+}
+
+// server requires an API key.
+func (a *API) server(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, ok := bearer(r)
+		if !ok || !a.validKey(key) {
+			writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "a valid API key is required (Authorization: Bearer <key>)"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// validKey compares in constant time against every key (hashes first, so
+// that the length of a key leaks nothing either).
+func (a *API) validKey(key string) bool {
+	sum := sha256.Sum256([]byte(key))
+	ok := 0
+	for _, k := range a.keys {
+		ok |= subtle.ConstantTimeCompare(sum[:], k[:])
+	}
+	return ok == 1
+}
+
+type sessionKey struct{}
+
+// session requires a mini-program session token.
+func (a *API) session(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := bearer(r)
+		if !ok {
+			writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "a session token is required (Authorization: Bearer <token>)"))
+			return
+		}
+		sess, err := a.svc.Sessions().Verify(token)
+		if err == nil && sess.AppID != a.svc.AppID() {
+			err = notify.Errorf(notify.CodeUnauthorized, "invalid or expired session token")
+		}
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		noteOpenID(r, sess.OpenID)
+		ctx := r.Context()
+		h(w, r.WithContext(contextWithSession(ctx, sess)))
+	}
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}

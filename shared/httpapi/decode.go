@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"wxnotify/shared/notify"
+)
+
+// readBody reads the whole (size-limited) body: 413 past MaxBodyBytes.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, notify.Errorf(notify.CodePayloadTooLarge, "the body is larger than %d bytes", MaxBodyBytes)
+	}
+	if err != nil {
+		return nil, notify.Errorf(notify.CodeBadRequest, "could not read the body")
+	}
+	return b, nil
+}
+
+// decodeJSON decodes a JSON object body strictly: one value, no unknown
+// fields, a JSON content type if one is given.
+func decodeJSON(r *http.Request, v any) error {
+	if err := checkContentType(r); err != nil {
+		return err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return unmarshalStrict(body, v)
+}
+
+// checkContentType accepts a missing content type or a JSON one.
+func checkContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "text/plain") {
+		return notify.Errorf(notify.CodeBadRequest, "the body must be application/json")
+	}
+	return nil
+}
+
+func unmarshalStrict(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return notify.Errorf(notify.CodeBadRequest, "the body is empty, a JSON object is expected")
+	}
+	if err := checkJSON(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return notify.Errorf(notify.CodeBadRequest, "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// jsonError turns a decoding error into a bad_request naming the field.
+func jsonError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var synErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		return &notify.Error{Code: notify.CodeBadRequest, Field: field, Message: fmt.Sprintf("must be %s", jsonKind(typeErr.Type.Kind().String()))}
+	case errors.As(err, &synErr):
+		return notify.Errorf(notify.CodeBadRequest, "malformed JSON at byte %d", synErr.Offset)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &notify.Error{Code: notify.CodeBadRequest, Field: name, Message: "unknown field"}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return notify.Errorf(notify.CodeBadRequest, "truncated JSON")
+	}
+	var e *notify.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return notify.Errorf(notify.CodeBadRequest, "malformed JSON body")
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "bool":
+		return "true or false"
+	}
+	return "a number"
+}
+
+// Limits on the shape of JSON bodies: bodies are small, so anything deeper
+// or with absurd numbers is an attack or a bug, refused before decoding.
+const (
+	maxJSONDepth     = 32
+	maxJSONNumberLen = 64
+)
+
+// checkJSON walks the tokens once: nesting depth, number length and
+// duplicate object keys (which encoding/json would silently resolve to the
+// last one, so two parsers could disagree on what was sent).
+func checkJSON(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		expect bool // in an object: the next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return jsonError(err)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.expect {
+			if key, ok := tok.(string); ok {
+				if top.keys[key] {
+					return &notify.Error{Code: notify.CodeBadRequest, Field: key, Message: "duplicate key in JSON object"}
+				}
+				top.keys[key] = true
+				top.expect = false
+				continue
+			}
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if len(stack) >= maxJSONDepth {
+					return notify.Errorf(notify.CodeBadRequest, "JSON nested deeper than %d levels", maxJSONDepth)
+				}
+				if top != nil && top.object {
+					top.expect = true
+				}
+				stack = append(stack, &frame{object: t == '{', keys: map[string]bool{}, expect: t == '{'})
+				continue
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				continue
+			}
+		case json.Number:
+			if len(t) > maxJSONNumberLen {
+				return notify.Errorf(notify.CodeBadRequest, "a JSON number is longer than %d characters", maxJSONNumberLen)
+			}
+		}
+		if top != nil && top.object {
+			top.expect = true
+		}
+	}
+}

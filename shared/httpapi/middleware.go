@@ -1,0 +1,148 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"wxnotify/shared/notify"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 64 << 10
+
+type ctxKey struct{}
+
+// requestInfo collects what the request's log line reports.
+type requestInfo struct {
+	id            string
+	openIDHash    string
+	wechatErrcode int
+	err           error
+}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	info, _ := ctx.Value(ctxKey{}).(*requestInfo)
+	return info
+}
+
+func requestID(r *http.Request) string {
+	if info := infoFrom(r.Context()); info != nil {
+		return info.id
+	}
+	return ""
+}
+
+// noteOpenID records the caller's openid (hashed) for the log line.
+func noteOpenID(r *http.Request, openID string) {
+	if info := infoFrom(r.Context()); info != nil {
+		info.openIDHash = notify.HashID(openID)
+	}
+}
+
+func newRequestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && isToken(id) {
+		return id
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// wrap adds to every route: a request id, the body limit, panic recovery
+// and one JSON log line per request (no secrets, openids hashed).
+func (a *API) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{id: newRequestID(r)}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, info))
+		w.Header().Set("X-Request-Id", info.id)
+		rec := &statusRecorder{ResponseWriter: w}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(rec, r.Body, MaxBodyBytes)
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				info.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+				if rec.status == 0 {
+					writeError(rec, r, &notify.Error{Code: notify.CodeInternal, Message: "internal error"})
+				}
+			}
+			a.logRequest(r, info, rec.status, time.Since(start))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func (a *API) logRequest(r *http.Request, info *requestInfo, status int, latency time.Duration) {
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("requestId", info.id),
+		slog.String("function", a.function),
+		slog.String("method", r.Method),
+		slog.String("route", routeOf(r)),
+		slog.Int("status", status),
+		slog.Float64("latencyMs", float64(latency.Microseconds())/1000),
+	}
+	if info.openIDHash != "" {
+		attrs = append(attrs, slog.String("openid", info.openIDHash))
+	}
+	if info.wechatErrcode != 0 {
+		attrs = append(attrs, slog.Int("wechatErrcode", info.wechatErrcode))
+	}
+	if info.err != nil && status >= 500 {
+		attrs = append(attrs, slog.String("err", info.err.Error()))
+	}
+	a.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// routeOf is the matched route pattern, never the raw path (which may carry
+// a userId or notification id).
+func routeOf(r *http.Request) string {
+	if r.Pattern != "" {
+		return r.Pattern
+	}
+	return "unmatched"
+}

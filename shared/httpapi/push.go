@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"wxnotify/shared/notify"
+	"wxnotify/shared/wechat"
+)
+
+// checkPushQuery verifies the timestamp window of a signed push request: a
+// signed request older (or newer) than MaxSkew is a replay.
+func (a *API) checkPushQuery(timestamp string) bool {
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return false
+	}
+	d := a.now().Sub(time.Unix(ts, 0))
+	return d <= a.push.MaxSkew && d >= -a.push.MaxSkew
+}
+
+// GET /wechat/push: the console's URL verification.
+func (a *API) handlePushVerify(w http.ResponseWriter, r *http.Request) {
+	if a.push == nil {
+		writeError(w, r, notify.Errorf(notify.CodeNotFound, "message push is not configured"))
+		return
+	}
+	q := r.URL.Query()
+	if !wechat.VerifySignature(a.push.Token, q.Get("signature"), q.Get("timestamp"), q.Get("nonce")) {
+		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "invalid signature"))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, q.Get("echostr"))
+}
+
+// POST /wechat/push: plaintext, compatible or safe mode; XML or JSON.
+func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
+	if a.push == nil {
+		writeError(w, r, notify.Errorf(notify.CodeNotFound, "message push is not configured"))
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	timestamp, nonce := q.Get("timestamp"), q.Get("nonce")
+	unauthorized := notify.Errorf(notify.CodeUnauthorized, "invalid push signature")
+	plain := body
+	if q.Get("encrypt_type") == "aes" {
+		if a.push.Crypter == nil {
+			writeError(w, r, notify.Errorf(notify.CodeBadRequest, "safe-mode push received but no EncodingAESKey is configured"))
+			return
+		}
+		env, err := wechat.ParsePushEnvelope(body)
+		if err != nil || env.Encrypt == "" {
+			writeError(w, r, notify.Errorf(notify.CodeBadRequest, "malformed encrypted push body"))
+			return
+		}
+		if !wechat.VerifyMsgSignature(a.push.Token, q.Get("msg_signature"), timestamp, nonce, env.Encrypt) {
+			writeError(w, r, unauthorized)
+			return
+		}
+		if plain, err = a.push.Crypter.Decrypt(env.Encrypt); err != nil {
+			// A valid signature over an undecryptable body: forged with a
+			// leaked token, or a key mismatch. Either way, not ours.
+			writeError(w, r, &notify.Error{Code: notify.CodeUnauthorized, Message: "cannot decrypt push", Err: err})
+			return
+		}
+	} else if !wechat.VerifySignature(a.push.Token, q.Get("signature"), timestamp, nonce) {
+		writeError(w, r, unauthorized)
+		return
+	}
+	if !a.checkPushQuery(timestamp) {
+		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "push timestamp outside the accepted window"))
+		return
+	}
+	ev, err := wechat.ParsePushEvent(plain)
+	if err != nil {
+		writeError(w, r, &notify.Error{Code: notify.CodeBadRequest, Message: "malformed push event", Err: err})
+		return
+	}
+	noteOpenID(r, ev.FromUserName)
+	if err := a.svc.ApplyPush(r.Context(), ev); err != nil {
+		// Not "success": WeChat delivers the push again (ErrPushInProgress
+		// while a copy is being applied; a store failure otherwise).
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "success")
+}

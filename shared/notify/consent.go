@@ -1,0 +1,359 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"wxnotify/shared/store"
+)
+
+// Consent statuses, as wx.requestSubscribeMessage reports them.
+const (
+	StatusAccept = "accept"
+	StatusReject = "reject"
+	StatusBan    = "ban"
+	StatusFilter = "filter"
+)
+
+// Source says where a consent change came from.
+type Source string
+
+// Consent sources.
+const (
+	SourceReport   Source = "report"   // the mini program's POST /v1/consents
+	SourceSettings Source = "settings" // wx.getSetting's subscriptionsSetting
+	SourcePopup    Source = "popup"    // WeChat's subscribe_msg_popup_event
+	SourceChange   Source = "change"   // WeChat's subscribe_msg_change_event
+	SourceSend     Source = "send"     // a 43101 answer to a send
+)
+
+// consentMeta is the stored state of one user and template, beside its
+// credit counter.
+type consentMeta struct {
+	Status     string    `json:"status,omitempty"`
+	AlwaysKeep bool      `json:"alwaysKeep,omitempty"`
+	LongTerm   bool      `json:"longTerm,omitempty"` // a long-term template is accepted
+	Source     Source    `json:"source,omitempty"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
+
+// Consent is a user's standing for one template.
+type Consent struct {
+	Template   Template
+	Status     string // "" when the user was never asked
+	Credits    int64  // one-time templates: messages that may still be sent
+	LongTerm   bool   // long-term templates: accepted
+	AlwaysKeep bool
+	// Prompt tells the mini program whether asking again is useful.
+	Prompt    bool
+	UpdatedAt time.Time
+}
+
+// Sendable reports whether the ledger allows a message now.
+func (c Consent) Sendable() bool {
+	if c.Template.Kind == LongTerm {
+		return c.LongTerm
+	}
+	return c.Credits > 0
+}
+
+func (c *Consent) setPrompt() {
+	blocked := c.Status == StatusBan || (c.AlwaysKeep && c.Status == StatusReject)
+	c.Prompt = !blocked && !c.Sendable()
+}
+
+// Settings is the subscriptionsSetting of wx.getSetting({withSubscriptions:
+// true}): it lists only templates whose "always keep this choice" is ticked.
+type Settings struct {
+	MainSwitch   *bool
+	ItemSettings map[string]string
+}
+
+// Report is what the mini program reports after wx.requestSubscribeMessage.
+type Report struct {
+	// Result maps template ids to the statuses of the success callback
+	// (its errMsg removed).
+	Result   map[string]string
+	Settings *Settings
+}
+
+// Consents returns the user's standing for every template of the catalog,
+// in one store query.
+func (s *Service) Consents(ctx context.Context, openID string) ([]Consent, error) {
+	metas := map[string]consentMeta{}
+	credits := map[string]int64{}
+	q := store.Query{Partition: s.userPartition(openID), Prefix: "c|", Limit: store.MaxQueryLimit}
+	for {
+		page, err := s.st.Query(ctx, q)
+		if err != nil {
+			return nil, storeErr("query consents", err)
+		}
+		for _, it := range page.Items {
+			rest := strings.TrimPrefix(it.Key.Sort, "c|")
+			i := strings.LastIndexByte(rest, '|')
+			if i < 0 {
+				continue
+			}
+			tmplID, kind := rest[:i], rest[i+1:]
+			switch kind {
+			case "n":
+				n, err := store.ParseCounter(it.Value)
+				if err == nil {
+					credits[tmplID] = n
+				}
+			case "m":
+				var m consentMeta
+				if json.Unmarshal(it.Value, &m) == nil {
+					metas[tmplID] = m
+				}
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		q.After = page.Next
+	}
+	var out []Consent
+	for _, t := range s.catalog.Templates() {
+		m := metas[t.ID]
+		c := Consent{Template: t, Status: m.Status, AlwaysKeep: m.AlwaysKeep, UpdatedAt: m.UpdatedAt}
+		if t.Kind == LongTerm {
+			c.LongTerm = m.LongTerm
+		} else {
+			c.Credits = credits[t.ID]
+		}
+		c.setPrompt()
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Consent returns the user's standing for one template.
+func (s *Service) Consent(ctx context.Context, openID string, t Template) (Consent, error) {
+	all, err := s.Consents(ctx, openID)
+	if err != nil {
+		return Consent{}, err
+	}
+	for _, c := range all {
+		if c.Template.ID == t.ID {
+			return c, nil
+		}
+	}
+	return Consent{}, Errorf(CodeNotFound, "template %s is not in the catalog", t.Alias)
+}
+
+// RecordReport applies the mini program's report of a subscribe popup. Each
+// accept of a one-time template is one credit, paired with WeChat's popup
+// event for the same popup so that the two count once. Template ids not in
+// the catalog (or with statuses WeChat does not use) are returned as ignored.
+func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ignored []string, err error) {
+	ids := make([]string, 0, len(r.Result))
+	for id := range r.Result {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		t, ok := s.templateByID(id)
+		status, valid := normalizeStatus(r.Result[id])
+		if !ok || !valid {
+			ignored = append(ignored, id)
+			continue
+		}
+		if err := s.applyChoice(ctx, openID, t, status, SourceReport, +1); err != nil {
+			return ignored, err
+		}
+	}
+	if r.Settings != nil {
+		ids = ids[:0]
+		for id := range r.Settings.ItemSettings {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			t, ok := s.templateByID(id)
+			status, valid := normalizeStatus(r.Settings.ItemSettings[id])
+			if !ok || !valid {
+				if !slices.Contains(ignored, id) {
+					ignored = append(ignored, id)
+				}
+				continue
+			}
+			if err := s.applySetting(ctx, openID, t, status); err != nil {
+				return ignored, err
+			}
+		}
+	}
+	return ignored, nil
+}
+
+func (s *Service) templateByID(id string) (Template, bool) {
+	t, ok := s.catalog.Lookup(id)
+	return t, ok && t.ID == id
+}
+
+// applyChoice applies one popup choice from the client (side +1) or from
+// WeChat's popup event (side -1).
+func (s *Service) applyChoice(ctx context.Context, openID string, t Template, status string, src Source, side int64) error {
+	if status == StatusAccept && t.Kind == OneTime {
+		granted, err := s.pairedGrant(ctx, openID, t.ID, side)
+		if err != nil {
+			return err
+		}
+		if granted {
+			if _, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, s.maxCredits); err != nil {
+				if !errors.Is(err, store.ErrOutOfRange) {
+					return storeErr("grant credit", err)
+				}
+				s.log.Warn("credit cap reached", "template", t.Alias, "openid", HashID(openID), "cap", s.maxCredits)
+			}
+		}
+	}
+	return s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
+		m.Status, m.Source = status, src
+		if t.Kind == LongTerm {
+			m.LongTerm = status == StatusAccept
+		}
+	})
+}
+
+// applySetting records an "always keep this choice" setting. A kept reject
+// means WeChat refuses the template's messages: its credits are zeroed.
+func (s *Service) applySetting(ctx context.Context, openID string, t Template, status string) error {
+	if status == StatusReject || status == StatusBan {
+		if _, err := s.st.Put(ctx, s.creditsKey(openID, t.ID), []byte("0"), store.PutOptions{}); err != nil {
+			return storeErr("zero credits", err)
+		}
+	}
+	return s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
+		m.Status, m.AlwaysKeep, m.Source = status, true, SourceSettings
+		if t.Kind == LongTerm {
+			m.LongTerm = status == StatusAccept
+		}
+	})
+}
+
+// Revoke zeroes the user's credits and acceptance of a template: WeChat said
+// 43101, or the user turned the template off.
+func (s *Service) Revoke(ctx context.Context, openID string, tmplID string, src Source) error {
+	if _, err := s.st.Put(ctx, s.creditsKey(openID, tmplID), []byte("0"), store.PutOptions{}); err != nil {
+		return storeErr("zero credits", err)
+	}
+	return s.updateConsent(ctx, openID, tmplID, func(m *consentMeta) {
+		m.Status, m.LongTerm, m.Source = StatusReject, false, src
+	})
+}
+
+// updateConsent applies edit to the consent state with optimistic concurrency.
+func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit func(*consentMeta)) error {
+	key := s.consentKey(openID, tmplID)
+	for range 8 {
+		var m consentMeta
+		opts := store.PutOptions{IfAbsent: true}
+		it, err := s.st.Get(ctx, key)
+		switch {
+		case err == nil:
+			if json.Unmarshal(it.Value, &m) != nil {
+				m = consentMeta{}
+			}
+			opts = store.PutOptions{IfVersion: it.Version}
+		case !errors.Is(err, store.ErrNotFound):
+			return storeErr("get consent", err)
+		}
+		edit(&m)
+		m.UpdatedAt = s.now().UTC()
+		b, _ := json.Marshal(m)
+		if _, err := s.st.Put(ctx, key, b, opts); err == nil {
+			return nil
+		} else if !errors.Is(err, store.ErrConflict) {
+			return storeErr("put consent", err)
+		}
+	}
+	return storeErr("put consent", errors.New("too many concurrent updates"))
+}
+
+// pairedGrant decides whether an accept grants a credit. The client's
+// report (side +1) and WeChat's popup event (side -1) describe the same
+// popup; a signed counter per user and template holds the unmatched
+// occurrences, and bounded Adds make "pair with an unmatched opposite, else
+// record myself as unmatched" atomic: the two ranges tried partition the
+// integers, so one of them holds unless another writer moved the counter,
+// and then the loop re-reads it through the next Add.
+func (s *Service) pairedGrant(ctx context.Context, openID, tmplID string, side int64) (bool, error) {
+	key := s.pairKey(openID, tmplID)
+	now := s.now()
+	it, err := s.st.Get(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		_, err = s.st.Put(ctx, key, []byte("0"), store.PutOptions{IfAbsent: true, ExpiresAt: now.Add(2 * s.pairWindow)})
+	case err == nil && string(it.Value) == "0" && (it.ExpiresAt.IsZero() || it.ExpiresAt.Sub(now) < s.pairWindow):
+		// A balanced, ageing window: restart it so a new popup gets a full window.
+		_, err = s.st.Put(ctx, key, []byte("0"), store.PutOptions{IfVersion: it.Version, ExpiresAt: now.Add(2 * s.pairWindow)})
+	}
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return false, storeErr("pair window", err)
+	}
+	pairMin, pairMax := int64(0), int64(math.MaxInt64) // an event pairs with a pending report (balance >= 1)
+	ownMin, ownMax := int64(math.MinInt64), int64(-1)  // else it records itself (balance <= 0)
+	if side > 0 {
+		pairMin, pairMax = math.MinInt64, 0 // a report pairs with a pending event (balance <= -1)
+		ownMin, ownMax = 1, math.MaxInt64   // else it records itself (balance >= 0)
+	}
+	for range 16 {
+		_, err := s.st.Add(ctx, key, side, pairMin, pairMax)
+		if err == nil {
+			return false, nil
+		}
+		if !errors.Is(err, store.ErrOutOfRange) {
+			return false, storeErr("pair", err)
+		}
+		_, err = s.st.Add(ctx, key, side, ownMin, ownMax)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, store.ErrOutOfRange) {
+			return false, storeErr("pair", err)
+		}
+	}
+	return false, storeErr("pair", errors.New("too many concurrent popups"))
+}
+
+// consume takes the right to send one message before WeChat is called: a
+// credit for one-time templates (one bounded Add), the acceptance for
+// long-term ones. It reports false when the ledger allows nothing.
+func (s *Service) consume(ctx context.Context, openID string, t Template) (bool, error) {
+	if t.Kind == LongTerm {
+		it, err := s.st.Get(ctx, s.consentKey(openID, t.ID))
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, storeErr("get consent", err)
+		}
+		var m consentMeta
+		return json.Unmarshal(it.Value, &m) == nil && m.LongTerm, nil
+	}
+	_, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), -1, 0, math.MaxInt64)
+	if errors.Is(err, store.ErrOutOfRange) {
+		return false, nil
+	}
+	if err != nil {
+		return false, storeErr("consume credit", err)
+	}
+	return true, nil
+}
+
+// giveBack returns a consumed credit after a definite non-delivery.
+func (s *Service) giveBack(ctx context.Context, openID string, t Template) error {
+	if t.Kind == LongTerm {
+		return nil
+	}
+	if _, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, math.MaxInt64); err != nil {
+		return storeErr("give back credit", err)
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package notify
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a machine-readable error code, shared with API clients.
+type Code string
+
+// The codes of API.md.
+const (
+	CodeBadRequest        Code = "bad_request"
+	CodeUnauthorized      Code = "unauthorized"
+	CodeForbidden         Code = "forbidden"
+	CodeNotFound          Code = "not_found"
+	CodeConflict          Code = "conflict"
+	CodePayloadTooLarge   Code = "payload_too_large"
+	CodeRateLimited       Code = "rate_limited"
+	CodeInvalidCode       Code = "invalid_code"
+	CodeBlockedUser       Code = "blocked_user"
+	CodeWeChatUnavailable Code = "wechat_unavailable"
+	CodeInternal          Code = "internal"
+)
+
+// Error is the domain's one error type. Message is safe to show to callers;
+// Err (the cause) is for logs only.
+type Error struct {
+	Code          Code
+	Message       string
+	Field         string // the offending input field, e.g. "data.thing4"
+	WeChatErrcode int
+	Err           error
+}
+
+func (e *Error) Error() string {
+	msg := string(e.Code) + ": " + e.Message
+	if e.Field != "" {
+		msg += " (" + e.Field + ")"
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldError is a bad_request naming the offending field.
+func FieldError(field, format string, args ...any) *Error {
+	return &Error{Code: CodeBadRequest, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the domain code of err: the *Error's code, or internal.
+func CodeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}

@@ -1,0 +1,16 @@
+package notify
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// HashID returns a short, stable hash of an identifier (an openid) for logs:
+// enough to correlate lines, never the identifier itself.
+func HashID(id string) string {
+	if id == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("wxnotify-log\x00" + id))
+	return hex.EncodeToString(sum[:6])
+}

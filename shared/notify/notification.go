@@ -1,0 +1,457 @@
+package notify
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"wxnotify/shared/store"
+	"wxnotify/shared/wechat"
+)
+
+// Status is a notification's state.
+type Status string
+
+// Notification statuses.
+const (
+	StatusPending Status = "pending" // claimed, being sent
+	StatusSent    Status = "sent"    // WeChat accepted it
+	StatusSkipped Status = "skipped" // not sent: no consent, unbound user
+	StatusFailed  Status = "failed"  // not sent: refused or WeChat unavailable
+	StatusUnknown Status = "unknown" // WeChat may have it; a sent event settles it
+)
+
+// Reasons of skipped, failed and unknown notifications.
+const (
+	ReasonNoConsent     = "no_consent"
+	ReasonUnboundUser   = "unbound_user"
+	ReasonInvalidData   = "invalid_data"
+	ReasonInvalidPage   = "invalid_page"
+	ReasonInvalidOpenID = "invalid_openid"
+	ReasonRejected      = "wechat_rejected"
+	ReasonUnavailable   = "wechat_unavailable"
+	ReasonStore         = "store_unavailable"
+	ReasonAmbiguous     = "no_answer"   // sent, but no answer came
+	ReasonInterrupted   = "interrupted" // the sender stopped mid-send
+	ReasonDelivery      = "delivery_failed"
+)
+
+// SourceKind tells which function asked for a notification.
+type SourceKind string
+
+// Notification sources.
+const (
+	FromAPI   SourceKind = "api"
+	FromEvent SourceKind = "event"
+	FromBatch SourceKind = "batch"
+)
+
+// Recipient is exactly one of a bound userId or an openid.
+type Recipient struct {
+	UserID string `json:"userId,omitempty"`
+	OpenID string `json:"openid,omitempty"`
+}
+
+// SendRequest asks for one notification.
+type SendRequest struct {
+	To               Recipient
+	Template         string // alias or template id
+	Data             map[string]string
+	Page             string
+	MiniprogramState string // developer|trial|formal, default formal
+	Lang             string // zh_CN|en_US|zh_HK|zh_TW, default zh_CN
+	IdempotencyKey   string
+	Source           SourceKind
+}
+
+// WeChatResult is WeChat's answer as recorded.
+type WeChatResult struct {
+	Errcode int    `json:"errcode"`
+	Errmsg  string `json:"errmsg,omitempty"`
+	MsgID   string `json:"msgid,omitempty"`
+}
+
+// Notification is the record of one send request.
+type Notification struct {
+	ID               string            `json:"id"`
+	IdempotencyKey   string            `json:"idempotencyKey,omitempty"`
+	Fingerprint      string            `json:"fingerprint"`
+	To               Recipient         `json:"to"`
+	OpenID           string            `json:"openid,omitempty"` // resolved recipient
+	Template         string            `json:"template"`         // alias
+	TemplateID       string            `json:"templateId"`
+	Data             map[string]string `json:"data"`
+	Page             string            `json:"page,omitempty"`
+	MiniprogramState string            `json:"miniprogramState"`
+	Lang             string            `json:"lang"`
+	Source           SourceKind        `json:"source"`
+	Status           Status            `json:"status"`
+	Reason           string            `json:"reason,omitempty"`
+	Field            string            `json:"field,omitempty"`
+	Retryable        bool              `json:"retryable,omitempty"`
+	Attempts         int               `json:"attempts"`
+	WeChat           WeChatResult      `json:"wechat"`
+	LeaseUntil       time.Time         `json:"leaseUntil,omitzero"`
+	CreatedAt        time.Time         `json:"createdAt"`
+	UpdatedAt        time.Time         `json:"updatedAt"`
+}
+
+// Final reports whether the notification reached a state no retry changes.
+func (n Notification) Final() bool {
+	return n.Status != StatusPending && !(n.Status == StatusFailed && n.Retryable)
+}
+
+var (
+	pageRe    = regexp.MustCompile(`^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-.]+)*$`)
+	queryRe   = regexp.MustCompile(`^[A-Za-z0-9_\-.~%=&+:,;@*!'()/]*$`)
+	states    = map[string]bool{"developer": true, "trial": true, "formal": true}
+	languages = map[string]bool{"zh_CN": true, "en_US": true, "zh_HK": true, "zh_TW": true}
+)
+
+// CheckPage validates a mini-program page path with an optional query
+// ("pages/clue/clue?id=L-1001"): no scheme, no host, no "..", at most 1024
+// bytes. WeChat itself answers 41030 for pages the app does not have.
+func CheckPage(page string) error {
+	if page == "" {
+		return nil
+	}
+	if len(page) > 1024 || !utf8.ValidString(page) {
+		return FieldError("page", "must be a mini program page path of at most 1024 bytes")
+	}
+	path, query, _ := strings.Cut(page, "?")
+	path = strings.TrimPrefix(path, "/")
+	if !pageRe.MatchString(path) || strings.Contains(path, "..") || !queryRe.MatchString(query) {
+		return FieldError("page", "must be a mini program page path like pages/index/index?foo=bar")
+	}
+	return nil
+}
+
+// prepare validates a request and resolves its template and data.
+func (s *Service) prepare(req *SendRequest) (Template, map[string]string, error) {
+	if req.Template == "" {
+		return Template{}, nil, FieldError("template", "required")
+	}
+	t, ok := s.catalog.Lookup(req.Template)
+	if !ok {
+		return Template{}, nil, FieldError("template", "unknown template %q", truncate(req.Template, 64))
+	}
+	switch {
+	case req.To.UserID != "" && req.To.OpenID != "":
+		return t, nil, FieldError("to", "give either userId or openid, not both")
+	case req.To.UserID != "":
+		if err := CheckUserID("to.userId", req.To.UserID); err != nil {
+			return t, nil, err
+		}
+	case req.To.OpenID != "":
+		if err := checkOpenID("to.openid", req.To.OpenID); err != nil {
+			return t, nil, err
+		}
+	default:
+		return t, nil, FieldError("to", "give userId or openid")
+	}
+	if err := CheckPage(req.Page); err != nil {
+		return t, nil, err
+	}
+	if req.MiniprogramState == "" {
+		req.MiniprogramState = "formal"
+	}
+	if !states[req.MiniprogramState] {
+		return t, nil, FieldError("miniprogramState", "must be developer, trial or formal")
+	}
+	if req.Lang == "" {
+		req.Lang = "zh_CN"
+	}
+	if !languages[req.Lang] {
+		return t, nil, FieldError("lang", "must be zh_CN, en_US, zh_HK or zh_TW")
+	}
+	if len(req.IdempotencyKey) > 256 || !utf8.ValidString(req.IdempotencyKey) {
+		return t, nil, FieldError("idempotencyKey", "must be valid UTF-8 of at most 256 bytes")
+	}
+	if req.Source == "" {
+		req.Source = FromAPI
+	}
+	data, err := t.Check(req.Data)
+	return t, data, err
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+// fingerprint identifies a request's payload: the same idempotency key with
+// another fingerprint is a conflict.
+func fingerprint(req SendRequest, t Template) string {
+	b, _ := json.Marshal(struct {
+		To    Recipient         `json:"to"`
+		T     string            `json:"t"`
+		Data  map[string]string `json:"data"`
+		Page  string            `json:"page"`
+		State string            `json:"state"`
+		Lang  string            `json:"lang"`
+	}{req.To, t.ID, req.Data, req.Page, req.MiniprogramState, req.Lang})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// Send sends one notification through the ledger, exactly once per
+// idempotency key.
+//
+// The request is validated against the catalog first (a bad_request *Error
+// names the field). Then the notification record is claimed with one
+// conditional write (its id derives from the idempotency key), the recipient
+// resolved, one credit consumed, WeChat called, and the outcome recorded.
+// A duplicate key with the same payload returns the first result, waiting
+// for it if it is in flight; with another payload it is a conflict. When
+// WeChat is unavailable the record says failed and retryable, the error is
+// wechat_unavailable, and a retry with the same key sends again.
+func (s *Service) Send(ctx context.Context, req SendRequest) (Notification, error) {
+	t, data, err := s.prepare(&req)
+	if err != nil {
+		return Notification{}, err
+	}
+	now := s.now().UTC()
+	n := Notification{
+		IdempotencyKey: req.IdempotencyKey, Fingerprint: fingerprint(req, t), To: req.To, OpenID: req.To.OpenID,
+		Template: t.Alias, TemplateID: t.ID, Data: data, Page: req.Page, MiniprogramState: req.MiniprogramState,
+		Lang: req.Lang, Source: req.Source, Status: StatusPending, Attempts: 1, LeaseUntil: now.Add(s.sendLease),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if req.IdempotencyKey != "" {
+		n.ID = s.derivedID("ntf_", string(req.Source)+":"+req.IdempotencyKey)
+	} else {
+		n.ID = s.newID("ntf_")
+	}
+	ver, err := s.putNotification(ctx, n, store.PutOptions{IfAbsent: true})
+	if errors.Is(err, store.ErrConflict) {
+		return s.duplicate(ctx, n)
+	}
+	if err != nil {
+		return Notification{}, storeErr("claim notification", err)
+	}
+	return s.deliver(ctx, n, ver, t)
+}
+
+func (s *Service) putNotification(ctx context.Context, n Notification, opts store.PutOptions) (int64, error) {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return 0, err
+	}
+	opts.ExpiresAt = n.CreatedAt.Add(s.retention)
+	return s.st.Put(ctx, s.notificationKey(n.ID), b, opts)
+}
+
+func (s *Service) getNotification(ctx context.Context, id string) (Notification, int64, error) {
+	it, err := s.st.Get(ctx, s.notificationKey(id))
+	if err != nil {
+		return Notification{}, 0, err
+	}
+	var n Notification
+	if err := json.Unmarshal(it.Value, &n); err != nil {
+		return Notification{}, 0, err
+	}
+	return n, it.Version, nil
+}
+
+// Notification returns a notification record by id.
+func (s *Service) Notification(ctx context.Context, id string) (Notification, error) {
+	if id == "" || len(id) > 64 || strings.ContainsAny(id, "|\x00") {
+		return Notification{}, Errorf(CodeNotFound, "no such notification")
+	}
+	n, _, err := s.getNotification(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Notification{}, Errorf(CodeNotFound, "no such notification")
+	}
+	if err != nil {
+		return Notification{}, storeErr("get notification", err)
+	}
+	return n, nil
+}
+
+// duplicate answers a request whose idempotency key was claimed before.
+func (s *Service) duplicate(ctx context.Context, mine Notification) (Notification, error) {
+	wait := 10 * time.Millisecond
+	for {
+		n, ver, err := s.getNotification(ctx, mine.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			// The claim expired (retention) between our Put and Get: claim again.
+			ver, err := s.putNotification(ctx, mine, store.PutOptions{IfAbsent: true})
+			if errors.Is(err, store.ErrConflict) {
+				continue
+			}
+			if err != nil {
+				return Notification{}, storeErr("claim notification", err)
+			}
+			t, _ := s.catalog.Lookup(mine.TemplateID)
+			return s.deliver(ctx, mine, ver, t)
+		}
+		if err != nil {
+			return Notification{}, storeErr("get notification", err)
+		}
+		if n.Fingerprint != mine.Fingerprint {
+			return Notification{}, &Error{Code: CodeConflict, Field: "idempotencyKey",
+				Message: "this idempotency key was used with another payload"}
+		}
+		now := s.now()
+		switch {
+		case n.Status == StatusFailed && n.Retryable:
+			// The first attempt could not reach WeChat: this retry sends.
+			n.Status, n.Reason, n.Retryable, n.WeChat = StatusPending, "", false, WeChatResult{}
+			n.Attempts++
+			n.LeaseUntil, n.UpdatedAt = now.Add(s.sendLease).UTC(), now.UTC()
+			ver, err := s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
+			if errors.Is(err, store.ErrConflict) {
+				continue
+			}
+			if err != nil {
+				return Notification{}, storeErr("retry notification", err)
+			}
+			t, ok := s.catalog.Lookup(n.TemplateID)
+			if !ok {
+				return s.finish(ctx, n, ver, StatusFailed, ReasonRejected)
+			}
+			return s.deliver(ctx, n, ver, t)
+		case n.Status != StatusPending:
+			return n, resultError(n)
+		case now.After(n.LeaseUntil):
+			// The sender stopped mid-send: WeChat may or may not have the
+			// message, so it is not sent again; a sent event may settle it.
+			return s.finish(ctx, n, ver, StatusUnknown, ReasonInterrupted)
+		}
+		select {
+		case <-ctx.Done():
+			return Notification{}, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 200*time.Millisecond)
+	}
+}
+
+// resultError is the error that accompanies a recorded result: only a
+// retryable failure is one.
+func resultError(n Notification) error {
+	if n.Status == StatusFailed && n.Retryable {
+		return &Error{Code: CodeWeChatUnavailable, Message: "WeChat is unavailable, retry with the same idempotency key",
+			WeChatErrcode: n.WeChat.Errcode}
+	}
+	return nil
+}
+
+// deliver runs a claimed notification to its end.
+func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Template) (Notification, error) {
+	if n.OpenID == "" {
+		openID, err := s.ResolveUserID(ctx, n.To.UserID)
+		if CodeOf(err) == CodeNotFound {
+			return s.finish(ctx, n, ver, StatusSkipped, ReasonUnboundUser)
+		}
+		if err != nil {
+			return s.finishStoreFailure(ctx, n, ver, err)
+		}
+		n.OpenID = openID
+	}
+	ok, err := s.consume(ctx, n.OpenID, t)
+	if err != nil {
+		return s.finishStoreFailure(ctx, n, ver, err)
+	}
+	if !ok {
+		return s.finish(ctx, n, ver, StatusSkipped, ReasonNoConsent)
+	}
+	res, err := s.wx.SendSubscribeMessage(ctx, wechat.SendRequest{
+		ToUser: n.OpenID, TemplateID: t.ID, Page: n.Page, Data: n.Data,
+		MiniprogramState: n.MiniprogramState, Lang: n.Lang,
+	})
+	if err == nil {
+		n.WeChat = WeChatResult{Errcode: 0, Errmsg: "ok", MsgID: res.MsgIDString()}
+		return s.finish(ctx, n, ver, StatusSent, "")
+	}
+	return s.settleFailure(ctx, n, ver, t, err)
+}
+
+// settleFailure records a send WeChat did not accept, keeping the ledger
+// true: definite non-delivery gives the credit back, 43101 zeroes the
+// ledger, an ambiguous outcome keeps the credit consumed.
+func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, t Template, sendErr error) (Notification, error) {
+	// A cancelled request ctx must not stop the bookkeeping of a send
+	// that may have happened.
+	ctx = context.WithoutCancel(ctx)
+	var we *wechat.Error
+	if errors.As(sendErr, &we) {
+		n.WeChat = WeChatResult{Errcode: we.Code, Errmsg: we.Msg}
+	}
+	switch {
+	case wechat.IsConsentGone(sendErr):
+		if err := s.Revoke(ctx, n.OpenID, t.ID, SourceSend); err != nil {
+			s.log.Error("revoke after 43101", "err", err, "notification", n.ID)
+		}
+		return s.finish(ctx, n, ver, StatusSkipped, ReasonNoConsent)
+	case wechat.IsAmbiguous(sendErr):
+		if err := s.markUnknown(ctx, n.OpenID, t.ID, n.ID); err != nil {
+			s.log.Error("record unknown send", "err", err, "notification", n.ID)
+		}
+		return s.finish(ctx, n, ver, StatusUnknown, ReasonAmbiguous)
+	}
+	if err := s.giveBack(ctx, n.OpenID, t); err != nil {
+		s.log.Error("give back credit", "err", err, "notification", n.ID)
+	}
+	if we != nil {
+		switch we.Code {
+		case 47003:
+			n.Field = wechat.InvalidField(sendErr)
+			return s.finish(ctx, n, ver, StatusFailed, ReasonInvalidData)
+		case 41030:
+			return s.finish(ctx, n, ver, StatusFailed, ReasonInvalidPage)
+		case 40003:
+			return s.finish(ctx, n, ver, StatusFailed, ReasonInvalidOpenID)
+		}
+		if wechat.IsBadRequest(sendErr) {
+			return s.finish(ctx, n, ver, StatusFailed, ReasonRejected)
+		}
+	}
+	if wechat.IsRetryable(sendErr) || wechat.IsTokenInvalid(sendErr) || we == nil {
+		n.Retryable = true
+		return s.finish(ctx, n, ver, StatusFailed, ReasonUnavailable)
+	}
+	return s.finish(ctx, n, ver, StatusFailed, ReasonRejected)
+}
+
+// finishStoreFailure records that the store failed before WeChat was called:
+// nothing was sent and a retry may send.
+func (s *Service) finishStoreFailure(ctx context.Context, n Notification, ver int64, cause error) (Notification, error) {
+	n.Retryable = true
+	out, err := s.finish(context.WithoutCancel(ctx), n, ver, StatusFailed, ReasonStore)
+	if err == nil || CodeOf(err) == CodeWeChatUnavailable {
+		return out, cause
+	}
+	return out, err
+}
+
+// finish records the outcome with a conditional write on the claim's
+// version; if another sender took the record over meanwhile, its record wins.
+func (s *Service) finish(ctx context.Context, n Notification, ver int64, st Status, reason string) (Notification, error) {
+	n.Status, n.Reason = st, reason
+	if st != StatusFailed {
+		n.Retryable = false
+	}
+	n.LeaseUntil = time.Time{}
+	n.UpdatedAt = s.now().UTC()
+	_, err := s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
+	if errors.Is(err, store.ErrConflict) {
+		cur, _, gerr := s.getNotification(ctx, n.ID)
+		if gerr == nil {
+			s.log.Warn("notification taken over while sending", "notification", n.ID, "status", cur.Status)
+			return cur, resultError(cur)
+		}
+	}
+	if err != nil {
+		return n, storeErr("record notification", err)
+	}
+	return n, resultError(n)
+}

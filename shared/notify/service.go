@@ -1,0 +1,177 @@
+package notify
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"wxnotify/shared/store"
+	"wxnotify/shared/wechat"
+)
+
+// WeChat is what the domain needs of WeChat; *wechat.Client implements it.
+type WeChat interface {
+	Code2Session(ctx context.Context, code string) (wechat.Session, error)
+	SendSubscribeMessage(ctx context.Context, req wechat.SendRequest) (wechat.SendResult, error)
+}
+
+// Options configure a Service. Store, WeChat, Catalog and Sessions are
+// required; zero values of the rest take the documented defaults.
+type Options struct {
+	AppID    string
+	Store    store.Store
+	WeChat   WeChat
+	Catalog  *Catalog
+	Sessions *Sessions
+	Now      func() time.Time
+	Logger   *slog.Logger
+
+	// PairWindow is how long a client report and WeChat's popup event for
+	// the same popup wait for each other so that the popup counts once
+	// (default 10 minutes).
+	PairWindow time.Duration
+	// Retention is how long notification records are kept (default 30 days).
+	Retention time.Duration
+	// SendLease is how long a send in progress holds its idempotency key
+	// before a duplicate may declare it interrupted (default 30 s).
+	SendLease time.Duration
+	// MaxCredits caps the one-time credits of one user and template
+	// (default 1000).
+	MaxCredits int64
+	// StoreSessionKey keeps WeChat's session_key in the user record for
+	// customers that decrypt wx.getUserInfo-style data. Off by default: the
+	// key is then never stored.
+	StoreSessionKey bool
+}
+
+// Service is the domain's entry point, shared by every function.
+type Service struct {
+	appID    string
+	st       store.Store
+	wx       WeChat
+	catalog  *Catalog
+	sessions *Sessions
+	now      func() time.Time
+	log      *slog.Logger
+
+	pairWindow      time.Duration
+	retention       time.Duration
+	sendLease       time.Duration
+	maxCredits      int64
+	storeSessionKey bool
+	random          io.Reader
+}
+
+// New validates opts and returns a Service.
+func New(opts Options) (*Service, error) {
+	switch {
+	case opts.AppID == "":
+		return nil, errors.New("notify: AppID is required")
+	case opts.Store == nil:
+		return nil, errors.New("notify: Store is required")
+	case opts.WeChat == nil:
+		return nil, errors.New("notify: WeChat is required")
+	case opts.Catalog == nil:
+		return nil, errors.New("notify: Catalog is required")
+	case opts.Sessions == nil:
+		return nil, errors.New("notify: Sessions is required")
+	}
+	s := &Service{
+		appID: opts.AppID, st: opts.Store, wx: opts.WeChat, catalog: opts.Catalog, sessions: opts.Sessions,
+		now: opts.Now, log: opts.Logger, pairWindow: opts.PairWindow, retention: opts.Retention,
+		sendLease: opts.SendLease, maxCredits: opts.MaxCredits, storeSessionKey: opts.StoreSessionKey,
+		random: rand.Reader,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.pairWindow <= 0 {
+		s.pairWindow = 10 * time.Minute
+	}
+	if s.retention <= 0 {
+		s.retention = 30 * 24 * time.Hour
+	}
+	if s.sendLease <= 0 {
+		s.sendLease = 30 * time.Second
+	}
+	if s.maxCredits <= 0 {
+		s.maxCredits = 1000
+	}
+	return s, nil
+}
+
+// AppID returns the app the service works for.
+func (s *Service) AppID() string { return s.appID }
+
+// Catalog returns the template catalog.
+func (s *Service) Catalog() *Catalog { return s.catalog }
+
+// Sessions returns the session token issuer.
+func (s *Service) Sessions() *Sessions { return s.sessions }
+
+// Keys of the store layout (see the package comment).
+func (s *Service) userPartition(openID string) string { return "u|" + s.appID + "|" + openID }
+func (s *Service) profileKey(openID string) store.Key {
+	return store.Key{Partition: s.userPartition(openID), Sort: "profile"}
+}
+func (s *Service) creditsKey(openID, tmplID string) store.Key {
+	return store.Key{Partition: s.userPartition(openID), Sort: "c|" + tmplID + "|n"}
+}
+func (s *Service) consentKey(openID, tmplID string) store.Key {
+	return store.Key{Partition: s.userPartition(openID), Sort: "c|" + tmplID + "|m"}
+}
+func (s *Service) pairKey(openID, tmplID string) store.Key {
+	return store.Key{Partition: s.userPartition(openID), Sort: "p|" + tmplID}
+}
+func (s *Service) unknownKey(openID, tmplID string) store.Key {
+	return store.Key{Partition: s.userPartition(openID), Sort: "unk|" + tmplID}
+}
+func (s *Service) bindingKey(userID string) store.Key {
+	return store.Key{Partition: "b|" + s.appID + "|" + userID, Sort: "openid"}
+}
+func (s *Service) notificationKey(id string) store.Key {
+	return store.Key{Partition: "n|" + s.appID + "|" + id, Sort: "n"}
+}
+func (s *Service) pushKey(eventKey string) store.Key {
+	return store.Key{Partition: "push|" + s.appID, Sort: eventKey}
+}
+
+// Crockford's base32, as ULIDs use: ids sort by creation time.
+var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+// newID returns a time-ordered random id with the prefix (e.g. "ntf_").
+func (s *Service) newID(prefix string) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(s.now().UnixMilli())<<16)
+	if _, err := io.ReadFull(s.random, b[6:]); err != nil {
+		// crypto/rand does not fail on supported platforms; fall back to the
+		// clock rather than returning an id shared with other requests.
+		binary.BigEndian.PutUint64(b[8:], uint64(s.now().UnixNano()))
+	}
+	return prefix + idEncoding.EncodeToString(b[:])[:26]
+}
+
+// derivedID returns the id that an idempotency key always maps to, so that
+// claiming the key and creating the record are one conditional write.
+func (s *Service) derivedID(prefix, key string) string {
+	sum := sha256.Sum256([]byte(s.appID + "\x00" + key))
+	return prefix + idEncoding.EncodeToString(sum[:17])[:26]
+}
+
+// storeErr wraps a store failure as an internal error (logged, not shown).
+func storeErr(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &Error{Code: CodeInternal, Message: "state store unavailable", Err: fmt.Errorf("%s: %w", op, err)}
+}

@@ -1,0 +1,201 @@
+// Package sandbox serves the /sandbox/* routes of `wxnotify dev`: a person
+// or a script plays the WeChat user (log in, accept or turn off templates,
+// read the messages received) against the in-process fake WeChat of
+// wechattest. It exists only in sandbox mode.
+package sandbox
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"wxnotify/shared/wechat/wechattest"
+)
+
+// Sandbox holds the fake WeChat and the codes it issued through /sandbox/login.
+type Sandbox struct {
+	fake *wechattest.Server
+
+	mu    sync.Mutex
+	codes map[string]string // wx.login code -> openid, for /sandbox/subscribe {"code"}
+}
+
+// New returns the sandbox routes for fake.
+func New(fake *wechattest.Server) *Sandbox {
+	return &Sandbox{fake: fake, codes: map[string]string{}}
+}
+
+// Route is one sandbox route.
+type Route struct {
+	Pattern string
+	Handler http.HandlerFunc
+}
+
+// Routes lists the sandbox routes for mounting on the dev server's mux.
+func (s *Sandbox) Routes() []Route {
+	return []Route{
+		{"POST /sandbox/login", s.login},
+		{"POST /sandbox/subscribe", s.subscribe},
+		{"POST /sandbox/unsubscribe", s.unsubscribe},
+		{"GET /sandbox/messages", s.messages},
+		{"POST /sandbox/faults", s.faults},
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func badRequest(w http.ResponseWriter, field, msg string) {
+	body := map[string]any{"code": "bad_request", "message": msg}
+	if field != "" {
+		body["field"] = field
+	}
+	writeJSON(w, http.StatusBadRequest, map[string]any{"error": body})
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		badRequest(w, "", "malformed JSON body: "+strings.TrimPrefix(err.Error(), "json: "))
+		return false
+	}
+	return true
+}
+
+// POST /sandbox/login {"user"} -> {"code", "openid"}
+func (s *Sandbox) login(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		User string `json:"user"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	if body.User == "" || len(body.User) > 64 {
+		badRequest(w, "user", "a user name of 1 to 64 bytes is required")
+		return
+	}
+	code := s.fake.Login(body.User)
+	openID := s.fake.OpenID(body.User)
+	s.mu.Lock()
+	s.codes[code] = openID
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]string{"code": code, "openid": openID})
+}
+
+// POST /sandbox/subscribe {"code"|"openid", "choices"} -> the success object
+// wx.requestSubscribeMessage returns.
+func (s *Sandbox) subscribe(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Code    string            `json:"code"`
+		OpenID  string            `json:"openid"`
+		Choices map[string]string `json:"choices"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	openID := body.OpenID
+	if openID == "" && body.Code != "" {
+		s.mu.Lock()
+		openID = s.codes[body.Code]
+		s.mu.Unlock()
+		if openID == "" {
+			badRequest(w, "code", "unknown code: get one from /sandbox/login")
+			return
+		}
+	}
+	if openID == "" {
+		badRequest(w, "openid", "give the user's openid or a code from /sandbox/login")
+		return
+	}
+	if len(body.Choices) == 0 {
+		badRequest(w, "choices", `give at least one {"<templateId>": "accept"}`)
+		return
+	}
+	res, err := s.fake.Subscribe(openID, body.Choices)
+	if err != nil {
+		badRequest(w, "choices", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// POST /sandbox/unsubscribe {"openid", "templateId"}
+func (s *Sandbox) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		OpenID     string `json:"openid"`
+		TemplateID string `json:"templateId"`
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	if body.OpenID == "" || body.TemplateID == "" {
+		badRequest(w, "", "openid and templateId are required")
+		return
+	}
+	if err := s.fake.Unsubscribe(body.OpenID, body.TemplateID); err != nil {
+		badRequest(w, "templateId", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+type messageJSON struct {
+	TemplateID string            `json:"templateId"`
+	Data       map[string]string `json:"data"`
+	Page       string            `json:"page,omitempty"`
+	MsgID      string            `json:"msgid"`
+	SentAt     time.Time         `json:"sentAt"`
+}
+
+// GET /sandbox/messages?openid=
+func (s *Sandbox) messages(w http.ResponseWriter, r *http.Request) {
+	openID := r.URL.Query().Get("openid")
+	if openID == "" {
+		badRequest(w, "openid", "the openid query parameter is required")
+		return
+	}
+	out := []messageJSON{}
+	for _, m := range s.fake.Messages(openID) {
+		out = append(out, messageJSON{TemplateID: m.TemplateID, Data: m.Data, Page: m.Page, MsgID: strconv.FormatInt(m.MsgID, 10), SentAt: m.SentAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": out})
+}
+
+// POST /sandbox/faults {"api", "errcode", "count", "latencyMs", "httpStatus", "drop"}
+func (s *Sandbox) faults(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		API        string `json:"api"`
+		Errcode    int    `json:"errcode"`
+		Count      int    `json:"count"`
+		LatencyMs  int    `json:"latencyMs"`
+		HTTPStatus int    `json:"httpStatus"`
+		Drop       string `json:"drop"` // "before" | "after": close the connection before or after handling
+	}
+	if !decode(w, r, &body) {
+		return
+	}
+	f := wechattest.Fault{API: body.API, Errcode: body.Errcode, Count: body.Count,
+		Latency: time.Duration(body.LatencyMs) * time.Millisecond, HTTPStatus: body.HTTPStatus}
+	switch body.Drop {
+	case "":
+	case "before":
+		f.Drop = wechattest.DropBeforeRead
+	case "after":
+		f.Drop = wechattest.DropAfterRead
+	default:
+		badRequest(w, "drop", `must be "before" or "after"`)
+		return
+	}
+	if err := s.fake.Inject(f); err != nil {
+		badRequest(w, "api", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
