@@ -201,3 +201,61 @@ func TestExpiredSession(t *testing.T) {
 		t.Fatalf("expired token: got %s", r.raw)
 	}
 }
+
+// The mini program's report and WeChat's popup event for the same popup
+// count once in either order, and a second popup counts again.
+func TestReportAndPopupEventPairInEitherOrder(t *testing.T) {
+	e := newEnv(t)
+	token, openID := e.login("quinn")
+	result := map[string]string{"errMsg": "requestSubscribeMessage:ok", leadID: "accept"}
+	created := time.Now().Unix()
+	// Report first, event second.
+	e.want(e.do("POST", "/v1/consents", token, result), 200)
+	if r := e.push(popupEvent(openID, created, accept(leadID)), true, true, time.Now()); r.raw != "success" {
+		t.Fatalf("push: got %d %s", r.status, r.raw)
+	}
+	if got := e.credits(token, leadID); got != 1 {
+		t.Fatalf("report then event: got %d credits, want 1", got)
+	}
+	// Event first, report second.
+	if r := e.push(popupEvent(openID, created+1, accept(leadID)), false, false, time.Now()); r.raw != "success" {
+		t.Fatalf("push: got %d %s", r.status, r.raw)
+	}
+	e.want(e.do("POST", "/v1/consents", token, result), 200)
+	if got := e.credits(token, leadID); got != 2 {
+		t.Fatalf("event then report: got %d credits, want 2", got)
+	}
+	// Two popups whose reports come before their events.
+	e.want(e.do("POST", "/v1/consents", token, result), 200)
+	e.want(e.do("POST", "/v1/consents", token, result), 200)
+	for i := range 2 {
+		if r := e.push(popupEvent(openID, created+2+int64(i), accept(leadID)), true, false, time.Now()); r.raw != "success" {
+			t.Fatalf("push: got %d %s", r.status, r.raw)
+		}
+	}
+	if got := e.credits(token, leadID); got != 4 {
+		t.Fatalf("two more popups: got %d credits, want 4", got)
+	}
+}
+
+// Log lines carry no secret, token or full openid.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	e := newEnv(t)
+	token, openID := e.login("rupert")
+	e.grant(token, openID, leadID, 1)
+	e.want(e.send(sendLead(map[string]string{"openid": openID}, "")), 200)
+	e.do("GET", "/v1/consents", "forged-token", nil)
+	e.push(popupEvent(openID, time.Now().Unix(), accept(leadID)), true, true, time.Now())
+	logs := e.logs.String()
+	if strings.Count(logs, `"msg":"request"`) < 6 {
+		t.Fatalf("expected one log line per request, got:\n%s", logs)
+	}
+	for name, secret := range map[string]string{
+		"openid": openID, "session token": token, "API key": e.key, "push token": e.token, "AES key": e.aes,
+		"app secret": e.fake.Secret(), "session secret": e.srv.parts.Config.SessionSecret,
+	} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the logs contain the %s", name)
+		}
+	}
+}

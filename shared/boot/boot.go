@@ -95,9 +95,6 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if o.Function != "" {
-		log = log.With("function", o.Function)
-	}
 	now := o.Now
 	if now == nil {
 		now = time.Now

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestPrintedDemo runs the curl demo `wxnotify dev` prints, as a newcomer
+// pastes it, and checks that the message arrives in the sandbox inbox: the
+// banner cannot rot.
+func TestPrintedDemo(t *testing.T) {
+	for _, tool := range []string{"bash", "curl", "sed"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is needed to run the printed demo: %v", tool, err)
+			}
+			t.Skipf("%s not installed: %v", tool, err)
+		}
+	}
+	e := newEnv(t)
+	var banner bytes.Buffer
+	e.srv.printBanner(&banner)
+	var script []string
+	for line := range strings.SplitSeq(banner.String(), "\n") {
+		if strings.HasPrefix(line, "  ") {
+			script = append(script, strings.TrimSpace(line))
+		}
+	}
+	if len(script) != 5 {
+		t.Fatalf("demo: got %d command lines, want 5:\n%s", len(script), banner.String())
+	}
+	out, err := exec.Command("bash", "-euo", "pipefail", "-c", strings.Join(script, "\n")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("demo output: got %d lines, want 4 answers:\n%s", len(lines), out)
+	}
+	for i, want := range []string{`"userId":"sales-42"`, `"accept"`, `"status":"sent"`, `"msgid":"`} {
+		if !strings.Contains(lines[i], want) {
+			t.Fatalf("demo answer %d: got %s, want it to contain %s", i+1, lines[i], want)
+		}
+	}
+	if got := len(e.fake.Messages(e.fake.OpenID("alice"))); got != 1 {
+		t.Fatalf("alice's inbox after the demo: got %d messages, want 1", got)
+	}
+}

@@ -1,0 +1,148 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"wxnotify/shared/store"
+	"wxnotify/shared/store/boltstore"
+	"wxnotify/shared/store/storetest"
+	"wxnotify/shared/wechat"
+	"wxnotify/shared/wechat/wechattest"
+)
+
+const benchTmpl = "bench-lead-tmpl"
+
+// benchSetup builds the send path on bbolt with the fake WeChat in process
+// (no added latency): users with credits on both sides.
+func benchSetup(b *testing.B, users, creditsEach int, noSync bool) (*Service, *storetest.Counting, []string) {
+	b.Helper()
+	bolt, err := boltstore.Open(filepath.Join(b.TempDir(), "bench.db"), boltstore.Options{NoSync: noSync})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = bolt.Close() })
+	fake := wechattest.NewServer(wechattest.Options{AppID: "wxbench", Templates: []wechattest.Template{{
+		PriTmplID: benchTmpl, Title: "线索分配通知", Type: 2,
+		Keywords: []wechattest.Keyword{{Name: "thing1"}, {Name: "character_string2"}},
+	}}})
+	b.Cleanup(fake.Close)
+	cfg := wechat.Config{AppID: "wxbench", Secret: fake.Secret(), BaseURL: fake.URL()}
+	counting := storetest.NewCounting(bolt)
+	tokens, err := wechat.NewStoreTokenSource(counting, cfg, wechat.TokenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Tokens = tokens
+	wx, err := wechat.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	catalog, err := NewCatalog([]Template{{Alias: "lead_assigned", ID: benchTmpl, Keywords: []Keyword{{Name: "thing1"}, {Name: "character_string2"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sessions, _ := NewSessions(make([]byte, 32), time.Hour, nil)
+	svc, err := New(Options{AppID: "wxbench", Store: counting, WeChat: wx, Catalog: catalog, Sessions: sessions})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var openIDs []string
+	for u := range users {
+		openID := fake.OpenID(fmt.Sprintf("user%d", u))
+		for range creditsEach {
+			if _, err := fake.Subscribe(openID, map[string]string{benchTmpl: "accept"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := bolt.Put(ctx, svc.creditsKey(openID, benchTmpl), store.FormatCounter(int64(creditsEach)), store.PutOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		openIDs = append(openIDs, openID)
+	}
+	// Warm the token cache: its one fetch is not part of a send.
+	if _, err := tokens.Token(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return svc, counting, openIDs
+}
+
+func benchRequest(openID string, i int) SendRequest {
+	return SendRequest{To: Recipient{OpenID: openID}, Template: "lead_assigned", IdempotencyKey: fmt.Sprintf("bench-%d", i),
+		Data: map[string]string{"thing1": "Acme Ltd", "character_string2": fmt.Sprintf("L-%d", i)}}
+}
+
+// BenchmarkSend measures the whole send path one request at a time: the
+// store round trips of each send, its latency percentiles and sends/s.
+func BenchmarkSend(b *testing.B) {
+	for _, mode := range []struct {
+		name   string
+		noSync bool
+	}{{"bolt-fsync", false}, {"bolt-nosync", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			const users = 50
+			svc, counting, openIDs := benchSetup(b, users, b.N/users+1, mode.noSync)
+			ctx := context.Background()
+			lat := make([]time.Duration, 0, b.N)
+			before := counting.Total()
+			b.ResetTimer()
+			start := time.Now()
+			for i := range b.N {
+				t0 := time.Now()
+				n, err := svc.Send(ctx, benchRequest(openIDs[i%users], i))
+				lat = append(lat, time.Since(t0))
+				if err != nil || n.Status != StatusSent {
+					b.Fatalf("send %d: %v %s %s", i, err, n.Status, n.Reason)
+				}
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(counting.Total()-before)/float64(b.N), "store-ops/send")
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sends/s")
+		})
+	}
+}
+
+// BenchmarkSendParallel measures throughput with 16 concurrent senders.
+func BenchmarkSendParallel(b *testing.B) {
+	const users, workers = 50, 16
+	svc, counting, openIDs := benchSetup(b, users, b.N/users+1, false)
+	ctx := context.Background()
+	before := counting.Total()
+	var next sync.Mutex
+	i := 0
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				next.Lock()
+				k := i
+				i++
+				next.Unlock()
+				if k >= b.N {
+					return
+				}
+				if n, err := svc.Send(ctx, benchRequest(openIDs[k%users], k)); err != nil || n.Status != StatusSent {
+					b.Errorf("send %d: %v %s", k, err, n.Status)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(counting.Total()-before)/float64(b.N), "store-ops/send")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sends/s")
+}
