@@ -379,4 +379,3 @@ func (a *API) handleGetNotification(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, NotificationJSON(n))
 }
-
