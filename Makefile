@@ -4,17 +4,21 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHPKG ?= ./shared/store/...
 
-.PHONY: dev test lint vet staticcheck gotest bench build
+.PHONY: dev test test-js lint vet staticcheck gotest bench build
 
 ## dev: run every function on one local server (bbolt + sandbox WeChat).
 dev:
 	$(GO) run ./cmd/wxnotify dev
 
 ## test: lint, then every test with the race detector (the README's test command).
-test: lint gotest
+test: lint gotest test-js
 
 gotest: node_modules/.bin/dynalite
 	$(GO) test -race -count=1 $(PKGS)
+
+## test-js: the mini-program client kit's tests (Node's built-in runner).
+test-js:
+	node --test clients/miniprogram/test/
 
 lint: vet staticcheck
 	@unformatted=$$(find . -name '*.go' -not -path './node_modules/*' -not -path './dist/*' -exec gofmt -l {} +); \

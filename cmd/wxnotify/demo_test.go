@@ -49,3 +49,25 @@ func TestPrintedDemo(t *testing.T) {
 		t.Fatalf("alice's inbox after the demo: got %d messages, want 1", got)
 	}
 }
+
+// TestMiniprogramKitAgainstDevServer runs the mini-program kit's integration
+// tests (clients/miniprogram) with Node against a real dev server.
+func TestMiniprogramKitAgainstDevServer(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("node is needed for the mini-program kit's tests: %v", err)
+		}
+		t.Skipf("node not installed: %v", err)
+	}
+	e := newEnv(t)
+	cmd := exec.Command("node", "--test", "test/integration.test.js")
+	cmd.Dir = "../../clients/miniprogram"
+	cmd.Env = append(os.Environ(), "WXNOTIFY_URL="+e.url, "WXNOTIFY_API_KEY="+e.key)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test integration.test.js: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "# fail 0") || strings.Contains(string(out), "# pass 0") || !strings.Contains(string(out), "# skipped 0") {
+		t.Fatalf("integration tests did not all run and pass:\n%s", out)
+	}
+}

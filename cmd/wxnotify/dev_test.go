@@ -35,6 +35,8 @@ type env struct {
 	token string // the push token, for hand-made pushes
 	aes   string
 	clock *testClock
+	// allowFailedPushes: the test makes WeChat's pushes fail on purpose.
+	allowFailedPushes bool
 }
 
 // testClock is real time plus an offset the test can advance.
@@ -101,6 +103,16 @@ func newEnv(t testing.TB, vars ...string) *env {
 		}
 	}()
 	t.Cleanup(func() {
+		// Every push the sandbox WeChat made was answered "success": a push
+		// the server failed would be a lost consent or sent event.
+		if srv.fake != nil && !e.allowFailedPushes {
+			srv.fake.WaitPushes()
+			for _, p := range srv.fake.Pushes() {
+				if !p.Delivered {
+					t.Errorf("push %s to /wechat/push not delivered: %+v", p.Event.Event, p.Attempts)
+				}
+			}
+		}
 		cancel()
 		<-done
 		srv.close()

@@ -160,12 +160,15 @@ func (s *Service) editUnknown(ctx context.Context, openID, tmplID string, edit f
 			return storeErr("get unknown sends", err)
 		}
 		list = edit(list)
-		if len(list) == 0 && it.Version > 0 {
-			err = s.st.Delete(ctx, key, store.DeleteOptions{IfVersion: it.Version})
-		} else if len(list) > 0 {
+		switch {
+		case len(list) > 0:
 			b, _ := json.Marshal(list)
 			opts.ExpiresAt = s.now().Add(unknownMemory)
 			_, err = s.st.Put(ctx, key, b, opts)
+		case it.Version > 0:
+			err = s.st.Delete(ctx, key, store.DeleteOptions{IfVersion: it.Version})
+		default:
+			return nil // nothing stored, nothing to store
 		}
 		if err == nil {
 			return nil

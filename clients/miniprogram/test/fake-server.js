@@ -1,0 +1,255 @@
+'use strict';
+
+// An in-memory model of wxnotify's mini program routes (API.md), for the
+// stub's wx.request: sessions that expire on the test clock, the template
+// catalog, and a consent ledger with the server's prompt rule. It checks
+// request bodies as strictly as wxnotify does, so a kit that sends the
+// wrong shape gets the 400 the real server would give.
+
+const TEMPLATES = [
+  { alias: 'lead_assigned', templateId: 'tpl-lead', kind: 'one-time', title: 'Lead assigned',
+    keywords: { thing4: 'thing', date2: 'date', character_string9: 'character_string' } },
+  { alias: 'lead_digest', templateId: 'tpl-digest', kind: 'one-time', title: 'Lead digest', keywords: { thing1: 'thing' } },
+  { alias: 'visit_reminder', templateId: 'tpl-visit', kind: 'one-time', title: 'Visit reminder', keywords: { time3: 'time' } },
+  { alias: 'order_paid', templateId: 'tpl-paid', kind: 'one-time', title: 'Order paid', keywords: { amount1: 'amount' } },
+  { alias: 'service_status', templateId: 'tpl-status', kind: 'long-term', title: 'Service status', keywords: { phrase1: 'phrase' } },
+  { alias: 'outage', templateId: 'tpl-outage', kind: 'long-term', title: 'Outage', keywords: { thing2: 'thing' } },
+];
+
+const ACCEPTS = ['accept', 'acceptWithAudio', 'acceptWithAlert'];
+
+/**
+ * @param {{now: () => number, ttlMs?: number, templates?: Array<object>}} options
+ */
+function createFakeServer(options) {
+  const now = options.now;
+  const ttlMs = options.ttlMs || 60 * 60 * 1000;
+  const templates = options.templates || TEMPLATES;
+  const tokens = new Map(); // token -> {openid, exp}
+  const ledgers = new Map(); // openid -> Map(templateId -> entry)
+  const overrides = {};
+  let issued = 0;
+  let requestIds = 0;
+
+  const server = {
+    templates,
+    tokens,
+    /** Replaces one route ("GET /v1/templates") with fn(req) -> response. */
+    override(route, fn) {
+      overrides[route] = fn;
+    },
+    /** Issues a session for openid, as POST /v1/session would. */
+    issue(openid, userId) {
+      issued++;
+      const token = 'tok-' + issued;
+      const exp = now() + ttlMs;
+      tokens.set(token, { openid, exp });
+      const body = { token, expiresAt: new Date(exp).toISOString(), openid };
+      if (userId) body.userId = userId;
+      return body;
+    },
+    /** The ledger entry of openid for templateId. */
+    entry(openid, templateId) {
+      if (!ledgers.has(openid)) ledgers.set(openid, new Map());
+      const l = ledgers.get(openid);
+      if (!l.has(templateId)) l.set(templateId, { status: '', credits: 0, longTerm: false, alwaysKeep: false });
+      return l.get(templateId);
+    },
+    state(openid, ignored) {
+      return {
+        consents: templates.map((t) => {
+          const e = server.entry(openid, t.templateId);
+          const sendable = t.kind === 'long-term' ? e.longTerm : e.credits > 0;
+          const blocked = e.status === 'ban' || (e.alwaysKeep && e.status === 'reject');
+          const c = { alias: t.alias, templateId: t.templateId, kind: t.kind, status: e.status,
+            credits: t.kind === 'long-term' ? 0 : e.credits, alwaysKeep: e.alwaysKeep, prompt: !blocked && !sendable };
+          if (t.kind === 'long-term') c.accepted = e.longTerm;
+          return c;
+        }),
+        ignored: ignored || [],
+      };
+    },
+    /** Handles one wx.request call. */
+    handle(req) {
+      const u = new URL(req.url);
+      const route = req.method + ' ' + u.pathname;
+      if (overrides[route]) return overrides[route](req);
+      if (route === 'POST /v1/session') return login(req);
+      if (route === 'GET /healthz') return ok({ ok: true });
+      const sess = authenticate(req);
+      if (!sess) return error(401, 'unauthorized', 'invalid or expired session token');
+      switch (route) {
+        case 'GET /v1/templates':
+          return ok({ templates });
+        case 'GET /v1/consents':
+          return ok(server.state(sess.openid));
+        case 'POST /v1/consents':
+          return report(sess.openid, req.data);
+        default:
+          return error(404, 'not_found', 'no route ' + route);
+      }
+    },
+  };
+
+  function ok(data) {
+    return { statusCode: 200, data, header: { 'Content-Type': 'application/json; charset=utf-8' } };
+  }
+
+  function error(status, code, message, field) {
+    requestIds++;
+    const body = { error: { code, message, requestId: 'req-' + requestIds } };
+    if (field) body.error.field = field;
+    return { statusCode: status, data: body, header: { 'X-Request-Id': 'req-' + requestIds } };
+  }
+
+  function authenticate(req) {
+    const h = req.header && req.header.Authorization;
+    const m = /^Bearer (.+)$/.exec(h || '');
+    if (!m) return null;
+    const s = tokens.get(m[1]);
+    if (!s || s.exp <= now()) return null;
+    return s;
+  }
+
+  function login(req) {
+    const body = req.data;
+    if (!body || typeof body.code !== 'string' || body.code === '') {
+      return error(400, 'bad_request', 'code is required', 'code');
+    }
+    if (req.header && req.header.Authorization) {
+      return error(400, 'bad_request', 'POST /v1/session takes no Authorization');
+    }
+    return ok(server.issue('o-' + body.code.replace(/^code-\d+$/, 'user')));
+  }
+
+  function report(openid, body) {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+      return error(400, 'bad_request', 'the body is empty, a JSON object is expected');
+    }
+    let result = body;
+    let settings = null;
+    if ('result' in body) {
+      for (const k of Object.keys(body)) {
+        if (k !== 'result' && k !== 'settings') return error(400, 'bad_request', 'unknown field', k);
+      }
+      result = body.result;
+      settings = body.settings || null;
+      if (!result || typeof result !== 'object') return error(400, 'bad_request', 'must be an object', 'result');
+    }
+    for (const k of Object.keys(result)) {
+      if (typeof result[k] !== 'string') return error(400, 'bad_request', 'must be a string', 'result.' + k);
+    }
+    if (result.errMsg !== 'requestSubscribeMessage:ok') {
+      return error(400, 'bad_request', 'report only successful results', 'result.errMsg');
+    }
+    if (settings) {
+      for (const k of Object.keys(settings)) {
+        if (k !== 'mainSwitch' && k !== 'itemSettings') return error(400, 'bad_request', 'unknown field', 'settings.' + k);
+      }
+    }
+    const ignored = [];
+    for (const id of Object.keys(result)) {
+      if (id === 'errMsg') continue;
+      const t = templates.find((x) => x.templateId === id);
+      if (!t) {
+        ignored.push(id);
+        continue;
+      }
+      const e = server.entry(openid, id);
+      const status = ACCEPTS.includes(result[id]) ? 'accept' : result[id];
+      e.status = status;
+      if (status === 'accept') {
+        if (t.kind === 'long-term') e.longTerm = true;
+        else e.credits++;
+      } else if (t.kind === 'long-term' && status === 'reject') {
+        e.longTerm = false;
+      }
+    }
+    if (settings && settings.itemSettings) {
+      for (const id of Object.keys(settings.itemSettings)) {
+        const t = templates.find((x) => x.templateId === id);
+        if (!t) continue;
+        const e = server.entry(openid, id);
+        e.alwaysKeep = true;
+        const s = settings.itemSettings[id];
+        if (s === 'reject' || s === 'ban') e.status = s;
+        if (s === 'accept' && e.status !== 'accept' && !(id in result)) e.status = 'accept';
+      }
+    }
+    return ok(server.state(openid, ignored));
+  }
+
+  return server;
+}
+
+module.exports = { createFakeServer, TEMPLATES };
+
+/**
+ * A test world: a manual clock, the wx stub, the fake server answering its
+ * wx.request, and a client using both. Options go to createClient.
+ * @param {object} [clientOptions]
+ * @param {{stub?: object, ttlMs?: number, now?: () => number}} [worldOptions]
+ *   now: a clock for the server (default a manual clock starting 2026-11-21T09:00Z)
+ */
+function createWorld(clientOptions, worldOptions) {
+  const { createWxStub } = require('./wx-stub');
+  const { createClient } = require('..');
+  const w = worldOptions || {};
+  let t = Date.parse('2026-11-21T09:00:00Z');
+  const clock = {
+    now: w.now || (() => t),
+    advance(ms) {
+      t += ms;
+    },
+  };
+  const kinds = {};
+  TEMPLATES.forEach((tpl) => {
+    kinds[tpl.templateId] = tpl.kind;
+  });
+  const stub = createWxStub(Object.assign({ kinds }, w.stub));
+  const server = createFakeServer({ now: clock.now, ttlMs: w.ttlMs });
+  stub.on('request', (req) => server.handle(req));
+  const client = createClient(Object.assign({ baseURL: 'https://notify.example.com', wx: stub.wx, now: clock.now }, clientOptions));
+  return { clock, stub, server, client };
+}
+
+module.exports.createWorld = createWorld;
+
+// Run as a test file (node --test runs every file under test/), this checks
+// that the fake refuses what wxnotify refuses.
+if (require.main === module) {
+  const { test } = require('node:test');
+  const assert = require('node:assert/strict');
+
+  test('fake server: POST /v1/consents validates like wxnotify', () => {
+    const server = createFakeServer({ now: () => 0 });
+    const { token } = server.issue('o1');
+    const post = (data) =>
+      server.handle({ method: 'POST', url: 'https://x/v1/consents', header: { Authorization: 'Bearer ' + token }, data });
+    const cases = [
+      { data: { result: { errMsg: 'requestSubscribeMessage:ok' }, extra: 1 }, status: 400, field: 'extra' },
+      { data: { result: { errMsg: 'requestSubscribeMessage:ok', 'tpl-lead': 1 } }, status: 400, field: 'result.tpl-lead' },
+      { data: { result: { errMsg: 'requestSubscribeMessage:fail' } }, status: 400, field: 'result.errMsg' },
+      { data: { result: { errMsg: 'requestSubscribeMessage:ok' }, settings: { mainSwitch: true, x: 1 } }, status: 400, field: 'settings.x' },
+      { data: { errMsg: 'requestSubscribeMessage:ok', 'tpl-lead': 'accept' }, status: 200 },
+      { data: { result: { errMsg: 'requestSubscribeMessage:ok', nope: 'accept' } }, status: 200, ignored: ['nope'] },
+    ];
+    for (const tc of cases) {
+      const res = post(tc.data);
+      assert.equal(res.statusCode, tc.status, JSON.stringify(tc.data));
+      if (tc.field) assert.equal(res.data.error.field, tc.field);
+      if (tc.ignored) assert.deepEqual(res.data.ignored, tc.ignored);
+    }
+    assert.equal(server.entry('o1', 'tpl-lead').credits, 1);
+  });
+
+  test('fake server: sessions expire', () => {
+    let t = 0;
+    const server = createFakeServer({ now: () => t, ttlMs: 1000 });
+    const { token } = server.issue('o1');
+    const get = () => server.handle({ method: 'GET', url: 'https://x/v1/templates', header: { Authorization: 'Bearer ' + token } });
+    assert.equal(get().statusCode, 200);
+    t = 1000;
+    assert.equal(get().statusCode, 401);
+  });
+}
