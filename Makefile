@@ -38,6 +38,12 @@ node_modules/.bin/dynalite: package.json package-lock.json
 bench: node_modules/.bin/dynalite
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(BENCHPKG)
 
-## build: every function binary for AWS and Tencent Cloud (see the cloud issue).
+## build: every function's packages for AWS (dist/aws: arm64 bootstrap + zip) and Tencent Cloud
+## (dist/tencent: amd64 main + zip, and the multi-scf bundle serverless.yml deploys). Reproducible.
+## CONFIG=path bundles that wxnotify.yaml (default ./wxnotify.yaml, else the example).
 build:
-	$(GO) build ./...
+	GO=$(GO) $(GO) run ./internal/dist -out dist $(if $(CONFIG),-config $(CONFIG))
+
+## build-<LogicalId>: one AWS function for `sam build` (BuildMethod: makefile), e.g. build-LoginFunction.
+build-%Function:
+	GO=$(GO) $(GO) run ./internal/dist -sam $*Function -artifacts "$(ARTIFACTS_DIR)" $(if $(CONFIG),-config $(CONFIG))

@@ -204,10 +204,33 @@ func keptSecret(path string, n int) (string, error) {
 	return s, nil
 }
 
+// tickEvery is how often `wxnotify dev` runs the batch function's tick (the
+// schedule trigger of the cloud deployments).
+const tickEvery = 2 * time.Second
+
+// tick runs due batches until ctx ends, as the schedule trigger would.
+func (s *devServer) tick(ctx context.Context) {
+	t := time.NewTicker(tickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.parts.Service.RunBatches(ctx, time.Now().Add(30*time.Second)); err != nil && ctx.Err() == nil {
+				s.parts.Logger.Warn("batch tick", "err", err)
+			}
+		}
+	}
+}
+
 func (s *devServer) serve(ctx context.Context) error {
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(s.listener) }()
+	tickCtx, stopTicks := context.WithCancel(ctx)
+	defer stopTicks()
+	go s.tick(tickCtx)
 	select {
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {

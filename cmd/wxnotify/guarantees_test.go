@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"wxnotify/shared/wechat"
 	"wxnotify/shared/wechat/wechattest"
 )
 
@@ -323,5 +324,42 @@ func TestTemplatesRoute(t *testing.T) {
 	}
 	if got := fmt.Sprint(e.want(e.do("GET", "/healthz", "", nil), 200).body); got != "map[ok:true]" {
 		t.Fatalf("healthz: got %s", got)
+	}
+}
+
+// The other order: the send gives up first, WeChat's sent event comes
+// later and settles it.
+func TestAmbiguousThenSentEventLater(t *testing.T) {
+	e := newEnv(t)
+	token, openID := e.login("frankie")
+	e.grant(token, openID, leadID, 1)
+	if err := e.fake.SetPush(wechattest.PushConfig{}); err != nil { // WeChat's pushes are late
+		t.Fatal(err)
+	}
+	if err := e.fake.Inject(wechattest.Fault{API: "send", Count: 1, Drop: wechattest.DropAfterRead}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.want(e.send(sendLead(map[string]string{"openid": openID}, "")), 200)
+	if r.str("status") != "unknown" || r.str("reason") != "no_answer" {
+		t.Fatalf("dropped answer: got %s, want unknown/no_answer", r.raw)
+	}
+	msgs := e.fake.Messages(openID)
+	if len(msgs) != 1 {
+		t.Fatalf("WeChat truth: got %d messages, want 1", len(msgs))
+	}
+	msgID := strconv.FormatInt(msgs[0].MsgID, 10)
+	ev := wechat.PushEvent{ToUserName: "gh_sandbox", FromUserName: openID, CreateTime: time.Now().Unix(), MsgType: "event",
+		Event: wechat.EventSubscribeSent, Items: []wechat.PushItem{{TemplateID: leadID, MsgID: msgID, ErrorStatus: "success"}}}
+	for range 2 { // redelivered: applied once
+		if p := e.push(ev, true, true, time.Now()); p.raw != "success" {
+			t.Fatalf("sent event: got %d %s", p.status, p.raw)
+		}
+	}
+	g := e.want(e.do("GET", "/v1/notifications/"+r.str("id"), e.key, nil), 200)
+	if g.str("status") != "sent" || g.str("wechat", "msgid") != msgID {
+		t.Fatalf("after the sent event: got %s, want sent with msgid %s", g.raw, msgID)
+	}
+	if got := e.credits(token, leadID); got != 0 {
+		t.Fatalf("credits: got %d, want 0 (the message was delivered)", got)
 	}
 }

@@ -123,8 +123,13 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("WXN_SESSION_SECRET: %w", err)
 	}
-	svc, err := notify.New(notify.Options{AppID: c.AppID, Store: st, WeChat: wx, Catalog: catalog,
-		Sessions: sessions, Now: now, Logger: log})
+	rules, err := c.File.CompileRules(catalog)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := notify.New(notify.Options{AppID: c.AppID, Store: st, WeChat: wx, Catalog: catalog, Rules: rules,
+		Sessions: sessions, Now: now, Logger: log,
+		Batch: notify.BatchOptions{Rate: c.Batch.Rate, Workers: c.Batch.Workers, PageSize: c.Batch.PageSize}})
 	if err != nil {
 		return nil, err
 	}

@@ -5,27 +5,62 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"wxnotify/shared/config"
 	"wxnotify/shared/httpapi"
+	"wxnotify/shared/runtime"
+	"wxnotify/shared/runtime/cloudcall"
 )
 
-// Main is the whole main of an HTTP function: configuration from the
-// environment (validated, failing with the field's name), the store, the
-// parts, and the function's route groups served until SIGTERM. It exits the
-// process with status 1 on a configuration or start-up error.
+// ConfigFileName is the wxnotify.yaml a deployment bundles next to each
+// function binary; it is used when WXN_CONFIG is unset.
+const ConfigFileName = "wxnotify.yaml"
+
+// Core builds a function's handlers from its parts.
+type Core func(p *Parts) (runtime.Handlers, error)
+
+// Main is the whole main of an HTTP function: it serves the function's
+// route groups (see Handlers) on whatever platform it runs on. See MainCore.
 func Main(function string, groups ...httpapi.Group) {
-	if err := run(function, groups); err != nil {
+	MainCore(function, func(p *Parts) (runtime.Handlers, error) { return Handlers(p, function, groups...), nil })
+}
+
+// MainCore is the whole main of a function: configuration from the
+// environment (validated, failing with the field's name), the store, the
+// parts, and the handlers core builds, handed to runtime.Run (AWS Lambda,
+// Tencent Cloud SCF, or a local HTTP server until SIGTERM). It exits the
+// process with status 1 on a configuration or start-up error.
+//
+// When WXN_CONFIG is unset and a wxnotify.yaml lies next to the binary (as
+// `make build` bundles it), that file is the configuration.
+func MainCore(function string, core Core) {
+	if err := run(function, core); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", function, err)
 		os.Exit(1)
 	}
 }
 
-func run(function string, groups []httpapi.Group) error {
+// Handlers returns the handlers of the function named function that serves
+// groups: their HTTP routes and /healthz; a function serving the Send group
+// also answers direct invocations in the cloud-call shape (package
+// cloudcall).
+func Handlers(p *Parts, function string, groups ...httpapi.Group) runtime.Handlers {
+	h := runtime.Handlers{HTTP: p.API.NewMux(groups...)}
+	for _, g := range groups {
+		if g == httpapi.Send {
+			h.Invoke = cloudcall.New(p.Service, cloudcall.Options{Logger: p.Logger, Function: function}).Invoke
+		}
+	}
+	return h
+}
+
+func run(function string, core Core) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg, err := config.FromEnv(os.Getenv, false)
+	getenv := withBundledConfig(os.Getenv, os.Executable)
+	cfg, err := config.FromEnv(getenv, false)
 	if err != nil {
 		return err
 	}
@@ -43,7 +78,31 @@ func run(function string, groups []httpapi.Group) error {
 		return err
 	}
 	defer parts.Close()
-	addr := Addr(os.Getenv)
-	log.Info("listening", "function", function, "addr", addr)
-	return Serve(ctx, addr, parts.API.NewMux(groups...), log)
+	h, err := core(parts)
+	if err != nil {
+		return err
+	}
+	return runtime.Run(ctx, h, runtime.Options{Function: function, Logger: log, Getenv: getenv})
+}
+
+// withBundledConfig answers WXN_CONFIG with the wxnotify.yaml next to the
+// executable when the variable is unset and the file exists.
+func withBundledConfig(getenv func(string) string, executable func() (string, error)) func(string) string {
+	if getenv("WXN_CONFIG") != "" {
+		return getenv
+	}
+	exe, err := executable()
+	if err != nil {
+		return getenv
+	}
+	path := filepath.Join(filepath.Dir(exe), ConfigFileName)
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return getenv
+	}
+	return func(k string) string {
+		if k == "WXN_CONFIG" {
+			return path
+		}
+		return getenv(k)
+	}
 }

@@ -54,6 +54,7 @@ type Config struct {
 	APIKeys       []string      // WXN_API_KEYS
 	ConfigPath    string        // WXN_CONFIG
 	LogLevel      string        // WXN_LOG_LEVEL
+	Batch         Batch
 
 	File File
 }
@@ -61,6 +62,7 @@ type Config struct {
 // File is wxnotify.yaml.
 type File struct {
 	Templates []TemplateSpec `yaml:"templates"`
+	Rules     []RuleSpec     `yaml:"rules"`
 }
 
 // TemplateSpec is one template of wxnotify.yaml.
@@ -120,6 +122,9 @@ func FromEnv(getenv func(string) string, useExample bool) (Config, error) {
 			}
 			c.APIKeys = append(c.APIKeys, k)
 		}
+	}
+	if c.Batch, err = readBatch(getenv); err != nil {
+		return c, err
 	}
 	if c.Store == "" {
 		c.Store = StoreBolt
@@ -211,7 +216,11 @@ func ParseFile(raw []byte) (File, error) {
 	if err := dec.Decode(&f); err != nil {
 		return f, fmt.Errorf("invalid yaml: %w", err)
 	}
-	if _, err := f.Catalog(); err != nil {
+	catalog, err := f.Catalog()
+	if err != nil {
+		return f, err
+	}
+	if _, err := f.CompileRules(catalog); err != nil {
 		return f, err
 	}
 	return f, nil

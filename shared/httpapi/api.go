@@ -78,39 +78,52 @@ const (
 	Consent              // GET /v1/templates, GET|POST /v1/consents
 	Send                 // POST /v1/notifications, GET /v1/notifications/{id}
 	Push                 // GET|POST /wechat/push
+	Batches              // POST /v1/batches, GET|DELETE /v1/batches/{id}
+	Events               // POST /v1/events
 )
 
 // AllGroups is every group, as `wxnotify dev` serves them.
-var AllGroups = []Group{Login, Consent, Send, Push}
+var AllGroups = []Group{Login, Consent, Send, Push, Batches, Events}
 
 type route struct {
 	pattern string
 	handler http.HandlerFunc
+	maxBody int64 // 0: MaxBodyBytes
 }
 
 func (a *API) routes(g Group) []route {
 	switch g {
 	case Login:
 		return []route{
-			{"POST /v1/session", a.handleSession},
-			{"POST /v1/bindings", a.server(a.handleBind)},
-			{"DELETE /v1/bindings/{userId}", a.server(a.handleUnbind)},
+			{"POST /v1/session", a.handleSession, 0},
+			{"POST /v1/bindings", a.server(a.handleBind), 0},
+			{"DELETE /v1/bindings/{userId}", a.server(a.handleUnbind), 0},
 		}
 	case Consent:
 		return []route{
-			{"GET /v1/templates", a.session(a.handleTemplates)},
-			{"GET /v1/consents", a.session(a.handleGetConsents)},
-			{"POST /v1/consents", a.session(a.handlePostConsents)},
+			{"GET /v1/templates", a.session(a.handleTemplates), 0},
+			{"GET /v1/consents", a.session(a.handleGetConsents), 0},
+			{"POST /v1/consents", a.session(a.handlePostConsents), 0},
 		}
 	case Send:
 		return []route{
-			{"POST /v1/notifications", a.server(a.handleSend)},
-			{"GET /v1/notifications/{id}", a.server(a.handleGetNotification)},
+			{"POST /v1/notifications", a.server(a.handleSend), 0},
+			{"GET /v1/notifications/{id}", a.server(a.handleGetNotification), 0},
 		}
 	case Push:
 		return []route{
-			{"GET /wechat/push", a.handlePushVerify},
-			{"POST /wechat/push", a.handlePush},
+			{"GET /wechat/push", a.handlePushVerify, 0},
+			{"POST /wechat/push", a.handlePush, 0},
+		}
+	case Batches:
+		return []route{
+			{"POST /v1/batches", a.server(a.handleCreateBatch), MaxBatchBodyBytes},
+			{"GET /v1/batches/{id}", a.server(a.handleGetBatch), 0},
+			{"DELETE /v1/batches/{id}", a.server(a.handleCancelBatch), 0},
+		}
+	case Events:
+		return []route{
+			{"POST /v1/events", a.server(a.handleEvents), notify.MaxEventSize * 4},
 		}
 	}
 	return nil
@@ -132,7 +145,7 @@ func (a *API) NewMux(groups ...Group) *Mux {
 	})
 	for _, g := range groups {
 		for _, rt := range a.routes(g) {
-			m.HandleFunc(rt.pattern, rt.handler)
+			m.handle(rt.pattern, rt.handler, rt.maxBody)
 		}
 	}
 	m.mux.HandleFunc("/", m.fallback)
@@ -141,8 +154,13 @@ func (a *API) NewMux(groups ...Group) *Mux {
 
 // HandleFunc registers another route (the sandbox's, for instance) with
 // the same middleware.
-func (m *Mux) HandleFunc(pattern string, h http.HandlerFunc) {
-	m.mux.Handle(pattern, m.api.wrap(h))
+func (m *Mux) HandleFunc(pattern string, h http.HandlerFunc) { m.handle(pattern, h, MaxBodyBytes) }
+
+func (m *Mux) handle(pattern string, h http.HandlerFunc, maxBody int64) {
+	if maxBody <= 0 {
+		maxBody = MaxBodyBytes
+	}
+	m.mux.Handle(pattern, m.api.wrapLimit(h, maxBody))
 	if _, path, ok := strings.Cut(pattern, " "); ok {
 		func() {
 			defer func() { _ = recover() }() // the same path under another method is already there

@@ -21,7 +21,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return nil, notify.Errorf(notify.CodePayloadTooLarge, "the body is larger than %d bytes", MaxBodyBytes)
+		return nil, notify.Errorf(notify.CodePayloadTooLarge, "the body is larger than %d bytes", tooBig.Limit)
 	}
 	if err != nil {
 		return nil, notify.Errorf(notify.CodeBadRequest, "could not read the body")

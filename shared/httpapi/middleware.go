@@ -90,7 +90,10 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 // wrap adds to every route: a request id, the body limit, panic recovery
 // and one JSON log line per request (no secrets, openids hashed).
-func (a *API) wrap(next http.Handler) http.Handler {
+func (a *API) wrap(next http.Handler) http.Handler { return a.wrapLimit(next, MaxBodyBytes) }
+
+// wrapLimit is wrap with another body limit.
+func (a *API) wrapLimit(next http.Handler, maxBody int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &requestInfo{id: newRequestID(r)}
@@ -98,7 +101,7 @@ func (a *API) wrap(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", info.id)
 		rec := &statusRecorder{ResponseWriter: w}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(rec, r.Body, MaxBodyBytes)
+			r.Body = http.MaxBytesReader(rec, r.Body, maxBody)
 		}
 		defer func() {
 			if p := recover(); p != nil {

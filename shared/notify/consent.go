@@ -211,6 +211,14 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 				}
 				s.log.Warn("credit cap reached", "template", t.Alias, "openid", HashID(openID), "cap", s.maxCredits)
 			}
+			if err := s.noteAudience(ctx, openID, t.ID); err != nil {
+				return err
+			}
+		}
+	}
+	if status == StatusAccept && t.Kind == LongTerm {
+		if err := s.noteAudience(ctx, openID, t.ID); err != nil {
+			return err
 		}
 	}
 	return s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
@@ -352,8 +360,26 @@ func (s *Service) giveBack(ctx context.Context, openID string, t Template) error
 	if t.Kind == LongTerm {
 		return nil
 	}
-	if _, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, math.MaxInt64); err != nil {
-		return storeErr("give back credit", err)
+	return s.retryWrite(ctx, "give back credit", func() error {
+		_, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, math.MaxInt64)
+		return err
+	})
+}
+
+// retryWrite runs a compensating write (a credit given back, an outcome
+// recorded) a few times before giving up: losing it would leave the ledger
+// or the record wrong. write must be safe to repeat after a failure that
+// happened before the store applied it.
+func (s *Service) retryWrite(ctx context.Context, op string, write func() error) error {
+	var err error
+	for attempt, wait := 0, 10*time.Millisecond; attempt < 5; attempt, wait = attempt+1, wait*2 {
+		if err = write(); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(wait)
+	}
+	if err != nil {
+		return storeErr(op, err)
 	}
 	return nil
 }

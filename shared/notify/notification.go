@@ -134,50 +134,60 @@ func CheckPage(page string) error {
 
 // prepare validates a request and resolves its template and data.
 func (s *Service) prepare(req *SendRequest) (Template, map[string]string, error) {
+	t, err := s.prepareFields(req)
+	if err != nil {
+		return t, nil, err
+	}
+	data, err := t.Check(req.Data)
+	return t, data, err
+}
+
+// prepareFields validates everything of a request but its data, filling in
+// the defaults of miniprogramState, lang and source.
+func (s *Service) prepareFields(req *SendRequest) (Template, error) {
 	if req.Template == "" {
-		return Template{}, nil, FieldError("template", "required")
+		return Template{}, FieldError("template", "required")
 	}
 	t, ok := s.catalog.Lookup(req.Template)
 	if !ok {
-		return Template{}, nil, FieldError("template", "unknown template %q", truncate(req.Template, 64))
+		return Template{}, FieldError("template", "unknown template %q", truncate(req.Template, 64))
 	}
 	switch {
 	case req.To.UserID != "" && req.To.OpenID != "":
-		return t, nil, FieldError("to", "give either userId or openid, not both")
+		return t, FieldError("to", "give either userId or openid, not both")
 	case req.To.UserID != "":
 		if err := CheckUserID("to.userId", req.To.UserID); err != nil {
-			return t, nil, err
+			return t, err
 		}
 	case req.To.OpenID != "":
 		if err := checkOpenID("to.openid", req.To.OpenID); err != nil {
-			return t, nil, err
+			return t, err
 		}
 	default:
-		return t, nil, FieldError("to", "give userId or openid")
+		return t, FieldError("to", "give userId or openid")
 	}
 	if err := CheckPage(req.Page); err != nil {
-		return t, nil, err
+		return t, err
 	}
 	if req.MiniprogramState == "" {
 		req.MiniprogramState = "formal"
 	}
 	if !states[req.MiniprogramState] {
-		return t, nil, FieldError("miniprogramState", "must be developer, trial or formal")
+		return t, FieldError("miniprogramState", "must be developer, trial or formal")
 	}
 	if req.Lang == "" {
 		req.Lang = "zh_CN"
 	}
 	if !languages[req.Lang] {
-		return t, nil, FieldError("lang", "must be zh_CN, en_US, zh_HK or zh_TW")
+		return t, FieldError("lang", "must be zh_CN, en_US, zh_HK or zh_TW")
 	}
 	if len(req.IdempotencyKey) > 256 || !utf8.ValidString(req.IdempotencyKey) {
-		return t, nil, FieldError("idempotencyKey", "must be valid UTF-8 of at most 256 bytes")
+		return t, FieldError("idempotencyKey", "must be valid UTF-8 of at most 256 bytes")
 	}
 	if req.Source == "" {
 		req.Source = FromAPI
 	}
-	data, err := t.Check(req.Data)
-	return t, data, err
+	return t, nil
 }
 
 func truncate(s string, n int) string {
@@ -364,6 +374,7 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 	if !ok {
 		return s.finish(ctx, n, ver, StatusSkipped, ReasonNoConsent)
 	}
+	callAt := s.now()
 	res, err := s.wx.SendSubscribeMessage(ctx, wechat.SendRequest{
 		ToUser: n.OpenID, TemplateID: t.ID, Page: n.Page, Data: n.Data,
 		MiniprogramState: n.MiniprogramState, Lang: n.Lang,
@@ -372,13 +383,13 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 		n.WeChat = WeChatResult{Errcode: 0, Errmsg: "ok", MsgID: res.MsgIDString()}
 		return s.finish(ctx, n, ver, StatusSent, "")
 	}
-	return s.settleFailure(ctx, n, ver, t, err)
+	return s.settleFailure(ctx, n, ver, t, callAt, err)
 }
 
 // settleFailure records a send WeChat did not accept, keeping the ledger
 // true: definite non-delivery gives the credit back, 43101 zeroes the
 // ledger, an ambiguous outcome keeps the credit consumed.
-func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, t Template, sendErr error) (Notification, error) {
+func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, t Template, callAt time.Time, sendErr error) (Notification, error) {
 	// A cancelled request ctx must not stop the bookkeeping of a send
 	// that may have happened.
 	ctx = context.WithoutCancel(ctx)
@@ -393,8 +404,14 @@ func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, 
 		}
 		return s.finish(ctx, n, ver, StatusSkipped, ReasonNoConsent)
 	case wechat.IsAmbiguous(sendErr):
-		if err := s.markUnknown(ctx, n.OpenID, t.ID, n.ID); err != nil {
+		ev, found, err := s.matchSentEvent(ctx, n.OpenID, t.ID, n.ID, callAt)
+		if err != nil {
 			s.log.Error("record unknown send", "err", err, "notification", n.ID)
+		}
+		if found {
+			// WeChat's sent event came before the send gave up waiting.
+			applySentEvent(&n, ev)
+			return s.finish(ctx, n, ver, n.Status, n.Reason)
 		}
 		return s.finish(ctx, n, ver, StatusUnknown, ReasonAmbiguous)
 	}
@@ -442,7 +459,16 @@ func (s *Service) finish(ctx context.Context, n Notification, ver int64, st Stat
 	}
 	n.LeaseUntil = time.Time{}
 	n.UpdatedAt = s.now().UTC()
-	_, err := s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
+	// The outcome is precious (the message may be out): a failed write is
+	// tried again a few times before the record is left pending.
+	var err error
+	for attempt, wait := 0, 10*time.Millisecond; attempt < 5; attempt, wait = attempt+1, wait*2 {
+		_, err = s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
+		if err == nil || errors.Is(err, store.ErrConflict) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(wait)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		cur, _, gerr := s.getNotification(ctx, n.ID)
 		if gerr == nil {

@@ -100,7 +100,7 @@ func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item w
 	openID := ev.FromUserName
 	switch ev.Event {
 	case wechat.EventSubscribeSent:
-		return s.settleSent(ctx, openID, item)
+		return s.settleSent(ctx, openID, ev.CreateTime, item)
 	}
 	t, ok := s.templateByID(item.TemplateID)
 	if !ok {
@@ -117,6 +117,11 @@ func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item w
 		return s.applyChoice(ctx, openID, t, status, SourcePopup, -1)
 	case wechat.EventSubscribeChange:
 		if status == StatusAccept {
+			if t.Kind == LongTerm {
+				if err := s.noteAudience(ctx, openID, t.ID); err != nil {
+					return err
+				}
+			}
 			return s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
 				m.Status, m.Source = StatusAccept, SourceChange
 				if t.Kind == LongTerm {
@@ -129,41 +134,70 @@ func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item w
 	return nil
 }
 
+// sentLog pairs WeChat's subscribe_msg_sent_events with the sends whose
+// outcome was ambiguous, for one user and template. Either may come first:
+// a send that timed out usually learns it long after WeChat delivered and
+// pushed the event. Unknown holds the notifications still waiting for their
+// event; Events the recent events no unknown send has claimed yet.
+type sentLog struct {
+	Unknown []unknownEntry `json:"unknown,omitempty"`
+	Events  []sentEntry    `json:"events,omitempty"`
+}
+
 type unknownEntry struct {
-	ID string    `json:"id"`
-	At time.Time `json:"at"`
+	ID     string    `json:"id"`
+	CallAt time.Time `json:"callAt"` // when the request went to WeChat
 }
 
-// markUnknown remembers a notification whose send got no answer, so that
-// WeChat's subscribe_msg_sent_event can settle it.
-func (s *Service) markUnknown(ctx context.Context, openID, tmplID, id string) error {
-	return s.editUnknown(ctx, openID, tmplID, func(list []unknownEntry) []unknownEntry {
-		list = append(list, unknownEntry{ID: id, At: s.now().UTC()})
-		if len(list) > maxUnknown {
-			list = list[len(list)-maxUnknown:]
-		}
-		return list
-	})
+type sentEntry struct {
+	MsgID  string    `json:"msgid"`
+	At     time.Time `json:"at"` // the event's CreateTime (seconds)
+	Code   int       `json:"code"`
+	Status string    `json:"status,omitempty"`
 }
 
-func (s *Service) editUnknown(ctx context.Context, openID, tmplID string, edit func([]unknownEntry) []unknownEntry) error {
+// sentLogMemory bounds how long both sides wait for each other.
+const (
+	sentLogMemory = unknownMemory
+	maxSentEvents = 50
+)
+
+func (l *sentLog) prune(now time.Time) {
+	for len(l.Unknown) > 0 && now.Sub(l.Unknown[0].CallAt) > sentLogMemory {
+		l.Unknown = l.Unknown[1:]
+	}
+	for len(l.Events) > 0 && now.Sub(l.Events[0].At) > sentLogMemory {
+		l.Events = l.Events[1:]
+	}
+	if len(l.Events) > maxSentEvents {
+		l.Events = l.Events[len(l.Events)-maxSentEvents:]
+	}
+	if len(l.Unknown) > maxUnknown {
+		l.Unknown = l.Unknown[len(l.Unknown)-maxUnknown:]
+	}
+}
+
+// editSentLog applies edit to the user's sent log for a template with
+// optimistic concurrency.
+func (s *Service) editSentLog(ctx context.Context, openID, tmplID string, edit func(*sentLog)) error {
 	key := s.unknownKey(openID, tmplID)
 	for range 8 {
-		var list []unknownEntry
+		var l sentLog
 		opts := store.PutOptions{IfAbsent: true}
 		it, err := s.st.Get(ctx, key)
 		switch {
 		case err == nil:
-			_ = json.Unmarshal(it.Value, &list)
+			_ = json.Unmarshal(it.Value, &l)
 			opts.IfAbsent, opts.IfVersion = false, it.Version
 		case !errors.Is(err, store.ErrNotFound):
-			return storeErr("get unknown sends", err)
+			return storeErr("get sent log", err)
 		}
-		list = edit(list)
+		edit(&l)
+		l.prune(s.now())
 		switch {
-		case len(list) > 0:
-			b, _ := json.Marshal(list)
-			opts.ExpiresAt = s.now().Add(unknownMemory)
+		case len(l.Unknown) > 0 || len(l.Events) > 0:
+			b, _ := json.Marshal(l)
+			opts.ExpiresAt = s.now().Add(sentLogMemory)
 			_, err = s.st.Put(ctx, key, b, opts)
 		case it.Version > 0:
 			err = s.st.Delete(ctx, key, store.DeleteOptions{IfVersion: it.Version})
@@ -174,36 +208,71 @@ func (s *Service) editUnknown(ctx context.Context, openID, tmplID string, edit f
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
-			return storeErr("put unknown sends", err)
+			return storeErr("put sent log", err)
 		}
 	}
-	return storeErr("put unknown sends", errors.New("too many concurrent updates"))
+	return storeErr("put sent log", errors.New("too many concurrent updates"))
 }
 
-// settleSent applies a subscribe_msg_sent_event: if the user has
-// notifications whose outcome is unknown for this template, the oldest one is
-// settled with this event's msgid and delivery status. (WeChat sends this
-// event for every delivered message; without a msgid index, an event that
-// belongs to a known send while an unknown one is outstanding settles the
-// unknown one: its status label may then be wrong, never the ledger.)
-func (s *Service) settleSent(ctx context.Context, openID string, item wechat.PushItem) error {
+// matchSentEvent is called when a send's outcome is ambiguous: if WeChat's
+// sent event for it already came (an unclaimed event for this user and
+// template, created no earlier than a second before the call), it is
+// claimed and returned; otherwise the notification waits in the log for
+// the event.
+func (s *Service) matchSentEvent(ctx context.Context, openID, tmplID, id string, callAt time.Time) (sentEntry, bool, error) {
+	var (
+		match sentEntry
+		found bool
+	)
+	err := s.retryWrite(ctx, "match sent event", func() error {
+		return s.editSentLog(ctx, openID, tmplID, func(l *sentLog) {
+			found = false
+			for i, ev := range l.Events {
+				if !ev.At.Before(callAt.Truncate(time.Second).Add(-time.Second)) {
+					match, found = ev, true
+					l.Events = append(l.Events[:i:i], l.Events[i+1:]...)
+					return
+				}
+			}
+			l.Unknown = append(l.Unknown, unknownEntry{ID: id, CallAt: callAt.UTC()})
+		})
+	})
+	return match, found, err
+}
+
+// settleSent applies a subscribe_msg_sent_event: the oldest notification of
+// this user and template whose outcome is unknown is settled with it; if
+// there is none, the event is kept for a send whose ambiguity is not known
+// yet. (WeChat sends this event for every delivered message; without a
+// msgid index, an event of a known send can settle an unknown one when both
+// went to the same user and template within the same second or so: its
+// status label may then be wrong, never the ledger.)
+func (s *Service) settleSent(ctx context.Context, openID string, createTime int64, item wechat.PushItem) error {
 	var settled string
-	err := s.editUnknown(ctx, openID, item.TemplateID, func(list []unknownEntry) []unknownEntry {
+	ev := sentEntry{MsgID: item.MsgID, At: time.Unix(createTime, 0).UTC(), Code: item.ErrorCode, Status: item.ErrorStatus}
+	err := s.editSentLog(ctx, openID, item.TemplateID, func(l *sentLog) {
 		settled = ""
-		now := s.now()
-		for len(list) > 0 && now.Sub(list[0].At) > unknownMemory {
-			list = list[1:]
+		if len(l.Unknown) > 0 {
+			settled, l.Unknown = l.Unknown[0].ID, l.Unknown[1:]
+			return
 		}
-		if len(list) > 0 {
-			settled, list = list[0].ID, list[1:]
+		for _, e := range l.Events {
+			if e.MsgID == ev.MsgID {
+				return // a redelivered event: keep one
+			}
 		}
-		return list
+		l.Events = append(l.Events, ev)
 	})
 	if err != nil || settled == "" {
 		return err
 	}
+	return s.settleUnknown(ctx, settled, ev)
+}
+
+// settleUnknown records the delivery outcome of an unknown notification.
+func (s *Service) settleUnknown(ctx context.Context, id string, ev sentEntry) error {
 	for range 8 {
-		n, ver, err := s.getNotification(ctx, settled)
+		n, ver, err := s.getNotification(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
@@ -213,13 +282,7 @@ func (s *Service) settleSent(ctx context.Context, openID string, item wechat.Pus
 		if n.Status != StatusUnknown {
 			return nil
 		}
-		n.WeChat.MsgID = item.MsgID
-		n.WeChat.Errcode = item.ErrorCode
-		n.WeChat.Errmsg = item.ErrorStatus
-		n.Status, n.Reason = StatusSent, ""
-		if item.ErrorCode != 0 {
-			n.Status, n.Reason = StatusFailed, ReasonDelivery
-		}
+		applySentEvent(&n, ev)
 		n.UpdatedAt = s.now().UTC()
 		_, err = s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
 		if err == nil {
@@ -230,4 +293,13 @@ func (s *Service) settleSent(ctx context.Context, openID string, item wechat.Pus
 		}
 	}
 	return nil
+}
+
+// applySentEvent sets a notification's outcome from WeChat's sent event.
+func applySentEvent(n *Notification, ev sentEntry) {
+	n.WeChat = WeChatResult{Errcode: ev.Code, Errmsg: ev.Status, MsgID: ev.MsgID}
+	n.Status, n.Reason = StatusSent, ""
+	if ev.Code != 0 {
+		n.Status, n.Reason = StatusFailed, ReasonDelivery
+	}
 }

@@ -40,7 +40,9 @@ type Options struct {
 	// Retention is how long notification records are kept (default 30 days).
 	Retention time.Duration
 	// SendLease is how long a send in progress holds its idempotency key
-	// before a duplicate may declare it interrupted (default 30 s).
+	// before a duplicate may declare it interrupted (default 30 s). It must
+	// exceed the longest a send can take (the WeChat client's timeout plus
+	// the store writes), or a slow send is taken for a dead one.
 	SendLease time.Duration
 	// MaxCredits caps the one-time credits of one user and template
 	// (default 1000).
@@ -49,6 +51,10 @@ type Options struct {
 	// customers that decrypt wx.getUserInfo-style data. Off by default: the
 	// key is then never stored.
 	StoreSessionKey bool
+	// Batch tunes batch sends.
+	Batch BatchOptions
+	// Rules map lead events to notifications; nil: no event has a rule.
+	Rules *Rules
 }
 
 // Service is the domain's entry point, shared by every function.
@@ -67,6 +73,11 @@ type Service struct {
 	maxCredits      int64
 	storeSessionKey bool
 	random          io.Reader
+
+	batchOpts BatchOptions
+	limiter   *limiter
+	instance  string // this runner's id in batch leases
+	rules     *Rules
 }
 
 // New validates opts and returns a Service.
@@ -107,6 +118,14 @@ func New(opts Options) (*Service, error) {
 	if s.maxCredits <= 0 {
 		s.maxCredits = 1000
 	}
+	s.rules = opts.Rules
+	if s.rules == nil {
+		s.rules = &Rules{}
+	}
+	s.batchOpts = opts.Batch
+	s.batchOpts.setDefaults()
+	s.limiter = newLimiter(s.batchOpts.Rate)
+	s.instance = s.newID("run_")
 	return s, nil
 }
 

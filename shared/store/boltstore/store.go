@@ -12,7 +12,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -40,8 +42,9 @@ type Options struct {
 
 // Store is a bbolt-backed store.Store.
 type Store struct {
-	db  *bolt.DB
-	now func() time.Time
+	db      *bolt.DB
+	now     func() time.Time
+	writers atomic.Int32 // writes in progress
 }
 
 var _ store.Store = (*Store)(nil)
@@ -69,7 +72,35 @@ func Open(path string, opts ...Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltstore: init %s: %w", path, err)
 	}
+	db.MaxBatchDelay = time.Millisecond
 	return &Store{db: db, now: o.Now}, nil
+}
+
+// write runs a write transaction. A lone writer commits at once; writers
+// that find others in progress join bbolt's batch, so that concurrent
+// writes share one commit (one fsync) instead of queueing for one each.
+// fn reports a failed condition through its result, not its error: an error
+// would roll back the writes of the whole batch. fn may run more than once.
+func (s *Store) write(fn func(tx *bolt.Tx) (result error)) error {
+	var result error
+	run := func(tx *bolt.Tx) error {
+		result = fn(tx)
+		if errors.Is(result, store.ErrConflict) || errors.Is(result, store.ErrOutOfRange) || errors.Is(result, store.ErrNotCounter) {
+			return nil // nothing was written: let the rest of the batch commit
+		}
+		return result
+	}
+	var err error
+	if s.writers.Add(1) == 1 {
+		err = s.db.Update(run)
+	} else {
+		err = s.db.Batch(run)
+	}
+	s.writers.Add(-1)
+	if err != nil {
+		return err
+	}
+	return result
 }
 
 // Close closes the database file.
@@ -171,7 +202,7 @@ func (s *Store) Put(ctx context.Context, key store.Key, value []byte, opts store
 		return 0, err
 	}
 	var version int64
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.write(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		ek := encodeKey(key)
 		cur, ok, err := lookup(b, ek, s.nowMS())
@@ -204,7 +235,7 @@ func (s *Store) Delete(ctx context.Context, key store.Key, opts store.DeleteOpti
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.write(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		ek := encodeKey(key)
 		if opts.IfVersion > 0 {
@@ -279,7 +310,7 @@ func (s *Store) Add(ctx context.Context, key store.Key, delta, min, max int64) (
 		return 0, err
 	}
 	var next int64
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.write(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketName)
 		ek := encodeKey(key)
 		cur, ok, err := lookup(b, ek, s.nowMS())

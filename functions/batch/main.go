@@ -1,0 +1,7 @@
+// Command batch is wxnotify's batch-send function: POST /v1/batches, GET and
+// DELETE /v1/batches/{id}, and the scheduled tick that runs due batches.
+package main
+
+import "wxnotify/shared/boot"
+
+func main() { boot.MainCore("batch", boot.BatchCore) }

@@ -1,0 +1,116 @@
+package boot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"wxnotify/shared/httpapi"
+	"wxnotify/shared/notify"
+	"wxnotify/shared/runtime"
+)
+
+// LeadsCore is the leads function: lead events from queues and buses (SQS,
+// EventBridge, CKafka) and from POST /v1/events.
+func LeadsCore(p *Parts) (runtime.Handlers, error) {
+	h := Handlers(p, "leads", httpapi.Events)
+	h.Events = LeadEvents(p.Service, p.Logger)
+	return h, nil
+}
+
+// BatchCore is the batch function: the batch routes and the scheduled tick.
+func BatchCore(p *Parts) (runtime.Handlers, error) {
+	h := Handlers(p, "batch", httpapi.Batches)
+	h.Tick = p.Service.RunBatches
+	return h, nil
+}
+
+// eventWorkers bounds the events of one delivery handled at once.
+const eventWorkers = 8
+
+// LeadEvents is the queue core of the leads function: it handles a
+// delivery's events concurrently and returns the ids of those to deliver
+// again - the ones that failed for a reason a retry may cure, and on AWS the
+// malformed ones, which the queue's redrive policy moves to the dead-letter
+// queue after a few receipts instead of retrying them forever. Malformed
+// events from CKafka, which has no dead-letter queue, are acknowledged.
+// Every rejection is logged with the event id and the reason.
+func LeadEvents(svc *notify.Service, log *slog.Logger) func(ctx context.Context, events []runtime.Event) ([]string, error) {
+	return func(ctx context.Context, events []runtime.Event) ([]string, error) {
+		var (
+			mu     sync.Mutex
+			failed []string
+			wg     sync.WaitGroup
+			sem    = make(chan struct{}, eventWorkers)
+		)
+		for _, e := range events {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if again := handleLeadEvent(ctx, svc, log, e); again {
+					mu.Lock()
+					failed = append(failed, e.ID)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return failed, nil
+	}
+}
+
+func handleLeadEvent(ctx context.Context, svc *notify.Service, log *slog.Logger, e runtime.Event) (again bool) {
+	ev, err := parseQueuedEvent(e)
+	if err == nil {
+		var out notify.EventOutcome
+		out, err = svc.HandleEvent(ctx, ev)
+		if err == nil {
+			for _, n := range out.Notifications {
+				log.Info("lead event handled", "message", e.ID, "event", ev.ID, "notification", n.ID, "status", n.Status, "reason", n.Reason)
+			}
+			return false
+		}
+	}
+	if notify.IsRetryable(err) {
+		log.Warn("lead event failed, to be delivered again", "message", e.ID, "source", e.Source, "attempt", e.Attempt, "err", err)
+		return true
+	}
+	log.Error("lead event rejected", "message", e.ID, "source", e.Source, "err", err)
+	return e.Source == runtime.SourceSQS || e.Source == runtime.SourceEventBridge
+}
+
+// parseQueuedEvent reads the canonical event from a message body. An
+// EventBridge detail may leave out id and type: the envelope's id and
+// detail-type stand in.
+func parseQueuedEvent(e runtime.Event) (notify.Event, error) {
+	body := e.Body
+	if e.Source == runtime.SourceEventBridge {
+		var top map[string]json.RawMessage
+		if json.Unmarshal(body, &top) == nil && top != nil {
+			if _, ok := top["id"]; !ok && e.ID != "" {
+				top["id"], _ = json.Marshal(e.ID)
+			}
+			if _, ok := top["type"]; !ok && e.Type != "" {
+				top["type"], _ = json.Marshal(e.Type)
+			}
+			if _, ok := top["data"]; !ok {
+				// The detail is the data itself.
+				top = map[string]json.RawMessage{"id": top["id"], "type": top["type"], "data": e.Body}
+			}
+			if !e.Time.IsZero() {
+				if _, ok := top["occurredAt"]; !ok {
+					top["occurredAt"], _ = json.Marshal(e.Time.UTC().Format(time.RFC3339))
+				}
+			}
+			body, _ = json.Marshal(top)
+		}
+	}
+	ev, err := notify.ParseEvent(body)
+	if err != nil && !errors.Is(err, notify.ErrEventMalformed) {
+		return ev, &notify.Error{Code: notify.CodeBadRequest, Message: "malformed event", Err: err}
+	}
+	return ev, err
+}

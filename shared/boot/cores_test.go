@@ -1,0 +1,212 @@
+package boot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"wxnotify/shared/config"
+	"wxnotify/shared/notify"
+	"wxnotify/shared/runtime"
+	"wxnotify/shared/store/boltstore"
+	"wxnotify/shared/wechat/wechattest"
+)
+
+const leadTmplID = "muj-uJ6qNrFpdYZgnSCT5fTWvI9XTV2n3sdwUBRSCR4"
+
+// leadsRig is the leads function's parts on bbolt with the fake WeChat and
+// the bundled example configuration (its lead.assigned rule).
+type leadsRig struct {
+	parts *Parts
+	fake  *wechattest.Server
+	core  func(context.Context, []runtime.Event) ([]string, error)
+}
+
+func newLeadsRig(t *testing.T) *leadsRig {
+	t.Helper()
+	fake := wechattest.NewServer(wechattest.Options{AppID: "wxleads", Templates: []wechattest.Template{{
+		PriTmplID: leadTmplID, Title: "线索分配通知", Type: 2,
+		Keywords: []wechattest.Keyword{{Name: "thing1"}, {Name: "character_string2"}, {Name: "time3"}, {Name: "thing4"}},
+	}}})
+	t.Cleanup(fake.Close)
+	env := map[string]string{"WECHAT_APPID": "wxleads", "WECHAT_SECRET": fake.Secret(), "WECHAT_API_BASE": fake.URL(),
+		"WXN_SESSION_SECRET": strings.Repeat("s", 32), "WXN_API_KEYS": "0123456789abcdef"}
+	cfg, err := config.FromEnv(func(k string) string { return env[k] }, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := Build(cfg, st, Options{Function: "leads"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = parts.Close() })
+	h, err := LeadsCore(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &leadsRig{parts: parts, fake: fake, core: h.Events}
+}
+
+// salesperson binds userID to a WeChat user with credits accepts.
+func (r *leadsRig) salesperson(t *testing.T, userID string, credits int) string {
+	t.Helper()
+	ctx := context.Background()
+	res, err := r.parts.Service.Bind(ctx, userID, r.fake.Login(userID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range credits {
+		if _, err := r.fake.Subscribe(res.OpenID, map[string]string{leadTmplID: "accept"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.parts.Service.RecordReport(ctx, res.OpenID, notify.Report{Result: map[string]string{leadTmplID: "accept"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res.OpenID
+}
+
+func leadEvent(id, typ, userID string) []byte {
+	b, _ := json.Marshal(map[string]any{"id": id, "type": typ, "occurredAt": "2026-11-21T09:30:00Z",
+		"data": map[string]any{"lead": map[string]any{"id": "L-" + id, "name": "Acme Ltd", "source": "官网"},
+			"assignee": map[string]any{"userId": userID}}})
+	return b
+}
+
+func sqs(id string, body []byte) runtime.Event {
+	return runtime.Event{ID: id, Source: runtime.SourceSQS, Body: body}
+}
+
+func TestLeadEventOutcomes(t *testing.T) {
+	r := newLeadsRig(t)
+	openID := r.salesperson(t, "sales-42", 1)
+	r.salesperson(t, "sales-7", 0)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name       string
+		event      runtime.Event
+		wantFailed bool
+		wantSends  int
+	}{
+		{"Sent", sqs("m1", leadEvent("evt-1", "lead.assigned", "sales-42")), false, 1},
+		{"NoCreditSkipped", sqs("m2", leadEvent("evt-2", "lead.assigned", "sales-7")), false, 1},
+		{"UnboundSkipped", sqs("m3", leadEvent("evt-3", "lead.assigned", "sales-99")), false, 1},
+		{"NoRuleAcknowledged", sqs("m4", leadEvent("evt-4", "lead.closed", "sales-42")), false, 1},
+		{"MalformedToDLQ", sqs("m5", []byte(`{"type":"lead.assigned"`)), true, 1},
+		{"NoRecipientToDLQ", sqs("m6", []byte(`{"id":"evt-6","type":"lead.assigned","data":{}}`)), true, 1},
+		{"MalformedCKafkaAcknowledged", runtime.Event{ID: "t/0/1", Source: runtime.SourceCKafka, Body: []byte(`nope`)}, false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			failed, err := r.core(ctx, []runtime.Event{tc.event})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(failed) == 1; got != tc.wantFailed {
+				t.Fatalf("failed: got %v, want reported %v", failed, tc.wantFailed)
+			}
+			if got := r.fake.Calls(wechattest.APISend); got != tc.wantSends {
+				t.Fatalf("WeChat sends: got %d, want %d", got, tc.wantSends)
+			}
+		})
+	}
+	msgs := r.fake.Messages(openID)
+	if len(msgs) != 1 || msgs[0].Data["thing1"] != "Acme Ltd" || msgs[0].Data["time3"] != "2026-11-21 17:30" ||
+		msgs[0].Page != "pages/clue/clue?id=L-evt-1" {
+		t.Fatalf("the salesperson's message: got %+v", msgs)
+	}
+}
+
+// The same SQS message delivered 5 times at once sends one message.
+func TestLeadEventDuplicateDeliveries(t *testing.T) {
+	r := newLeadsRig(t)
+	openID := r.salesperson(t, "sales-42", 3)
+	body := leadEvent("evt-dup", "lead.assigned", "sales-42")
+	var wg sync.WaitGroup
+	for i := range 5 {
+		wg.Go(func() {
+			failed, err := r.core(context.Background(), []runtime.Event{sqs(fmt.Sprintf("delivery-%d", i), body)})
+			if err != nil || len(failed) != 0 {
+				t.Errorf("delivery %d: failed %v, err %v", i, failed, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := r.fake.Calls(wechattest.APISend); got != 1 {
+		t.Fatalf("WeChat sends: got %d, want 1", got)
+	}
+	if got := len(r.fake.Messages(openID)); got != 1 {
+		t.Fatalf("inbox: got %d, want 1", got)
+	}
+}
+
+// A batch of 10 SQS messages of which 3 meet WeChat busy: exactly those 3
+// are reported for redelivery, and their redelivery sends them.
+func TestLeadEventPartialBatchFailure(t *testing.T) {
+	r := newLeadsRig(t)
+	var events []runtime.Event
+	for i := range 10 {
+		userID := fmt.Sprintf("sales-%d", i)
+		r.salesperson(t, userID, 1)
+		events = append(events, sqs(fmt.Sprintf("msg-%d", i), leadEvent(fmt.Sprintf("evt-%d", i), "lead.assigned", userID)))
+	}
+	if err := r.fake.Inject(wechattest.Fault{API: wechattest.APISend, Errcode: -1, Count: 3}); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := r.core(context.Background(), events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failed) != 3 {
+		t.Fatalf("failed: got %v, want exactly 3", failed)
+	}
+	if got := r.fake.Delivered(); got != 7 {
+		t.Fatalf("delivered: got %d, want 7", got)
+	}
+	// Exactly the messages whose send met -1 were reported.
+	for _, e := range events {
+		i := slices.Index(failed, e.ID)
+		userID := fmt.Sprintf("sales-%s", strings.TrimPrefix(e.ID, "msg-"))
+		openID, _ := r.parts.Service.ResolveUserID(context.Background(), userID)
+		got := len(r.fake.Messages(openID))
+		if (i >= 0) != (got == 0) {
+			t.Fatalf("message %s: reported %v but %d messages delivered", e.ID, i >= 0, got)
+		}
+	}
+	var again []runtime.Event
+	for _, e := range events {
+		if slices.Contains(failed, e.ID) {
+			again = append(again, e)
+		}
+	}
+	failed, err = r.core(context.Background(), again)
+	if err != nil || len(failed) != 0 {
+		t.Fatalf("redelivery: failed %v, err %v", failed, err)
+	}
+	if got := r.fake.Delivered(); got != 10 {
+		t.Fatalf("delivered after redelivery: got %d, want 10", got)
+	}
+}
+
+func TestEventBridgeDetailWithoutEnvelopeFields(t *testing.T) {
+	r := newLeadsRig(t)
+	openID := r.salesperson(t, "sales-42", 1)
+	detail := []byte(`{"lead":{"id":"L-9","name":"Globex","source":"展会"},"assignee":{"userId":"sales-42"}}`)
+	failed, err := r.core(context.Background(), []runtime.Event{{ID: "eb-1", Source: runtime.SourceEventBridge, Type: "lead.assigned", Body: detail,
+		Time: time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC)}})
+	if err != nil || len(failed) != 0 {
+		t.Fatalf("failed %v, err %v", failed, err)
+	}
+	if msgs := r.fake.Messages(openID); len(msgs) != 1 || msgs[0].Data["thing1"] != "Globex" || msgs[0].Data["time3"] != "2026-11-21 09:00" {
+		t.Fatalf("inbox: got %+v", msgs)
+	}
+}

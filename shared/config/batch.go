@@ -1,0 +1,38 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Batch holds the batch runner's settings.
+type Batch struct {
+	Rate     float64 // WXN_BATCH_RATE: sends per second per runner (default 100)
+	Workers  int     // WXN_BATCH_WORKERS: concurrent sends (default 32)
+	PageSize int     // WXN_BATCH_PAGE_SIZE: recipients per page and checkpoint (default 500)
+}
+
+func readBatch(getenv func(string) string) (Batch, error) {
+	var b Batch
+	if v := getenv("WXN_BATCH_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 || r > 100000 {
+			return b, fmt.Errorf("WXN_BATCH_RATE: %q is not a rate between 0 and 100000 sends per second", v)
+		}
+		b.Rate = r
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int
+		max  int
+	}{{"WXN_BATCH_WORKERS", &b.Workers, 1000}, {"WXN_BATCH_PAGE_SIZE", &b.PageSize, 1000}} {
+		if v := getenv(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > f.max {
+				return b, fmt.Errorf("%s: %q is not a whole number between 1 and %d", f.name, v, f.max)
+			}
+			*f.dst = n
+		}
+	}
+	return b, nil
+}

@@ -1,0 +1,16 @@
+package httpapi
+
+// Routes returns the route patterns ("METHOD /path", path parameters in
+// braces) that a mux of these groups serves, in registration order, for
+// deployment templates and their tests. GET /healthz, which every mux
+// serves, is not included.
+func Routes(groups ...Group) []string {
+	var a API // the patterns do not depend on the API's state
+	var patterns []string
+	for _, g := range groups {
+		for _, rt := range a.routes(g) {
+			patterns = append(patterns, rt.pattern)
+		}
+	}
+	return patterns
+}
