@@ -4,7 +4,7 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHPKG ?= ./shared/store/...
 
-.PHONY: dev test test-js lint vet staticcheck gotest bench build
+.PHONY: dev test test-js lint vet staticcheck gotest bench bench-coldstart build
 
 ## dev: run every function on one local server (bbolt + sandbox WeChat).
 dev:
@@ -37,6 +37,10 @@ node_modules/.bin/dynalite: package.json package-lock.json
 ## bench: benchmarks (BENCHPKG=./shared/... BENCH=Name to narrow).
 bench: node_modules/.bin/dynalite
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(BENCHPKG)
+
+## bench-coldstart: binary sizes and cold starts under the emulated Lambda runtime.
+bench-coldstart:
+	$(GO) test -run '^$$' -bench ColdStart -benchtime 30x -v ./deploy
 
 ## build: every function's packages for AWS (dist/aws: arm64 bootstrap + zip) and Tencent Cloud
 ## (dist/tencent: amd64 main + zip, and the multi-scf bundle serverless.yml deploys). Reproducible.

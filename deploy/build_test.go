@@ -1,6 +1,6 @@
 // Package deploy_test checks the deployment: the function binaries run end
 // to end under the platforms' own invoke protocols (emulated by
-// shared/runtime/runtimetest), template.yaml and serverless.yml agree with
+// shared/platform/platformtest), template.yaml and serverless.yml agree with
 // the code, and the binaries' size and cold start stay in budget.
 package deploy_test
 

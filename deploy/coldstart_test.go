@@ -14,7 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wxnotify/shared/runtime/runtimetest"
+	"wxnotify/shared/platform/platformtest"
 	"wxnotify/shared/wechat/wechattest"
 )
 
@@ -49,7 +49,7 @@ func healthzEvent() []byte {
 // time from the process start to its answer to payload.
 func coldStart(tb testing.TB, bin string, env []string, payload []byte) time.Duration {
 	tb.Helper()
-	api := runtimetest.NewLambdaAPI(runtimetest.LambdaOptions{})
+	api := platformtest.NewLambdaAPI(platformtest.LambdaOptions{})
 	defer api.Close()
 	cmd := exec.Command(bin)
 	cmd.Dir, cmd.Env = filepath.Dir(bin), append(slices.Clone(env), "AWS_LAMBDA_RUNTIME_API="+api.Addr())

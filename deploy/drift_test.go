@@ -17,7 +17,7 @@ import (
 
 	"wxnotify/shared/boot"
 	"wxnotify/shared/httpapi"
-	"wxnotify/shared/runtime"
+	"wxnotify/shared/platform"
 )
 
 // groupNames name httpapi's route groups as functions' main.go refer to them.
@@ -260,7 +260,7 @@ func TestTemplateEvents(t *testing.T) {
 			switch typ := str(path(ev, "Type")); typ {
 			case "HttpApi":
 			case "SQS":
-				if !slices.Contains(path(p, "FunctionResponseTypes").([]any), any("ReportBatchItemFailures")) {
+				if types, _ := path(p, "FunctionResponseTypes").([]any); !slices.Contains(types, any("ReportBatchItemFailures")) {
 					t.Errorf("%s.%s: SQS without FunctionResponseTypes [ReportBatchItemFailures]: the runtime answers partial batch failures", id, name)
 				}
 			case "EventBridgeRule":
@@ -268,14 +268,14 @@ func TestTemplateEvents(t *testing.T) {
 					t.Errorf("%s.%s: EventBridge rule without a dead-letter queue", id, name)
 				}
 			case "ScheduleV2":
-				if got := str(path(p, "Input")); got != runtime.ScheduleInput {
-					t.Errorf("%s.%s: Input %q, want runtime.ScheduleInput %q", id, name, got, runtime.ScheduleInput)
+				if got := str(path(p, "Input")); got != platform.ScheduleInput {
+					t.Errorf("%s.%s: Input %q, want platform.ScheduleInput %q", id, name, got, platform.ScheduleInput)
 				}
 				if err := checkAWSSchedule(str(path(p, "ScheduleExpression"))); err != nil {
 					t.Errorf("%s.%s: %v", id, name, err)
 				}
 			default:
-				t.Errorf("%s.%s: event type %s has no adapter in shared/runtime", id, name, typ)
+				t.Errorf("%s.%s: event type %s has no adapter in shared/platform", id, name, typ)
 			}
 		}
 	}
@@ -496,7 +496,7 @@ func TestServerlessTriggers(t *testing.T) {
 				t.Errorf("%s ckafka: retry %v, want 1..100 (the runtime fails the whole batch on a failure)", fn, path(p, "retry"))
 			}
 		default:
-			t.Errorf("%s: trigger type %s has no adapter in shared/runtime", fn, typ)
+			t.Errorf("%s: trigger type %s has no adapter in shared/platform", fn, typ)
 		}
 	}
 	for _, fn := range functionDirs(t) {

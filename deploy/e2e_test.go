@@ -24,9 +24,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	scfevents "github.com/tencentyun/scf-go-lib/events"
 
-	"wxnotify/shared/runtime"
-	"wxnotify/shared/runtime/cloudcall"
-	"wxnotify/shared/runtime/runtimetest"
+	"wxnotify/shared/platform"
+	"wxnotify/shared/platform/cloudcall"
+	"wxnotify/shared/platform/platformtest"
 	"wxnotify/shared/wechat/wechattest"
 )
 
@@ -40,8 +40,8 @@ const (
 // Invoke); it returns the function's answer or its error.
 type invokeFunc func(ctx context.Context, payload []byte) ([]byte, error)
 
-// platform runs one function process and connects a client to it.
-type platform interface {
+// cloud runs one function process and connects a client to it.
+type cloud interface {
 	// with starts the function's binary with env, calls f with an HTTP
 	// client and a direct invoker reaching it through the platform's
 	// protocol, then stops the process.
@@ -125,14 +125,14 @@ type lambdaPlatform struct{}
 
 func (lambdaPlatform) with(t *testing.T, function string, env []string, f func(*http.Client, invokeFunc)) {
 	t.Helper()
-	api := runtimetest.NewLambdaAPI(runtimetest.LambdaOptions{Timeout: 10 * time.Second})
+	api := platformtest.NewLambdaAPI(platformtest.LambdaOptions{Timeout: 10 * time.Second})
 	defer api.Close()
 	p := startProcess(t, binary(t, function), append(env, "AWS_LAMBDA_RUNTIME_API="+api.Addr()))
 	defer p.stop()
 	client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		ctx, cancel := p.within(r.Context())
 		defer cancel()
-		resp, err := (&runtimetest.LambdaTransport{API: api}).RoundTrip(r.WithContext(ctx))
+		resp, err := (&platformtest.LambdaTransport{API: api}).RoundTrip(r.WithContext(ctx))
 		if err != nil && context.Cause(ctx) != nil {
 			return nil, context.Cause(ctx)
 		}
@@ -166,16 +166,16 @@ func (scfPlatform) with(t *testing.T, function string, env []string, f func(*htt
 	defer cancel()
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer dcancel()
-	c, err := runtimetest.DialSCF(dctx, "127.0.0.1:"+port)
+	c, err := platformtest.DialSCF(dctx, "127.0.0.1:"+port)
 	if err != nil {
 		t.Fatalf("dial the function: %v (%v)", err, context.Cause(ctx))
 	}
 	defer c.Close()
 	invoke := func(ctx context.Context, payload []byte) ([]byte, error) { return c.Invoke(ctx, payload) }
-	f(&http.Client{Transport: &runtimetest.SCFTransport{Client: c}}, invoke)
+	f(&http.Client{Transport: &platformtest.SCFTransport{Client: c}}, invoke)
 }
 
-func (lambdaPlatform) tick() []byte { return []byte(runtime.ScheduleInput) }
+func (lambdaPlatform) tick() []byte { return []byte(platform.ScheduleInput) }
 
 func (lambdaPlatform) queue(bodies ...string) ([]byte, string) {
 	var ev events.SQSEvent
@@ -293,7 +293,7 @@ func TestSCFLoginAndSend(t *testing.T) {
 // (consent), and a server sends twice (send): once by direct invocation in
 // the cloud-call shape, once by POST /v1/notifications; a third send finds
 // no credit left. Then a queue event (leads) and a schedule tick (batch).
-func loginAndSend(t *testing.T, p platform, fake *wechattest.Server, env []string) {
+func loginAndSend(t *testing.T, p cloud, fake *wechattest.Server, env []string) {
 	tmpl := testTemplates()[0]
 	var session struct {
 		Token, OpenID string

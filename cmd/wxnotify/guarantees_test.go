@@ -156,8 +156,11 @@ func TestAmbiguousSettledBySentEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.want(e.send(sendLead(map[string]string{"openid": openID}, "")), 200)
-	if r.str("status") != "unknown" {
-		t.Fatalf("dropped answer: got %s, want unknown", r.raw)
+	// WeChat's sent event (pushed as soon as it delivered) either came before
+	// the send gave up - then the answer is already "sent" - or settles the
+	// "unknown" notification a moment later.
+	if st := r.str("status"); st != "unknown" && st != "sent" {
+		t.Fatalf("dropped answer: got %s, want unknown or sent", r.raw)
 	}
 	if got := e.credits(token, leadID); got != 1 {
 		t.Fatalf("credits: got %d, want 1 (the ambiguous send keeps its credit)", got)

@@ -167,32 +167,3 @@ func RandomAESKey() string {
 	_, _ = rand.Read(b)
 	return strings.TrimRight(base64.StdEncoding.EncodeToString(b), "=")
 }
-
-// Serve runs handler on addr until ctx ends, then shuts down gracefully.
-func Serve(ctx context.Context, addr string, handler http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		log.Info("shutting down")
-		return srv.Shutdown(shutdown)
-	}
-}
-
-// Addr is the listen address of a function run as a plain HTTP server:
-// WXN_ADDR, else :$PORT, else :8080.
-func Addr(getenv func(string) string) string {
-	if a := strings.TrimSpace(getenv("WXN_ADDR")); a != "" {
-		return a
-	}
-	if p := strings.TrimSpace(getenv("PORT")); p != "" {
-		return ":" + p
-	}
-	return ":8080"
-}

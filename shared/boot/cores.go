@@ -10,19 +10,19 @@ import (
 
 	"wxnotify/shared/httpapi"
 	"wxnotify/shared/notify"
-	"wxnotify/shared/runtime"
+	"wxnotify/shared/platform"
 )
 
 // LeadsCore is the leads function: lead events from queues and buses (SQS,
 // EventBridge, CKafka) and from POST /v1/events.
-func LeadsCore(p *Parts) (runtime.Handlers, error) {
+func LeadsCore(p *Parts) (platform.Handlers, error) {
 	h := Handlers(p, "leads", httpapi.Events)
 	h.Events = LeadEvents(p.Service, p.Logger)
 	return h, nil
 }
 
 // BatchCore is the batch function: the batch routes and the scheduled tick.
-func BatchCore(p *Parts) (runtime.Handlers, error) {
+func BatchCore(p *Parts) (platform.Handlers, error) {
 	h := Handlers(p, "batch", httpapi.Batches)
 	h.Tick = p.Service.RunBatches
 	return h, nil
@@ -38,8 +38,8 @@ const eventWorkers = 8
 // queue after a few receipts instead of retrying them forever. Malformed
 // events from CKafka, which has no dead-letter queue, are acknowledged.
 // Every rejection is logged with the event id and the reason.
-func LeadEvents(svc *notify.Service, log *slog.Logger) func(ctx context.Context, events []runtime.Event) ([]string, error) {
-	return func(ctx context.Context, events []runtime.Event) ([]string, error) {
+func LeadEvents(svc *notify.Service, log *slog.Logger) func(ctx context.Context, events []platform.Event) ([]string, error) {
+	return func(ctx context.Context, events []platform.Event) ([]string, error) {
 		var (
 			mu     sync.Mutex
 			failed []string
@@ -62,7 +62,7 @@ func LeadEvents(svc *notify.Service, log *slog.Logger) func(ctx context.Context,
 	}
 }
 
-func handleLeadEvent(ctx context.Context, svc *notify.Service, log *slog.Logger, e runtime.Event) (again bool) {
+func handleLeadEvent(ctx context.Context, svc *notify.Service, log *slog.Logger, e platform.Event) (again bool) {
 	ev, err := parseQueuedEvent(e)
 	if err == nil {
 		var out notify.EventOutcome
@@ -79,15 +79,15 @@ func handleLeadEvent(ctx context.Context, svc *notify.Service, log *slog.Logger,
 		return true
 	}
 	log.Error("lead event rejected", "message", e.ID, "source", e.Source, "err", err)
-	return e.Source == runtime.SourceSQS || e.Source == runtime.SourceEventBridge
+	return e.Source == platform.SourceSQS || e.Source == platform.SourceEventBridge
 }
 
 // parseQueuedEvent reads the canonical event from a message body. An
 // EventBridge detail may leave out id and type: the envelope's id and
 // detail-type stand in.
-func parseQueuedEvent(e runtime.Event) (notify.Event, error) {
+func parseQueuedEvent(e platform.Event) (notify.Event, error) {
 	body := e.Body
-	if e.Source == runtime.SourceEventBridge {
+	if e.Source == platform.SourceEventBridge {
 		var top map[string]json.RawMessage
 		if json.Unmarshal(body, &top) == nil && top != nil {
 			if _, ok := top["id"]; !ok && e.ID != "" {

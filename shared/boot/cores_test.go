@@ -13,7 +13,7 @@ import (
 
 	"wxnotify/shared/config"
 	"wxnotify/shared/notify"
-	"wxnotify/shared/runtime"
+	"wxnotify/shared/platform"
 	"wxnotify/shared/store/boltstore"
 	"wxnotify/shared/wechat/wechattest"
 )
@@ -25,7 +25,7 @@ const leadTmplID = "muj-uJ6qNrFpdYZgnSCT5fTWvI9XTV2n3sdwUBRSCR4"
 type leadsRig struct {
 	parts *Parts
 	fake  *wechattest.Server
-	core  func(context.Context, []runtime.Event) ([]string, error)
+	core  func(context.Context, []platform.Event) ([]string, error)
 }
 
 func newLeadsRig(t *testing.T) *leadsRig {
@@ -83,8 +83,8 @@ func leadEvent(id, typ, userID string) []byte {
 	return b
 }
 
-func sqs(id string, body []byte) runtime.Event {
-	return runtime.Event{ID: id, Source: runtime.SourceSQS, Body: body}
+func sqs(id string, body []byte) platform.Event {
+	return platform.Event{ID: id, Source: platform.SourceSQS, Body: body}
 }
 
 func TestLeadEventOutcomes(t *testing.T) {
@@ -94,7 +94,7 @@ func TestLeadEventOutcomes(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name       string
-		event      runtime.Event
+		event      platform.Event
 		wantFailed bool
 		wantSends  int
 	}{
@@ -104,10 +104,10 @@ func TestLeadEventOutcomes(t *testing.T) {
 		{"NoRuleAcknowledged", sqs("m4", leadEvent("evt-4", "lead.closed", "sales-42")), false, 1},
 		{"MalformedToDLQ", sqs("m5", []byte(`{"type":"lead.assigned"`)), true, 1},
 		{"NoRecipientToDLQ", sqs("m6", []byte(`{"id":"evt-6","type":"lead.assigned","data":{}}`)), true, 1},
-		{"MalformedCKafkaAcknowledged", runtime.Event{ID: "t/0/1", Source: runtime.SourceCKafka, Body: []byte(`nope`)}, false, 1},
+		{"MalformedCKafkaAcknowledged", platform.Event{ID: "t/0/1", Source: platform.SourceCKafka, Body: []byte(`nope`)}, false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			failed, err := r.core(ctx, []runtime.Event{tc.event})
+			failed, err := r.core(ctx, []platform.Event{tc.event})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +134,7 @@ func TestLeadEventDuplicateDeliveries(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 5 {
 		wg.Go(func() {
-			failed, err := r.core(context.Background(), []runtime.Event{sqs(fmt.Sprintf("delivery-%d", i), body)})
+			failed, err := r.core(context.Background(), []platform.Event{sqs(fmt.Sprintf("delivery-%d", i), body)})
 			if err != nil || len(failed) != 0 {
 				t.Errorf("delivery %d: failed %v, err %v", i, failed, err)
 			}
@@ -153,7 +153,7 @@ func TestLeadEventDuplicateDeliveries(t *testing.T) {
 // are reported for redelivery, and their redelivery sends them.
 func TestLeadEventPartialBatchFailure(t *testing.T) {
 	r := newLeadsRig(t)
-	var events []runtime.Event
+	var events []platform.Event
 	for i := range 10 {
 		userID := fmt.Sprintf("sales-%d", i)
 		r.salesperson(t, userID, 1)
@@ -182,7 +182,7 @@ func TestLeadEventPartialBatchFailure(t *testing.T) {
 			t.Fatalf("message %s: reported %v but %d messages delivered", e.ID, i >= 0, got)
 		}
 	}
-	var again []runtime.Event
+	var again []platform.Event
 	for _, e := range events {
 		if slices.Contains(failed, e.ID) {
 			again = append(again, e)
@@ -201,7 +201,7 @@ func TestEventBridgeDetailWithoutEnvelopeFields(t *testing.T) {
 	r := newLeadsRig(t)
 	openID := r.salesperson(t, "sales-42", 1)
 	detail := []byte(`{"lead":{"id":"L-9","name":"Globex","source":"展会"},"assignee":{"userId":"sales-42"}}`)
-	failed, err := r.core(context.Background(), []runtime.Event{{ID: "eb-1", Source: runtime.SourceEventBridge, Type: "lead.assigned", Body: detail,
+	failed, err := r.core(context.Background(), []platform.Event{{ID: "eb-1", Source: platform.SourceEventBridge, Type: "lead.assigned", Body: detail,
 		Time: time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC)}})
 	if err != nil || len(failed) != 0 {
 		t.Fatalf("failed %v, err %v", failed, err)

@@ -10,8 +10,8 @@ import (
 
 	"wxnotify/shared/config"
 	"wxnotify/shared/httpapi"
-	"wxnotify/shared/runtime"
-	"wxnotify/shared/runtime/cloudcall"
+	"wxnotify/shared/platform"
+	"wxnotify/shared/platform/cloudcall"
 )
 
 // ConfigFileName is the wxnotify.yaml a deployment bundles next to each
@@ -19,17 +19,17 @@ import (
 const ConfigFileName = "wxnotify.yaml"
 
 // Core builds a function's handlers from its parts.
-type Core func(p *Parts) (runtime.Handlers, error)
+type Core func(p *Parts) (platform.Handlers, error)
 
 // Main is the whole main of an HTTP function: it serves the function's
 // route groups (see Handlers) on whatever platform it runs on. See MainCore.
 func Main(function string, groups ...httpapi.Group) {
-	MainCore(function, func(p *Parts) (runtime.Handlers, error) { return Handlers(p, function, groups...), nil })
+	MainCore(function, func(p *Parts) (platform.Handlers, error) { return Handlers(p, function, groups...), nil })
 }
 
 // MainCore is the whole main of a function: configuration from the
 // environment (validated, failing with the field's name), the store, the
-// parts, and the handlers core builds, handed to runtime.Run (AWS Lambda,
+// parts, and the handlers core builds, handed to platform.Run (AWS Lambda,
 // Tencent Cloud SCF, or a local HTTP server until SIGTERM). It exits the
 // process with status 1 on a configuration or start-up error.
 //
@@ -46,8 +46,8 @@ func MainCore(function string, core Core) {
 // groups: their HTTP routes and /healthz; a function serving the Send group
 // also answers direct invocations in the cloud-call shape (package
 // cloudcall).
-func Handlers(p *Parts, function string, groups ...httpapi.Group) runtime.Handlers {
-	h := runtime.Handlers{HTTP: p.API.NewMux(groups...)}
+func Handlers(p *Parts, function string, groups ...httpapi.Group) platform.Handlers {
+	h := platform.Handlers{HTTP: p.API.NewMux(groups...)}
 	for _, g := range groups {
 		if g == httpapi.Send {
 			h.Invoke = cloudcall.New(p.Service, cloudcall.Options{Logger: p.Logger, Function: function}).Invoke
@@ -82,7 +82,7 @@ func run(function string, core Core) error {
 	if err != nil {
 		return err
 	}
-	return runtime.Run(ctx, h, runtime.Options{Function: function, Logger: log, Getenv: getenv})
+	return platform.Run(ctx, h, platform.Options{Function: function, Logger: log, Getenv: getenv})
 }
 
 // withBundledConfig answers WXN_CONFIG with the wxnotify.yaml next to the

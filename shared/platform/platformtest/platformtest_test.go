@@ -1,4 +1,4 @@
-package runtimetest
+package platformtest
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
-	"wxnotify/shared/runtime"
+	"wxnotify/shared/platform"
 )
 
 // poll plays a function process: it takes invocations from api and answers
@@ -179,7 +179,7 @@ func TestLambdaTransport(t *testing.T) {
 			defer api.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			go poll(ctx, t, api, runtime.NewLambda(runtime.Handlers{HTTP: echoHTTP}, runtime.Options{}).Invoke)
+			go poll(ctx, t, api, platform.NewLambda(platform.Handlers{HTTP: echoHTTP}, platform.Options{}).Invoke)
 			checkEcho(t, &http.Client{Transport: &LambdaTransport{API: api, FunctionURL: url}}, 2)
 		})
 	}
@@ -188,7 +188,7 @@ func TestLambdaTransport(t *testing.T) {
 		defer api.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		go poll(ctx, t, api, runtime.NewLambda(runtime.Handlers{}, runtime.Options{}).Invoke)
+		go poll(ctx, t, api, platform.NewLambda(platform.Handlers{}, platform.Options{}).Invoke)
 		resp, err := (&http.Client{Transport: &LambdaTransport{API: api}}).Get("https://fn.example.com/")
 		if err != nil {
 			t.Fatal(err)
@@ -202,7 +202,7 @@ func TestLambdaTransport(t *testing.T) {
 
 // Function is a stand-in for scf-go-lib's RPC receiver, serving the
 // adapter over the same net/rpc methods.
-type Function struct{ h *runtime.SCF }
+type Function struct{ h *platform.SCF }
 
 func (f *Function) Ping(_ *messages.PingRequest, resp *messages.PingResponse) error {
 	*resp = messages.PingResponse{}
@@ -223,7 +223,7 @@ func (f *Function) Invoke(req *messages.InvokeRequest, resp *messages.InvokeResp
 
 func TestSCFTransport(t *testing.T) {
 	srv := rpc.NewServer()
-	if err := srv.Register(&Function{h: runtime.NewSCF(runtime.Handlers{HTTP: echoHTTP}, runtime.Options{})}); err != nil {
+	if err := srv.Register(&Function{h: platform.NewSCF(platform.Handlers{HTTP: echoHTTP}, platform.Options{})}); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,4 +1,4 @@
-package runtimetest
+package platformtest
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package runtimetest
+package platformtest
 
 import (
 	"bytes"
@@ -80,7 +80,7 @@ func (t *LambdaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	var out events.APIGatewayV2HTTPResponse
 	if err := json.Unmarshal(resp.Payload, &out); err != nil {
-		return nil, fmt.Errorf("runtimetest: the function's answer is not an HTTP response: %w", err)
+		return nil, fmt.Errorf("platformtest: the function's answer is not an HTTP response: %w", err)
 	}
 	return response(r, out.StatusCode, out.Headers, out.Cookies, out.Body, out.IsBase64Encoded)
 }
@@ -133,7 +133,7 @@ func (t *SCFTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	var resp scfevents.APIGatewayResponse
 	if err := json.Unmarshal(out, &resp); err != nil {
-		return nil, fmt.Errorf("runtimetest: the function's answer is not an HTTP response: %w", err)
+		return nil, fmt.Errorf("platformtest: the function's answer is not an HTTP response: %w", err)
 	}
 	return response(r, resp.StatusCode, resp.Headers, nil, resp.Body, resp.IsBase64Encoded)
 }
@@ -166,7 +166,7 @@ func response(r *http.Request, status int, headers map[string]string, cookies []
 	if isBase64 {
 		var err error
 		if raw, err = base64.StdEncoding.DecodeString(body); err != nil {
-			return nil, fmt.Errorf("runtimetest: the function's body is not valid base64: %w", err)
+			return nil, fmt.Errorf("platformtest: the function's body is not valid base64: %w", err)
 		}
 	}
 	h := make(http.Header, len(headers)+1)

@@ -1,4 +1,4 @@
-package runtime_test
+package platform_test
 
 import (
 	"context"
@@ -16,13 +16,13 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
-	"wxnotify/shared/runtime"
-	"wxnotify/shared/runtime/runtimetest"
+	"wxnotify/shared/platform"
+	"wxnotify/shared/platform/platformtest"
 )
 
 // startSCF runs h as a function process would under SCF's Go1 runtime and
 // returns a connected client. The server stops with the test.
-func startSCF(t *testing.T, h runtime.Handlers) (*runtimetest.SCFClient, string) {
+func startSCF(t *testing.T, h platform.Handlers) (*platformtest.SCFClient, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +33,9 @@ func startSCF(t *testing.T, h runtime.Handlers) (*runtimetest.SCFClient, string)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	env := map[string]string{"_LAMBDA_SERVER_PORT": port}
-	go func() { done <- runtime.Run(ctx, h, runtime.Options{Getenv: func(k string) string { return env[k] }}) }()
+	go func() {
+		done <- platform.Run(ctx, h, platform.Options{Getenv: func(k string) string { return env[k] }})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -47,7 +49,7 @@ func startSCF(t *testing.T, h runtime.Handlers) (*runtimetest.SCFClient, string)
 	})
 	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
 	defer dcancel()
-	c, err := runtimetest.DialSCF(dctx, "127.0.0.1:"+port)
+	c, err := platformtest.DialSCF(dctx, "127.0.0.1:"+port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func startSCF(t *testing.T, h runtime.Handlers) (*runtimetest.SCFClient, string)
 }
 
 func TestSCFProtocol(t *testing.T) {
-	h := runtime.Handlers{
+	h := platform.Handlers{
 		HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = w.Write([]byte("hello " + r.URL.Path + " " + r.Header.Get("X-Request-Id")))
@@ -75,13 +77,13 @@ func TestSCFProtocol(t *testing.T) {
 			}
 			time.Sleep(time.Duration(in.Sleep) * time.Millisecond)
 			d, _ := ctx.Deadline()
-			return map[string]any{"requestId": runtime.RequestID(ctx), "deadline": d.UnixMilli()}, nil
+			return map[string]any{"requestId": platform.RequestID(ctx), "deadline": d.UnixMilli()}, nil
 		},
 	}
 	c, _ := startSCF(t, h)
 
 	t.Run("HTTP", func(t *testing.T) {
-		resp, err := (&http.Client{Transport: &runtimetest.SCFTransport{Client: c}}).Get("https://fn.example.com/v1/x")
+		resp, err := (&http.Client{Transport: &platformtest.SCFTransport{Client: c}}).Get("https://fn.example.com/v1/x")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,14 +114,14 @@ func TestSCFProtocol(t *testing.T) {
 	})
 	t.Run("Error", func(t *testing.T) {
 		_, err := c.Invoke(context.Background(), []byte(`{"mode":"fail"}`))
-		var se *runtimetest.SCFError
+		var se *platformtest.SCFError
 		if !errors.As(err, &se) || se.Message != "refused" || se.Type != "errorString" || se.ShouldExit {
 			t.Errorf("got %#v, want SCFError refused of type errorString", err)
 		}
 	})
 	t.Run("Panic", func(t *testing.T) {
 		_, err := c.Invoke(context.Background(), []byte(`{"mode":"panic"}`))
-		var se *runtimetest.SCFError
+		var se *platformtest.SCFError
 		if !errors.As(err, &se) || se.Message != "kaboom" || !se.ShouldExit {
 			t.Errorf("got %#v, want SCFError kaboom with ShouldExit", err)
 		}
@@ -142,7 +144,7 @@ func TestSCFProtocol(t *testing.T) {
 }
 
 func TestSCFProtocolErrors(t *testing.T) {
-	_, addr := startSCF(t, runtime.Handlers{})
+	_, addr := startSCF(t, platform.Handlers{})
 	c, err := rpc.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"wxnotify/shared/boot"
 	"wxnotify/shared/config"
 	"wxnotify/shared/notify"
-	"wxnotify/shared/runtime/cloudcall"
+	"wxnotify/shared/platform/cloudcall"
 	"wxnotify/shared/store/boltstore"
 	"wxnotify/shared/wechat/wechattest"
 )

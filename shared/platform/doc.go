@@ -1,4 +1,4 @@
-// Package runtime runs a function's cores on the platform it finds itself
+// Package platform runs a function's cores on the platform it finds itself
 // on: AWS Lambda, Tencent Cloud SCF, or a plain local HTTP server.
 //
 // A function is a set of neutral cores (Handlers): an http.Handler for its
@@ -31,4 +31,4 @@
 // Invoke. On Tencent Cloud (SCF.Invoke): Function URL and API Gateway
 // requests go to HTTP, timer events to Tick, CKafka batches to Events,
 // anything else to Invoke.
-package runtime
+package platform

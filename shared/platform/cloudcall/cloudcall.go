@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"wxnotify/shared/notify"
-	"wxnotify/shared/runtime"
+	"wxnotify/shared/platform"
 )
 
 // API is the cloud call this package mirrors; errMsg starts with it.
@@ -136,7 +136,7 @@ func New(svc Sender, o Options) *Handler {
 	return &Handler{svc: svc, log: o.Logger, fn: o.Function}
 }
 
-// Invoke is a runtime.Handlers.Invoke core: it decodes the payload as a
+// Invoke is a platform.Handlers.Invoke core: it decodes the payload as a
 // Request (strictly: unknown fields are refused) and answers a Result. It
 // never returns an error.
 func (h *Handler) Invoke(ctx context.Context, payload json.RawMessage) (any, error) {
@@ -281,7 +281,7 @@ func (h *Handler) logResult(ctx context.Context, start time.Time, res Result, n 
 	if res.ErrCode == CodeBusy {
 		level = slog.LevelError
 	}
-	attrs := []slog.Attr{slog.String("requestId", runtime.RequestID(ctx))}
+	attrs := []slog.Attr{slog.String("requestId", platform.RequestID(ctx))}
 	if h.fn != "" {
 		attrs = append(attrs, slog.String("function", h.fn))
 	}

@@ -1,4 +1,4 @@
-// Package runtimetest runs function processes under emulations of the
+// Package platformtest runs function processes under emulations of the
 // platforms' own invoke protocols, for end-to-end tests and benchmarks:
 //
 //   - LambdaAPI is the AWS Lambda Runtime API (2018-06-01) a process finds
@@ -15,4 +15,4 @@
 // build the platform events themselves, independently of package runtime,
 // so that tests through them check the adapters against the platforms'
 // formats rather than against themselves.
-package runtimetest
+package platformtest
