@@ -23,7 +23,7 @@ import (
 // groupNames name httpapi's route groups as functions' main.go refer to them.
 var groupNames = map[string]httpapi.Group{
 	"Login": httpapi.Login, "Consent": httpapi.Consent, "Send": httpapi.Send, "Push": httpapi.Push,
-	"Batches": httpapi.Batches, "Events": httpapi.Events,
+	"Batches": httpapi.Batches, "Events": httpapi.Events, "Admin": httpapi.Admin,
 }
 
 // healthzFunction is the function API Gateway routes GET /healthz to.

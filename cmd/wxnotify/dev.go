@@ -41,6 +41,7 @@ type devServer struct {
 	apiKey   string // the generated key, "" when WXN_API_KEYS is set
 	listener net.Listener
 	url      string
+	tickOnce func(ctx context.Context, deadline time.Time) error
 }
 
 // devOptions are the command line and test knobs.
@@ -208,8 +209,10 @@ func keptSecret(path string, n int) (string, error) {
 // schedule trigger of the cloud deployments).
 const tickEvery = 2 * time.Second
 
-// tick runs due batches until ctx ends, as the schedule trigger would.
+// tick runs the batch function's tick until ctx ends, as the schedule
+// trigger would.
 func (s *devServer) tick(ctx context.Context) {
+	s.tickOnce = boot.Tick(s.parts)
 	t := time.NewTicker(tickEvery)
 	defer t.Stop()
 	for {
@@ -217,7 +220,7 @@ func (s *devServer) tick(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.parts.Service.RunBatches(ctx, time.Now().Add(30*time.Second)); err != nil && ctx.Err() == nil {
+			if err := s.tickOnce(ctx, time.Now().Add(30*time.Second)); err != nil && ctx.Err() == nil {
 				s.parts.Logger.Warn("batch tick", "err", err)
 			}
 		}

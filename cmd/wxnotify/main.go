@@ -1,18 +1,35 @@
 // Command wxnotify is the local tool: `wxnotify dev` runs every function in
-// one process on an embedded store with a sandbox WeChat.
+// one process on an embedded store with a sandbox WeChat; `templates sync`
+// fills wxnotify.yaml from WeChat; send, batch and consents call a running
+// wxnotify's API.
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 const usage = `usage: wxnotify <command> [flags]
 
 commands:
-  dev     run every function on one local server (bbolt store, sandbox WeChat)
-  help    show this help
+  dev        run every function on one local server (bbolt store, sandbox WeChat)
+  templates  sync wxnotify.yaml's templates from WeChat (templates sync [--dry-run])
+  send       send one notification through the API and print its outcome
+  batch      create, watch or cancel a batch send
+  consents   show a user's consent ledger
+  help       show this help
+
+Run 'wxnotify <command> --help' for a command's flags.
+
+send, batch and consents call a running wxnotify: --url (default $WXN_URL,
+else http://127.0.0.1:8080) with an API key, --key (default $WXN_API_KEY).
+
+Exit status: 0 success, 1 failure (including an error answered by the API
+or WeChat), 2 usage error.
 `
 
 func main() {
@@ -32,6 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "dev":
 		return runDev(args[1:], stdout, stderr)
+	case "templates", "send", "batch", "consents":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return newCLI(stdout, stderr, os.Getenv).run(ctx, args)
 	default:
 		fmt.Fprintf(stderr, "wxnotify: unknown command %q\n\n%s", args[0], usage)
 		return 2

@@ -1,4 +1,5 @@
-// Command send is wxnotify's send notification: POST /v1/notifications, GET /v1/notifications/{id}.
+// Command send is wxnotify's send notification: POST /v1/notifications, GET /v1/notifications/{id},
+// and the ledger of a user for backends (GET /v1/users/{userId}/consents, GET /v1/openids/{openid}/consents).
 package main
 
 import (
@@ -6,4 +7,4 @@ import (
 	"wxnotify/shared/httpapi"
 )
 
-func main() { boot.Main("send", httpapi.Send) }
+func main() { boot.Main("send", httpapi.Send, httpapi.Admin) }

@@ -24,8 +24,23 @@ func LeadsCore(p *Parts) (platform.Handlers, error) {
 // BatchCore is the batch function: the batch routes and the scheduled tick.
 func BatchCore(p *Parts) (platform.Handlers, error) {
 	h := Handlers(p, "batch", httpapi.Batches)
-	h.Tick = p.Service.RunBatches
+	h.Tick = Tick(p)
 	return h, nil
+}
+
+// Tick is the batch function's scheduled work: due batches, then the sweep
+// that withdraws client-reported accepts WeChat never confirmed (when push
+// is enabled). Both run on every tick; either failing does not stop the
+// other.
+func Tick(p *Parts) func(ctx context.Context, deadline time.Time) error {
+	return func(ctx context.Context, deadline time.Time) error {
+		batchErr := p.Service.RunBatches(ctx, deadline)
+		n, sweepErr := p.Service.SweepReports(ctx)
+		if n > 0 {
+			p.Logger.Info("withdrew unconfirmed consent reports", "count", n)
+		}
+		return errors.Join(batchErr, sweepErr)
+	}
 }
 
 // eventWorkers bounds the events of one delivery handled at once.

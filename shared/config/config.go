@@ -42,6 +42,10 @@ type Config struct {
 	PushToken          string // WECHAT_PUSH_TOKEN
 	PushAESKey         string // WECHAT_PUSH_AES_KEY
 	PushAESKeyPrevious string // WECHAT_PUSH_AES_KEY_PREVIOUS
+	// PushEnabled: WeChat's message push reaches the wxpush function, so
+	// popup events confirm client reports (WXN_PUSH_ENABLED, or implied by
+	// WECHAT_PUSH_TOKEN where it is set).
+	PushEnabled bool
 
 	Store       string // WXN_STORE
 	DataDir     string // WXN_DATA_DIR
@@ -108,6 +112,12 @@ func FromEnv(getenv func(string) string, useExample bool) (Config, error) {
 	var err error
 	if c.TokenFree, err = parseBool("WECHAT_TOKEN_FREE", getenv("WECHAT_TOKEN_FREE")); err != nil {
 		return c, err
+	}
+	if c.PushEnabled, err = parseBool("WXN_PUSH_ENABLED", getenv("WXN_PUSH_ENABLED")); err != nil {
+		return c, err
+	}
+	if c.PushToken != "" && getenv("WXN_PUSH_ENABLED") == "" {
+		c.PushEnabled = true
 	}
 	c.SessionTTL = 24 * time.Hour
 	if v := getenv("WXN_SESSION_TTL"); v != "" {

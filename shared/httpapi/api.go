@@ -5,7 +5,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +45,8 @@ type API struct {
 	log      *slog.Logger
 	now      func() time.Time
 	function string
+	// authFails limits failed API-key attempts per client address.
+	authFails *authLimiter
 }
 
 // New returns the API.
@@ -60,6 +64,7 @@ func New(opts Options) (*API, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.authFails = newAuthLimiter(a.now)
 	if a.push != nil && a.push.MaxSkew <= 0 {
 		a.push.MaxSkew = 5 * time.Minute
 	}
@@ -80,10 +85,11 @@ const (
 	Push                 // GET|POST /wechat/push
 	Batches              // POST /v1/batches, GET|DELETE /v1/batches/{id}
 	Events               // POST /v1/events
+	Admin                // GET /v1/users/{userId}/consents, GET /v1/openids/{openid}/consents
 )
 
 // AllGroups is every group, as `wxnotify dev` serves them.
-var AllGroups = []Group{Login, Consent, Send, Push, Batches, Events}
+var AllGroups = []Group{Login, Consent, Send, Push, Batches, Events, Admin}
 
 type route struct {
 	pattern string
@@ -125,6 +131,8 @@ func (a *API) routes(g Group) []route {
 		return []route{
 			{"POST /v1/events", a.server(a.handleEvents), notify.MaxEventSize * 4},
 		}
+	case Admin:
+		return a.adminRoutes()
 	}
 	return nil
 }
@@ -181,11 +189,20 @@ func (m *Mux) fallback(w http.ResponseWriter, r *http.Request) {
 	})).ServeHTTP(w, r)
 }
 
-// server requires an API key.
+// server requires an API key. A client address with too many failed
+// attempts in a row is answered rate_limited (429, with Retry-After) before
+// its key is even looked at, so that the answer tells nothing about it.
 func (a *API) server(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		addr := clientAddr(r)
+		if wait, blocked := a.authFails.blocked(addr); blocked {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeError(w, r, notify.Errorf(notify.CodeRateLimited, "too many failed API key attempts, retry later"))
+			return
+		}
 		key, ok := bearer(r)
 		if !ok || !a.validKey(key) {
+			a.authFails.fail(addr)
 			writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "a valid API key is required (Authorization: Bearer <key>)"))
 			return
 		}

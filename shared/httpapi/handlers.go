@@ -176,6 +176,9 @@ func parseConsentReport(body []byte) (notify.Report, error) {
 	if err := json.Unmarshal(body, &top); err != nil {
 		return notify.Report{}, jsonError(err)
 	}
+	if top == nil {
+		return notify.Report{}, notify.Errorf(notify.CodeBadRequest, "the body is null, a JSON object is expected")
+	}
 	resultRaw, wrapped := top["result"]
 	var report notify.Report
 	if wrapped {

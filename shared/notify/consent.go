@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -151,7 +152,16 @@ func (s *Service) Consent(ctx context.Context, openID string, t Template) (Conse
 // accept of a one-time template is one credit, paired with WeChat's popup
 // event for the same popup so that the two count once. Template ids not in
 // the catalog (or with statuses WeChat does not use) are returned as ignored.
+//
+// Nothing authenticates a report but the user's session, so a client could
+// claim accepts it never got: with PushConfigured, an accept that no popup
+// event confirms within PairWindow is withdrawn by SweepReports; without,
+// report-granted credits are capped at MaxReportCredits. Either way a user
+// may report ReportsPerMinute times a minute; more fail with rate_limited.
 func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ignored []string, err error) {
+	if err := s.allowReport(ctx, openID); err != nil {
+		return nil, err
+	}
 	ids := make([]string, 0, len(r.Result))
 	for id := range r.Result {
 		ids = append(ids, id)
@@ -205,15 +215,34 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 			return err
 		}
 		if granted {
-			if _, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, s.maxCredits); err != nil {
+			limit := s.maxCredits
+			if side > 0 && s.pushConfigured {
+				// On probation until WeChat's popup event confirms it; noted
+				// before the credit exists, so that no credit escapes the sweep.
+				if err := s.notePendingReport(ctx, openID, t.ID); err != nil {
+					return err
+				}
+			} else if side > 0 {
+				limit = s.maxReportCredits // nothing will ever confirm it
+			}
+			if _, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, limit); err != nil {
 				if !errors.Is(err, store.ErrOutOfRange) {
 					return storeErr("grant credit", err)
 				}
-				s.log.Warn("credit cap reached", "template", t.Alias, "openid", HashID(openID), "cap", s.maxCredits)
+				s.log.Warn("credit cap reached", "template", t.Alias, "openid", HashID(openID), "cap", limit, "source", src)
 			}
-			if err := s.noteAudience(ctx, openID, t.ID); err != nil {
-				return err
+			// The credit is granted: what is left is bookkeeping. Failing
+			// now would make the caller (WeChat's redelivery of the push,
+			// the client's retry) grant the credit a second time, so it is
+			// retried, then logged.
+			err := s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) })
+			if err == nil {
+				err = s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src) })
 			}
+			if err != nil {
+				s.log.Warn("credit granted, consent state not recorded", "template", t.Alias, "openid", HashID(openID), "err", err)
+			}
+			return nil
 		}
 	}
 	if status == StatusAccept && t.Kind == LongTerm {
@@ -221,6 +250,11 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 			return err
 		}
 	}
+	return s.recordChoice(ctx, openID, t, status, src)
+}
+
+// recordChoice sets the consent state after a popup choice.
+func (s *Service) recordChoice(ctx context.Context, openID string, t Template, status string, src Source) error {
 	return s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
 		m.Status, m.Source = status, src
 		if t.Kind == LongTerm {
@@ -259,7 +293,7 @@ func (s *Service) Revoke(ctx context.Context, openID string, tmplID string, src 
 // updateConsent applies edit to the consent state with optimistic concurrency.
 func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit func(*consentMeta)) error {
 	key := s.consentKey(openID, tmplID)
-	for range 8 {
+	for attempt := range 8 {
 		var m consentMeta
 		opts := store.PutOptions{IfAbsent: true}
 		it, err := s.st.Get(ctx, key)
@@ -280,6 +314,7 @@ func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit
 		} else if !errors.Is(err, store.ErrConflict) {
 			return storeErr("put consent", err)
 		}
+		time.Sleep(time.Duration(rand.IntN(4<<attempt)) * time.Millisecond) // let the other writer finish
 	}
 	return storeErr("put consent", errors.New("too many concurrent updates"))
 }
@@ -297,10 +332,13 @@ func (s *Service) pairedGrant(ctx context.Context, openID, tmplID string, side i
 	it, err := s.st.Get(ctx, key)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		_, err = s.st.Put(ctx, key, []byte("0"), store.PutOptions{IfAbsent: true, ExpiresAt: now.Add(2 * s.pairWindow)})
-	case err == nil && string(it.Value) == "0" && (it.ExpiresAt.IsZero() || it.ExpiresAt.Sub(now) < s.pairWindow):
-		// A balanced, ageing window: restart it so a new popup gets a full window.
-		_, err = s.st.Put(ctx, key, []byte("0"), store.PutOptions{IfVersion: it.Version, ExpiresAt: now.Add(2 * s.pairWindow)})
+		_, err = s.st.Put(ctx, key, []byte("0"), store.PutOptions{IfAbsent: true, ExpiresAt: now.Add(pairLife * s.pairWindow)})
+	case err == nil && (it.ExpiresAt.IsZero() || it.ExpiresAt.Sub(now) < (pairLife-1)*s.pairWindow):
+		// An ageing window: restart it with its balance (IfVersion: no Add
+		// came in between), so that a new popup gets a full window and an
+		// unconfirmed report is still counted when SweepReports looks at it
+		// a PairWindow from now (tolerating a sweep up to a window late).
+		_, err = s.st.Put(ctx, key, it.Value, store.PutOptions{IfVersion: it.Version, ExpiresAt: now.Add(pairLife * s.pairWindow)})
 	}
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return false, storeErr("pair window", err)

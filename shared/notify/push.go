@@ -59,21 +59,36 @@ const (
 
 func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, i int, item wechat.PushItem) error {
 	key := s.pushKey(pushItemKey(ev, i, item))
+	mine := []byte(pushApplying + ":" + s.newID(""))
 	for wait := 20 * time.Millisecond; ; wait *= 2 {
-		ver, err := s.st.Put(ctx, key, []byte(pushApplying), store.PutOptions{IfAbsent: true, ExpiresAt: s.now().Add(pushClaimLease)})
+		ver, err := s.claimPush(ctx, key, mine)
 		if err == nil {
 			if err := s.applyPushItem(ctx, ev, item); err != nil {
 				// Release the claim so WeChat's redelivery applies it.
-				_ = s.st.Delete(context.WithoutCancel(ctx), key, store.DeleteOptions{IfVersion: ver})
+				_ = s.retryWrite(context.WithoutCancel(ctx), "release push", func() error {
+					err := s.st.Delete(context.WithoutCancel(ctx), key, store.DeleteOptions{IfVersion: ver})
+					if errors.Is(err, store.ErrConflict) {
+						return nil
+					}
+					return err
+				})
 				return err
 			}
-			if _, err := s.st.Put(ctx, key, []byte(pushDone), store.PutOptions{IfVersion: ver, ExpiresAt: s.now().Add(pushMemory)}); err != nil {
+			// Marking it done matters: a claim left "applying" expires, and a
+			// redelivery after that would apply the item again.
+			if err := s.retryWrite(ctx, "mark push done", func() error {
+				_, err := s.st.Put(ctx, key, []byte(pushDone), store.PutOptions{IfVersion: ver, ExpiresAt: s.now().Add(pushMemory)})
+				if errors.Is(err, store.ErrConflict) {
+					return nil // applied twice by a lost reply: it is done
+				}
+				return err
+			}); err != nil {
 				s.log.Warn("push applied but not marked done", "err", err)
 			}
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
-			return storeErr("claim push", err)
+			return err
 		}
 		it, err := s.st.Get(ctx, key)
 		if errors.Is(err, store.ErrNotFound) {
@@ -94,6 +109,32 @@ func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, i 
 		case <-time.After(wait):
 		}
 	}
+}
+
+// claimPush takes the claim of one push item, trying again when the store
+// fails; a claim found after a lost reply is recognised as ours by its
+// value. ErrConflict: another copy holds or finished it.
+func (s *Service) claimPush(ctx context.Context, key store.Key, mine []byte) (int64, error) {
+	var err error
+	for attempt, wait := 0, 10*time.Millisecond; attempt < 5; attempt, wait = attempt+1, wait*2 {
+		var ver int64
+		ver, err = s.st.Put(ctx, key, mine, store.PutOptions{IfAbsent: true, ExpiresAt: s.now().Add(pushClaimLease)})
+		if err == nil {
+			return ver, nil
+		}
+		if errors.Is(err, store.ErrConflict) {
+			it, gerr := s.st.Get(ctx, key)
+			if gerr == nil && string(it.Value) == string(mine) {
+				return it.Version, nil
+			}
+			return 0, err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(wait)
+	}
+	return 0, storeErr("claim push", err)
 }
 
 func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem) error {

@@ -47,6 +47,18 @@ type Options struct {
 	// MaxCredits caps the one-time credits of one user and template
 	// (default 1000).
 	MaxCredits int64
+	// PushConfigured says that WeChat's message push reaches this app, so
+	// that every popup the user answers is confirmed by a
+	// subscribe_msg_popup_event. A client report of an accept that no event
+	// confirms within PairWindow is then withdrawn by SweepReports.
+	PushConfigured bool
+	// MaxReportCredits caps, without push, the one-time credits of one user
+	// and template that client reports can grant: nothing verifies them
+	// (default 50; MaxCredits when lower).
+	MaxReportCredits int64
+	// ReportsPerMinute bounds the consent reports of one user per minute;
+	// more are refused with rate_limited (default 10, negative: no limit).
+	ReportsPerMinute int
 	// StoreSessionKey keeps WeChat's session_key in the user record for
 	// customers that decrypt wx.getUserInfo-style data. Off by default: the
 	// key is then never stored.
@@ -74,6 +86,10 @@ type Service struct {
 	storeSessionKey bool
 	random          io.Reader
 
+	pushConfigured   bool // client reports are verified by popup events
+	maxReportCredits int64
+	reportsPerMinute int
+
 	batchOpts BatchOptions
 	limiter   *limiter
 	instance  string // this runner's id in batch leases
@@ -98,7 +114,8 @@ func New(opts Options) (*Service, error) {
 		appID: opts.AppID, st: opts.Store, wx: opts.WeChat, catalog: opts.Catalog, sessions: opts.Sessions,
 		now: opts.Now, log: opts.Logger, pairWindow: opts.PairWindow, retention: opts.Retention,
 		sendLease: opts.SendLease, maxCredits: opts.MaxCredits, storeSessionKey: opts.StoreSessionKey,
-		random: rand.Reader,
+		random: rand.Reader, pushConfigured: opts.PushConfigured, maxReportCredits: opts.MaxReportCredits,
+		reportsPerMinute: opts.ReportsPerMinute,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -117,6 +134,13 @@ func New(opts Options) (*Service, error) {
 	}
 	if s.maxCredits <= 0 {
 		s.maxCredits = 1000
+	}
+	if s.maxReportCredits <= 0 {
+		s.maxReportCredits = 50
+	}
+	s.maxReportCredits = min(s.maxReportCredits, s.maxCredits)
+	if s.reportsPerMinute == 0 {
+		s.reportsPerMinute = 10
 	}
 	s.rules = opts.Rules
 	if s.rules == nil {

@@ -29,6 +29,10 @@ const MinSecretLen = 32
 
 var errBadToken = errors.New("invalid session token")
 
+// tokenEncoding decodes strictly: the unused low bits of the last character
+// must be zero, so that each token has exactly one spelling.
+var tokenEncoding = base64.RawURLEncoding.Strict()
+
 // Sessions issues and verifies session tokens: HMAC-SHA256-signed, expiring,
 // carrying appid and openid. The WeChat session_key never enters a token.
 type Sessions struct {
@@ -79,7 +83,7 @@ func (s *Sessions) mac(body string) []byte {
 // not say which check failed.
 func (s *Sessions) Verify(token string) (Session, error) {
 	unauthorized := &Error{Code: CodeUnauthorized, Message: "invalid or expired session token"}
-	if len(token) > 1024 || !strings.HasPrefix(token, tokenPrefix) {
+	if len(token) > 1024 || !strings.HasPrefix(token, tokenPrefix) || !tokenChars(token[len(tokenPrefix):]) {
 		return Session{}, unauthorized
 	}
 	dot := strings.LastIndexByte(token, '.')
@@ -87,12 +91,12 @@ func (s *Sessions) Verify(token string) (Session, error) {
 		return Session{}, unauthorized
 	}
 	body, sig := token[:dot], token[dot+1:]
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := tokenEncoding.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, s.mac(body)) {
 		unauthorized.Err = errBadToken
 		return Session{}, unauthorized
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(body[len(tokenPrefix):])
+	raw, err := tokenEncoding.DecodeString(body[len(tokenPrefix):])
 	if err != nil {
 		return Session{}, unauthorized
 	}
@@ -105,4 +109,17 @@ func (s *Sessions) Verify(token string) (Session, error) {
 		return Session{}, unauthorized
 	}
 	return Session{AppID: p.AppID, OpenID: p.OpenID, Issued: time.Unix(p.Issued, 0), Expires: time.Unix(p.Expires, 0)}, nil
+}
+
+// tokenChars reports whether s holds only the characters of an issued
+// token: unpadded base64url and the dot. (The base64 decoder skips
+// newlines, which would let one token be written several ways.)
+func tokenChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '.' || c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }

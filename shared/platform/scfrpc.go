@@ -45,7 +45,7 @@ type scfHandler interface {
 // serveSCF answers SCF's invocations on ln until ctx ends.
 func serveSCF(ctx context.Context, ln net.Listener, h scfHandler, o Options) error {
 	var wg sync.WaitGroup
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	o.Logger.Debug("listening", "platform", Tencent, "function", o.Function, "addr", ln.Addr().String())
 	for {
@@ -69,7 +69,7 @@ func serveSCF(ctx context.Context, ln net.Listener, h scfHandler, o Options) err
 // are read in order and answered as they finish.
 func serveSCFConn(ctx context.Context, conn net.Conn, h scfHandler) {
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	dec := gob.NewDecoder(bufio.NewReader(conn))
 	w := &scfWriter{buf: bufio.NewWriter(conn)}

@@ -22,7 +22,7 @@ const (
 	DefaultBaseURL = "https://api.weixin.qq.com"
 	// DefaultTokenFreeBaseURL is the host inside WeChat Cloud Hosting, where
 	// the open interface service adds the access token to plain-HTTP calls.
-	DefaultTokenFreeBaseURL = "http://api.weixin.qq.com"
+	DefaultTokenFreeBaseURL = "http://api.weixin.qq.com" // #nosec G101 -- a public endpoint, no credential
 
 	// maxResponseSize bounds every answer read from WeChat.
 	maxResponseSize = 1 << 20

@@ -62,7 +62,7 @@ func (s *Server) AllMessages() []Message {
 func (s *Server) Delivered() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.messages)
+	return len(s.messages) + s.discarded
 }
 
 type sendBody struct {
@@ -146,7 +146,11 @@ func (s *Server) handleSend(r *http.Request) reply {
 	}
 	s.lastMsgID += 1 + rand.Int64N(1<<20)
 	msg := Message{OpenID: openid, TemplateID: id, Data: data, Page: page, MiniprogramState: state, Lang: lang, MsgID: s.lastMsgID, SentAt: now}
-	s.messages = append(s.messages, msg)
+	if s.discardMessages {
+		s.discarded++
+	} else {
+		s.messages = append(s.messages, msg)
+	}
 	ev := s.event(openid, wechat.EventSubscribeSent)
 	ev.Items = []wechat.PushItem{{TemplateID: id, MsgID: strconv.FormatInt(msg.MsgID, 10), ErrorCode: 0, ErrorStatus: "success"}}
 	return reply{body: sendBody{Errmsg: "ok", MsgID: msg.MsgID}, after: s.pushLaterLocked(ev)}

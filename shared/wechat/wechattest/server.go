@@ -67,6 +67,10 @@ type Options struct {
 	SendDailyQuota int
 	// Logger receives one debug line per API call; nothing is logged when nil.
 	Logger *slog.Logger
+	// DiscardMessages keeps no delivered message (Messages and AllMessages
+	// stay empty, Delivered still counts them): for benchmarks whose memory
+	// must not include WeChat's inboxes.
+	DiscardMessages bool
 }
 
 // Server is a fake WeChat server. Create it with New (no listener: mount Handler) or NewServer (listening
@@ -98,11 +102,14 @@ type Server struct {
 	categories []Category
 	library    []PubTemplate
 	messages   []Message
-	lastMsgID  int64
-	calls      map[string]int
-	faults     []*fault
-	push       *pusher
-	pushes     []PushRecord
+	// discardMessages counts delivered messages without keeping them.
+	discardMessages bool
+	discarded       int
+	lastMsgID       int64
+	calls           map[string]int
+	faults          []*fault
+	push            *pusher
+	pushes          []PushRecord
 
 	pmu      sync.Mutex
 	pcond    *sync.Cond
@@ -113,21 +120,22 @@ type Server struct {
 // invalid or duplicate template, keyword or page).
 func New(opts Options) (*Server, error) {
 	s := &Server{
-		appID:      opts.AppID,
-		secret:     opts.Secret,
-		originalID: opts.OriginalID,
-		pages:      append([]string(nil), opts.Pages...),
-		unionID:    opts.UnionID,
-		tokenFree:  opts.TokenFree,
-		sendQuota:  opts.SendDailyQuota,
-		base:       opts.Now,
-		logger:     opts.Logger,
-		closed:     make(chan struct{}),
-		tokens:     make(map[string]*token),
-		codes:      make(map[string]*loginCode),
-		users:      make(map[string]*user),
-		calls:      make(map[string]int),
-		lastMsgID:  firstMsgID,
+		appID:           opts.AppID,
+		secret:          opts.Secret,
+		originalID:      opts.OriginalID,
+		pages:           append([]string(nil), opts.Pages...),
+		unionID:         opts.UnionID,
+		tokenFree:       opts.TokenFree,
+		sendQuota:       opts.SendDailyQuota,
+		base:            opts.Now,
+		logger:          opts.Logger,
+		discardMessages: opts.DiscardMessages,
+		closed:          make(chan struct{}),
+		tokens:          make(map[string]*token),
+		codes:           make(map[string]*loginCode),
+		users:           make(map[string]*user),
+		calls:           make(map[string]int),
+		lastMsgID:       firstMsgID,
 	}
 	s.pcond = sync.NewCond(&s.pmu)
 	if s.appID == "" {

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxAnswer bounds the answers read from wxnotify.
+const maxAnswer = 8 << 20
+
+// apiClient calls wxnotify's HTTP API (API.md) with an API key.
+type apiClient struct {
+	base string // scheme://host[/prefix], no trailing slash
+	key  string
+	http *http.Client
+}
+
+// apiError is an error answer of the API: its status and error body.
+type apiError struct {
+	Status        int
+	Code          string
+	Message       string
+	Field         string
+	WeChatErrcode int
+	RequestID     string
+}
+
+func (e *apiError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", e.Status)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Message)
+	if e.WeChatErrcode != 0 {
+		fmt.Fprintf(&b, " (WeChat errcode %d)", e.WeChatErrcode)
+	}
+	if e.Status == http.StatusUnauthorized {
+		b.WriteString(" (check --key or WXN_API_KEY)")
+	}
+	if e.RequestID != "" {
+		b.WriteString(" [request " + e.RequestID + "]")
+	}
+	return b.String()
+}
+
+// do sends method path with body encoded as JSON (none when nil) and
+// returns the answer's body. An answer other than 2xx is an *apiError, and
+// its body is returned too; a request that got no answer returns no body.
+func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("User-Agent", "wxnotify-cli")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("cannot reach wxnotify at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+	}
+	if len(raw) > maxAnswer {
+		return nil, fmt.Errorf("%s %s: answer larger than %d bytes", method, path, maxAnswer)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return raw, answerError(resp.StatusCode, raw)
+	}
+	return raw, nil
+}
+
+// answerError reads API.md's error body, or makes do with the status when
+// something else (a proxy, a gateway) answered.
+func answerError(status int, raw []byte) *apiError {
+	var body struct {
+		Error struct {
+			Code          string `json:"code"`
+			Message       string `json:"message"`
+			Field         string `json:"field"`
+			WeChatErrcode int    `json:"wechatErrcode"`
+			RequestID     string `json:"requestId"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
+		e := body.Error
+		return &apiError{Status: status, Code: e.Code, Message: e.Message, Field: e.Field,
+			WeChatErrcode: e.WeChatErrcode, RequestID: e.RequestID}
+	}
+	msg := http.StatusText(status)
+	if text := strings.TrimSpace(string(raw)); text != "" && utf8.ValidString(text) {
+		if len(text) > 200 {
+			text = strings.ToValidUTF8(text[:200], "") + "..."
+		}
+		msg = text
+	}
+	return &apiError{Status: status, Message: msg}
+}
+
+// call is do that decodes a 2xx answer into out; it returns the raw
+// answer too.
+func (c *apiClient) call(ctx context.Context, method, path string, body, out any) ([]byte, error) {
+	raw, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return raw, err
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return raw, fmt.Errorf("%s %s: unexpected answer: %w", method, path, err)
+	}
+	return raw, nil
+}

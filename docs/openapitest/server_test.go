@@ -1,0 +1,275 @@
+package openapitest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"wxnotify/shared/boot"
+	"wxnotify/shared/config"
+	"wxnotify/shared/httpapi"
+	"wxnotify/shared/notify"
+	"wxnotify/shared/sandbox"
+	"wxnotify/shared/store/boltstore"
+	"wxnotify/shared/wechat/wechattest"
+)
+
+// Credentials of the test server.
+const (
+	testAPIKey    = "wxn_test_0123456789abcdef"
+	testPushToken = "openapitesttoken"
+	testAESKey    = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+	testAppID     = "wxopenapitest00001"
+)
+
+// Template ids: the two of the bundled example configuration and a
+// long-term one added by the test.
+const (
+	registrationID = "zun-LzcQyW-edafCVvzPkK4de2Rllr1fFpw2A_x0oXE"
+	leadID         = "muj-uJ6qNrFpdYZgnSCT5fTWvI9XTV2n3sdwUBRSCR4"
+	noticeID       = "Lt7q-ServiceNotice-4mVpX2cR9sK1wE8yB3nH6jD0"
+)
+
+// exchange is one request the live server answered.
+type exchange struct {
+	method, path string
+	query        url.Values
+	// pattern is the documented route pattern that matched, "" for none.
+	pattern  string
+	reqType  string // the request's Content-Type
+	reqBody  []byte
+	status   int
+	header   http.Header
+	respType string // the answer's Content-Type
+	respBody []byte
+}
+
+// clientHeader names the client address a test request plays: the server
+// counts failed API key attempts per address.
+const clientHeader = "X-Openapitest-Client"
+
+// recorder keeps every exchange of the server it wraps, whoever the client
+// (the test, or the fake WeChat pushing to /wechat/push). Each request
+// comes from its own client address unless it names one in clientHeader,
+// so that the many failures the test provokes on purpose do not lock the
+// test out (the server limits failed API key attempts per address).
+type recorder struct {
+	next   http.Handler
+	routes *http.ServeMux // the documented patterns, to name the route of a request
+
+	mu        sync.Mutex
+	requests  int
+	exchanges []exchange
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, pattern := rec.routes.Handler(r)
+	rec.mu.Lock()
+	rec.requests++
+	n := rec.requests
+	rec.mu.Unlock()
+	r.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:40000", n>>16&255, n>>8&255, n&255)
+	if c := r.Header.Get(clientHeader); c != "" {
+		r.RemoteAddr = net.JoinHostPort(c, "40000")
+		r.Header.Del(clientHeader)
+	}
+	var reqBody []byte
+	if r.Body != nil {
+		var err error
+		if reqBody, err = io.ReadAll(r.Body); err != nil {
+			http.Error(w, "recorder: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
+	rr := httptest.NewRecorder()
+	rec.next.ServeHTTP(rr, r)
+	maps.Copy(w.Header(), rr.Header())
+	w.WriteHeader(rr.Code)
+	_, _ = w.Write(rr.Body.Bytes())
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.exchanges = append(rec.exchanges, exchange{method: r.Method, path: r.URL.Path, query: r.URL.Query(), pattern: pattern,
+		reqType: r.Header.Get("Content-Type"), reqBody: reqBody,
+		status: rr.Code, header: rr.Header().Clone(), respType: rr.Header().Get("Content-Type"), respBody: rr.Body.Bytes()})
+}
+
+// all returns the exchanges so far.
+func (rec *recorder) all() []exchange {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]exchange(nil), rec.exchanges...)
+}
+
+// devServer is the `wxnotify dev` wiring in sandbox mode: every route
+// group, /healthz and the sandbox routes on one mux, the fake WeChat
+// pushing to /wechat/push, a bbolt store in a temporary directory.
+type devServer struct {
+	url  string
+	fake *wechattest.Server
+	svc  *notify.Service
+	rec  *recorder
+	http *http.Client
+}
+
+// newDevServer starts the server; patterns are the route patterns the
+// recorder names requests by.
+func newDevServer(tb testing.TB, patterns []string) *devServer {
+	tb.Helper()
+	vars := map[string]string{"WECHAT_APPID": testAppID, "WXN_SESSION_SECRET": strings.Repeat("s", 32),
+		"WXN_API_KEYS": testAPIKey, "WECHAT_PUSH_TOKEN": testPushToken, "WECHAT_PUSH_AES_KEY": testAESKey}
+	cfg, err := config.FromEnv(func(k string) string { return vars[k] }, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.File.Templates = append(cfg.File.Templates, config.TemplateSpec{Alias: "service_notice", ID: noticeID,
+		Title: "服务提醒", Kind: string(notify.LongTerm), Policy: "reject",
+		Keywords: []config.KeywordSpec{{Name: "thing1"}, {Name: "time2"}}})
+	fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: fakeTemplates(cfg)})
+	tb.Cleanup(fake.Close)
+	cfg.Secret, cfg.APIBase = fake.Secret(), fake.URL()
+	st, err := boltstore.Open(filepath.Join(tb.TempDir(), "wxnotify.db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	parts, err := boot.Build(cfg, st, boot.Options{Function: "openapitest"})
+	if err != nil {
+		_ = st.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = parts.Close() })
+	mux := parts.API.NewMux(httpapi.AllGroups...)
+	for _, rt := range sandbox.New(fake).Routes() {
+		mux.HandleFunc(rt.Pattern, rt.Handler)
+	}
+	rec := &recorder{next: mux, routes: http.NewServeMux()}
+	for _, p := range patterns {
+		rec.routes.Handle(p, http.NotFoundHandler())
+	}
+	ts := httptest.NewServer(rec)
+	tb.Cleanup(ts.Close)
+	// Compatible mode: the pushes carry the plaintext event and its
+	// encryption, so that both are checked against the document.
+	if err := fake.SetPush(wechattest.PushConfig{URL: ts.URL + "/wechat/push", Token: testPushToken,
+		EncodingAESKey: testAESKey, JSON: true, Mode: wechattest.Compatible}); err != nil {
+		tb.Fatal(err)
+	}
+	return &devServer{url: ts.URL, fake: fake, svc: parts.Service, rec: rec, http: &http.Client{Timeout: 20 * time.Second}}
+}
+
+// fakeTemplates gives the fake WeChat the configuration's templates, as
+// `wxnotify dev` does.
+func fakeTemplates(cfg config.Config) []wechattest.Template {
+	var out []wechattest.Template
+	for _, t := range cfg.File.Templates {
+		ft := wechattest.Template{PriTmplID: t.ID, Title: t.Title, Type: 2}
+		if notify.Kind(t.Kind) == notify.LongTerm {
+			ft.Type = 3
+		}
+		for _, kw := range t.Keywords {
+			ft.Keywords = append(ft.Keywords, wechattest.Keyword{Name: kw.Name, Label: kw.Label, Enum: kw.Enum})
+		}
+		out = append(out, ft)
+	}
+	return out
+}
+
+// answer is a decoded response.
+type answer struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any // nil when the body is not a JSON object
+}
+
+// get returns the value at a path of object keys, nil if there is none.
+func (a answer) get(path ...string) any {
+	var cur any = a.body
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[k]
+	}
+	return cur
+}
+
+// str returns the string at a path of object keys, "" if there is none.
+func (a answer) str(path ...string) string {
+	s, _ := a.get(path...).(string)
+	return s
+}
+
+// do sends a request; body is marshalled to JSON unless it is a string or
+// nil. auth is the bearer credential, "" for none.
+func (s *devServer) do(tb testing.TB, method, path, auth string, body any) answer {
+	tb.Helper()
+	return s.doAs(tb, "", method, path, auth, body)
+}
+
+// doAs is do from the client address client ("" for a fresh one).
+func (s *devServer) doAs(tb testing.TB, client, method, path, auth string, body any) answer {
+	tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	if client != "" {
+		req.Header.Set(clientHeader, client)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	a := answer{status: resp.StatusCode, header: resp.Header, raw: raw}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
+		_ = json.Unmarshal(raw, &a.body)
+	}
+	return a
+}
+
+// want sends a request and fails the test unless the status is status.
+func (s *devServer) want(tb testing.TB, status int, method, path, auth string, body any) answer {
+	tb.Helper()
+	a := s.do(tb, method, path, auth, body)
+	if a.status != status {
+		tb.Fatalf("%s %s: got status %d, want %d: %s", method, path, a.status, status, a.raw)
+	}
+	return a
+}

@@ -1,0 +1,516 @@
+// Package soak drives the whole of wxnotify through its public surfaces -
+// the mini program's routes, the server API, lead events, batches and
+// WeChat's pushes - while WeChat and the store fail, then checks the
+// guarantees of DESIGN.md section 6 against the fake WeChat's truth.
+//
+// A small run is part of the normal tests; `make soak` runs the full scale.
+package soak
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"wxnotify/shared/boot"
+	"wxnotify/shared/config"
+	"wxnotify/shared/httpapi"
+	"wxnotify/shared/notify"
+	"wxnotify/shared/store"
+	"wxnotify/shared/store/boltstore"
+	"wxnotify/shared/store/storetest"
+	"wxnotify/shared/wechat/wechattest"
+)
+
+// Config sizes a soak.
+type Config struct {
+	Notifications int     // API sends requested (lead events and batches add more)
+	Users         int     // WeChat users
+	WeChatFaults  float64 // share of WeChat send calls that fail
+	StoreFaults   float64 // share of store calls that fail
+	Seed          uint64
+	Dir           string // for the bbolt file
+}
+
+// Report is what a soak measured. The guarantees hold when Violations is
+// empty.
+type Report struct {
+	Requested, Sent, Skipped, Failed, Unknown, Pending int
+	EventsPosted, EventDuplicates                      int
+	BatchRecipients                                    int
+	WeChatCalls, WeChatFaults, StoreFaults             int
+	Delivered                                          int
+	DuplicatesDelivered                                int
+	WithoutFinalState                                  int
+	LedgerMismatches                                   []string // users whose ledger disagrees with WeChat, with the cause
+	UnexplainedMismatches                              int
+	// Unexplained lists the ledgers that disagree with WeChat without an
+	// unknown send to explain it. Not yet a violation: see issue 8's note
+	// (store faults in the middle of consent bookkeeping and pushes
+	// applied out of order still leave some); the report shows them all.
+	Unexplained []string
+	TokenFetches                                       int
+	StoreOpsPerSend                                    float64
+	PushesFailed                                       int
+	Duration                                           time.Duration
+	Violations                                         []string
+}
+
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "soak report (%v)\n", r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(&b, "  notifications requested %d: sent %d, skipped %d, failed %d, unknown %d, pending %d\n",
+		r.Requested, r.Sent, r.Skipped, r.Failed, r.Unknown, r.Pending)
+	fmt.Fprintf(&b, "  lead events posted %d (%d duplicate deliveries); batch recipients %d\n", r.EventsPosted, r.EventDuplicates, r.BatchRecipients)
+	fmt.Fprintf(&b, "  WeChat send calls %d (%d faults injected), store faults injected %d, pushes never answered success %d\n",
+		r.WeChatCalls, r.WeChatFaults, r.StoreFaults, r.PushesFailed)
+	fmt.Fprintf(&b, "  messages delivered %d; duplicates delivered %d (must be 0)\n", r.Delivered, r.DuplicatesDelivered)
+	fmt.Fprintf(&b, "  requests without a recorded final state %d (must be 0)\n", r.WithoutFinalState)
+	fmt.Fprintf(&b, "  ledger disagreeing with WeChat: %d explained by an unknown send, %d unexplained (open problem, target 0)\n", len(r.LedgerMismatches), r.UnexplainedMismatches)
+	for _, m := range r.LedgerMismatches {
+		fmt.Fprintf(&b, "    explained   %s\n", m)
+	}
+	for _, m := range r.Unexplained {
+		fmt.Fprintf(&b, "    unexplained %s\n", m)
+	}
+	fmt.Fprintf(&b, "  token fetches %d; store round trips per notification, all activity included %.2f\n", r.TokenFetches, r.StoreOpsPerSend)
+	if len(r.Violations) == 0 {
+		b.WriteString("  guarantees: all held\n")
+	}
+	for _, v := range r.Violations {
+		fmt.Fprintf(&b, "  VIOLATION: %s\n", v)
+	}
+	return b.String()
+}
+
+const (
+	leadTmpl = "muj-uJ6qNrFpdYZgnSCT5fTWvI9XTV2n3sdwUBRSCR4"
+	regTmpl  = "zun-LzcQyW-edafCVvzPkK4de2Rllr1fFpw2A_x0oXE"
+	appID    = "wxsoak0000000000"
+)
+
+type system struct {
+	cfg      Config
+	fake     *wechattest.Server
+	faulty   *storetest.Faulty
+	counting *storetest.Counting
+	parts    *boot.Parts
+	srv      *httptest.Server
+	key      string
+	http     *http.Client
+
+	mu      sync.Mutex
+	rng     *rand.Rand
+	users   []*user
+	ids     map[string]bool // notification ids answered
+	markers map[string]int  // marker -> how many requests may deliver it (1)
+	report  Report
+}
+
+type user struct {
+	name, openID, token, userID string
+}
+
+// Run runs one soak and returns its report.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	start := time.Now()
+	s := &system{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 42)), ids: map[string]bool{}, markers: map[string]int{},
+		http: &http.Client{Timeout: 60 * time.Second}}
+	if err := s.start(); err != nil {
+		return Report{}, err
+	}
+	defer s.stop()
+
+	s.setUp(ctx)
+	s.injectFaults()
+	var wg sync.WaitGroup
+	wg.Go(func() { s.apiSends(ctx) })
+	wg.Go(func() { s.leadEvents(ctx) })
+	wg.Go(func() { s.userChurn(ctx) })
+	wg.Go(func() { s.batches(ctx) })
+	wg.Go(func() {
+		time.Sleep(200 * time.Millisecond)
+		s.fake.InvalidateTokens() // mid-run: every instance must recover with one fetch
+	})
+	wg.Wait()
+	s.quiesce(ctx)
+	s.check(ctx)
+	s.report.Duration = time.Since(start)
+	return s.report, nil
+}
+
+func (s *system) start() error {
+	s.fake = wechattest.NewServer(wechattest.Options{AppID: appID, Templates: []wechattest.Template{
+		{PriTmplID: regTmpl, Title: "注册成功通知", Type: 2, Keywords: []wechattest.Keyword{{Name: "date2"}, {Name: "thing4"}, {Name: "character_string9"}}},
+		{PriTmplID: leadTmpl, Title: "线索分配通知", Type: 2, Keywords: []wechattest.Keyword{{Name: "thing1"}, {Name: "character_string2"}, {Name: "time3"}, {Name: "thing4"}}},
+	}})
+	s.key = "soak-api-key-0123456789"
+	env := map[string]string{"WECHAT_APPID": appID, "WECHAT_SECRET": s.fake.Secret(), "WECHAT_API_BASE": s.fake.URL(),
+		"WECHAT_PUSH_TOKEN": "soaktoken", "WECHAT_PUSH_AES_KEY": boot.RandomAESKey(),
+		"WXN_SESSION_SECRET": strings.Repeat("k", 32), "WXN_API_KEYS": s.key,
+		"WXN_BATCH_RATE": "5000", "WXN_BATCH_WORKERS": "16", "WXN_BATCH_PAGE_SIZE": "50"}
+	cfg, err := config.FromEnv(func(k string) string { return env[k] }, true)
+	if err != nil {
+		return err
+	}
+	bolt, err := boltstore.Open(filepath.Join(s.cfg.Dir, "soak.db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		return err
+	}
+	s.faulty = storetest.NewFaulty(bolt, s.cfg.Seed+1)
+	s.counting = storetest.NewCounting(s.faulty)
+	s.parts, err = boot.Build(cfg, s.counting, boot.Options{Function: "soak"})
+	if err != nil {
+		_ = bolt.Close()
+		return err
+	}
+	s.srv = httptest.NewServer(s.parts.API.NewMux(httpapi.AllGroups...))
+	return s.fake.SetPush(wechattest.PushConfig{URL: s.srv.URL + "/wechat/push", Token: "soaktoken",
+		EncodingAESKey: env["WECHAT_PUSH_AES_KEY"], JSON: s.cfg.Seed%2 == 0, Mode: wechattest.Safe, RetryDelay: 5 * time.Millisecond})
+}
+
+func (s *system) stop() {
+	s.srv.Close()
+	s.fake.Close()
+	_ = s.parts.Close()
+}
+
+func (s *system) intn(n int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rng.IntN(n)
+}
+
+type answer struct {
+	status int
+	body   map[string]any
+	raw    string
+}
+
+func (a answer) str(k string) string { v, _ := a.body[k].(string); return v }
+
+// call makes one HTTP request to the system. Transport errors come back as
+// status 0.
+func (s *system) call(ctx context.Context, method, path, auth string, body any) answer {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, s.srv.URL+path, rd)
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return answer{raw: err.Error()}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, raw: string(raw)}
+	_ = json.Unmarshal(raw, &a.body)
+	return a
+}
+
+// retrying repeats a request while the answer says a retry may help (5xx,
+// 429, no answer), as a well-behaved client with an idempotency key does.
+func (s *system) retrying(ctx context.Context, method, path, auth string, body any) answer {
+	var a answer
+	for attempt := range 30 {
+		a = s.call(ctx, method, path, auth, body)
+		if a.status != 0 && a.status < 500 && a.status != 429 {
+			return a
+		}
+		time.Sleep(time.Duration(5*(attempt+1)) * time.Millisecond)
+	}
+	return a
+}
+
+// setUp logs users in, binds half of them to userIds and has them accept
+// templates a few times (WeChat pushes the popup events, the mini program
+// reports the results).
+func (s *system) setUp(ctx context.Context) {
+	for i := range s.cfg.Users {
+		u := &user{name: fmt.Sprintf("soak-user-%04d", i)}
+		if i%2 == 0 {
+			u.userID = fmt.Sprintf("sales-%04d", i)
+			a := s.retrying(ctx, "POST", "/v1/bindings", s.key, map[string]string{"userId": u.userID, "code": s.fake.Login(u.name)})
+			u.token, u.openID = a.str("token"), a.str("openid")
+		} else {
+			a := s.retrying(ctx, "POST", "/v1/session", "", map[string]string{"code": s.fake.Login(u.name)})
+			u.token, u.openID = a.str("token"), a.str("openid")
+		}
+		s.users = append(s.users, u)
+		for range 1 + i%4 {
+			s.popup(ctx, u, "accept")
+		}
+	}
+}
+
+// popup is the user answering a subscribe popup for the lead template, and
+// the mini program reporting it.
+func (s *system) popup(ctx context.Context, u *user, status string) {
+	res, err := s.fake.Subscribe(u.openID, map[string]string{leadTmpl: status})
+	if err != nil {
+		return
+	}
+	s.retrying(ctx, "POST", "/v1/consents", u.token, map[string]any{"result": res})
+}
+
+func (s *system) injectFaults() {
+	s.faulty.SetRate(s.cfg.StoreFaults, 0, 2*time.Millisecond)
+	// WeChat: 30% of sends fail in every way WeChat and networks fail.
+	kinds := []wechattest.Fault{
+		{Errcode: -1}, {Errcode: 45009}, {Errcode: 43108}, {HTTPStatus: 502}, {HTTPStatus: 503},
+		{Latency: 80 * time.Millisecond, Errcode: -1}, {Drop: wechattest.DropBeforeRead}, {Drop: wechattest.DropAfterRead},
+	}
+	total := int(float64(s.cfg.Notifications) * 1.5 * s.cfg.WeChatFaults)
+	for i := range total {
+		f := kinds[i%len(kinds)]
+		f.API, f.Count = wechattest.APISend, 1
+		_ = s.fake.Inject(f)
+	}
+	s.report.WeChatFaults = total
+}
+
+func (s *system) marker() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := fmt.Sprintf("S%06d", len(s.markers))
+	s.markers[m] = 1
+	return m
+}
+
+func (s *system) record(a answer) {
+	if id := a.str("id"); id != "" {
+		s.mu.Lock()
+		s.ids[id] = true
+		s.mu.Unlock()
+	}
+}
+
+// apiSends is the CRM: sends with and without idempotency keys.
+func (s *system) apiSends(ctx context.Context) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range s.cfg.Notifications {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			u := s.users[s.intn(len(s.users))]
+			m := s.marker()
+			to := map[string]string{"openid": u.openID}
+			if u.userID != "" && i%3 == 0 {
+				to = map[string]string{"userId": u.userID}
+			}
+			body := map[string]any{"to": to, "template": "lead_assigned",
+				"data": map[string]string{"thing1": "Soak Ltd", "character_string2": m, "time3": "09:30", "thing4": "soak"}}
+			if i%4 != 0 {
+				body["idempotencyKey"] = "soak-" + m
+				a := s.retrying(ctx, "POST", "/v1/notifications", s.key, body)
+				s.record(a)
+				if i%7 == 0 { // the CRM's own retry after it got its answer
+					s.record(s.retrying(ctx, "POST", "/v1/notifications", s.key, body))
+				}
+			} else {
+				s.record(s.call(ctx, "POST", "/v1/notifications", s.key, body)) // no key: never retried
+			}
+			s.mu.Lock()
+			s.report.Requested++
+			s.mu.Unlock()
+		})
+	}
+	wg.Wait()
+}
+
+// leadEvents is the lead system: events delivered at least once -
+// duplicates, concurrently, out of order.
+func (s *system) leadEvents(ctx context.Context) {
+	n := s.cfg.Notifications / 5
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		u := s.users[2*s.intn((len(s.users)+1)/2)] // bound users
+		m := s.marker()
+		ev := map[string]any{"id": "soak-evt-" + m, "type": "lead.assigned", "occurredAt": "2026-11-21T09:30:00Z",
+			"data": map[string]any{"lead": map[string]any{"id": m, "name": "Lead " + m}, "assignee": map[string]any{"userId": u.userID}}}
+		copies := 1 + i%3
+		s.mu.Lock()
+		s.report.EventsPosted++
+		s.report.EventDuplicates += copies - 1
+		s.mu.Unlock()
+		for range copies {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				a := s.retrying(ctx, "POST", "/v1/events", s.key, ev)
+				if list, ok := a.body["notifications"].([]any); ok {
+					for _, x := range list {
+						if id, _ := x.(map[string]any)["id"].(string); id != "" {
+							s.mu.Lock()
+							s.ids[id] = true
+							s.mu.Unlock()
+						}
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// userChurn: users subscribe again and turn templates off meanwhile.
+func (s *system) userChurn(ctx context.Context) {
+	for i := range s.cfg.Users {
+		u := s.users[s.intn(len(s.users))]
+		switch {
+		case i%5 == 0:
+			_ = s.fake.Unsubscribe(u.openID, leadTmpl)
+		default:
+			s.popup(ctx, u, "accept")
+		}
+	}
+}
+
+// batches creates a few batches and ticks them with runs killed at random.
+func (s *system) batches(ctx context.Context) {
+	for b := range 3 {
+		var recipients []map[string]any
+		for i, u := range s.users {
+			if (i+b)%3 == 0 {
+				continue
+			}
+			recipients = append(recipients, map[string]any{"openid": u.openID, "data": map[string]string{"character_string2": fmt.Sprintf("B%d-%s", b, u.openID[:8])}})
+		}
+		s.mu.Lock()
+		for _, r := range recipients {
+			s.markers[r["data"].(map[string]string)["character_string2"]] = 1
+		}
+		s.report.BatchRecipients += len(recipients)
+		s.mu.Unlock()
+		s.retrying(ctx, "POST", "/v1/batches", s.key, map[string]any{"template": "lead_assigned", "recipients": recipients,
+			"data": map[string]string{"thing1": "Digest", "time3": "09:30", "thing4": "batch"}, "idempotencyKey": fmt.Sprintf("soak-batch-%d", b)})
+	}
+	// Ticks killed at random points: their context ends mid-run.
+	for range 40 {
+		tctx, cancel := context.WithTimeout(ctx, time.Duration(5+s.intn(60))*time.Millisecond)
+		_ = s.parts.Service.RunBatches(tctx, time.Now().Add(time.Minute))
+		cancel()
+	}
+}
+
+// quiesce stops the faults and lets everything settle: pushes delivered,
+// batches finished, retryable failures retried by their clients.
+func (s *system) quiesce(ctx context.Context) {
+	s.fake.ClearFaults()
+	s.faulty.SetRate(0, 0, 0)
+	s.fake.WaitPushes()
+	for range 200 {
+		if err := s.parts.Service.RunBatches(ctx, time.Now().Add(time.Minute)); err == nil && s.batchesDone(ctx) {
+			break
+		}
+	}
+}
+
+func (s *system) batchesDone(ctx context.Context) bool {
+	page, err := s.parts.Store.Query(ctx, store.Query{Partition: "batdue|" + appID, Limit: 10})
+	return err == nil && len(page.Items) == 0
+}
+
+// check compares everything with WeChat's truth.
+func (s *system) check(ctx context.Context) {
+	r := &s.report
+	// Every message is one marker; a marker delivered twice is a duplicate.
+	seen := map[string]int{}
+	for _, m := range s.fake.AllMessages() {
+		seen[m.Data["character_string2"]]++
+	}
+	r.Delivered = len(s.fake.AllMessages())
+	for m, n := range seen {
+		if n > 1 {
+			r.DuplicatesDelivered += n - 1
+			r.Violations = append(r.Violations, fmt.Sprintf("marker %s delivered %d times", m, n))
+		}
+	}
+	// Every notification answered has a final state.
+	ids := make([]string, 0, len(s.ids))
+	for id := range s.ids {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	unknownUsers := map[string]string{}
+	for _, id := range ids {
+		n, err := s.parts.Service.Notification(ctx, id)
+		if err != nil {
+			r.WithoutFinalState++
+			r.Violations = append(r.Violations, fmt.Sprintf("notification %s: %v", id, err))
+			continue
+		}
+		switch n.Status {
+		case notify.StatusSent:
+			r.Sent++
+		case notify.StatusSkipped:
+			r.Skipped++
+		case notify.StatusFailed:
+			r.Failed++
+			if n.Retryable {
+				// The client retried until it got an answer that is not
+				// "retry": a retryable failure left is a lost request.
+				r.WithoutFinalState++
+				r.Violations = append(r.Violations, fmt.Sprintf("notification %s left failed/retryable", id))
+			}
+		case notify.StatusUnknown:
+			r.Unknown++
+			unknownUsers[n.OpenID] = fmt.Sprintf("notification %s %s (%s)", n.ID, n.Status, n.Reason)
+		default:
+			r.Pending++
+			r.WithoutFinalState++
+			r.Violations = append(r.Violations, fmt.Sprintf("notification %s still %s", id, n.Status))
+		}
+	}
+	// The ledger of every user against WeChat's truth.
+	for _, u := range s.users {
+		cs, err := s.parts.Service.Consents(ctx, u.openID)
+		if err != nil {
+			r.Violations = append(r.Violations, fmt.Sprintf("consents of %s: %v", u.name, err))
+			continue
+		}
+		for _, c := range cs {
+			if c.Template.ID != leadTmpl {
+				continue
+			}
+			truth := s.fake.Credits(u.openID, leadTmpl)
+			if int(c.Credits) == truth {
+				continue
+			}
+			if cause, ok := unknownUsers[u.openID]; ok {
+				r.LedgerMismatches = append(r.LedgerMismatches, fmt.Sprintf("%s: ledger %d, WeChat %d: %s", u.name, c.Credits, truth, cause))
+				continue
+			}
+			r.UnexplainedMismatches++
+			r.Unexplained = append(r.Unexplained, fmt.Sprintf("%s: ledger %d credits, WeChat %d", u.name, c.Credits, truth))
+		}
+	}
+	for _, p := range s.fake.Pushes() {
+		if !p.Delivered {
+			r.PushesFailed++
+		}
+	}
+	r.WeChatCalls = s.fake.Calls(wechattest.APISend)
+	r.StoreFaults = s.faulty.Faults()
+	r.TokenFetches = s.fake.Calls(wechattest.APIStableToken)
+	if r.Requested > 0 {
+		r.StoreOpsPerSend = float64(s.counting.Total()) / float64(r.Requested+r.EventsPosted+r.BatchRecipients)
+	}
+	slices.Sort(r.Violations)
+}
