@@ -58,12 +58,12 @@ type Report struct {
 	// unknown send to explain it. Not yet a violation: see issue 8's note
 	// (store faults in the middle of consent bookkeeping and pushes
 	// applied out of order still leave some); the report shows them all.
-	Unexplained []string
-	TokenFetches                                       int
-	StoreOpsPerSend                                    float64
-	PushesFailed                                       int
-	Duration                                           time.Duration
-	Violations                                         []string
+	Unexplained     []string
+	TokenFetches    int
+	StoreOpsPerSend float64
+	PushesFailed    int
+	Duration        time.Duration
+	Violations      []string
 }
 
 func (r Report) String() string {
