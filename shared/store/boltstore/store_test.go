@@ -99,46 +99,7 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-func BenchmarkGet(b *testing.B) {
-	s := newStore(b)
-	ctx := context.Background()
-	k := store.Key{Partition: "bench", Sort: "get"}
-	if _, err := s.Put(ctx, k, make([]byte, 256), store.PutOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Get(ctx, k); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkPutIfVersion(b *testing.B) {
-	s := newStore(b)
-	ctx := context.Background()
-	k := store.Key{Partition: "bench", Sort: "put"}
-	v := make([]byte, 256)
-	ver, err := s.Put(ctx, k, v, store.PutOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if ver, err = s.Put(ctx, k, v, store.PutOptions{IfVersion: ver}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkAdd(b *testing.B) {
-	s := newStore(b)
-	ctx := context.Background()
-	k := store.Key{Partition: "bench", Sort: "add"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Add(ctx, k, 1, 0, 1<<62); err != nil {
-			b.Fatal(err)
-		}
-	}
+// BenchmarkStore runs the store benchmark suite.
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store { return newStore(b) })
 }

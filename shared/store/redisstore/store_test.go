@@ -539,57 +539,10 @@ func TestCloseLeavesBorrowedClient(t *testing.T) {
 	}
 }
 
-func BenchmarkGet(b *testing.B) {
-	s, _ := newTestStore(b)
-	ctx := context.Background()
-	k := store.Key{Partition: "user#o1", Sort: "profile"}
-	mustPut(b, s, k, strings.Repeat("x", 200), store.PutOptions{})
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Get(ctx, k); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkPutIfVersion(b *testing.B) {
-	s, _ := newTestStore(b)
-	ctx := context.Background()
-	k := store.Key{Partition: "user#o1", Sort: "profile"}
-	value := []byte(strings.Repeat("x", 200))
-	ver := mustPut(b, s, k, string(value), store.PutOptions{})
-	b.ReportAllocs()
-	for b.Loop() {
-		var err error
-		if ver, err = s.Put(ctx, k, value, store.PutOptions{IfVersion: ver}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkAdd(b *testing.B) {
-	s, _ := newTestStore(b)
-	ctx := context.Background()
-	k := store.Key{Partition: "credits#o1", Sort: "tmpl"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Add(ctx, k, 1, 0, math.MaxInt64); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkQuery(b *testing.B) {
-	s, _ := newTestStore(b)
-	ctx := context.Background()
-	for i := range 100 {
-		mustPut(b, s, store.Key{Partition: "batch", Sort: fmt.Sprintf("r#%03d", i)}, strings.Repeat("x", 100), store.PutOptions{})
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		page, err := s.Query(ctx, store.Query{Partition: "batch", Prefix: "r#", Limit: 20})
-		if err != nil || len(page.Items) != 20 {
-			b.Fatalf("Query: got %d items, %v; want 20", len(page.Items), err)
-		}
-	}
+// BenchmarkStore runs the store benchmark suite against Redis.
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		s, _ := newTestStore(b)
+		return s
+	})
 }
