@@ -78,7 +78,7 @@ func BatchJSON(b notify.Batch) any {
 
 // POST /v1/batches
 func (a *API) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
+	body, err := requestBody(r)
 	if err != nil {
 		writeError(w, r, err)
 		return

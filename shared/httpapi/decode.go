@@ -29,13 +29,19 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+// requestBody reads a JSON request body: the content-type check, then the
+// size-limited read.
+func requestBody(r *http.Request) ([]byte, error) {
+	if err := checkContentType(r); err != nil {
+		return nil, err
+	}
+	return readBody(r)
+}
+
 // decodeJSON decodes a JSON object body strictly: one value, no unknown
 // fields, a JSON content type if one is given.
 func decodeJSON(r *http.Request, v any) error {
-	if err := checkContentType(r); err != nil {
-		return err
-	}
-	body, err := readBody(r)
+	body, err := requestBody(r)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func ParseEvents(body []byte) ([]notify.Event, error) {
 // retry may cure, the answer is 503 and the caller sends the same request
 // again (each event sends at most once whatever the retries).
 func (a *API) handleEvents(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
+	body, err := requestBody(r)
 	if err != nil {
 		writeError(w, r, err)
 		return

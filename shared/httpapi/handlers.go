@@ -140,11 +140,7 @@ const maxReportEntries = 50
 
 // POST /v1/consents: {"result": {...}, "settings": {...}} or a bare result.
 func (a *API) handlePostConsents(w http.ResponseWriter, r *http.Request) {
-	if err := checkContentType(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
+	body, err := requestBody(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -343,11 +339,7 @@ func NotificationJSON(n notify.Notification) any {
 
 // POST /v1/notifications
 func (a *API) handleSend(w http.ResponseWriter, r *http.Request) {
-	if err := checkContentType(r); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	body, err := readBody(r)
+	body, err := requestBody(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
