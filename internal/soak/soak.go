@@ -106,8 +106,28 @@ const (
 	appID    = "wxsoak0000000000"
 )
 
+// clock is real time plus an offset: the quiet phase moves it past the
+// windows after which the sweeps act.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
 type system struct {
 	cfg      Config
+	clock    clock
 	fake     *wechattest.Server
 	faulty   *storetest.Faulty
 	counting *storetest.Counting
@@ -176,7 +196,7 @@ func (s *system) start() error {
 	}
 	s.faulty = storetest.NewFaulty(bolt, s.cfg.Seed+1)
 	s.counting = storetest.NewCounting(s.faulty)
-	s.parts, err = boot.Build(cfg, s.counting, boot.Options{Function: "soak"})
+	s.parts, err = boot.Build(cfg, s.counting, boot.Options{Function: "soak", Now: s.clock.Now})
 	if err != nil {
 		_ = bolt.Close()
 		return err
@@ -411,7 +431,7 @@ func (s *system) batches(ctx context.Context) {
 	// Ticks killed at random points: their context ends mid-run.
 	for range 40 {
 		tctx, cancel := context.WithTimeout(ctx, time.Duration(5+s.intn(60))*time.Millisecond)
-		_ = s.parts.Service.RunBatches(tctx, time.Now().Add(time.Minute))
+		_ = s.parts.Service.RunBatches(tctx, s.clock.Now().Add(time.Minute))
 		cancel()
 	}
 }
@@ -423,7 +443,17 @@ func (s *system) quiesce(ctx context.Context) {
 	s.faulty.SetRate(0, 0, 0)
 	s.fake.WaitPushes()
 	for range 200 {
-		if err := s.parts.Service.RunBatches(ctx, time.Now().Add(time.Minute)); err == nil && s.batchesDone(ctx) {
+		if err := s.parts.Service.RunBatches(ctx, s.clock.Now().Add(time.Minute)); err == nil && s.batchesDone(ctx) {
+			break
+		}
+	}
+	// An hour later (on the service's clock): sends whose sent event never
+	// came are closed as not delivered, reports WeChat never confirmed are
+	// withdrawn - the batch function's tick does both.
+	s.clock.advance(time.Hour)
+	tick := boot.Tick(s.parts)
+	for range 20 {
+		if err := tick(ctx, s.clock.Now().Add(time.Minute)); err == nil {
 			break
 		}
 	}

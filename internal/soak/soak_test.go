@@ -11,6 +11,8 @@ var (
 	soakN     = flag.Int("soak.n", 1000, "API notifications of the soak (make soak: 10000)")
 	soakUsers = flag.Int("soak.users", 100, "WeChat users of the soak")
 	soakOut   = flag.String("soak.report", "", "also write the report to this file")
+	soakWX    = flag.Float64("soak.wechatfaults", 0.3, "share of WeChat sends that fail")
+	soakStore = flag.Float64("soak.storefaults", 0.05, "share of store calls that fail")
 )
 
 // TestSoak runs the soak with 30% of WeChat sends and 5% of store calls
@@ -19,8 +21,8 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak skipped in -short mode")
 	}
-	r, err := Run(context.Background(), Config{Notifications: *soakN, Users: *soakUsers, WeChatFaults: 0.3,
-		StoreFaults: 0.05, Seed: 1, Dir: t.TempDir()})
+	r, err := Run(context.Background(), Config{Notifications: *soakN, Users: *soakUsers, WeChatFaults: *soakWX,
+		StoreFaults: *soakStore, Seed: 1, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

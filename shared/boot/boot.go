@@ -128,8 +128,8 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 		return nil, err
 	}
 	svc, err := notify.New(notify.Options{AppID: c.AppID, Store: st, WeChat: wx, Catalog: catalog, Rules: rules,
-		PushConfigured: c.PushEnabled,
-		Sessions:       sessions, Now: now, Logger: log,
+		PushConfigured: c.PushEnabled, UnknownWindow: c.UnknownWindow,
+		Sessions: sessions, Now: now, Logger: log,
 		Batch: notify.BatchOptions{Rate: c.Batch.Rate, Workers: c.Batch.Workers, PageSize: c.Batch.PageSize}})
 	if err != nil {
 		return nil, err

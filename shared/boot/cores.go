@@ -28,10 +28,10 @@ func BatchCore(p *Parts) (platform.Handlers, error) {
 	return h, nil
 }
 
-// Tick is the batch function's scheduled work: due batches, then the sweep
-// that withdraws client-reported accepts WeChat never confirmed (when push
-// is enabled). Both run on every tick; either failing does not stop the
-// other.
+// Tick is the batch function's scheduled work: due batches, then the
+// sweeps (with push enabled) that withdraw client-reported accepts WeChat
+// never confirmed and close ambiguous sends WeChat never delivered. All run
+// on every tick; one failing does not stop the others.
 func Tick(p *Parts) func(ctx context.Context, deadline time.Time) error {
 	return func(ctx context.Context, deadline time.Time) error {
 		batchErr := p.Service.RunBatches(ctx, deadline)
@@ -39,7 +39,11 @@ func Tick(p *Parts) func(ctx context.Context, deadline time.Time) error {
 		if n > 0 {
 			p.Logger.Info("withdrew unconfirmed consent reports", "count", n)
 		}
-		return errors.Join(batchErr, sweepErr)
+		closed, unknownErr := p.Service.SweepUnknown(ctx)
+		if closed > 0 {
+			p.Logger.Info("closed unknown sends never delivered", "count", closed)
+		}
+		return errors.Join(batchErr, sweepErr, unknownErr)
 	}
 }
 

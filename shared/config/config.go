@@ -46,6 +46,10 @@ type Config struct {
 	// popup events confirm client reports (WXN_PUSH_ENABLED, or implied by
 	// WECHAT_PUSH_TOKEN where it is set).
 	PushEnabled bool
+	// UnknownWindow (WXN_UNKNOWN_WINDOW): after how long an ambiguous send
+	// whose sent event never came is closed as not delivered; 0 keeps it
+	// unknown.
+	UnknownWindow time.Duration
 
 	Store       string // WXN_STORE
 	DataDir     string // WXN_DATA_DIR
@@ -118,6 +122,11 @@ func FromEnv(getenv func(string) string, useExample bool) (Config, error) {
 	}
 	if c.PushToken != "" && getenv("WXN_PUSH_ENABLED") == "" {
 		c.PushEnabled = true
+	}
+	if v := getenv("WXN_UNKNOWN_WINDOW"); v != "" {
+		if c.UnknownWindow, err = time.ParseDuration(v); err != nil || c.UnknownWindow < time.Minute {
+			return c, fmt.Errorf("WXN_UNKNOWN_WINDOW: %q is not a duration of at least 1m (e.g. 15m)", v)
+		}
 	}
 	c.SessionTTL = 24 * time.Hour
 	if v := getenv("WXN_SESSION_TTL"); v != "" {

@@ -404,16 +404,31 @@ func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, 
 		}
 		return s.finish(ctx, n, ver, StatusSkipped, ReasonNoConsent)
 	case wechat.IsAmbiguous(sendErr):
+		// Recorded unknown first, then offered to WeChat's sent event, which
+		// may already have come (a send usually gives up long after WeChat
+		// delivered) or will settle it later: the event never finds the
+		// record still pending.
+		out, err := s.finish(ctx, n, ver, StatusUnknown, ReasonAmbiguous)
+		if err != nil || out.Status != StatusUnknown {
+			return out, err
+		}
 		ev, found, err := s.matchSentEvent(ctx, n.OpenID, t.ID, n.ID, callAt)
-		if err != nil {
+		switch {
+		case err != nil:
 			s.log.Error("record unknown send", "err", err, "notification", n.ID)
+		case found:
+			if err := s.settleUnknown(ctx, n.ID, ev); err != nil {
+				s.log.Error("settle unknown send", "err", err, "notification", n.ID)
+			}
+			if settled, _, err := s.getNotification(ctx, n.ID); err == nil {
+				return settled, nil
+			}
+		default:
+			if err := s.noteUnknownDue(ctx, n.OpenID, t.ID, n.ID, callAt); err != nil {
+				s.log.Error("index unknown send", "err", err, "notification", n.ID)
+			}
 		}
-		if found {
-			// WeChat's sent event came before the send gave up waiting.
-			applySentEvent(&n, ev)
-			return s.finish(ctx, n, ver, n.Status, n.Reason)
-		}
-		return s.finish(ctx, n, ver, StatusUnknown, ReasonAmbiguous)
+		return out, nil
 	}
 	if err := s.giveBack(ctx, n.OpenID, t); err != nil {
 		s.log.Error("give back credit", "err", err, "notification", n.ID)

@@ -52,6 +52,13 @@ type Options struct {
 	// subscribe_msg_popup_event. A client report of an accept that no event
 	// confirms within PairWindow is then withdrawn by SweepReports.
 	PushConfigured bool
+	// UnknownWindow is how long an ambiguous send waits for WeChat's sent
+	// event before SweepUnknown takes it as not delivered; 0 (the default)
+	// keeps such sends unknown. Only with PushConfigured. Off by default: an
+	// event matched to the wrong send of the same user and template, or
+	// lost on the way, makes the sweep give back a credit WeChat spent
+	// (see docs/reliability.md).
+	UnknownWindow time.Duration
 	// MaxReportCredits caps, without push, the one-time credits of one user
 	// and template that client reports can grant: nothing verifies them
 	// (default 50; MaxCredits when lower).
@@ -87,6 +94,7 @@ type Service struct {
 	random          io.Reader
 
 	pushConfigured   bool // client reports are verified by popup events
+	unknownWindow    time.Duration
 	maxReportCredits int64
 	reportsPerMinute int
 
@@ -142,6 +150,7 @@ func New(opts Options) (*Service, error) {
 	if s.reportsPerMinute == 0 {
 		s.reportsPerMinute = 10
 	}
+	s.unknownWindow = opts.UnknownWindow
 	s.rules = opts.Rules
 	if s.rules == nil {
 		s.rules = &Rules{}
