@@ -139,7 +139,7 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 		if cfg.PushAESKey == "" {
 			cfg.PushAESKey = boot.RandomAESKey()
 		}
-		fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: fakeTemplates(cfg), Now: o.now})
+		fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: sandbox.Templates(cfg.File), Now: o.now})
 		cfg.Secret = fake.Secret()
 		cfg.APIBase = fake.URL()
 		if err := fake.SetPush(wechattest.PushConfig{URL: srv.url + "/wechat/push", Token: cfg.PushToken,
@@ -173,22 +173,6 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 	}
 	srv.handler = mux
 	return srv, nil
-}
-
-// fakeTemplates gives the sandbox WeChat the catalog's templates.
-func fakeTemplates(cfg config.Config) []wechattest.Template {
-	var out []wechattest.Template
-	for _, t := range cfg.File.Templates {
-		ft := wechattest.Template{PriTmplID: t.ID, Title: t.Title, Type: 2}
-		if notify.Kind(t.Kind) == notify.LongTerm {
-			ft.Type = 3
-		}
-		for _, kw := range t.Keywords {
-			ft.Keywords = append(ft.Keywords, wechattest.Keyword{Name: kw.Name, Label: kw.Label, Enum: kw.Enum})
-		}
-		out = append(out, ft)
-	}
-	return out
 }
 
 // keptSecret reads a generated secret from path, creating it on first use so

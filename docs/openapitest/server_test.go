@@ -137,7 +137,7 @@ func newDevServer(tb testing.TB, patterns []string) *devServer {
 	cfg.File.Templates = append(cfg.File.Templates, config.TemplateSpec{Alias: "service_notice", ID: noticeID,
 		Title: "服务提醒", Kind: string(notify.LongTerm), Policy: "reject",
 		Keywords: []config.KeywordSpec{{Name: "thing1"}, {Name: "time2"}}})
-	fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: fakeTemplates(cfg)})
+	fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: sandbox.Templates(cfg.File)})
 	tb.Cleanup(fake.Close)
 	cfg.Secret, cfg.APIBase = fake.Secret(), fake.URL()
 	st, err := boltstore.Open(filepath.Join(tb.TempDir(), "wxnotify.db"), boltstore.Options{NoSync: true})
@@ -167,23 +167,6 @@ func newDevServer(tb testing.TB, patterns []string) *devServer {
 		tb.Fatal(err)
 	}
 	return &devServer{url: ts.URL, fake: fake, svc: parts.Service, rec: rec, http: &http.Client{Timeout: 20 * time.Second}}
-}
-
-// fakeTemplates gives the fake WeChat the configuration's templates, as
-// `wxnotify dev` does.
-func fakeTemplates(cfg config.Config) []wechattest.Template {
-	var out []wechattest.Template
-	for _, t := range cfg.File.Templates {
-		ft := wechattest.Template{PriTmplID: t.ID, Title: t.Title, Type: 2}
-		if notify.Kind(t.Kind) == notify.LongTerm {
-			ft.Type = 3
-		}
-		for _, kw := range t.Keywords {
-			ft.Keywords = append(ft.Keywords, wechattest.Keyword{Name: kw.Name, Label: kw.Label, Enum: kw.Enum})
-		}
-		out = append(out, ft)
-	}
-	return out
 }
 
 // answer is a decoded response.

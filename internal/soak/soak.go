@@ -26,6 +26,7 @@ import (
 	"wxnotify/shared/config"
 	"wxnotify/shared/httpapi"
 	"wxnotify/shared/notify"
+	"wxnotify/shared/sandbox"
 	"wxnotify/shared/store"
 	"wxnotify/shared/store/boltstore"
 	"wxnotify/shared/store/storetest"
@@ -177,10 +178,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 }
 
 func (s *system) start() error {
-	s.fake = wechattest.NewServer(wechattest.Options{AppID: appID, Templates: []wechattest.Template{
-		{PriTmplID: regTmpl, Title: "注册成功通知", Type: 2, Keywords: []wechattest.Keyword{{Name: "date2"}, {Name: "thing4"}, {Name: "character_string9"}}},
-		{PriTmplID: leadTmpl, Title: "线索分配通知", Type: 2, Keywords: []wechattest.Keyword{{Name: "thing1"}, {Name: "character_string2"}, {Name: "time3"}, {Name: "thing4"}}},
-	}})
+	example, err := config.ParseFile(config.Example)
+	if err != nil {
+		return err
+	}
+	s.fake = wechattest.NewServer(wechattest.Options{AppID: appID, Templates: sandbox.Templates(example)})
 	s.key = "soak-api-key-0123456789"
 	env := map[string]string{"WECHAT_APPID": appID, "WECHAT_SECRET": s.fake.Secret(), "WECHAT_API_BASE": s.fake.URL(),
 		"WECHAT_PUSH_TOKEN": "soaktoken", "WECHAT_PUSH_AES_KEY": boot.RandomAESKey(),
