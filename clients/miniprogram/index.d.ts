@@ -226,6 +226,13 @@ export interface ClientOptions {
   maxPerCall?: number;
   /** Request timeout in milliseconds (default: the app's networkTimeout). */
   timeout?: number;
+  /**
+   * How often a consent report that got no answer or a 5xx is sent again, with the same
+   * Idempotency-Key so that the server counts it once (default 2).
+   */
+  reportRetries?: number;
+  /** Milliseconds before the first resend of a report, growing linearly (default 500). */
+  reportRetryDelay?: number;
 }
 
 export interface Client {

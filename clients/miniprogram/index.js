@@ -157,6 +157,10 @@ function isAccepted(status) {
  * @param {number} [options.renewBeforeMs] renew a session this long before it expires (default 60 s)
  * @param {number} [options.maxPerCall] template ids per wx.requestSubscribeMessage call (default 3)
  * @param {number} [options.timeout] request timeout in milliseconds (default: the app's networkTimeout)
+ * @param {number} [options.reportRetries] how often a consent report that got no answer or a 5xx is
+ *   sent again with the same Idempotency-Key (default 2)
+ * @param {number} [options.reportRetryDelay] milliseconds before the first resend, growing linearly
+ *   (default 500)
  * @returns {import('./index').Client}
  */
 function createClient(options) {
@@ -178,6 +182,17 @@ function createClient(options) {
   }
   const request = options.request || wxRequest(wxApi);
   const timeout = options.timeout;
+  const reportRetries = options.reportRetries !== undefined ? options.reportRetries : 2;
+  const reportRetryDelay = options.reportRetryDelay !== undefined ? options.reportRetryDelay : 500;
+  if (!Number.isInteger(reportRetries) || reportRetries < 0) {
+    throw new TypeError('wxnotify: reportRetries must be a non-negative integer');
+  }
+  let reports = 0;
+  // reportKey identifies one report among the user's reports of a day.
+  function reportKey() {
+    reports++;
+    return 'rpt-' + now().toString(36) + '-' + reports.toString(36) + '-' + Math.random().toString(36).slice(2, 10);
+  }
 
   /** @type {null | {token: string, expiresAt: string, openid: string, userId?: string}} */
   let session = null;
@@ -267,8 +282,8 @@ function createClient(options) {
     return login();
   }
 
-  async function send(method, path, data, token) {
-    const header = { Accept: 'application/json' };
+  async function send(method, path, data, token, extraHeader) {
+    const header = Object.assign({ Accept: 'application/json' }, extraHeader);
     if (data !== undefined) {
       header['Content-Type'] = 'application/json';
     }
@@ -302,17 +317,36 @@ function createClient(options) {
 
   // call sends an authenticated request; on a 401 it renews the session
   // once and retries once.
-  async function call(method, path, data) {
+  async function call(method, path, data, extraHeader) {
     const s = await ensureSession();
     try {
-      return await send(method, path, data, s.token);
+      return await send(method, path, data, s.token, extraHeader);
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 401) {
         throw err;
       }
     }
     const renewed = await renew(s.token);
-    return send(method, path, data, renewed.token);
+    return send(method, path, data, renewed.token, extraHeader);
+  }
+
+  // postReport sends one consent report with an Idempotency-Key, and sends
+  // it again with the same key when no answer or a 5xx came (up to
+  // reportRetries times): the server counts a popup once however often its
+  // report arrives, and a report lost on a flaky network is a credit lost.
+  async function postReport(report) {
+    const header = { 'Idempotency-Key': reportKey() };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call('POST', '/v1/consents', report, header);
+      } catch (err) {
+        const retryable = err instanceof ApiError && (err.status === 0 || err.status >= 500);
+        if (!retryable || attempt >= reportRetries) {
+          throw err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, reportRetryDelay * (attempt + 1)));
+      }
+    }
   }
 
   /**
@@ -423,7 +457,7 @@ function createClient(options) {
         report.settings = settings;
       }
     }
-    const state = await call('POST', '/v1/consents', report);
+    const state = await postReport(report);
     return Object.assign({}, state, {
       result: result,
       statuses: statuses,
@@ -493,7 +527,7 @@ function createClient(options) {
       if (!settings) {
         return Object.assign({}, await consents(), { opened: true });
       }
-      const state = await call('POST', '/v1/consents', { result: { errMsg: SUBSCRIBE_OK }, settings: settings });
+      const state = await postReport({ result: { errMsg: SUBSCRIBE_OK }, settings: settings });
       return Object.assign({}, state, { opened: true, settings: settings });
     });
   }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -147,7 +148,8 @@ func TestBusyGivesCreditBack(t *testing.T) {
 }
 
 // A timeout after the request was written: the outcome is unknown, the
-// credit stays consumed, and WeChat's sent event settles it.
+// credit stays consumed, and once the window has passed the sweep settles
+// it with WeChat's sent event.
 func TestAmbiguousSettledBySentEvent(t *testing.T) {
 	e := newEnv(t)
 	token, openID := e.login("frank")
@@ -156,32 +158,32 @@ func TestAmbiguousSettledBySentEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := e.want(e.send(sendLead(map[string]string{"openid": openID}, "")), 200)
-	// WeChat's sent event (pushed as soon as it delivered) either came before
-	// the send gave up - then the answer is already "sent" - or settles the
-	// "unknown" notification a moment later.
-	if st := r.str("status"); st != "unknown" && st != "sent" {
-		t.Fatalf("dropped answer: got %s, want unknown or sent", r.raw)
+	if r.str("status") != "unknown" || r.str("reason") != "no_answer" {
+		t.Fatalf("dropped answer: got %s, want unknown/no_answer", r.raw)
 	}
 	if got := e.credits(token, leadID); got != 1 {
 		t.Fatalf("credits: got %d, want 1 (the ambiguous send keeps its credit)", got)
 	}
-	if got := len(e.fake.Messages(openID)); got != 1 {
-		t.Fatalf("WeChat truth: got %d messages, want 1 (delivered before the drop)", got)
+	msgs := e.fake.Messages(openID)
+	if len(msgs) != 1 {
+		t.Fatalf("WeChat truth: got %d messages, want 1 (delivered before the drop)", len(msgs))
 	}
-	id := r.str("id")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		g := e.want(e.do("GET", "/v1/notifications/"+id, e.key, nil), 200)
-		if g.str("status") == "sent" {
-			if g.str("wechat", "msgid") != strconv.FormatInt(e.fake.Messages(openID)[0].MsgID, 10) {
-				t.Fatalf("settled msgid: got %s, want %s", g.str("wechat", "msgid"), strconv.FormatInt(e.fake.Messages(openID)[0].MsgID, 10))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("notification not settled by the sent event: %s", g.raw)
-		}
-		time.Sleep(20 * time.Millisecond)
+	// Another send to the same user and template, answered: its sent event
+	// must not be taken for the unknown one's.
+	if r2 := e.want(e.send(sendLead(map[string]string{"openid": openID}, "")), 200); r2.str("status") != "sent" {
+		t.Fatalf("second send: got %s", r2.raw)
+	}
+	e.fake.WaitPushes()
+	e.clock.advance(time.Hour)
+	if n, err := e.srv.parts.Service.SweepUnknown(context.Background()); err != nil || n != 1 {
+		t.Fatalf("sweep: got %d, %v; want 1", n, err)
+	}
+	g := e.want(e.do("GET", "/v1/notifications/"+r.str("id"), e.key, nil), 200)
+	if want := strconv.FormatInt(msgs[0].MsgID, 10); g.str("status") != "sent" || g.str("wechat", "msgid") != want {
+		t.Fatalf("after the sweep: got %s, want sent with msgid %s", g.raw, want)
+	}
+	if got := e.credits(token, leadID); got != 0 {
+		t.Fatalf("credits: got %d, want 0 (both delivered)", got)
 	}
 }
 
@@ -353,10 +355,15 @@ func TestAmbiguousThenSentEventLater(t *testing.T) {
 	msgID := strconv.FormatInt(msgs[0].MsgID, 10)
 	ev := wechat.PushEvent{ToUserName: "gh_sandbox", FromUserName: openID, CreateTime: time.Now().Unix(), MsgType: "event",
 		Event: wechat.EventSubscribeSent, Items: []wechat.PushItem{{TemplateID: leadID, MsgID: msgID, ErrorStatus: "success"}}}
+	at := time.Now()
 	for range 2 { // redelivered: applied once
-		if p := e.push(ev, true, true, time.Now()); p.raw != "success" {
+		if p := e.push(ev, true, true, at); p.raw != "success" {
 			t.Fatalf("sent event: got %d %s", p.status, p.raw)
 		}
+	}
+	e.clock.advance(time.Hour)
+	if n, err := e.srv.parts.Service.SweepUnknown(context.Background()); err != nil || n != 1 {
+		t.Fatalf("sweep: got %d, %v; want 1", n, err)
 	}
 	g := e.want(e.do("GET", "/v1/notifications/"+r.str("id"), e.key, nil), 200)
 	if g.str("status") != "sent" || g.str("wechat", "msgid") != msgID {

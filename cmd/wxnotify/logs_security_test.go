@@ -83,8 +83,9 @@ func TestWholeRunLogsHoldNoSecrets(t *testing.T) {
 	created := time.Now().Unix()
 	for i, mode := range []struct{ json, safe bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 		ev := popupEvent(bobID, created+int64(i), accept(leadID))
-		e.push(ev, mode.json, mode.safe, time.Now())
-		e.push(ev, mode.json, mode.safe, time.Now())
+		at := time.Now()
+		e.push(ev, mode.json, mode.safe, at)
+		e.push(ev, mode.json, mode.safe, at) // redelivered
 	}
 	e.push(wechat.PushEvent{ToUserName: "gh_sandbox", FromUserName: bobID, CreateTime: created + 9, MsgType: "event",
 		Event: wechat.EventSubscribeChange, Items: []wechat.PushItem{{TemplateID: leadID, SubscribeStatus: "reject"}}}, true, true, time.Now())

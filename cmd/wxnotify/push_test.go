@@ -10,7 +10,8 @@ import (
 	"wxnotify/shared/wechat"
 )
 
-// push posts a push event to /wechat/push exactly as WeChat's servers do.
+// push posts a push event to /wechat/push exactly as WeChat's servers do;
+// ts gives the timestamp and the nonce, which a redelivery repeats.
 func (e *env) push(ev wechat.PushEvent, asJSON, safe bool, ts time.Time) response {
 	e.t.Helper()
 	body, err := wechat.MarshalPushEvent(ev, asJSON)
@@ -72,8 +73,9 @@ func TestPushModesAndRedelivery(t *testing.T) {
 			}
 			created++
 			ev := popupEvent(openID, created, items...)
+			at := time.Now() // WeChat redelivers with the same parameters
 			for i := range tc.redeliveries {
-				r := e.push(ev, tc.json, tc.safe, time.Now())
+				r := e.push(ev, tc.json, tc.safe, at)
 				if r.status != 200 || r.raw != "success" {
 					t.Fatalf("delivery %d: got %d %q, want 200 success", i+1, r.status, r.raw)
 				}

@@ -30,7 +30,7 @@ func BatchCore(p *Parts) (platform.Handlers, error) {
 
 // Tick is the batch function's scheduled work: due batches, then the
 // sweeps (with push enabled) that withdraw client-reported accepts WeChat
-// never confirmed and close ambiguous sends WeChat never delivered. All run
+// never confirmed and settle ambiguous sends with WeChat's sent events. All run
 // on every tick; one failing does not stop the others.
 func Tick(p *Parts) func(ctx context.Context, deadline time.Time) error {
 	return func(ctx context.Context, deadline time.Time) error {
@@ -39,9 +39,9 @@ func Tick(p *Parts) func(ctx context.Context, deadline time.Time) error {
 		if n > 0 {
 			p.Logger.Info("withdrew unconfirmed consent reports", "count", n)
 		}
-		closed, unknownErr := p.Service.SweepUnknown(ctx)
-		if closed > 0 {
-			p.Logger.Info("closed unknown sends never delivered", "count", closed)
+		settled, unknownErr := p.Service.SweepUnknown(ctx)
+		if settled > 0 {
+			p.Logger.Info("settled unknown sends", "count", settled)
 		}
 		return errors.Join(batchErr, sweepErr, unknownErr)
 	}

@@ -46,9 +46,9 @@ type Config struct {
 	// popup events confirm client reports (WXN_PUSH_ENABLED, or implied by
 	// WECHAT_PUSH_TOKEN where it is set).
 	PushEnabled bool
-	// UnknownWindow (WXN_UNKNOWN_WINDOW): after how long an ambiguous send
-	// whose sent event never came is closed as not delivered; 0 keeps it
-	// unknown.
+	// UnknownWindow (WXN_UNKNOWN_WINDOW): how long after its call an
+	// ambiguous send is settled with WeChat's sent event, or closed as not
+	// delivered when none came (with push; default 10m).
 	UnknownWindow time.Duration
 
 	Store       string // WXN_STORE

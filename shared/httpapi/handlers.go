@@ -138,7 +138,8 @@ func (a *API) handleGetConsents(w http.ResponseWriter, r *http.Request) {
 // most 3 (5 in newer clients), settings list what the user kept.
 const maxReportEntries = 50
 
-// POST /v1/consents: {"result": {...}, "settings": {...}} or a bare result.
+// POST /v1/consents: {"result": {...}, "settings": {...}} or a bare result,
+// with an optional Idempotency-Key header.
 func (a *API) handlePostConsents(w http.ResponseWriter, r *http.Request) {
 	body, err := requestBody(r)
 	if err != nil {
@@ -150,6 +151,8 @@ func (a *API) handlePostConsents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	// A retry with the same key after a lost answer is not counted again.
+	report.ID = r.Header.Get("Idempotency-Key")
 	sess := sessionFrom(r.Context())
 	ignored, err := a.svc.RecordReport(r.Context(), sess.OpenID, report)
 	if err != nil {

@@ -85,7 +85,9 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteOpenID(r, ev.FromUserName)
-	if err := a.svc.ApplyPush(r.Context(), ev); err != nil {
+	// WeChat redelivers with the same timestamp and nonce: they tell a copy
+	// from a second identical event.
+	if err := a.svc.ApplyPushDelivery(r.Context(), ev, timestamp+"."+nonce); err != nil {
 		// Not "success": WeChat delivers the push again (ErrPushInProgress
 		// while a copy is being applied; a store failure otherwise).
 		writeError(w, r, err)

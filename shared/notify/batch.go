@@ -690,3 +690,10 @@ func (l *limiter) wait(ctx context.Context) error {
 		return nil
 	}
 }
+
+// BatchNotification returns the notification record of one recipient of a
+// batch: what happened to that recipient's message.
+func (s *Service) BatchNotification(ctx context.Context, batchID string, to Recipient) (Notification, error) {
+	r := BatchRecipient{UserID: to.UserID, OpenID: to.OpenID}
+	return s.Notification(ctx, s.derivedID("ntf_", string(FromBatch)+":"+batchID+":"+r.key()))
+}

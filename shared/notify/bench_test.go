@@ -20,7 +20,7 @@ const benchTmpl = "bench-lead-tmpl"
 
 // benchSetup builds the send path on bbolt with the fake WeChat in process
 // (no added latency): users with credits on both sides.
-func benchSetup(b *testing.B, users, creditsEach int, noSync bool) (*Service, *storetest.Counting, []string) {
+func benchSetup(b *testing.B, users, creditsEach int, noSync bool, push ...bool) (*Service, *storetest.Counting, []string) {
 	b.Helper()
 	bolt, err := boltstore.Open(filepath.Join(b.TempDir(), "bench.db"), boltstore.Options{NoSync: noSync})
 	if err != nil {
@@ -48,7 +48,8 @@ func benchSetup(b *testing.B, users, creditsEach int, noSync bool) (*Service, *s
 		b.Fatal(err)
 	}
 	sessions, _ := NewSessions(make([]byte, 32), time.Hour, nil)
-	svc, err := New(Options{AppID: "wxbench", Store: counting, WeChat: wx, Catalog: catalog, Sessions: sessions})
+	svc, err := New(Options{AppID: "wxbench", Store: counting, WeChat: wx, Catalog: catalog, Sessions: sessions,
+		PushConfigured: len(push) > 0 && push[0]})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,14 +81,15 @@ func benchRequest(openID string, i int) SendRequest {
 
 // BenchmarkSend measures the whole send path one request at a time: the
 // store round trips of each send, its latency percentiles and sends/s.
+// With push, each send also marks its msgid (for SweepUnknown).
 func BenchmarkSend(b *testing.B) {
 	for _, mode := range []struct {
-		name   string
-		noSync bool
-	}{{"bolt-fsync", false}, {"bolt-nosync", true}} {
+		name         string
+		noSync, push bool
+	}{{"bolt-fsync", false, false}, {"bolt-nosync", true, false}, {"bolt-nosync-push", true, true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			const users = 50
-			svc, counting, openIDs := benchSetup(b, users, b.N/users+1, mode.noSync)
+			svc, counting, openIDs := benchSetup(b, users, b.N/users+1, mode.noSync, mode.push)
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, b.N)
 			before := counting.Total()

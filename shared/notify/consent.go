@@ -2,6 +2,8 @@ package notify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math"
@@ -41,6 +43,9 @@ type consentMeta struct {
 	LongTerm   bool      `json:"longTerm,omitempty"` // a long-term template is accepted
 	Source     Source    `json:"source,omitempty"`
 	UpdatedAt  time.Time `json:"updatedAt"`
+	// RevokedAt is when the credits were last zeroed (a change event, a
+	// 43101, a kept reject): a credit consumed before it is not given back.
+	RevokedAt time.Time `json:"revokedAt,omitzero"`
 }
 
 // Consent is a user's standing for one template.
@@ -81,6 +86,26 @@ type Report struct {
 	// (its errMsg removed).
 	Result   map[string]string
 	Settings *Settings
+	// ID, when given (the Idempotency-Key header), makes the report
+	// idempotent: a retry of a report whose answer was lost is not counted
+	// again. Printable ASCII, at most 128 bytes.
+	ID string
+}
+
+// reportMemory is how long a report ID is remembered.
+const reportMemory = 24 * time.Hour
+
+// CheckReportID validates a report's idempotency key.
+func CheckReportID(id string) error {
+	if len(id) > 128 {
+		return FieldError("Idempotency-Key", "at most 128 bytes")
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return FieldError("Idempotency-Key", "printable ASCII without spaces")
+		}
+	}
+	return nil
 }
 
 // Consents returns the user's standing for every template of the catalog,
@@ -159,6 +184,9 @@ func (s *Service) Consent(ctx context.Context, openID string, t Template) (Conse
 // report-granted credits are capped at MaxReportCredits. Either way a user
 // may report ReportsPerMinute times a minute; more fail with rate_limited.
 func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ignored []string, err error) {
+	if err := CheckReportID(r.ID); err != nil {
+		return nil, err
+	}
 	if err := s.allowReport(ctx, openID); err != nil {
 		return nil, err
 	}
@@ -167,11 +195,27 @@ func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ig
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	apply := true
+	if r.ID != "" {
+		var release func()
+		apply, release, err = s.claimReport(ctx, openID, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				release() // nothing of it was counted: its retry applies it
+			}
+		}()
+	}
 	for _, id := range ids {
 		t, ok := s.templateByID(id)
 		status, valid := normalizeStatus(r.Result[id])
 		if !ok || !valid {
 			ignored = append(ignored, id)
+			continue
+		}
+		if !apply {
 			continue
 		}
 		if err := s.applyChoice(ctx, openID, t, status, SourceReport, +1); err != nil {
@@ -214,36 +258,43 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 		if err != nil {
 			return err
 		}
+		// The popup is counted in the pairing balance now: whatever fails
+		// from here on must not fail the call, or the caller's retry (the
+		// client's, WeChat's redelivery) would count the popup again. The
+		// writes left are retried, then logged.
 		if granted {
 			limit := s.maxCredits
 			if side > 0 && s.pushConfigured {
 				// On probation until WeChat's popup event confirms it; noted
 				// before the credit exists, so that no credit escapes the sweep.
 				if err := s.notePendingReport(ctx, openID, t.ID); err != nil {
-					return err
+					s.log.Warn("report-granted credit not put on probation", "template", t.Alias, "openid", HashID(openID), "err", err)
 				}
 			} else if side > 0 {
 				limit = s.maxReportCredits // nothing will ever confirm it
 			}
-			if _, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, limit); err != nil {
-				if !errors.Is(err, store.ErrOutOfRange) {
-					return storeErr("grant credit", err)
+			err := s.retryWrite(ctx, "grant credit", func() error {
+				_, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, limit)
+				if errors.Is(err, store.ErrOutOfRange) {
+					s.log.Warn("credit cap reached", "template", t.Alias, "openid", HashID(openID), "cap", limit, "source", src)
+					return nil
 				}
-				s.log.Warn("credit cap reached", "template", t.Alias, "openid", HashID(openID), "cap", limit, "source", src)
+				return err
+			})
+			if err != nil {
+				s.log.Error("popup counted, credit not granted", "template", t.Alias, "openid", HashID(openID), "err", err)
 			}
-			// The credit is granted: what is left is bookkeeping. Failing
-			// now would make the caller (WeChat's redelivery of the push,
-			// the client's retry) grant the credit a second time, so it is
-			// retried, then logged.
-			err := s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) })
 			if err == nil {
-				err = s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src) })
+				err = s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) })
 			}
 			if err != nil {
-				s.log.Warn("credit granted, consent state not recorded", "template", t.Alias, "openid", HashID(openID), "err", err)
+				s.log.Warn("credit granted, audience not noted", "template", t.Alias, "openid", HashID(openID), "err", err)
 			}
-			return nil
 		}
+		if err := s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src) }); err != nil {
+			s.log.Warn("popup counted, consent state not recorded", "template", t.Alias, "openid", HashID(openID), "err", err)
+		}
+		return nil
 	}
 	if status == StatusAccept && t.Kind == LongTerm {
 		if err := s.noteAudience(ctx, openID, t.ID); err != nil {
@@ -271,8 +322,12 @@ func (s *Service) applySetting(ctx context.Context, openID string, t Template, s
 			return storeErr("zero credits", err)
 		}
 	}
+	revoked := status == StatusReject || status == StatusBan
 	return s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
 		m.Status, m.AlwaysKeep, m.Source = status, true, SourceSettings
+		if revoked {
+			m.RevokedAt = s.now().UTC()
+		}
 		if t.Kind == LongTerm {
 			m.LongTerm = status == StatusAccept
 		}
@@ -287,6 +342,7 @@ func (s *Service) Revoke(ctx context.Context, openID string, tmplID string, src 
 	}
 	return s.updateConsent(ctx, openID, tmplID, func(m *consentMeta) {
 		m.Status, m.LongTerm, m.Source = StatusReject, false, src
+		m.RevokedAt = s.now().UTC()
 	})
 }
 
@@ -393,13 +449,25 @@ func (s *Service) consume(ctx context.Context, openID string, t Template) (bool,
 	return true, nil
 }
 
-// giveBack returns a consumed credit after a definite non-delivery.
-func (s *Service) giveBack(ctx context.Context, openID string, t Template) error {
+// giveBack returns a credit consumed for a send made at callAt that WeChat
+// did not deliver. When the credits were zeroed since (the user turned the
+// template off, or WeChat said 43101), WeChat's count was zeroed with that
+// credit in it: it is not given back. (A revoke landing between the check
+// and the Add is the one window left; the next send's 43101 corrects it.)
+func (s *Service) giveBack(ctx context.Context, openID string, t Template, callAt time.Time) error {
 	if t.Kind == LongTerm {
 		return nil
 	}
 	return s.retryWrite(ctx, "give back credit", func() error {
-		_, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, math.MaxInt64)
+		it, err := s.st.Get(ctx, s.consentKey(openID, t.ID))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var m consentMeta
+		if err == nil && json.Unmarshal(it.Value, &m) == nil && !m.RevokedAt.Before(callAt) {
+			return nil
+		}
+		_, err = s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, math.MaxInt64)
 		return err
 	})
 }
@@ -420,4 +488,44 @@ func (s *Service) retryWrite(ctx context.Context, op string, write func() error)
 		return storeErr(op, err)
 	}
 	return nil
+}
+
+// claimReport claims a report's idempotency key for the user: apply is
+// false when a report with that key was applied before. release gives the
+// claim up (the report failed before anything of it was counted).
+func (s *Service) claimReport(ctx context.Context, openID, id string) (apply bool, release func(), err error) {
+	sum := sha256.Sum256([]byte(id))
+	key := store.Key{Partition: s.userPartition(openID), Sort: "rk|" + hex.EncodeToString(sum[:16])}
+	mine := []byte(s.newID("rk_"))
+	for attempt, wait := 0, 10*time.Millisecond; ; attempt, wait = attempt+1, wait*2 {
+		ver, err := s.st.Put(ctx, key, mine, store.PutOptions{IfAbsent: true, ExpiresAt: s.now().Add(reportMemory)})
+		if errors.Is(err, store.ErrConflict) {
+			// Ours after a lost reply, or an earlier report's.
+			it, gerr := s.st.Get(ctx, key)
+			switch {
+			case gerr == nil && string(it.Value) == string(mine):
+				ver, err = it.Version, nil
+			case gerr == nil:
+				return false, func() {}, nil
+			default:
+				err = gerr // or released meanwhile (not found): claim again
+			}
+		}
+		if err == nil {
+			return true, func() {
+				bg := context.WithoutCancel(ctx)
+				_ = s.retryWrite(bg, "release report", func() error {
+					err := s.st.Delete(bg, key, store.DeleteOptions{IfVersion: ver})
+					if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+						return nil
+					}
+					return err
+				})
+			}, nil
+		}
+		if attempt == 4 || ctx.Err() != nil {
+			return false, nil, storeErr("claim report", err)
+		}
+		time.Sleep(wait)
+	}
 }

@@ -24,7 +24,7 @@ const (
 	StatusSent    Status = "sent"    // WeChat accepted it
 	StatusSkipped Status = "skipped" // not sent: no consent, unbound user
 	StatusFailed  Status = "failed"  // not sent: refused or WeChat unavailable
-	StatusUnknown Status = "unknown" // WeChat may have it; a sent event settles it
+	StatusUnknown Status = "unknown" // WeChat may have it; SweepUnknown settles it
 )
 
 // Reasons of skipped, failed and unknown notifications.
@@ -381,6 +381,7 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 	})
 	if err == nil {
 		n.WeChat = WeChatResult{Errcode: 0, Errmsg: "ok", MsgID: res.MsgIDString()}
+		s.markSent(context.WithoutCancel(ctx), n)
 		return s.finish(ctx, n, ver, StatusSent, "")
 	}
 	return s.settleFailure(ctx, n, ver, t, callAt, err)
@@ -404,33 +405,19 @@ func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, 
 		}
 		return s.finish(ctx, n, ver, StatusSkipped, ReasonNoConsent)
 	case wechat.IsAmbiguous(sendErr):
-		// Recorded unknown first, then offered to WeChat's sent event, which
-		// may already have come (a send usually gives up long after WeChat
-		// delivered) or will settle it later: the event never finds the
-		// record still pending.
+		// Recorded unknown first, then offered to SweepUnknown, which pairs
+		// it with WeChat's sent event (it may already have come: a send
+		// usually gives up long after WeChat delivered) or closes it.
 		out, err := s.finish(ctx, n, ver, StatusUnknown, ReasonAmbiguous)
 		if err != nil || out.Status != StatusUnknown {
 			return out, err
 		}
-		ev, found, err := s.matchSentEvent(ctx, n.OpenID, t.ID, n.ID, callAt)
-		switch {
-		case err != nil:
+		if err := s.awaitSentEvent(ctx, n.OpenID, t.ID, n.ID, callAt); err != nil {
 			s.log.Error("record unknown send", "err", err, "notification", n.ID)
-		case found:
-			if err := s.settleUnknown(ctx, n.ID, ev); err != nil {
-				s.log.Error("settle unknown send", "err", err, "notification", n.ID)
-			}
-			if settled, _, err := s.getNotification(ctx, n.ID); err == nil {
-				return settled, nil
-			}
-		default:
-			if err := s.noteUnknownDue(ctx, n.OpenID, t.ID, n.ID, callAt); err != nil {
-				s.log.Error("index unknown send", "err", err, "notification", n.ID)
-			}
 		}
 		return out, nil
 	}
-	if err := s.giveBack(ctx, n.OpenID, t); err != nil {
+	if err := s.giveBack(ctx, n.OpenID, t, callAt); err != nil {
 		s.log.Error("give back credit", "err", err, "notification", n.ID)
 	}
 	if we != nil {
@@ -468,6 +455,9 @@ func (s *Service) finishStoreFailure(ctx context.Context, n Notification, ver in
 // finish records the outcome with a conditional write on the claim's
 // version; if another sender took the record over meanwhile, its record wins.
 func (s *Service) finish(ctx context.Context, n Notification, ver int64, st Status, reason string) (Notification, error) {
+	// Recorded even when the caller gave up (a batch tick ends, a client
+	// hangs up): a record left pending turns unknown when its lease ends.
+	ctx = context.WithoutCancel(ctx)
 	n.Status, n.Reason = st, reason
 	if st != StatusFailed {
 		n.Retryable = false

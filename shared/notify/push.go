@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"wxnotify/shared/store"
@@ -29,8 +30,18 @@ var ErrPushInProgress = &Error{Code: CodeWeChatUnavailable, Message: "the same p
 
 // ApplyPush applies one push event from WeChat, each item at most once
 // however often WeChat redelivers it. Events other than the three
-// subscribe_msg_* events are ignored.
+// subscribe_msg_* events are ignored. It is ApplyPushDelivery without a
+// delivery id: two identical events (one user answering two popups of the
+// same template within a second) then count once.
 func (s *Service) ApplyPush(ctx context.Context, ev wechat.PushEvent) error {
+	return s.ApplyPushDelivery(ctx, ev, "")
+}
+
+// ApplyPushDelivery is ApplyPush for an event that came in the signed
+// request identified by delivery (its timestamp and nonce). WeChat
+// redelivers an unanswered push with the same parameters, so its copies
+// share the delivery, while two identical events are two deliveries.
+func (s *Service) ApplyPushDelivery(ctx context.Context, ev wechat.PushEvent, delivery string) error {
 	switch ev.Event {
 	case wechat.EventSubscribePopup, wechat.EventSubscribeChange, wechat.EventSubscribeSent:
 	default:
@@ -40,15 +51,15 @@ func (s *Service) ApplyPush(ctx context.Context, ev wechat.PushEvent) error {
 		return FieldError("FromUserName", "missing")
 	}
 	for i, item := range ev.Items {
-		if err := s.applyPushItemOnce(ctx, ev, i, item); err != nil {
+		if err := s.applyPushItemOnce(ctx, ev, delivery, i, item); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func pushItemKey(ev wechat.PushEvent, i int, item wechat.PushItem) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%d\x00%s\x00%s", ev.FromUserName, ev.CreateTime, ev.Event, i, item.TemplateID, item.MsgID))
+func pushItemKey(ev wechat.PushEvent, delivery string, i int, item wechat.PushItem) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%d\x00%s\x00%s\x00%s", ev.FromUserName, ev.CreateTime, ev.Event, i, item.TemplateID, item.MsgID, delivery))
 	return hex.EncodeToString(sum[:16])
 }
 
@@ -57,13 +68,16 @@ const (
 	pushDone     = "done"
 )
 
-func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, i int, item wechat.PushItem) error {
-	key := s.pushKey(pushItemKey(ev, i, item))
+func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, delivery string, i int, item wechat.PushItem) error {
+	key := s.pushKey(pushItemKey(ev, delivery, i, item))
 	mine := []byte(pushApplying + ":" + s.newID(""))
 	for wait := 20 * time.Millisecond; ; wait *= 2 {
 		ver, err := s.claimPush(ctx, key, mine)
 		if err == nil {
-			if err := s.applyPushItem(ctx, ev, item); err != nil {
+			// applyPushItem fails only before it changed anything (or
+			// idempotently): a store hiccup is tried again here rather than
+			// by WeChat, which gives up after three redeliveries.
+			if err := s.applyPushItemRetrying(ctx, ev, item); err != nil {
 				// Release the claim so WeChat's redelivery applies it.
 				_ = s.retryWrite(context.WithoutCancel(ctx), "release push", func() error {
 					err := s.st.Delete(context.WithoutCancel(ctx), key, store.DeleteOptions{IfVersion: ver})
@@ -109,6 +123,21 @@ func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, i 
 		case <-time.After(wait):
 		}
 	}
+}
+
+// applyPushItemRetrying applies an item, trying again a few times when the
+// store failed.
+func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem) error {
+	err := s.applyPushItem(ctx, ev, item)
+	for wait := 10 * time.Millisecond; err != nil && CodeOf(err) == CodeInternal && wait <= 160*time.Millisecond; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		err = s.applyPushItem(ctx, ev, item)
+	}
+	return err
 }
 
 // claimPush takes the claim of one push item, trying again when the store
@@ -176,10 +205,13 @@ func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item w
 }
 
 // sentLog pairs WeChat's subscribe_msg_sent_events with the sends whose
-// outcome was ambiguous, for one user and template. Either may come first:
-// a send that timed out usually learns it long after WeChat delivered and
-// pushed the event. Unknown holds the notifications still waiting for their
-// event; Events the recent events no unknown send has claimed yet.
+// outcome was ambiguous, for one user and template. Events carry only
+// WeChat's msgid, which an unanswered send never learns, so the pairing is
+// made by SweepUnknown once every send that was in flight at the same time
+// has finished: by then each send that got its answer has marked its msgid
+// (sentMsgKey), and the events left unmarked belong to the unknown sends.
+// Unknown holds the notifications waiting to be settled; Events the recent
+// events no send has claimed.
 type sentLog struct {
 	Unknown []unknownEntry `json:"unknown,omitempty"`
 	Events  []sentEntry    `json:"events,omitempty"`
@@ -197,10 +229,13 @@ type sentEntry struct {
 	Status string    `json:"status,omitempty"`
 }
 
-// sentLogMemory bounds how long both sides wait for each other.
+// sentLogMemory bounds how long both sides wait for each other;
+// clockSkew how much earlier than our call WeChat's CreateTime of the
+// event may read (whole seconds, and two clocks).
 const (
 	sentLogMemory = unknownMemory
 	maxSentEvents = 50
+	clockSkew     = 5 * time.Second
 )
 
 func (l *sentLog) prune(now time.Time) {
@@ -216,6 +251,20 @@ func (l *sentLog) prune(now time.Time) {
 	if len(l.Unknown) > maxUnknown {
 		l.Unknown = l.Unknown[len(l.Unknown)-maxUnknown:]
 	}
+}
+
+// getSentLog reads the user's sent log for a template (empty when none).
+func (s *Service) getSentLog(ctx context.Context, openID, tmplID string) (sentLog, error) {
+	var l sentLog
+	it, err := s.st.Get(ctx, s.unknownKey(openID, tmplID))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return l, nil
+	case err != nil:
+		return l, storeErr("get sent log", err)
+	}
+	_ = json.Unmarshal(it.Value, &l)
+	return l, nil
 }
 
 // editSentLog applies edit to the user's sent log for a template with
@@ -255,48 +304,82 @@ func (s *Service) editSentLog(ctx context.Context, openID, tmplID string, edit f
 	return storeErr("put sent log", errors.New("too many concurrent updates"))
 }
 
-// matchSentEvent is called when a send's outcome is ambiguous: if WeChat's
-// sent event for it already came (an unclaimed event for this user and
-// template, created no earlier than a second before the call), it is
-// claimed and returned; otherwise the notification waits in the log for
-// the event.
-func (s *Service) matchSentEvent(ctx context.Context, openID, tmplID, id string, callAt time.Time) (sentEntry, bool, error) {
-	var (
-		match sentEntry
-		found bool
-	)
-	err := s.retryWrite(ctx, "match sent event", func() error {
-		return s.editSentLog(ctx, openID, tmplID, func(l *sentLog) {
-			found = false
-			for i, ev := range l.Events {
-				if !ev.At.Before(callAt.Truncate(time.Second).Add(-time.Second)) {
-					match, found = ev, true
-					l.Events = append(l.Events[:i:i], l.Events[i+1:]...)
-					return
-				}
-			}
-			l.Unknown = append(l.Unknown, unknownEntry{ID: id, CallAt: callAt.UTC()})
-		})
-	})
-	return match, found, err
+// sentMsgKey marks a msgid WeChat answered a send with: the sent event of
+// that message belongs to a send that knows its outcome.
+func (s *Service) sentMsgKey(openID, msgID string) store.Key {
+	return store.Key{Partition: s.userPartition(openID), Sort: "sent|" + msgID}
 }
 
-// settleSent applies a subscribe_msg_sent_event: the oldest notification of
-// this user and template whose outcome is unknown is settled with it; if
-// there is none, the event is kept for a send whose ambiguity is not known
-// yet. (WeChat sends this event for every delivered message; without a
-// msgid index, an event of a known send can settle an unknown one when both
-// went to the same user and template within the same second or so: its
-// status label may then be wrong, never the ledger.)
+// markSent records the msgid of a send WeChat answered, for as long as a
+// sweep may look for it. Only with push: nothing else reads it.
+func (s *Service) markSent(ctx context.Context, n Notification) {
+	if !s.pushConfigured || n.WeChat.MsgID == "" {
+		return
+	}
+	err := s.retryWrite(ctx, "mark msgid", func() error {
+		_, err := s.st.Put(ctx, s.sentMsgKey(n.OpenID, n.WeChat.MsgID), []byte(n.ID),
+			store.PutOptions{ExpiresAt: s.now().Add(sentLogMemory + s.unknownWindow)})
+		return err
+	})
+	if err != nil {
+		// Its sent event may then settle an unknown send of the same user
+		// and template that WeChat never got: that send's credit stays
+		// spent (fewer messages, never one without consent).
+		s.log.Warn("msgid of a sent message not marked", "err", err, "notification", n.ID)
+	}
+}
+
+// isMarked reports whether msgID is the answer of a send we know.
+func (s *Service) isMarked(ctx context.Context, openID, msgID string) (bool, error) {
+	if msgID == "" {
+		return false, nil
+	}
+	_, err := s.st.Get(ctx, s.sentMsgKey(openID, msgID))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	}
+	return false, storeErr("get msgid mark", err)
+}
+
+// awaitSentEvent records a send whose outcome is ambiguous: SweepUnknown
+// settles it with an unclaimed sent event, or closes it as not delivered,
+// once UnknownWindow has passed. Without push nothing will: it stays
+// unknown.
+func (s *Service) awaitSentEvent(ctx context.Context, openID, tmplID, id string, callAt time.Time) error {
+	if !s.pushConfigured {
+		return nil
+	}
+	err := s.retryWrite(ctx, "record unknown send", func() error {
+		return s.editSentLog(ctx, openID, tmplID, func(l *sentLog) {
+			if !slices.ContainsFunc(l.Unknown, func(u unknownEntry) bool { return u.ID == id }) {
+				l.Unknown = append(l.Unknown, unknownEntry{ID: id, CallAt: callAt.UTC()})
+			}
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return s.noteUnknownDue(ctx, openID, tmplID, id, callAt)
+}
+
+// settleSent applies a subscribe_msg_sent_event: the event of a message
+// whose send got its answer is done with; any other is kept for
+// SweepUnknown, which pairs it with an unknown send (the send may not even
+// know yet that its outcome is ambiguous, or may not have marked its msgid
+// yet: the sweep looks again).
 func (s *Service) settleSent(ctx context.Context, openID string, createTime int64, item wechat.PushItem) error {
-	var settled string
+	if !s.pushConfigured {
+		return nil // nothing sweeps: keep nothing
+	}
+	marked, err := s.isMarked(ctx, openID, item.MsgID)
+	if err != nil || marked {
+		return err
+	}
 	ev := sentEntry{MsgID: item.MsgID, At: time.Unix(createTime, 0).UTC(), Code: item.ErrorCode, Status: item.ErrorStatus}
-	err := s.editSentLog(ctx, openID, item.TemplateID, func(l *sentLog) {
-		settled = ""
-		if len(l.Unknown) > 0 {
-			settled, l.Unknown = l.Unknown[0].ID, l.Unknown[1:]
-			return
-		}
+	return s.editSentLog(ctx, openID, item.TemplateID, func(l *sentLog) {
 		for _, e := range l.Events {
 			if e.MsgID == ev.MsgID {
 				return // a redelivered event: keep one
@@ -304,10 +387,6 @@ func (s *Service) settleSent(ctx context.Context, openID string, createTime int6
 		}
 		l.Events = append(l.Events, ev)
 	})
-	if err != nil || settled == "" {
-		return err
-	}
-	return s.settleUnknown(ctx, settled, ev)
 }
 
 // settleUnknown records the delivery outcome of an unknown notification.

@@ -40,13 +40,33 @@ func (c *testClock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// hookStore lets a test intercept the writes of one-time credit counters
-// ("c|<tmpl>|n"): fail them, or hold them to stage races.
+// hookStore lets a test intercept the Adds of pairing balances ("p|<tmpl>")
+// and the Puts of consent states ("c|<tmpl>|m"): fail them, or hold them to
+// stage races.
 type hookStore struct {
 	store.Store
 	mu     sync.Mutex
 	onAdd  func(k store.Key, delta int64) error
-	adding atomic.Int32 // credit Adds inside the hook right now
+	onPut  func(k store.Key) error
+	adding atomic.Int32 // pairing Adds inside the hook right now
+}
+
+func (h *hookStore) setOnPut(f func(k store.Key) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.onPut = f
+}
+
+func (h *hookStore) Put(ctx context.Context, k store.Key, v []byte, opts store.PutOptions) (int64, error) {
+	h.mu.Lock()
+	f := h.onPut
+	h.mu.Unlock()
+	if f != nil && strings.HasPrefix(k.Sort, "c|") && strings.HasSuffix(k.Sort, "|m") {
+		if err := f(k); err != nil {
+			return 0, err
+		}
+	}
+	return h.Store.Put(ctx, k, v, opts)
 }
 
 func (h *hookStore) setOnAdd(f func(k store.Key, delta int64) error) {
@@ -59,7 +79,7 @@ func (h *hookStore) Add(ctx context.Context, k store.Key, delta, lo, hi int64) (
 	h.mu.Lock()
 	f := h.onAdd
 	h.mu.Unlock()
-	if f != nil && strings.HasPrefix(k.Sort, "c|") && strings.HasSuffix(k.Sort, "|n") {
+	if f != nil && strings.HasPrefix(k.Sort, "p|") {
 		h.adding.Add(1)
 		err := f(k, delta)
 		h.adding.Add(-1)
@@ -346,15 +366,13 @@ func TestPushRedeliveryAppliedOnce(t *testing.T) {
 	})
 	t.Run("FirstFailsCopyApplies", func(t *testing.T) {
 		s := newSecRig(t, withPush)
-		var once sync.Once
-		s.hooks.setOnAdd(func(store.Key, int64) error {
-			err := error(nil)
-			once.Do(func() { err = errBoom })
-			return err
-		})
+		// The store keeps failing while the first copy is applied (a
+		// single failure is tried again inside).
+		s.hooks.setOnAdd(func(store.Key, int64) error { return errBoom })
 		if err := s.svc.ApplyPush(context.Background(), popupEvent("o-1", 100)); err == nil {
 			t.Fatal("first copy: got success, want an error (WeChat must deliver it again)")
 		}
+		s.hooks.setOnAdd(nil)
 		s.wantCredits(t, "o-1", 0, "after the failed first copy")
 		s.event(t, "o-1", 100)
 		s.event(t, "o-1", 100)
@@ -371,10 +389,14 @@ func TestPushRedeliveryAppliedOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSecRig(t, withPush)
 			release := make(chan struct{})
-			var held atomic.Bool
+			var held, failing atomic.Bool
+			failing.Store(tc.firstErr != nil) // until the first copy gave up
 			s.hooks.setOnAdd(func(store.Key, int64) error {
 				if held.CompareAndSwap(false, true) {
 					<-release
+					return tc.firstErr
+				}
+				if failing.Load() {
 					return tc.firstErr
 				}
 				return nil
@@ -391,7 +413,9 @@ func TestPushRedeliveryAppliedOnce(t *testing.T) {
 			default:
 			}
 			close(release)
-			if err := <-first; (err == nil) != tc.firstWant {
+			err := <-first
+			failing.Store(false)
+			if (err == nil) != tc.firstWant {
 				t.Fatalf("first copy: got %v, want success %v", err, tc.firstWant)
 			}
 			if err := <-copyDone; err != nil {
@@ -426,6 +450,30 @@ func TestPushRedeliveryAppliedOnce(t *testing.T) {
 		s.event(t, "o-1", 100)
 		s.wantCredits(t, "o-1", 1, "after the first and two copies")
 	})
+}
+
+// Once a popup is counted in the pairing balance, a failure of the
+// bookkeeping after it does not fail the report or the push: their retry
+// would count the same popup a second time.
+func TestPopupCountedOnceWhenBookkeepingFails(t *testing.T) {
+	for _, eventFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("EventFirst=%v", eventFirst), func(t *testing.T) {
+			s := newSecRig(t, withPush)
+			const o = "o-1"
+			first, second := func() { s.event(t, o, 100) }, func() { s.report(t, o) }
+			if !eventFirst {
+				first, second = second, first
+			}
+			first()
+			s.hooks.setOnPut(func(store.Key) error { return errors.New("injected store failure") })
+			second() // fails the test when it does not succeed
+			s.hooks.setOnPut(nil)
+			s.wantCredits(t, o, 1, "after one popup, its report and its event")
+			s.clock.advance(pairWindow + time.Second)
+			s.sweep(t, 0)
+			s.wantCredits(t, o, 1, "after the sweep")
+		})
+	}
 }
 
 func waitFor(tb testing.TB, cond func() bool) {
@@ -464,4 +512,65 @@ func TestCheckPageRefusesNonPaths(t *testing.T) {
 			t.Errorf("CheckPage(%q): got %v, want nil", page, err)
 		}
 	}
+}
+
+// A report with an idempotency key is counted once however often it is
+// retried; a failure before it was counted releases the key.
+func TestReportIdempotencyKey(t *testing.T) {
+	s := newSecRig(t, withPush)
+	const o = "o-retry"
+	report := func(id string) error {
+		_, err := s.svc.RecordReport(context.Background(), o, notify.Report{Result: map[string]string{leadTID: "accept"}, ID: id})
+		return err
+	}
+	for range 3 {
+		if err := report("popup-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.wantCredits(t, o, 1, "after three copies of one report")
+	// The store fails before the report is counted: the retry counts it.
+	var once sync.Once
+	s.hooks.setOnAdd(func(store.Key, int64) error {
+		err := error(nil)
+		once.Do(func() { err = errors.New("injected store failure") })
+		return err
+	})
+	if err := report("popup-2"); err == nil {
+		t.Fatal("report with a failing store: got success")
+	}
+	s.wantCredits(t, o, 1, "after the failed report")
+	if err := report("popup-2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := report("popup-2"); err != nil {
+		t.Fatal(err)
+	}
+	s.wantCredits(t, o, 2, "after the retried report")
+	for _, bad := range []string{"has space", "\u00e9", strings.Repeat("k", 129)} {
+		if err := report(bad); notify.CodeOf(err) != notify.CodeBadRequest {
+			t.Fatalf("report id %q: got %v, want bad_request", bad, err)
+		}
+	}
+}
+
+// Two popups of one template answered within the same second make two
+// identical events: they come in two deliveries (timestamp and nonce) and
+// count twice, while a copy of one delivery counts once.
+func TestIdenticalEventsInTwoDeliveries(t *testing.T) {
+	s := newSecRig(t, withPush)
+	const o = "o-fast"
+	ev := popupEvent(o, 100)
+	for _, d := range []string{"1700000000.111", "1700000000.111", "1700000000.222"} {
+		if err := s.svc.ApplyPushDelivery(context.Background(), ev, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.wantCredits(t, o, 2, "after two deliveries, one of them twice")
+	s.report(t, o)
+	s.report(t, o)
+	s.wantCredits(t, o, 2, "after their two reports")
+	s.clock.advance(pairWindow + time.Second)
+	s.sweep(t, 0)
+	s.wantCredits(t, o, 2, "after the sweep")
 }

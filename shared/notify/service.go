@@ -52,12 +52,11 @@ type Options struct {
 	// subscribe_msg_popup_event. A client report of an accept that no event
 	// confirms within PairWindow is then withdrawn by SweepReports.
 	PushConfigured bool
-	// UnknownWindow is how long an ambiguous send waits for WeChat's sent
-	// event before SweepUnknown takes it as not delivered; 0 (the default)
-	// keeps such sends unknown. Only with PushConfigured. Off by default: an
-	// event matched to the wrong send of the same user and template, or
-	// lost on the way, makes the sweep give back a credit WeChat spent
-	// (see docs/reliability.md).
+	// UnknownWindow is how long after its call SweepUnknown settles an
+	// ambiguous send, with WeChat's sent event or as not delivered (default
+	// 10 min; at least SendLease plus a minute, so that every send made at
+	// the same time has finished). Only with PushConfigured: without it
+	// such sends stay unknown.
 	UnknownWindow time.Duration
 	// MaxReportCredits caps, without push, the one-time credits of one user
 	// and template that client reports can grant: nothing verifies them
@@ -151,6 +150,10 @@ func New(opts Options) (*Service, error) {
 		s.reportsPerMinute = 10
 	}
 	s.unknownWindow = opts.UnknownWindow
+	if s.unknownWindow <= 0 {
+		s.unknownWindow = 10 * time.Minute
+	}
+	s.unknownWindow = max(s.unknownWindow, s.sendLease+time.Minute)
 	s.rules = opts.Rules
 	if s.rules == nil {
 		s.rules = &Rules{}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,14 +14,17 @@ import (
 )
 
 // An ambiguous send (written, never answered) is recorded unknown with its
-// credit spent, and waits in the user's sent log for WeChat's
-// subscribe_msg_sent_event, which WeChat pushes for every message it
-// delivered. With push enabled and an UnknownWindow set (WXN_UNKNOWN_WINDOW),
-// SweepUnknown closes the ones whose event never came: after UnknownWindow the message is taken as not delivered,
-// the notification becomes failed (not_delivered) and the credit comes back.
-// A delivered message whose event was lost (WeChat gave up pushing it) is
-// then counted back by mistake; the next send meets 43101 and zeroes the
-// ledger, so no message goes out without consent.
+// credit spent. With push (PushConfigured), WeChat pushes a
+// subscribe_msg_sent_event for every message it delivered, so once every
+// send in flight at the same time has finished and marked the msgid it was
+// answered with, the unmarked events of the user and template are exactly
+// those of the unknown sends. SweepUnknown then settles each unknown send
+// older than UnknownWindow: with an unmarked event (sent, or failed when
+// the event reports a delivery failure), else as not delivered (failed,
+// not_delivered) with its credit given back. A delivered message whose
+// event was lost (WeChat gave up pushing it) is then counted back by
+// mistake; the next send meets 43101 and zeroes the ledger, so no message
+// goes out without consent.
 //
 // Layout: unkdue|<appid>  <callAt ms>|<id>  {openid, templateId}
 
@@ -36,9 +40,6 @@ type unknownDue struct {
 
 // noteUnknownDue indexes an unknown send for SweepUnknown.
 func (s *Service) noteUnknownDue(ctx context.Context, openID, tmplID, id string, callAt time.Time) error {
-	if !s.pushConfigured || s.unknownWindow <= 0 {
-		return nil // nothing will close it: it stays unknown
-	}
 	b, _ := json.Marshal(unknownDue{OpenID: openID, TemplateID: tmplID})
 	key := store.Key{Partition: s.unknownDuePartition(), Sort: fmt.Sprintf("%013d|%s", callAt.UnixMilli(), id)}
 	return s.retryWrite(ctx, "note unknown send", func() error {
@@ -47,13 +48,13 @@ func (s *Service) noteUnknownDue(ctx context.Context, openID, tmplID, id string,
 	})
 }
 
-// SweepUnknown closes the unknown sends older than UnknownWindow whose sent
-// event never came (see above) and returns how many it closed. Each is
-// taken out of the user's sent log first, so a sent event arriving at the
-// same time settles it or the sweep does, never both; overlapping sweeps
-// are safe. It stops after maxSweep entries or when ctx ends.
-func (s *Service) SweepUnknown(ctx context.Context) (closed int, err error) {
-	if !s.pushConfigured || s.unknownWindow <= 0 {
+// SweepUnknown settles the unknown sends older than UnknownWindow (see
+// above) and returns how many it settled. Each is taken out of the user's
+// sent log, together with the event it is paired with, in one conditional
+// write, so overlapping sweeps settle each send once. It stops after
+// maxSweep entries or when ctx ends.
+func (s *Service) SweepUnknown(ctx context.Context) (settled int, err error) {
+	if !s.pushConfigured {
 		return 0, nil
 	}
 	cutoff := s.now().Add(-s.unknownWindow).UnixMilli()
@@ -61,24 +62,24 @@ func (s *Service) SweepUnknown(ctx context.Context) (closed int, err error) {
 	for seen := 0; seen < maxSweep; {
 		page, err := s.st.Query(ctx, q)
 		if err != nil {
-			return closed, storeErr("query unknown sends", err)
+			return settled, storeErr("query unknown sends", err)
 		}
 		for _, it := range page.Items {
 			ms, id, _ := strings.Cut(it.Key.Sort, "|")
 			at, _ := strconv.ParseInt(ms, 10, 64)
 			if at > cutoff {
-				return closed, nil
+				return settled, nil
 			}
 			if err := ctx.Err(); err != nil {
-				return closed, err
+				return settled, err
 			}
 			seen++
-			ok, err := s.closeUnknown(ctx, it, id)
+			ok, err := s.settleDue(ctx, it, id)
 			if err != nil {
-				return closed, err
+				return settled, err
 			}
 			if ok {
-				closed++
+				settled++
 			}
 		}
 		if page.Next == "" {
@@ -86,33 +87,61 @@ func (s *Service) SweepUnknown(ctx context.Context) (closed int, err error) {
 		}
 		q.After = page.Next
 	}
-	return closed, nil
+	return settled, nil
 }
 
-func (s *Service) closeUnknown(ctx context.Context, it store.Item, id string) (bool, error) {
+func (s *Service) settleDue(ctx context.Context, it store.Item, id string) (bool, error) {
 	var d unknownDue
 	if json.Unmarshal(it.Value, &d) != nil || d.OpenID == "" {
 		_ = s.st.Delete(ctx, it.Key, store.DeleteOptions{})
 		return false, nil
 	}
-	// Take it out of the sent log: whoever removes it settles it.
-	var mine bool
+	// The events of sends that got their answer are marked by now.
+	l, err := s.getSentLog(ctx, d.OpenID, d.TemplateID)
+	if err != nil {
+		return false, err
+	}
+	known := map[string]bool{}
+	for _, e := range l.Events {
+		if known[e.MsgID], err = s.isMarked(ctx, d.OpenID, e.MsgID); err != nil {
+			return false, err
+		}
+	}
+	var (
+		mine, found bool
+		match       sentEntry
+		callAt      time.Time
+	)
 	if err := s.editSentLog(ctx, d.OpenID, d.TemplateID, func(l *sentLog) {
-		mine = false
-		for i, u := range l.Unknown {
-			if u.ID == id {
-				l.Unknown = append(l.Unknown[:i:i], l.Unknown[i+1:]...)
-				mine = true
+		mine, found = false, false
+		l.Events = slices.DeleteFunc(l.Events, func(e sentEntry) bool { return known[e.MsgID] })
+		i := slices.IndexFunc(l.Unknown, func(u unknownEntry) bool { return u.ID == id })
+		if i < 0 {
+			return // settled by an overlapping sweep
+		}
+		u := l.Unknown[i]
+		l.Unknown, mine, callAt = slices.Delete(l.Unknown, i, i+1), true, u.CallAt
+		// The oldest unclaimed event made while the call could still be
+		// processed.
+		first, last := u.CallAt.Add(-clockSkew), u.CallAt.Add(s.sendLease+clockSkew)
+		for j, e := range l.Events {
+			if !e.At.Before(first) && !e.At.After(last) {
+				match, found = e, true
+				l.Events = slices.Delete(l.Events, j, j+1)
 				return
 			}
 		}
 	}); err != nil {
 		return false, err
 	}
-	if mine {
-		if err := s.closeUnknownNotification(ctx, id); err != nil {
-			return false, err
-		}
+	switch {
+	case mine && found:
+		err = s.settleUnknown(ctx, id, match)
+	case mine:
+		err = s.closeUnknownNotification(ctx, id, callAt)
+	}
+	if err != nil {
+		return false, err
 	}
 	if err := s.st.Delete(ctx, it.Key, store.DeleteOptions{}); err != nil {
 		return mine, storeErr("drop unknown send", err)
@@ -122,7 +151,7 @@ func (s *Service) closeUnknown(ctx context.Context, it store.Item, id string) (b
 
 // closeUnknownNotification marks an unknown notification not delivered and
 // gives its credit back.
-func (s *Service) closeUnknownNotification(ctx context.Context, id string) error {
+func (s *Service) closeUnknownNotification(ctx context.Context, id string, callAt time.Time) error {
 	for range 8 {
 		n, ver, err := s.getNotification(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -143,7 +172,7 @@ func (s *Service) closeUnknownNotification(ctx context.Context, id string) error
 			return storeErr("close notification", err)
 		}
 		if t, ok := s.catalog.Lookup(n.TemplateID); ok {
-			return s.giveBack(ctx, n.OpenID, t)
+			return s.giveBack(ctx, n.OpenID, t, callAt)
 		}
 		return nil
 	}

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -13,15 +14,25 @@ import (
 	"wxnotify/shared/wechat"
 )
 
-// silentWeChat writes every send and never answers: the ambiguous outcome.
-type silentWeChat struct{ calls int }
+// silentWeChat writes every send and never answers (the ambiguous
+// outcome), except the calls given a msgid in answers, which it answers.
+type silentWeChat struct {
+	mu      sync.Mutex
+	calls   int
+	answers map[int]int64 // call number (from 1) -> msgid
+}
 
 func (w *silentWeChat) Code2Session(context.Context, string) (wechat.Session, error) {
 	return wechat.Session{}, errors.New("not used")
 }
 
 func (w *silentWeChat) SendSubscribeMessage(context.Context, wechat.SendRequest) (wechat.SendResult, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.calls++
+	if id, ok := w.answers[w.calls]; ok {
+		return wechat.SendResult{MsgID: id}, nil
+	}
 	return wechat.SendResult{}, &wechat.TransportError{API: "subscribeMessage.send", Written: true, Err: errors.New("connection reset")}
 }
 
@@ -105,7 +116,12 @@ func TestSweepUnknownClosesUndelivered(t *testing.T) {
 	}
 }
 
-func TestSweepUnknownLeavesSettledSends(t *testing.T) {
+func sentEvent(openID string, at time.Time, msgID string) wechat.PushEvent {
+	return wechat.PushEvent{FromUserName: openID, CreateTime: at.Unix(), Event: wechat.EventSubscribeSent,
+		Items: []wechat.PushItem{{TemplateID: "tmpl-lead", MsgID: msgID, ErrorStatus: "success"}}}
+}
+
+func TestSweepUnknownSettlesWithSentEvent(t *testing.T) {
 	svc, clock, _ := newUnknownRig(t)
 	ctx := context.Background()
 	const openID = "oUser2"
@@ -113,16 +129,18 @@ func TestSweepUnknownLeavesSettledSends(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, _ := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "x"}})
-	// WeChat delivered it after all: its sent event settles the send.
-	clock.Advance(time.Minute)
-	ev := wechat.PushEvent{FromUserName: openID, CreateTime: clock.Now().Unix(), Event: wechat.EventSubscribeSent,
-		Items: []wechat.PushItem{{TemplateID: "tmpl-lead", MsgID: "3395159288267931652", ErrorStatus: "success"}}}
-	if err := svc.ApplyPush(ctx, ev); err != nil {
-		t.Fatal(err)
+	// WeChat delivered it after all: its sent event comes, twice.
+	for range 2 {
+		if err := svc.ApplyPush(ctx, sentEvent(openID, clock.Now(), "3395159288267931652")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := svc.Notification(ctx, n.ID); got.Status != StatusUnknown {
+		t.Fatalf("before the window: got %s, want unknown (a send in flight may own the event)", got.Status)
 	}
 	clock.Advance(time.Hour)
-	if closed, err := svc.SweepUnknown(ctx); err != nil || closed != 0 {
-		t.Fatalf("sweep: got %d, %v; want 0 (the send was settled)", closed, err)
+	if settled, err := svc.SweepUnknown(ctx); err != nil || settled != 1 {
+		t.Fatalf("sweep: got %d, %v; want 1", settled, err)
 	}
 	got, _ := svc.Notification(ctx, n.ID)
 	if got.Status != StatusSent || got.WeChat.MsgID != "3395159288267931652" {
@@ -130,5 +148,113 @@ func TestSweepUnknownLeavesSettledSends(t *testing.T) {
 	}
 	if c := svc.credits(t, openID); c != 0 {
 		t.Fatalf("credits: got %d, want 0 (delivered)", c)
+	}
+	if settled, err := svc.SweepUnknown(ctx); err != nil || settled != 0 {
+		t.Fatalf("second sweep: got %d, %v; want 0", settled, err)
+	}
+}
+
+// The sent event of a send that got its answer is never taken for an
+// unknown send of the same user and template, even when it arrives before
+// that send marked its msgid.
+func TestSweepUnknownIgnoresEventsOfAnsweredSends(t *testing.T) {
+	svc, clock, wx := newUnknownRig(t)
+	wx.answers = map[int]int64{1: 111}
+	ctx := context.Background()
+	const openID = "oUser3"
+	if _, err := svc.st.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("3"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The event of the answered send comes first (WeChat pushes as it answers).
+	if err := svc.ApplyPush(ctx, sentEvent(openID, clock.Now(), "111")); err != nil {
+		t.Fatal(err)
+	}
+	answered, err := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "a"}})
+	if err != nil || answered.Status != StatusSent {
+		t.Fatalf("answered send: got %s, %v", answered.Status, err)
+	}
+	lost, _ := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "b"}})
+	if lost.Status != StatusUnknown {
+		t.Fatalf("ambiguous send: got %s", lost.Status)
+	}
+	clock.Advance(time.Hour)
+	if settled, err := svc.SweepUnknown(ctx); err != nil || settled != 1 {
+		t.Fatalf("sweep: got %d, %v; want 1", settled, err)
+	}
+	got, _ := svc.Notification(ctx, lost.ID)
+	if got.Status != StatusFailed || got.Reason != ReasonNotDelivered {
+		t.Fatalf("ambiguous send: got %s/%s msgid %q, want failed/not_delivered", got.Status, got.Reason, got.WeChat.MsgID)
+	}
+	if c := svc.credits(t, openID); c != 2 {
+		t.Fatalf("credits: got %d, want 2 (one delivered, one given back)", c)
+	}
+}
+
+// Two unknown sends, one delivered: one is settled sent with the event, the
+// other closed, and the ledger ends where WeChat's count is.
+func TestSweepUnknownPairsByCount(t *testing.T) {
+	svc, clock, _ := newUnknownRig(t)
+	ctx := context.Background()
+	const openID = "oUser4"
+	if _, err := svc.st.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("5"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 2 {
+		n, _ := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": fmt.Sprint(i)}})
+		ids = append(ids, n.ID)
+		clock.Advance(2 * time.Minute)
+	}
+	// An old event (before both calls) and the delivery of the second send.
+	if err := svc.ApplyPush(ctx, sentEvent(openID, clock.Now().Add(-time.Hour), "7")); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.ApplyPush(ctx, sentEvent(openID, clock.Now().Add(-2*time.Minute+time.Second), "9")); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	if settled, err := svc.SweepUnknown(ctx); err != nil || settled != 2 {
+		t.Fatalf("sweep: got %d, %v; want 2", settled, err)
+	}
+	first, _ := svc.Notification(ctx, ids[0])
+	second, _ := svc.Notification(ctx, ids[1])
+	if first.Status != StatusFailed || second.Status != StatusSent || second.WeChat.MsgID != "9" {
+		t.Fatalf("got %s and %s (msgid %q), want failed and sent with msgid 9", first.Status, second.Status, second.WeChat.MsgID)
+	}
+	if c := svc.credits(t, openID); c != 4 {
+		t.Fatalf("credits: got %d, want 4", c)
+	}
+}
+
+// A send WeChat never got, made before the user turned the template off:
+// WeChat zeroed its count with that credit in it, so the sweep closes the
+// send without giving the credit back, even after a new accept.
+func TestSweepUnknownAfterRevokeGivesNothingBack(t *testing.T) {
+	svc, clock, _ := newUnknownRig(t)
+	ctx := context.Background()
+	const openID = "oUser5"
+	if _, err := svc.st.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("2"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "x"}})
+	clock.Advance(time.Second)
+	off := wechat.PushEvent{FromUserName: openID, CreateTime: clock.Now().Unix(), Event: wechat.EventSubscribeChange,
+		Items: []wechat.PushItem{{TemplateID: "tmpl-lead", SubscribeStatus: "reject"}}}
+	on := wechat.PushEvent{FromUserName: openID, CreateTime: clock.Now().Unix() + 1, Event: wechat.EventSubscribePopup,
+		Items: []wechat.PushItem{{TemplateID: "tmpl-lead", SubscribeStatus: "accept"}}}
+	for _, ev := range []wechat.PushEvent{off, on} {
+		if err := svc.ApplyPush(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(time.Hour)
+	if settled, err := svc.SweepUnknown(ctx); err != nil || settled != 1 {
+		t.Fatalf("sweep: got %d, %v; want 1", settled, err)
+	}
+	if got, _ := svc.Notification(ctx, n.ID); got.Status != StatusFailed || got.Reason != ReasonNotDelivered {
+		t.Fatalf("notification: got %s/%s, want failed/not_delivered", got.Status, got.Reason)
+	}
+	if c := svc.credits(t, openID); c != 1 {
+		t.Fatalf("credits: got %d, want 1 (the new accept only)", c)
 	}
 }

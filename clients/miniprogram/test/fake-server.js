@@ -28,6 +28,7 @@ function createFakeServer(options) {
   const tokens = new Map(); // token -> {openid, exp}
   const ledgers = new Map(); // openid -> Map(templateId -> entry)
   const overrides = {};
+  const reportKeys = new Set(); // openid + ' ' + Idempotency-Key of applied reports
   let issued = 0;
   let requestIds = 0;
 
@@ -83,8 +84,14 @@ function createFakeServer(options) {
           return ok({ templates });
         case 'GET /v1/consents':
           return ok(server.state(sess.openid));
-        case 'POST /v1/consents':
-          return report(sess.openid, req.data);
+        case 'POST /v1/consents': {
+          // Like wxnotify: a report's Idempotency-Key is applied once.
+          const key = req.header && req.header['Idempotency-Key'];
+          if (key && reportKeys.has(sess.openid + ' ' + key)) return ok(server.state(sess.openid, []));
+          const res = report(sess.openid, req.data);
+          if (key && res.statusCode === 200) reportKeys.add(sess.openid + ' ' + key);
+          return res;
+        }
         default:
           return error(404, 'not_found', 'no route ' + route);
       }

@@ -309,4 +309,37 @@ describe('consents and shouldPrompt', () => {
     server.entry('o-user', 'tpl-lead').credits = 0; // the backend sent the one message
     assert.equal(await client.shouldPrompt('lead_assigned'), true);
   });
+
+  it('sends each report with its own Idempotency-Key and resends it with the same key after a 5xx', async () => {
+    const { client, stub, server } = await prepared({ reportRetryDelay: 1 });
+    let failures = 1;
+    server.override('POST /v1/consents', () => {
+      if (failures-- > 0) {
+        return { statusCode: 503, data: { error: { code: 'internal', message: 'store hiccup' } } };
+      }
+      server.override('POST /v1/consents', undefined);
+      return { statusCode: 502, data: 'bad gateway' }; // a proxy's answer
+    });
+    const first = await stub.tap(() => client.subscribe(['lead_assigned']));
+    assert.equal(consentOf(first, 'lead_assigned').credits, 1, 'counted once');
+    const posts = stub.requests().filter((r) => r.method === 'POST' && r.path === '/v1/consents');
+    assert.equal(posts.length, 3, 'two resends');
+    const keys = posts.map((p) => p.header['Idempotency-Key']);
+    assert.match(keys[0], /^rpt-[!-~]{1,120}$/);
+    assert.equal(new Set(keys).size, 1, 'one key for one report: ' + keys.join(', '));
+    const second = await stub.tap(() => client.subscribe(['lead_assigned']));
+    assert.equal(consentOf(second, 'lead_assigned').credits, 2);
+    const all = stub.requests().filter((r) => r.method === 'POST' && r.path === '/v1/consents');
+    assert.notEqual(all[3].header['Idempotency-Key'], keys[0], 'a new popup, a new key');
+  });
+
+  it('gives up on a report after reportRetries resends, and never resends a 4xx', async () => {
+    const { client, stub, server } = await prepared({ reportRetryDelay: 1, reportRetries: 1 });
+    server.override('POST /v1/consents', () => ({ statusCode: 500, data: { error: { code: 'internal', message: 'down' } } }));
+    await assert.rejects(stub.tap(() => client.subscribe(['lead_assigned'])), (err) => err.status === 500);
+    server.override('POST /v1/consents', () => ({ statusCode: 429, data: { error: { code: 'rate_limited', message: 'slow down' } } }));
+    await assert.rejects(stub.tap(() => client.subscribe(['lead_assigned'])), (err) => err.status === 429);
+    const posts = stub.requests().filter((r) => r.method === 'POST' && r.path === '/v1/consents');
+    assert.equal(posts.length, 3, 'two tries of the first report, one of the second');
+  });
 });
