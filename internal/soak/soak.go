@@ -68,6 +68,7 @@ type Report struct {
 	TokenFetches          int
 	StoreOpsPerSend       float64
 	PushesFailed          int
+	PushesRedelivered     int // extra copies of answered pushes (WeChat never got the answer)
 	Duration              time.Duration
 	Violations            []string
 }
@@ -90,8 +91,8 @@ func (r Report) String() string {
 		}
 	}
 	fmt.Fprintf(&b, "  lead events posted %d (%d duplicate deliveries); batch recipients %d\n", r.EventsPosted, r.EventDuplicates, r.BatchRecipients)
-	fmt.Fprintf(&b, "  WeChat send calls %d (%d faults injected), store faults injected %d, pushes never answered success %d\n",
-		r.WeChatCalls, r.WeChatFaults, r.StoreFaults, r.PushesFailed)
+	fmt.Fprintf(&b, "  WeChat send calls %d (%d faults injected), store faults injected %d, pushes never answered success %d, extra push copies %d\n",
+		r.WeChatCalls, r.WeChatFaults, r.StoreFaults, r.PushesFailed, r.PushesRedelivered)
 	fmt.Fprintf(&b, "  messages delivered %d; duplicates delivered %d (must be 0)\n", r.Delivered, r.DuplicatesDelivered)
 	fmt.Fprintf(&b, "  requests without a recorded final state %d (must be 0)\n", r.WithoutFinalState)
 	fmt.Fprintf(&b, "  ledgers disagreeing with WeChat: %d explained by unknown sends, %d not explained (%d above WeChat, %d below; must be 0)\n",
@@ -183,7 +184,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		time.Sleep(200 * time.Millisecond)
 		s.fake.InvalidateTokens() // mid-run: every instance must recover with one fetch
 	})
+	done := make(chan struct{})
+	var redelivery sync.WaitGroup
+	redelivery.Go(func() { s.redeliverPushes(ctx, done) })
 	wg.Wait()
+	close(done)
+	redelivery.Wait()
 	s.quiesce(ctx)
 	s.check(ctx)
 	s.report.Duration = time.Since(start)
@@ -478,6 +484,40 @@ func (s *system) batches(ctx context.Context) {
 		tctx, cancel := context.WithTimeout(ctx, time.Duration(5+s.intn(60))*time.Millisecond)
 		_ = s.parts.Service.RunBatches(tctx, s.clock.Now().Add(time.Minute))
 		cancel()
+	}
+}
+
+// redeliverPushes is WeChat not getting our answers: a fifth of the pushes
+// it made are posted again, one to three more times, with the same
+// parameters, while the run goes on.
+func (s *system) redeliverPushes(ctx context.Context, done <-chan struct{}) {
+	seen := 0
+	for {
+		select {
+		case <-done:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		pushes := s.fake.Pushes()
+		for _, p := range pushes[seen:] {
+			if p.Query == nil || s.intn(5) != 0 {
+				continue
+			}
+			for range 1 + s.intn(3) {
+				req, err := http.NewRequestWithContext(ctx, "POST", s.srv.URL+"/wechat/push?"+p.Query.Encode(), bytes.NewReader(p.Body))
+				if err != nil {
+					continue
+				}
+				if resp, err := s.http.Do(req); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+				}
+				s.mu.Lock()
+				s.report.PushesRedelivered++
+				s.mu.Unlock()
+			}
+		}
+		seen = len(pushes)
 	}
 }
 
