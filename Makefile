@@ -66,14 +66,16 @@ sec:
 
 ## fuzz: every fuzz target (func Fuzz* in *_test.go) for FUZZTIME each (default 30s), one after the other;
 ## FUZZ=regexp narrows the targets (make fuzz FUZZ=Push FUZZTIME=5m). New crashers land in the package's
-## testdata/fuzz/<Target>/ and fail the run; `go test` replays them from then on.
-FUZZTIME ?= 30s
-FUZZ     ?= .
+## testdata/fuzz/<Target>/ and fail the run; `go test` replays them from then on. FUZZFLAGS adds go test
+## flags (FUZZFLAGS=-parallel=1 leaves cores to other work).
+FUZZTIME  ?= 30s
+FUZZ      ?= .
+FUZZFLAGS ?=
 fuzz:
 	@grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' shared cmd internal functions 2>/dev/null | sort | \
 	while IFS=: read -r file fn; do \
 		name=$${fn#func }; dir=./$$(dirname "$$file"); \
 		echo "$$name" | grep -Eq -- '$(FUZZ)' || continue; \
 		echo "== $$name ($$dir) for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) "$$dir" || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) "$$dir" || exit 1; \
 	done
