@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -71,6 +72,7 @@ type Report struct {
 	PushesRedelivered     int // extra copies of answered pushes (WeChat never got the answer)
 	Duration              time.Duration
 	Violations            []string
+	Warnings              []string // what the service logged at warning level or above, requests aside
 }
 
 func (r Report) String() string {
@@ -104,6 +106,16 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "    unexplained %s\n", m)
 	}
 	fmt.Fprintf(&b, "  token fetches %d; store round trips per notification, all activity included %.2f\n", r.TokenFetches, r.StoreOpsPerSend)
+	fmt.Fprintf(&b, "  warnings logged %d\n", len(r.Warnings))
+	if len(r.Violations) > 0 {
+		for i, w := range r.Warnings {
+			if i == 40 {
+				fmt.Fprintf(&b, "    … %d more\n", len(r.Warnings)-i)
+				break
+			}
+			fmt.Fprintf(&b, "    %s\n", w)
+		}
+	}
 	if len(r.Violations) == 0 {
 		b.WriteString("  guarantees: all held\n")
 	}
@@ -149,6 +161,8 @@ type system struct {
 	srv      *httptest.Server
 	key      string
 	http     *http.Client
+
+	warnings lockedBuffer
 
 	mu      sync.Mutex
 	rng     *rand.Rand
@@ -222,7 +236,15 @@ func (s *system) start() error {
 	}
 	s.faulty = storetest.NewFaulty(under, s.cfg.Seed+1)
 	s.counting = storetest.NewCounting(s.faulty)
-	s.parts, err = boot.Build(cfg, s.counting, boot.Options{Function: "soak", Now: s.clock.Now})
+	// Warnings (a write given up after its retries, …) go with the report.
+	logger := slog.New(slog.NewTextHandler(&s.warnings, &slog.HandlerOptions{Level: slog.LevelWarn,
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+	s.parts, err = boot.Build(cfg, s.counting, boot.Options{Function: "soak", Now: s.clock.Now, Logger: logger})
 	if err != nil {
 		_ = bolt.Close()
 		return err
@@ -681,6 +703,29 @@ func (s *system) check(ctx context.Context) {
 		r.StoreOpsPerSend = float64(s.counting.Total()) / float64(r.Requested+r.EventsPosted+r.BatchRecipients)
 	}
 	slices.Sort(r.Violations)
+	for _, l := range strings.Split(s.warnings.String(), "\n") {
+		if l != "" && !strings.Contains(l, "msg=request ") {
+			r.Warnings = append(r.Warnings, l)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // debugUser prints what happened to a user whose ledger disagrees with

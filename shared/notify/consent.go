@@ -43,9 +43,11 @@ type consentMeta struct {
 	LongTerm   bool      `json:"longTerm,omitempty"` // a long-term template is accepted
 	Source     Source    `json:"source,omitempty"`
 	UpdatedAt  time.Time `json:"updatedAt"`
-	// RevokedAt is when the credits were last zeroed (a change event, a
-	// 43101, a kept reject): a credit consumed before it is not given back.
-	RevokedAt time.Time `json:"revokedAt,omitzero"`
+	// RevokingAt and RevokedAt bracket the last zeroing of the credits (a
+	// change event, a 43101, a kept reject): written before and after it,
+	// so that giveBack can tell a credit the zeroing took with it.
+	RevokingAt time.Time `json:"revokingAt,omitzero"`
+	RevokedAt  time.Time `json:"revokedAt,omitzero"`
 }
 
 // Consent is a user's standing for one template.
@@ -317,32 +319,45 @@ func (s *Service) recordChoice(ctx context.Context, openID string, t Template, s
 // applySetting records an "always keep this choice" setting. A kept reject
 // means WeChat refuses the template's messages: its credits are zeroed.
 func (s *Service) applySetting(ctx context.Context, openID string, t Template, status string) error {
-	if status == StatusReject || status == StatusBan {
-		if _, err := s.st.Put(ctx, s.creditsKey(openID, t.ID), []byte("0"), store.PutOptions{}); err != nil {
-			return storeErr("zero credits", err)
-		}
-	}
-	revoked := status == StatusReject || status == StatusBan
-	return s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
+	edit := func(m *consentMeta) {
 		m.Status, m.AlwaysKeep, m.Source = status, true, SourceSettings
-		if revoked {
-			m.RevokedAt = s.now().UTC()
-		}
 		if t.Kind == LongTerm {
 			m.LongTerm = status == StatusAccept
 		}
+	}
+	if status == StatusReject || status == StatusBan {
+		return s.zeroCredits(ctx, openID, t.ID, edit)
+	}
+	return s.updateConsent(ctx, openID, t.ID, edit)
+}
+
+// zeroCredits zeroes a user's credits for a template, applying edit to the
+// consent state, between two marks of the state (see giveBack).
+func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, edit func(*consentMeta)) error {
+	if err := s.updateConsent(ctx, openID, tmplID, func(m *consentMeta) {
+		edit(m)
+		m.RevokingAt = s.now().UTC()
+	}); err != nil {
+		return err
+	}
+	if _, err := s.st.Put(ctx, s.creditsKey(openID, tmplID), []byte("0"), store.PutOptions{}); err != nil {
+		return storeErr("zero credits", err)
+	}
+	err := s.retryWrite(ctx, "mark credits zeroed", func() error {
+		return s.updateConsent(ctx, openID, tmplID, func(m *consentMeta) { m.RevokedAt = s.now().UTC() })
 	})
+	if err != nil {
+		// giveBack takes the zeroing as in progress for revokeSettle.
+		s.log.Warn("credits zeroed, not marked", "openid", HashID(openID), "err", err)
+	}
+	return nil
 }
 
 // Revoke zeroes the user's credits and acceptance of a template: WeChat said
 // 43101, or the user turned the template off.
 func (s *Service) Revoke(ctx context.Context, openID string, tmplID string, src Source) error {
-	if _, err := s.st.Put(ctx, s.creditsKey(openID, tmplID), []byte("0"), store.PutOptions{}); err != nil {
-		return storeErr("zero credits", err)
-	}
-	return s.updateConsent(ctx, openID, tmplID, func(m *consentMeta) {
+	return s.zeroCredits(ctx, openID, tmplID, func(m *consentMeta) {
 		m.Status, m.LongTerm, m.Source = StatusReject, false, src
-		m.RevokedAt = s.now().UTC()
 	})
 }
 
@@ -449,27 +464,75 @@ func (s *Service) consume(ctx context.Context, openID string, t Template) (bool,
 	return true, nil
 }
 
-// giveBack returns a credit consumed for a send made at callAt that WeChat
-// did not deliver. When the credits were zeroed since (the user turned the
-// template off, or WeChat said 43101), WeChat's count was zeroed with that
-// credit in it: it is not given back. (A revoke landing between the check
-// and the Add is the one window left; the next send's 43101 corrects it.)
+// giveBack returns a credit consumed for a send made at callAt (taken before
+// the credit) that WeChat did not deliver. When the credits were zeroed
+// since (the user turned the template off, or WeChat said 43101), WeChat's
+// count was zeroed with that credit in it: it is not given back. A zeroing
+// is marked before (RevokingAt) and after (RevokedAt) it happens; the
+// credit is not given back while one is in progress or when one ended
+// after callAt. The write is conditional on the counter's version read
+// before the marks were checked, so a zeroing in between makes it look
+// again. What is left: a credit granted and consumed in the few
+// milliseconds between a zeroing and its second mark is not given back
+// (one message fewer).
 func (s *Service) giveBack(ctx context.Context, openID string, t Template, callAt time.Time) error {
 	if t.Kind == LongTerm {
 		return nil
 	}
-	return s.retryWrite(ctx, "give back credit", func() error {
-		it, err := s.st.Get(ctx, s.consentKey(openID, t.ID))
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
+	key := s.creditsKey(openID, t.ID)
+	// Three round trips a try: tried longer than a single write.
+	return s.retryWriteN(ctx, "give back credit", 10, func() error {
+		for attempt := range 16 {
+			var (
+				n    int64
+				opts store.PutOptions
+			)
+			it, err := s.st.Get(ctx, key)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				opts.IfAbsent = true
+			case err != nil:
+				return err
+			default:
+				if n, err = store.ParseCounter(it.Value); err != nil {
+					return err
+				}
+				opts.IfVersion = it.Version
+			}
+			if revoked, err := s.revokedSince(ctx, openID, t.ID, callAt); err != nil || revoked {
+				return err
+			}
+			_, err = s.st.Put(ctx, key, store.FormatCounter(n+1), opts)
+			if !errors.Is(err, store.ErrConflict) {
+				return err
+			}
+			// A send or a grant moved the counter meanwhile: look again.
+			time.Sleep(time.Duration(rand.IntN(2<<min(attempt, 4))) * time.Millisecond)
 		}
-		var m consentMeta
-		if err == nil && json.Unmarshal(it.Value, &m) == nil && !m.RevokedAt.Before(callAt) {
-			return nil
-		}
-		_, err = s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, math.MaxInt64)
-		return err
+		return errors.New("too many concurrent updates")
 	})
+}
+
+// revokeSettle bounds how long a zeroing counts as in progress: longer
+// means its second mark was lost.
+const revokeSettle = 30 * time.Second
+
+// revokedSince reports whether the user's credits for a template were
+// zeroed after t, or are being zeroed.
+func (s *Service) revokedSince(ctx context.Context, openID, tmplID string, t time.Time) (bool, error) {
+	it, err := s.st.Get(ctx, s.consentKey(openID, tmplID))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	var m consentMeta
+	if json.Unmarshal(it.Value, &m) != nil {
+		return false, nil
+	}
+	inProgress := m.RevokingAt.After(m.RevokedAt) && s.now().Sub(m.RevokingAt) < revokeSettle
+	return inProgress || !m.RevokedAt.Before(t), nil
 }
 
 // retryWrite runs a compensating write (a credit given back, an outcome
@@ -477,8 +540,13 @@ func (s *Service) giveBack(ctx context.Context, openID string, t Template, callA
 // or the record wrong. write must be safe to repeat after a failure that
 // happened before the store applied it.
 func (s *Service) retryWrite(ctx context.Context, op string, write func() error) error {
+	return s.retryWriteN(ctx, op, 5, write)
+}
+
+// retryWriteN is retryWrite with n tries (waits double up to 160 ms).
+func (s *Service) retryWriteN(ctx context.Context, op string, n int, write func() error) error {
 	var err error
-	for attempt, wait := 0, 10*time.Millisecond; attempt < 5; attempt, wait = attempt+1, wait*2 {
+	for attempt, wait := 0, 10*time.Millisecond; attempt < n; attempt, wait = attempt+1, min(wait*2, 160*time.Millisecond) {
 		if err = write(); err == nil || ctx.Err() != nil {
 			break
 		}

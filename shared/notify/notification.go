@@ -367,6 +367,9 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 		}
 		n.OpenID = openID
 	}
+	// Taken before the credit: a revoke recorded at or after it zeroed
+	// that credit too (see giveBack).
+	callAt := s.now()
 	ok, err := s.consume(ctx, n.OpenID, t)
 	if err != nil {
 		return s.finishStoreFailure(ctx, n, ver, err)
@@ -374,7 +377,6 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 	if !ok {
 		return s.finish(ctx, n, ver, StatusSkipped, ReasonNoConsent)
 	}
-	callAt := s.now()
 	res, err := s.wx.SendSubscribeMessage(ctx, wechat.SendRequest{
 		ToUser: n.OpenID, TemplateID: t.ID, Page: n.Page, Data: n.Data,
 		MiniprogramState: n.MiniprogramState, Lang: n.Lang,
