@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -256,5 +257,79 @@ func TestSweepUnknownAfterRevokeGivesNothingBack(t *testing.T) {
 	}
 	if c := svc.credits(t, openID); c != 1 {
 		t.Fatalf("credits: got %d, want 1 (the new accept only)", c)
+	}
+}
+
+// gateWeChat holds each send until release is closed, then fails it
+// definitely (-1: WeChat did not take it).
+type gateWeChat struct {
+	calling chan struct{}
+	release chan struct{}
+}
+
+func (w *gateWeChat) Code2Session(context.Context, string) (wechat.Session, error) {
+	return wechat.Session{}, errors.New("not used")
+}
+
+func (w *gateWeChat) SendSubscribeMessage(context.Context, wechat.SendRequest) (wechat.SendResult, error) {
+	w.calling <- struct{}{}
+	<-w.release
+	return wechat.SendResult{}, &wechat.Error{API: "subscribeMessage.send", Code: -1, Msg: "system error"}
+}
+
+// zeroHook runs hook (once) just before the credits of a template are set
+// to "0".
+type zeroHook struct {
+	store.Store
+	once sync.Once
+	hook func()
+}
+
+func (z *zeroHook) Put(ctx context.Context, k store.Key, v []byte, o store.PutOptions) (int64, error) {
+	if string(v) == "0" && strings.HasSuffix(k.Sort, "|n") {
+		z.once.Do(z.hook)
+	}
+	return z.Store.Put(ctx, k, v, o)
+}
+
+// A send that takes its credit while the user is turning the template off
+// (between the revoke's first mark and the zeroing) and then fails: the
+// zeroing took that credit with it, so it is not given back.
+func TestGiveBackSkipsTheCreditARevokeTook(t *testing.T) {
+	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bolt.Close() })
+	wx := &gateWeChat{calling: make(chan struct{}), release: make(chan struct{})}
+	st := &zeroHook{Store: bolt}
+	catalog, _ := NewCatalog([]Template{{Alias: "lead", ID: "tmpl-lead", Keywords: []Keyword{{Name: "thing1"}}}})
+	sessions, _ := NewSessions(make([]byte, 32), time.Hour, nil)
+	svc, err := New(Options{AppID: "wxrevoke", Store: st, WeChat: wx, Catalog: catalog, Sessions: sessions, PushConfigured: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const openID = "oUser6"
+	if _, err := bolt.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("1"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan Notification, 1)
+	st.hook = func() { // the revoke has written its first mark: the send takes the credit now
+		go func() {
+			n, _ := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "x"}})
+			sent <- n
+		}()
+		<-wx.calling
+	}
+	if err := svc.Revoke(ctx, openID, "tmpl-lead", SourceChange); err != nil {
+		t.Fatal(err)
+	}
+	close(wx.release) // WeChat refuses the send after the zeroing
+	if n := <-sent; n.Status != StatusFailed {
+		t.Fatalf("send: got %s/%s, want failed", n.Status, n.Reason)
+	}
+	if c := svc.credits(t, openID); c != 0 {
+		t.Fatalf("credits: got %d, want 0 (the revoke zeroed the credit the send took)", c)
 	}
 }
