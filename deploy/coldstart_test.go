@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"wxnotify/internal/lockedbuf"
 	"wxnotify/shared/platform/platformtest"
 	"wxnotify/shared/wechat/wechattest"
 )
@@ -53,7 +54,7 @@ func coldStart(tb testing.TB, bin string, env []string, payload []byte) time.Dur
 	defer api.Close()
 	cmd := exec.Command(bin)
 	cmd.Dir, cmd.Env = filepath.Dir(bin), append(slices.Clone(env), "AWS_LAMBDA_RUNTIME_API="+api.Addr())
-	var out lockedBuffer
+	var out lockedbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	scfevents "github.com/tencentyun/scf-go-lib/events"
 
+	"wxnotify/internal/lockedbuf"
 	"wxnotify/shared/platform"
 	"wxnotify/shared/platform/cloudcall"
 	"wxnotify/shared/platform/platformtest"
@@ -56,26 +56,9 @@ type cloud interface {
 // process is a running function binary.
 type process struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *lockedbuf.Buffer
 	ctx  context.Context // ends when the process exits
 	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startProcess runs bin in its own directory, as the platforms do, with
@@ -84,7 +67,7 @@ func (l *lockedBuffer) String() string {
 func startProcess(tb testing.TB, bin string, env []string) *process {
 	tb.Helper()
 	ctx, cancel := context.WithCancelCause(context.Background())
-	p := &process{cmd: exec.Command(bin), out: &lockedBuffer{}, ctx: ctx, done: make(chan struct{})}
+	p := &process{cmd: exec.Command(bin), out: &lockedbuf.Buffer{}, ctx: ctx, done: make(chan struct{})}
 	p.cmd.Dir, p.cmd.Env = filepath.Dir(bin), env
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"wxnotify/internal/lockedbuf"
 	"wxnotify/shared/wechat/wechattest"
 )
 
@@ -31,7 +32,7 @@ type env struct {
 	fake  *wechattest.Server
 	http  *http.Client
 	vars  map[string]string
-	logs  *syncBuffer
+	logs  *lockedbuf.Buffer
 	token string // the push token, for hand-made pushes
 	aes   string
 	clock *testClock
@@ -57,23 +58,6 @@ func (c *testClock) advance(d time.Duration) {
 	c.offset += d
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 const (
 	testPushToken = "wxnotifytesttoken"
 	testAESKey    = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -84,7 +68,7 @@ func newEnv(t testing.TB, vars ...string) *env {
 	e := &env{t: t, vars: map[string]string{
 		"WECHAT_PUSH_TOKEN":   testPushToken,
 		"WECHAT_PUSH_AES_KEY": testAESKey,
-	}, logs: &syncBuffer{}, http: &http.Client{Timeout: 20 * time.Second}, clock: &testClock{}}
+	}, logs: &lockedbuf.Buffer{}, http: &http.Client{Timeout: 20 * time.Second}, clock: &testClock{}}
 	for i := 0; i+1 < len(vars); i += 2 {
 		e.vars[vars[i]] = vars[i+1]
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"wxnotify/internal/lockedbuf"
 	"wxnotify/shared/notify"
 	"wxnotify/shared/store"
 	"wxnotify/shared/store/boltstore"
@@ -96,7 +97,7 @@ type secRig struct {
 	clock *testClock
 	hooks *hookStore
 	svc   *notify.Service
-	logs  *bytes.Buffer
+	logs  *lockedbuf.Buffer
 	tmpl  notify.Template
 }
 
@@ -126,9 +127,9 @@ func newSecRig(tb testing.TB, edit func(*notify.Options)) *secRig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logs := &bytes.Buffer{}
+	logs := &lockedbuf.Buffer{}
 	opts := notify.Options{AppID: appID, Store: hooks, WeChat: wx, Catalog: r.catalog, Sessions: sessions,
-		Now: clock.Now, PairWindow: pairWindow, Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, nil))}
+		Now: clock.Now, PairWindow: pairWindow, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
 	if edit != nil {
 		edit(&opts)
 	}
@@ -138,17 +139,6 @@ func newSecRig(tb testing.TB, edit func(*notify.Options)) *secRig {
 	}
 	tmpl, _ := r.catalog.Lookup("lead_digest")
 	return &secRig{rig: r, clock: clock, hooks: hooks, svc: svc, logs: logs, tmpl: tmpl}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func withPush(o *notify.Options) { o.PushConfigured = true }

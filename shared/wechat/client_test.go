@@ -2,7 +2,6 @@ package wechat_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"wxnotify/internal/lockedbuf"
 	"wxnotify/shared/wechat"
 )
 
@@ -85,24 +85,6 @@ func rawServer(tb testing.TB, handle func(net.Conn)) string {
 		}
 	})
 	return "http://" + ln.Addr().String()
-}
-
-// lockedBuffer is an io.Writer safe for concurrent log handlers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func debugLogger(w io.Writer) *slog.Logger {
@@ -431,7 +413,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
-	var logs lockedBuffer
+	var logs lockedbuf.Buffer
 	c := newClient(t, srv.URL, func(cfg *wechat.Config) { cfg.Logger = debugLogger(&logs) })
 	s, err := c.Code2Session(t.Context(), "code")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"wxnotify/internal/lockedbuf"
 	"wxnotify/shared/wechat"
 )
 
@@ -92,7 +93,7 @@ func TestCode2SessionTokenFree(t *testing.T) {
 
 func TestSessionRedaction(t *testing.T) {
 	s := wechat.Session{OpenID: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", UnionID: "oUnion", SessionKey: "tiihtNczf5v6AKRyjwEUhQ=="}
-	var logs lockedBuffer
+	var logs lockedbuf.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("login", "session", s)
 	js, err := json.Marshal(s)
 	if err != nil {
