@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"wxnotify/internal/lockedbuf"
 	"wxnotify/shared/boot"
 	"wxnotify/shared/config"
 	"wxnotify/shared/httpapi"
@@ -162,7 +163,7 @@ type system struct {
 	key      string
 	http     *http.Client
 
-	warnings lockedBuffer
+	warnings lockedbuf.Buffer
 
 	mu      sync.Mutex
 	rng     *rand.Rand
@@ -181,7 +182,8 @@ type user struct {
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	start := time.Now()
 	s := &system{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 42)), ids: map[string]bool{}, markers: map[string]int{}, batchTo: map[string][]string{},
-		http: &http.Client{Timeout: 60 * time.Second}}
+		report: Report{FailedBy: map[string]int{}, UnknownBy: map[string]int{}},
+		http:   &http.Client{Timeout: 60 * time.Second}}
 	if err := s.start(); err != nil {
 		return Report{}, err
 	}
@@ -274,28 +276,17 @@ type answer struct {
 
 func (a answer) str(k string) string { v, _ := a.body[k].(string); return v }
 
-// call makes one HTTP request to the system. Transport errors come back as
-// status 0.
-func (s *system) call(ctx context.Context, method, path, auth string, body any) answer {
-	var (
-		rd  io.Reader
-		key string
-	)
-	if m, ok := body.(map[string]any); ok {
-		if k, ok := m[idemHeader].(string); ok {
-			key = k
-			m = maps.Clone(m)
-			delete(m, idemHeader)
-			body = m
-		}
-	}
+// call makes one HTTP request to the system, with the header given as
+// name-value pairs. Transport errors come back as status 0.
+func (s *system) call(ctx context.Context, method, path, auth string, body any, header ...string) answer {
+	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequestWithContext(ctx, method, s.srv.URL+path, rd)
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
@@ -313,10 +304,10 @@ func (s *system) call(ctx context.Context, method, path, auth string, body any) 
 
 // retrying repeats a request while the answer says a retry may help (5xx,
 // 429, no answer), as a well-behaved client with an idempotency key does.
-func (s *system) retrying(ctx context.Context, method, path, auth string, body any) answer {
+func (s *system) retrying(ctx context.Context, method, path, auth string, body any, header ...string) answer {
 	var a answer
 	for attempt := range 30 {
-		a = s.call(ctx, method, path, auth, body)
+		a = s.call(ctx, method, path, auth, body, header...)
 		if a.status != 0 && a.status < 500 && a.status != 429 {
 			return a
 		}
@@ -354,11 +345,8 @@ func (s *system) popup(ctx context.Context, u *user, status string) {
 		return
 	}
 	// Retried with the same key, as the client kit does.
-	s.retrying(ctx, "POST", "/v1/consents", u.token, map[string]any{"result": res, idemHeader: "rpt-" + s.marker()})
+	s.retrying(ctx, "POST", "/v1/consents", u.token, map[string]any{"result": res}, "Idempotency-Key", "rpt-"+s.marker())
 }
-
-// idemHeader in a body map is sent as the Idempotency-Key header instead.
-const idemHeader = "\x00Idempotency-Key"
 
 func (s *system) injectFaults() {
 	s.faulty.SetRate(s.cfg.StoreFaults, 0, 2*time.Millisecond)
@@ -587,9 +575,6 @@ func (s *system) count(n notify.Notification, unknown map[string][]string) {
 		r.Skipped++
 	case notify.StatusFailed:
 		r.Failed++
-		if r.FailedBy == nil {
-			r.FailedBy = map[string]int{}
-		}
 		r.FailedBy[n.Reason]++
 		if n.Retryable {
 			// The client retried until it got an answer that is not
@@ -598,17 +583,20 @@ func (s *system) count(n notify.Notification, unknown map[string][]string) {
 			r.Violations = append(r.Violations, fmt.Sprintf("notification %s left failed/retryable", n.ID))
 		}
 	case notify.StatusUnknown:
-		r.Unknown++
-		if r.UnknownBy == nil {
-			r.UnknownBy = map[string]int{}
-		}
-		r.UnknownBy[string(n.Source)+" "+n.Reason]++
-		unknown[n.OpenID] = append(unknown[n.OpenID], fmt.Sprintf("%s (%s, %s)", n.ID, n.Source, n.Reason))
+		s.countUnknown(n, unknown)
 	default:
 		r.Pending++
 		r.WithoutFinalState++
 		r.Violations = append(r.Violations, fmt.Sprintf("notification %s still %s", n.ID, n.Status))
 	}
+}
+
+// countUnknown adds an unknown notification to the report and to its
+// user's list of unknown sends.
+func (s *system) countUnknown(n notify.Notification, unknown map[string][]string) {
+	s.report.Unknown++
+	s.report.UnknownBy[string(n.Source)+" "+n.Reason]++
+	unknown[n.OpenID] = append(unknown[n.OpenID], fmt.Sprintf("%s (%s, %s)", n.ID, n.Source, n.Reason))
 }
 
 // check compares everything with WeChat's truth.
@@ -650,12 +638,7 @@ func (s *system) check(ctx context.Context) {
 				continue
 			}
 			if n.Status == notify.StatusUnknown {
-				r.Unknown++
-				if r.UnknownBy == nil {
-					r.UnknownBy = map[string]int{}
-				}
-				r.UnknownBy["batch "+n.Reason]++
-				unknown[n.OpenID] = append(unknown[n.OpenID], fmt.Sprintf("%s (batch, %s)", n.ID, n.Reason))
+				s.countUnknown(n, unknown)
 			}
 		}
 	}
@@ -708,24 +691,6 @@ func (s *system) check(ctx context.Context) {
 			r.Warnings = append(r.Warnings, l)
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // debugUser prints what happened to a user whose ledger disagrees with

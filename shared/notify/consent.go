@@ -564,36 +564,12 @@ func (s *Service) retryWriteN(ctx context.Context, op string, n int, write func(
 func (s *Service) claimReport(ctx context.Context, openID, id string) (apply bool, release func(), err error) {
 	sum := sha256.Sum256([]byte(id))
 	key := store.Key{Partition: s.userPartition(openID), Sort: "rk|" + hex.EncodeToString(sum[:16])}
-	mine := []byte(s.newID("rk_"))
-	for attempt, wait := 0, 10*time.Millisecond; ; attempt, wait = attempt+1, wait*2 {
-		ver, err := s.st.Put(ctx, key, mine, store.PutOptions{IfAbsent: true, ExpiresAt: s.now().Add(reportMemory)})
-		if errors.Is(err, store.ErrConflict) {
-			// Ours after a lost reply, or an earlier report's.
-			it, gerr := s.st.Get(ctx, key)
-			switch {
-			case gerr == nil && string(it.Value) == string(mine):
-				ver, err = it.Version, nil
-			case gerr == nil:
-				return false, func() {}, nil
-			default:
-				err = gerr // or released meanwhile (not found): claim again
-			}
-		}
-		if err == nil {
-			return true, func() {
-				bg := context.WithoutCancel(ctx)
-				_ = s.retryWrite(bg, "release report", func() error {
-					err := s.st.Delete(bg, key, store.DeleteOptions{IfVersion: ver})
-					if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-						return nil
-					}
-					return err
-				})
-			}, nil
-		}
-		if attempt == 4 || ctx.Err() != nil {
-			return false, nil, storeErr("claim report", err)
-		}
-		time.Sleep(wait)
+	ver, err := s.claim(ctx, key, []byte(s.newID("rk_")), reportMemory)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return false, func() {}, nil
+	case err != nil:
+		return false, nil, err
 	}
+	return true, func() { s.release(ctx, key, ver) }, nil
 }

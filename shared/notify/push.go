@@ -72,20 +72,13 @@ func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, de
 	key := s.pushKey(pushItemKey(ev, delivery, i, item))
 	mine := []byte(pushApplying + ":" + s.newID(""))
 	for wait := 20 * time.Millisecond; ; wait *= 2 {
-		ver, err := s.claimPush(ctx, key, mine)
+		ver, err := s.claim(ctx, key, mine, pushClaimLease)
 		if err == nil {
 			// applyPushItem fails only before it changed anything (or
 			// idempotently): a store hiccup is tried again here rather than
 			// by WeChat, which gives up after three redeliveries.
 			if err := s.applyPushItemRetrying(ctx, ev, item); err != nil {
-				// Release the claim so WeChat's redelivery applies it.
-				_ = s.retryWrite(context.WithoutCancel(ctx), "release push", func() error {
-					err := s.st.Delete(context.WithoutCancel(ctx), key, store.DeleteOptions{IfVersion: ver})
-					if errors.Is(err, store.ErrConflict) {
-						return nil
-					}
-					return err
-				})
+				s.release(ctx, key, ver) // so that WeChat's redelivery applies it
 				return err
 			}
 			// Marking it done matters: a claim left "applying" expires, and a
@@ -140,30 +133,46 @@ func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent
 	return err
 }
 
-// claimPush takes the claim of one push item, trying again when the store
-// fails; a claim found after a lost reply is recognised as ours by its
-// value. ErrConflict: another copy holds or finished it.
-func (s *Service) claimPush(ctx context.Context, key store.Key, mine []byte) (int64, error) {
+// claim takes key for this caller with a put-if-absent of the caller's own
+// value mine, kept for ttl, trying again when the store fails; a claim
+// found after a lost reply is recognised as ours by its value.
+// ErrConflict: someone else holds or held it.
+func (s *Service) claim(ctx context.Context, key store.Key, mine []byte, ttl time.Duration) (int64, error) {
 	var err error
 	for attempt, wait := 0, 10*time.Millisecond; attempt < 5; attempt, wait = attempt+1, wait*2 {
 		var ver int64
-		ver, err = s.st.Put(ctx, key, mine, store.PutOptions{IfAbsent: true, ExpiresAt: s.now().Add(pushClaimLease)})
+		ver, err = s.st.Put(ctx, key, mine, store.PutOptions{IfAbsent: true, ExpiresAt: s.now().Add(ttl)})
 		if err == nil {
 			return ver, nil
 		}
 		if errors.Is(err, store.ErrConflict) {
 			it, gerr := s.st.Get(ctx, key)
-			if gerr == nil && string(it.Value) == string(mine) {
+			switch {
+			case gerr == nil && string(it.Value) == string(mine):
 				return it.Version, nil
+			case gerr == nil:
+				return 0, err
 			}
-			return 0, err
+			err = gerr // or released meanwhile (not found): claim again
 		}
 		if ctx.Err() != nil {
 			break
 		}
 		time.Sleep(wait)
 	}
-	return 0, storeErr("claim push", err)
+	return 0, storeErr("claim", err)
+}
+
+// release gives a claim up, unless it changed hands meanwhile.
+func (s *Service) release(ctx context.Context, key store.Key, ver int64) {
+	bg := context.WithoutCancel(ctx)
+	_ = s.retryWrite(bg, "release claim", func() error {
+		err := s.st.Delete(bg, key, store.DeleteOptions{IfVersion: ver})
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
 }
 
 func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem) error {
@@ -387,32 +396,6 @@ func (s *Service) settleSent(ctx context.Context, openID string, createTime int6
 		}
 		l.Events = append(l.Events, ev)
 	})
-}
-
-// settleUnknown records the delivery outcome of an unknown notification.
-func (s *Service) settleUnknown(ctx context.Context, id string, ev sentEntry) error {
-	for range 8 {
-		n, ver, err := s.getNotification(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return storeErr("get notification", err)
-		}
-		if n.Status != StatusUnknown {
-			return nil
-		}
-		applySentEvent(&n, ev)
-		n.UpdatedAt = s.now().UTC()
-		_, err = s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return storeErr("settle notification", err)
-		}
-	}
-	return nil
 }
 
 // applySentEvent sets a notification's outcome from WeChat's sent event.

@@ -136,7 +136,7 @@ func (s *Service) settleDue(ctx context.Context, it store.Item, id string) (bool
 	}
 	switch {
 	case mine && found:
-		err = s.settleUnknown(ctx, id, match)
+		_, err = s.resolveUnknown(ctx, id, func(n *Notification) { applySentEvent(n, match) })
 	case mine:
 		err = s.closeUnknownNotification(ctx, id, callAt)
 	}
@@ -152,29 +152,44 @@ func (s *Service) settleDue(ctx context.Context, it store.Item, id string) (bool
 // closeUnknownNotification marks an unknown notification not delivered and
 // gives its credit back.
 func (s *Service) closeUnknownNotification(ctx context.Context, id string, callAt time.Time) error {
+	var n Notification
+	closed, err := s.resolveUnknown(ctx, id, func(u *Notification) {
+		u.Status, u.Reason = StatusFailed, ReasonNotDelivered
+		n = *u
+	})
+	if err != nil || !closed {
+		return err
+	}
+	if t, ok := s.catalog.Lookup(n.TemplateID); ok {
+		return s.giveBack(ctx, n.OpenID, t, callAt)
+	}
+	return nil
+}
+
+// resolveUnknown applies resolve to a notification that is still unknown
+// and records it; it reports whether it did (false: gone or no longer
+// unknown).
+func (s *Service) resolveUnknown(ctx context.Context, id string, resolve func(*Notification)) (bool, error) {
 	for range 8 {
 		n, ver, err := s.getNotification(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return storeErr("get notification", err)
+			return false, storeErr("get notification", err)
 		}
 		if n.Status != StatusUnknown {
-			return nil
+			return false, nil
 		}
-		n.Status, n.Reason, n.UpdatedAt = StatusFailed, ReasonNotDelivered, s.now().UTC()
+		resolve(&n)
+		n.UpdatedAt = s.now().UTC()
 		_, err = s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
-		if errors.Is(err, store.ErrConflict) {
-			continue
+		if err == nil {
+			return true, nil
 		}
-		if err != nil {
-			return storeErr("close notification", err)
+		if !errors.Is(err, store.ErrConflict) {
+			return false, storeErr("settle notification", err)
 		}
-		if t, ok := s.catalog.Lookup(n.TemplateID); ok {
-			return s.giveBack(ctx, n.OpenID, t, callAt)
-		}
-		return nil
 	}
-	return nil
+	return false, nil
 }
