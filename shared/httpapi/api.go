@@ -189,24 +189,28 @@ func (m *Mux) fallback(w http.ResponseWriter, r *http.Request) {
 	})).ServeHTTP(w, r)
 }
 
-// server requires an API key. A client address with too many failed
-// attempts in a row is answered rate_limited (429, with Retry-After) before
-// its key is even looked at, so that the answer tells nothing about it.
+// server requires an API key. A valid key is always let through; an
+// invalid one from a client address with too many failures in the current
+// window is answered rate_limited (429, with Retry-After) instead of
+// unauthorized. Behind a NAT or a proxy many backends share one address, so
+// a scanner there must not lock out the real callers: only failures are
+// slowed. The keys' length (at least 16 characters of a random string) is
+// what makes guessing hopeless; the limit cuts the cost and noise of trying.
 func (a *API) server(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		key, ok := bearer(r)
+		if ok && a.validKey(key) {
+			h(w, r)
+			return
+		}
 		addr := clientAddr(r)
 		if wait, blocked := a.authFails.blocked(addr); blocked {
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			writeError(w, r, notify.Errorf(notify.CodeRateLimited, "too many failed API key attempts, retry later"))
 			return
 		}
-		key, ok := bearer(r)
-		if !ok || !a.validKey(key) {
-			a.authFails.fail(addr)
-			writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "a valid API key is required (Authorization: Bearer <key>)"))
-			return
-		}
-		h(w, r)
+		a.authFails.fail(addr)
+		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "a valid API key is required (Authorization: Bearer <key>)"))
 	}
 }
 

@@ -193,24 +193,29 @@ func TestHostileJSONRefusedOnEveryRoute(t *testing.T) {
 }
 
 // Unknown API keys from one address are answered 429 with Retry-After
-// after a few failures, even with a valid key then (the answer must not
-// tell a right guess); other addresses and later windows are unaffected.
+// after a few failures; a valid key from that address still works (behind
+// a NAT or a proxy, one scanner must not lock out the real backends), and
+// other addresses and later windows are unaffected.
 func TestUnknownAPIKeysAreRateLimited(t *testing.T) {
 	r := newAPIRig(t)
 	get := func(addr, key string) answer { return r.do(t, addr, "GET", "/v1/notifications/ntf_missing", key, nil) }
 	if a := get("198.51.100.7", testAPIKey); a.status != http.StatusNotFound {
 		t.Fatalf("valid key: got %d %s, want 404", a.status, a.raw)
 	}
-	for i := range 10 {
+	for i := range 12 {
 		key := "wxn_guess_" + strconv.Itoa(i) + "_0123456789"
 		if i%3 == 0 {
 			key = testAPIKey[:len(testAPIKey)-1] // one character short
 		}
-		if a := get("198.51.100.7", key); a.status != http.StatusUnauthorized || a.body.Error.Code != "unauthorized" {
-			t.Fatalf("wrong key %d: got %d %s, want 401", i, a.status, a.raw)
+		want, code := http.StatusUnauthorized, "unauthorized"
+		if i >= 10 {
+			want, code = http.StatusTooManyRequests, "rate_limited"
+		}
+		if a := get("198.51.100.7", key); a.status != want || a.body.Error.Code != code {
+			t.Fatalf("wrong key %d: got %d %s, want %d %s", i, a.status, a.raw, want, code)
 		}
 	}
-	for _, key := range []string{"wxn_guess_again_0123456789", testAPIKey, ""} {
+	for _, key := range []string{"wxn_guess_again_0123456789", ""} {
 		a := get("198.51.100.7", key)
 		retry, err := strconv.Atoi(a.header.Get("Retry-After"))
 		if a.status != http.StatusTooManyRequests || a.body.Error.Code != "rate_limited" || err != nil || retry < 1 || retry > 60 {
@@ -218,12 +223,17 @@ func TestUnknownAPIKeysAreRateLimited(t *testing.T) {
 				key, a.status, a.header.Get("Retry-After"), a.raw)
 		}
 	}
+	for _, key := range []string{testAPIKey, testAPIKey2} {
+		if a := get("198.51.100.7", key); a.status != http.StatusNotFound {
+			t.Fatalf("valid key %q from the noisy address: got %d %s, want 404", key[:8], a.status, a.raw)
+		}
+	}
 	if a := get("198.51.100.8", testAPIKey2); a.status != http.StatusNotFound {
 		t.Fatalf("another address: got %d %s, want 404", a.status, a.raw)
 	}
 	r.clock.advance(time.Minute)
-	if a := get("198.51.100.7", testAPIKey); a.status != http.StatusNotFound {
-		t.Fatalf("a window later: got %d %s, want 404", a.status, a.raw)
+	if a := get("198.51.100.7", "wxn_guess_later_0123456789"); a.status != http.StatusUnauthorized {
+		t.Fatalf("a wrong key a window later: got %d %s, want 401", a.status, a.raw)
 	}
 }
 
