@@ -10,9 +10,36 @@ import (
 	"wxnotify/shared/wechat"
 )
 
+// pushMode is how a test push is posted: as WeChat does in each of the
+// console's message encryption modes.
+type pushMode int
+
+const (
+	plainMode      pushMode = iota // the event, signed with signature only
+	safeMode                       // {ToUserName, Encrypt}, with msg_signature
+	compatibleMode                 // the event's fields and Encrypt, with msg_signature
+)
+
 // push posts a push event to /wechat/push exactly as WeChat's servers do;
 // ts gives the timestamp and the nonce, which a redelivery repeats.
 func (e *env) push(ev wechat.PushEvent, asJSON, safe bool, ts time.Time) response {
+	e.t.Helper()
+	mode := plainMode
+	if safe {
+		mode = safeMode
+	}
+	return e.pushIn(mode, ev, asJSON, ts)
+}
+
+// pushIn is push in any mode.
+func (e *env) pushIn(mode pushMode, ev wechat.PushEvent, asJSON bool, ts time.Time) response {
+	e.t.Helper()
+	q, body := e.signedPush(mode, ev, asJSON, ts)
+	return e.do("POST", "/wechat/push?"+q.Encode(), "", string(body))
+}
+
+// signedPush returns the query and body of a push as WeChat posts it.
+func (e *env) signedPush(mode pushMode, ev wechat.PushEvent, asJSON bool, ts time.Time) (url.Values, []byte) {
 	e.t.Helper()
 	body, err := wechat.MarshalPushEvent(ev, asJSON)
 	if err != nil {
@@ -20,23 +47,38 @@ func (e *env) push(ev wechat.PushEvent, asJSON, safe bool, ts time.Time) respons
 	}
 	timestamp, nonce := strconv.FormatInt(ts.Unix(), 10), strconv.FormatInt(ts.UnixNano()%1e9, 10)
 	q := url.Values{"timestamp": {timestamp}, "nonce": {nonce}, "signature": {wechat.Signature(e.token, timestamp, nonce)}}
-	if safe {
-		c, err := wechat.NewCrypter(e.srv.parts.Config.AppID, e.aes)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		enc, err := c.Encrypt(body)
-		if err != nil {
-			e.t.Fatal(err)
-		}
+	if mode == plainMode {
+		return q, body
+	}
+	c, err := wechat.NewCrypter(e.srv.parts.Config.AppID, e.aes)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	enc, err := c.Encrypt(body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	q.Set("encrypt_type", "aes")
+	q.Set("msg_signature", wechat.Signature(e.token, timestamp, nonce, enc))
+	q.Set("openid", ev.FromUserName)
+	if mode == safeMode {
 		if body, err = wechat.MarshalPushEnvelope(ev.ToUserName, enc, asJSON); err != nil {
 			e.t.Fatal(err)
 		}
-		q.Set("encrypt_type", "aes")
-		q.Set("msg_signature", wechat.Signature(e.token, timestamp, nonce, enc))
-		q.Set("openid", ev.FromUserName)
+		return q, body
 	}
-	return e.do("POST", "/wechat/push?"+q.Encode(), "", string(body))
+	return q, withEncrypt(e.t, body, enc, asJSON)
+}
+
+// withEncrypt adds the Encrypt field to a plaintext event, as compatible
+// mode posts it.
+func withEncrypt(tb testing.TB, plain []byte, enc string, asJSON bool) []byte {
+	tb.Helper()
+	plain = []byte(strings.TrimSpace(string(plain)))
+	if asJSON {
+		return []byte(strings.TrimSuffix(string(plain), "}") + `,"Encrypt":"` + enc + `"}`)
+	}
+	return []byte(strings.TrimSuffix(string(plain), "</xml>") + "<Encrypt><![CDATA[" + enc + "]]></Encrypt></xml>")
 }
 
 func popupEvent(openID string, created int64, items ...wechat.PushItem) wechat.PushEvent {
@@ -48,8 +90,10 @@ func accept(id string) wechat.PushItem {
 	return wechat.PushItem{TemplateID: id, SubscribeStatus: "accept", PopupScene: "0"}
 }
 
-// Pushes in every mode and format, List as object (one item) and array
-// (several), each applied once however often WeChat redelivers it.
+// Pushes in safe and compatible mode and both formats, List as object (one
+// item) and array (several), each applied once however often WeChat
+// redelivers it; with an EncodingAESKey configured, plaintext pushes are
+// refused (their signature does not cover the body).
 func TestPushModesAndRedelivery(t *testing.T) {
 	e := newEnv(t)
 	token, openID := e.login("mallory")
@@ -57,14 +101,17 @@ func TestPushModesAndRedelivery(t *testing.T) {
 	want := 0
 	for _, tc := range []struct {
 		name         string
-		json, safe   bool
+		mode         pushMode
+		json         bool
 		items        int
 		redeliveries int
 	}{
-		{"PlainXMLOne", false, false, 1, 3},
-		{"PlainJSONOne", true, false, 1, 1},
-		{"SafeXMLTwo", false, true, 2, 3},
-		{"SafeJSONTwo", true, true, 2, 2},
+		{"PlainXMLRefused", plainMode, false, 1, 1},
+		{"PlainJSONRefused", plainMode, true, 1, 1},
+		{"SafeXMLTwo", safeMode, false, 2, 3},
+		{"SafeJSONTwo", safeMode, true, 2, 2},
+		{"CompatibleXMLOne", compatibleMode, false, 1, 3},
+		{"CompatibleJSONThree", compatibleMode, true, 3, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var items []wechat.PushItem
@@ -75,12 +122,20 @@ func TestPushModesAndRedelivery(t *testing.T) {
 			ev := popupEvent(openID, created, items...)
 			at := time.Now() // WeChat redelivers with the same parameters
 			for i := range tc.redeliveries {
-				r := e.push(ev, tc.json, tc.safe, at)
+				r := e.pushIn(tc.mode, ev, tc.json, at)
+				if tc.mode == plainMode {
+					if r.status != 401 || r.str("error", "code") != "unauthorized" {
+						t.Fatalf("delivery %d: got %d %q, want 401 unauthorized", i+1, r.status, r.raw)
+					}
+					continue
+				}
 				if r.status != 200 || r.raw != "success" {
 					t.Fatalf("delivery %d: got %d %q, want 200 success", i+1, r.status, r.raw)
 				}
 			}
-			want += tc.items
+			if tc.mode != plainMode {
+				want += tc.items
+			}
 			if got := e.credits(token, leadID); got != want {
 				t.Fatalf("credits: got %d, want %d (each item once)", got, want)
 			}
@@ -95,6 +150,59 @@ func TestPushModesAndRedelivery(t *testing.T) {
 	}
 	if got := e.credits(token, leadID); got != 0 {
 		t.Fatalf("credits after the change event: got %d, want 0", got)
+	}
+}
+
+// Anyone who sees one real push URL (a proxy or gateway access log) holds
+// a valid signature, timestamp and nonce. With an EncodingAESKey
+// configured, replaying that query with forged plaintext bodies grants
+// nothing; in compatible mode the plaintext fields beside Encrypt are not
+// believed either.
+func TestCapturedPushURLCannotCarryForgedBodies(t *testing.T) {
+	e := newEnv(t)
+	token, victim := e.login("victim")
+	bystanderToken, bystander := e.login("bystander")
+	// The sandbox pushes a real popup event of the victim: capture its URL.
+	e.want(e.do("POST", "/sandbox/subscribe", "", map[string]any{"openid": victim, "choices": map[string]string{leadID: "accept"}}), 200)
+	e.fake.WaitPushes()
+	pushes := e.fake.Pushes()
+	if len(pushes) == 0 {
+		t.Fatal("the sandbox pushed nothing")
+	}
+	captured := pushes[len(pushes)-1].Query
+	for i := range 20 {
+		ev := popupEvent(bystander, time.Now().Unix()+int64(i), accept(leadID))
+		for _, asJSON := range []bool{true, false} {
+			body, err := wechat.MarshalPushEvent(ev, asJSON)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := url.Values{}
+			for k, v := range captured {
+				if k != "encrypt_type" && k != "msg_signature" {
+					q[k] = v
+				}
+			}
+			if r := e.do("POST", "/wechat/push?"+q.Encode(), "", string(body)); r.status != 401 {
+				t.Fatalf("forged plaintext body %d under a captured URL: got %d %s, want 401", i, r.status, r.raw)
+			}
+			// The same with the captured msg_signature: the forged
+			// plaintext fields ride beside a real Encrypt of someone else.
+			q, real := e.signedPush(safeMode, popupEvent(victim, ev.CreateTime, accept(leadID)), asJSON, time.Now())
+			env, err := wechat.ParsePushEnvelope(real)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := e.do("POST", "/wechat/push?"+q.Encode(), "", string(withEncrypt(t, body, env.Encrypt, asJSON))); r.status != 200 {
+				t.Fatalf("compatible-mode body with forged fields: got %d %s, want 200", r.status, r.raw)
+			}
+		}
+	}
+	if got := e.credits(bystanderToken, leadID); got != 0 {
+		t.Fatalf("bystander's credits after 40 forged bodies: got %d, want 0", got)
+	}
+	if got := e.credits(token, leadID); got != 41 {
+		t.Fatalf("victim's credits: got %d, want 41 (the real popup and the 40 real encrypted events)", got)
 	}
 }
 
@@ -122,15 +230,22 @@ func TestPushRefusesForgeries(t *testing.T) {
 	if got := e.credits(token, leadID); got != 0 {
 		t.Fatalf("credits after forged pushes: got %d, want 0", got)
 	}
-	// The console's URL check.
-	ts, nonce := "1714036504", "1514711492"
-	q := url.Values{"timestamp": {ts}, "nonce": {nonce}, "echostr": {"hello"}, "signature": {wechat.Signature(testPushToken, ts, nonce)}}
-	if r := e.do("GET", "/wechat/push?"+q.Encode(), "", nil); r.status != 200 || r.raw != "hello" {
+	// The console's URL check: signed, and inside the timestamp window.
+	verify := func(ts, signature string) response {
+		q := url.Values{"timestamp": {ts}, "nonce": {"1514711492"}, "echostr": {"hello"}, "signature": {signature}}
+		return e.do("GET", "/wechat/push?"+q.Encode(), "", nil)
+	}
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	if r := verify(now, wechat.Signature(testPushToken, now, "1514711492")); r.status != 200 || r.raw != "hello" {
 		t.Fatalf("verification: got %d %q, want 200 hello", r.status, r.raw)
 	}
-	q.Set("signature", strings.Repeat("0", 40))
-	if r := e.do("GET", "/wechat/push?"+q.Encode(), "", nil); r.status != 401 {
+	if r := verify(now, strings.Repeat("0", 40)); r.status != 401 {
 		t.Fatalf("verification with a bad signature: got %d, want 401", r.status)
+	}
+	for _, ts := range []string{"1", "1714036504", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10), "x"} {
+		if r := verify(ts, wechat.Signature(testPushToken, ts, "1514711492")); r.status != 401 {
+			t.Fatalf("verification signed at timestamp %s: got %d %q, want 401", ts, r.status, r.raw)
+		}
 	}
 }
 
@@ -220,7 +335,7 @@ func TestReportAndPopupEventPairInEitherOrder(t *testing.T) {
 		t.Fatalf("report then event: got %d credits, want 1", got)
 	}
 	// Event first, report second.
-	if r := e.push(popupEvent(openID, created+1, accept(leadID)), false, false, time.Now()); r.raw != "success" {
+	if r := e.push(popupEvent(openID, created+1, accept(leadID)), false, true, time.Now()); r.raw != "success" {
 		t.Fatalf("push: got %d %s", r.status, r.raw)
 	}
 	e.want(e.do("POST", "/v1/consents", token, result), 200)
@@ -231,7 +346,7 @@ func TestReportAndPopupEventPairInEitherOrder(t *testing.T) {
 	e.want(e.do("POST", "/v1/consents", token, result), 200)
 	e.want(e.do("POST", "/v1/consents", token, result), 200)
 	for i := range 2 {
-		if r := e.push(popupEvent(openID, created+2+int64(i), accept(leadID)), true, false, time.Now()); r.raw != "success" {
+		if r := e.push(popupEvent(openID, created+2+int64(i), accept(leadID)), true, true, time.Now()); r.raw != "success" {
 			t.Fatalf("push: got %d %s", r.status, r.raw)
 		}
 	}

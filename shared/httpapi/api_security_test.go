@@ -333,3 +333,50 @@ func TestPushTimestampWindowAndReplays(t *testing.T) {
 		t.Fatalf("the same copy once stale: got %d %s, want 401", a.status, a.raw)
 	}
 }
+
+// In plaintext mode the signature covers the timestamp and nonce, not the
+// body: a captured push URL replayed with forged bodies is refused, while
+// WeChat's own redeliveries (the same query and body) are answered success
+// and applied once. The URL verification GET checks the window too.
+func TestPlaintextPushSignatureBoundToBody(t *testing.T) {
+	r := newAPIRig(t)
+	now := r.clock.Now()
+	credits := func(openID string) int64 {
+		c, err := r.svc.Consents(context.Background(), openID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c[0].Credits
+	}
+	target, body := pushRequest(t, "o-real", 1, now)
+	for i := range 3 {
+		if a := r.do(t, "192.0.2.31", "POST", target, "", body); a.status != http.StatusOK || a.raw != "success" {
+			t.Fatalf("WeChat's delivery %d: got %d %q, want 200 success", i+1, a.status, a.raw)
+		}
+	}
+	for i := range 20 {
+		_, forged := pushRequest(t, "o-bystander", int64(i+2), now)
+		if a := r.do(t, "192.0.2.66", "POST", target, "", forged); a.status != http.StatusUnauthorized || a.body.Error.Code != "unauthorized" {
+			t.Fatalf("forged body %d under the captured URL: got %d %s, want 401 unauthorized", i+1, a.status, a.raw)
+		}
+	}
+	if got := credits("o-bystander"); got != 0 {
+		t.Fatalf("bystander's credits after 20 forged bodies: got %d, want 0", got)
+	}
+	if got := credits("o-real"); got != 1 {
+		t.Fatalf("the real user's credits: got %d, want 1", got)
+	}
+	verify := func(ts time.Time) answer {
+		timestamp := strconv.FormatInt(ts.Unix(), 10)
+		q := url.Values{"timestamp": {timestamp}, "nonce": {"7"}, "echostr": {"e42"}, "signature": {wechat.Signature(testPushTok, timestamp, "7")}}
+		return r.do(t, "192.0.2.31", "GET", "/wechat/push?"+q.Encode(), "", nil)
+	}
+	if a := verify(now); a.status != http.StatusOK || a.raw != "e42" {
+		t.Fatalf("URL verification now: got %d %q, want 200 e42", a.status, a.raw)
+	}
+	for _, ts := range []time.Time{time.Unix(1, 0), now.Add(-6 * time.Minute), now.Add(6 * time.Minute)} {
+		if a := verify(ts); a.status != http.StatusUnauthorized {
+			t.Fatalf("URL verification signed at %d: got %d %q, want 401", ts.Unix(), a.status, a.raw)
+		}
+	}
+}

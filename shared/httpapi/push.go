@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"strconv"
@@ -32,6 +34,10 @@ func (a *API) handlePushVerify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "invalid signature"))
 		return
 	}
+	if !a.checkPushQuery(q.Get("timestamp")) {
+		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "timestamp outside the accepted window"))
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, q.Get("echostr"))
 }
@@ -51,11 +57,15 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 	timestamp, nonce := q.Get("timestamp"), q.Get("nonce")
 	unauthorized := notify.Errorf(notify.CodeUnauthorized, "invalid push signature")
 	plain := body
-	if q.Get("encrypt_type") == "aes" {
+	delivery := notify.Delivery{ID: timestamp + "." + nonce}
+	switch {
+	case q.Get("encrypt_type") == "aes":
 		if a.push.Crypter == nil {
 			writeError(w, r, notify.Errorf(notify.CodeBadRequest, "safe-mode push received but no EncodingAESKey is configured"))
 			return
 		}
+		// Compatible mode posts the plaintext fields beside Encrypt: only
+		// the ciphertext, which msg_signature covers, is read.
 		env, err := wechat.ParsePushEnvelope(body)
 		if err != nil || env.Encrypt == "" {
 			writeError(w, r, notify.Errorf(notify.CodeBadRequest, "malformed encrypted push body"))
@@ -71,13 +81,29 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, &notify.Error{Code: notify.CodeUnauthorized, Message: "cannot decrypt push", Err: err})
 			return
 		}
-	} else if !wechat.VerifySignature(a.push.Token, q.Get("signature"), timestamp, nonce) {
+	case a.push.Crypter != nil:
+		// The signature of a plaintext push does not cover its body: with
+		// an EncodingAESKey configured, anyone who saw one push URL could
+		// post any body under it. Only safe (or compatible) mode is taken.
+		writeError(w, r, notify.Errorf(notify.CodeUnauthorized,
+			"plaintext push refused: an EncodingAESKey is configured, so set the console's message encryption mode to safe"))
+		return
+	case !wechat.VerifySignature(a.push.Token, q.Get("signature"), timestamp, nonce):
 		writeError(w, r, unauthorized)
 		return
+	default:
+		// Plaintext mode: the timestamp and nonce are bound to this body
+		// (WeChat's redeliveries repeat both), so that a captured URL
+		// cannot carry another body.
+		sum := sha256.Sum256(body)
+		delivery.Digest = hex.EncodeToString(sum[:16])
 	}
 	if !a.checkPushQuery(timestamp) {
 		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "push timestamp outside the accepted window"))
 		return
+	}
+	if ts, err := strconv.ParseInt(timestamp, 10, 64); err == nil {
+		delivery.Until = time.Unix(ts, 0).Add(a.push.MaxSkew)
 	}
 	ev, err := wechat.ParsePushEvent(plain)
 	if err != nil {
@@ -87,7 +113,7 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 	noteOpenID(r, ev.FromUserName)
 	// WeChat redelivers with the same timestamp and nonce: they tell a copy
 	// from a second identical event.
-	if err := a.svc.ApplyPushDelivery(r.Context(), ev, timestamp+"."+nonce); err != nil {
+	if err := a.svc.ApplyPushDelivery(r.Context(), ev, delivery); err != nil {
 		// Not "success": WeChat delivers the push again (ErrPushInProgress
 		// while a copy is being applied; a store failure otherwise).
 		writeError(w, r, err)

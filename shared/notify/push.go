@@ -31,17 +31,42 @@ var ErrPushInProgress = &Error{Code: CodeWeChatUnavailable, Message: "the same p
 // ApplyPush applies one push event from WeChat, each item at most once
 // however often WeChat redelivers it. Events other than the three
 // subscribe_msg_* events are ignored. It is ApplyPushDelivery without a
-// delivery id: two identical events (one user answering two popups of the
+// delivery: two identical events (one user answering two popups of the
 // same template within a second) then count once.
 func (s *Service) ApplyPush(ctx context.Context, ev wechat.PushEvent) error {
-	return s.ApplyPushDelivery(ctx, ev, "")
+	return s.ApplyPushDelivery(ctx, ev, Delivery{})
 }
 
+// Delivery is the signed request a push came in.
+type Delivery struct {
+	// ID is the request's timestamp and nonce. WeChat redelivers an
+	// unanswered push with the same parameters, so its copies share the ID,
+	// while two identical events are two deliveries.
+	ID string
+	// Digest is set for a plaintext push, whose signature covers the
+	// timestamp and nonce but not the body: a hash of the body. The first
+	// body seen with an ID is then the only one accepted with it (WeChat's
+	// redeliveries repeat it); another body under the same ID replays a
+	// captured push URL with a forged body and is refused (unauthorized).
+	Digest string
+	// Until is when the request's signature stops being accepted (its
+	// timestamp plus the accepted skew): the binding of ID to Digest is
+	// kept past it.
+	Until time.Time
+}
+
+// ErrDeliveryReused: a plaintext push reuses the timestamp and nonce of an
+// earlier push with another body.
+var ErrDeliveryReused = &Error{Code: CodeUnauthorized, Message: "this push signature was already used with another body"}
+
 // ApplyPushDelivery is ApplyPush for an event that came in the signed
-// request identified by delivery (its timestamp and nonce). WeChat
-// redelivers an unanswered push with the same parameters, so its copies
-// share the delivery, while two identical events are two deliveries.
-func (s *Service) ApplyPushDelivery(ctx context.Context, ev wechat.PushEvent, delivery string) error {
+// request d; see Delivery.
+func (s *Service) ApplyPushDelivery(ctx context.Context, ev wechat.PushEvent, d Delivery) error {
+	if d.Digest != "" {
+		if err := s.bindDelivery(ctx, d); err != nil {
+			return err
+		}
+	}
 	switch ev.Event {
 	case wechat.EventSubscribePopup, wechat.EventSubscribeChange, wechat.EventSubscribeSent:
 	default:
@@ -51,11 +76,29 @@ func (s *Service) ApplyPushDelivery(ctx context.Context, ev wechat.PushEvent, de
 		return FieldError("FromUserName", "missing")
 	}
 	for i, item := range ev.Items {
-		if err := s.applyPushItemOnce(ctx, ev, delivery, i, item); err != nil {
+		if err := s.applyPushItemOnce(ctx, ev, d.ID, i, item); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// deliveryMemory is how long past its signature's window a plaintext
+// delivery's binding is kept.
+const deliveryMemory = 10 * time.Minute
+
+// bindDelivery binds a plaintext delivery's ID to its body (see Delivery).
+func (s *Service) bindDelivery(ctx context.Context, d Delivery) error {
+	key := store.Key{Partition: "pushsig|" + s.appID, Sort: d.ID}
+	until := d.Until
+	if until.IsZero() {
+		until = s.now()
+	}
+	_, err := s.claim(ctx, key, []byte(d.Digest), until.Add(deliveryMemory).Sub(s.now()))
+	if errors.Is(err, store.ErrConflict) {
+		return ErrDeliveryReused
+	}
+	return err
 }
 
 func pushItemKey(ev wechat.PushEvent, delivery string, i int, item wechat.PushItem) string {

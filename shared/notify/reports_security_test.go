@@ -552,7 +552,7 @@ func TestIdenticalEventsInTwoDeliveries(t *testing.T) {
 	const o = "o-fast"
 	ev := popupEvent(o, 100)
 	for _, d := range []string{"1700000000.111", "1700000000.111", "1700000000.222"} {
-		if err := s.svc.ApplyPushDelivery(context.Background(), ev, d); err != nil {
+		if err := s.svc.ApplyPushDelivery(context.Background(), ev, notify.Delivery{ID: d}); err != nil {
 			t.Fatal(err)
 		}
 	}
