@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -21,6 +22,13 @@ const (
 	MaxSortSize      = 1024
 	// MaxQueryLimit is the largest page a Query returns.
 	MaxQueryLimit = 1000
+	// MaxOpIDSize bounds the ID of a CounterOp in bytes.
+	MaxOpIDSize = 128
+	// MaxOpKeep is the longest a counter remembers an operation.
+	MaxOpKeep = 30 * 24 * time.Hour
+	// MaxOps is the most operations a counter remembers: past it, the one
+	// closest to being forgotten is forgotten first.
+	MaxOps = 1000
 )
 
 // Errors returned by every implementation. Check them with errors.Is: a
@@ -43,6 +51,8 @@ var (
 	ErrTooLarge = errors.New("store: value too large")
 	// ErrInvalidKey: a key part is empty, too long, not UTF-8 or contains NUL.
 	ErrInvalidKey = errors.New("store: invalid key")
+	// ErrInvalidOp: a CounterOp's ID or Keep is out of bounds.
+	ErrInvalidOp = errors.New("store: invalid counter operation")
 )
 
 // Key addresses an item: a partition (an entity kind plus its id, usually)
@@ -112,6 +122,45 @@ type Page struct {
 	Next string
 }
 
+// CounterOp names an AddOnce, so that the store applies it at most once.
+type CounterOp struct {
+	// ID names the operation: non-empty valid UTF-8 without NUL, at most
+	// MaxOpIDSize bytes. Operations are remembered per counter: the same ID
+	// on two counters names two operations.
+	ID string
+	// Keep is how long the counter remembers the operation, from the
+	// AddOnce that applied it: at least a millisecond, at most MaxOpKeep.
+	Keep time.Duration
+	// ExpiresAt, when not zero, becomes the counter's expiry when the
+	// operation is applied. Zero leaves the expiry as Add does.
+	ExpiresAt time.Time
+}
+
+// CheckOp validates op and returns its Keep in whole milliseconds (at
+// least one), wrapping ErrInvalidOp.
+func CheckOp(op CounterOp) (keepMS int64, err error) {
+	if err := CheckOpID(op.ID); err != nil {
+		return 0, err
+	}
+	if op.Keep < time.Millisecond || op.Keep > MaxOpKeep {
+		return 0, fmt.Errorf("%w: keep %s outside 1ms..%s", ErrInvalidOp, op.Keep, MaxOpKeep)
+	}
+	return op.Keep.Milliseconds(), nil
+}
+
+// CheckOpID validates an operation ID, wrapping ErrInvalidOp.
+func CheckOpID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: empty id", ErrInvalidOp)
+	case len(id) > MaxOpIDSize:
+		return fmt.Errorf("%w: id is %d bytes, limit %d", ErrInvalidOp, len(id), MaxOpIDSize)
+	case !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0:
+		return fmt.Errorf("%w: id is not UTF-8 without NUL", ErrInvalidOp)
+	}
+	return nil
+}
+
 // Store is the key-value contract every backend implements.
 //
 // Every method is one round trip to the backend in the common case, honours
@@ -146,6 +195,32 @@ type Store interface {
 	// other value fails with ErrNotCounter. delta 0 reads the counter,
 	// creating it if needed.
 	Add(ctx context.Context, key Key, delta, min, max int64) (int64, error)
+
+	// AddOnce is Add for the operation op names, applied at most once: the
+	// counter remembers the operations applied to it (each for its
+	// op.Keep), and an AddOnce whose op.ID it remembers changes nothing -
+	// neither the value, nor the version, nor the expiry - and returns the
+	// value the first one returned. So a call whose reply was lost (a
+	// timeout after the backend applied it) can be repeated safely, and so
+	// can one made concurrently by another process. An AddOnce that fails
+	// (ErrOutOfRange, ErrNotCounter) is not remembered. With op.ExpiresAt
+	// the counter gets that expiry (a missing one is created with it).
+	//
+	// A counter forgets its operations when the item is replaced (Put),
+	// deleted or expires; a plain Add keeps them. It remembers at most
+	// MaxOps. An invalid op (see CounterOp) fails with ErrInvalidOp.
+	AddOnce(ctx context.Context, key Key, delta, min, max int64, op CounterOp) (int64, error)
+
+	// Undo reverts the operation id that AddOnce applied to the counter at
+	// key, if the counter still remembers it: its delta is subtracted from
+	// the current value (whatever the bounds; an int64 overflow fails with
+	// ErrOutOfRange), the version grows by one, the operation is forgotten
+	// (so that an AddOnce with the same id applies again) and Undo reports
+	// true. When the counter does not remember id (it was never applied,
+	// is undone already, was forgotten, or the item was replaced since),
+	// Undo changes nothing and reports false. Repeating an Undo whose reply
+	// was lost is therefore safe.
+	Undo(ctx context.Context, key Key, id string) (bool, error)
 
 	// Close releases the backend's resources.
 	Close() error

@@ -22,7 +22,12 @@ import (
 	"wxnotify/shared/store"
 )
 
-var bucketName = []byte("items")
+var (
+	bucketName = []byte("items")
+	// opsBucket holds the operations a counter remembers (see AddOnce),
+	// under the same key as the counter in bucketName.
+	opsBucket = []byte("ops")
+)
 
 // headerSize is the item header: version and expiry (Unix ms, 0 for never),
 // both big-endian uint64, followed by the value.
@@ -66,7 +71,10 @@ func Open(path string, opts ...Options) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketName)
+		if _, err := tx.CreateBucketIfNotExists(bucketName); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(opsBucket)
 		return err
 	}); err != nil {
 		_ = db.Close()
@@ -219,6 +227,9 @@ func (s *Store) Put(ctx context.Context, key store.Key, value []byte, opts store
 		if ok {
 			version = cur.version + 1
 		}
+		if err := tx.Bucket(opsBucket).Delete(ek); err != nil {
+			return err
+		}
 		return b.Put(ek, encode(version, store.ToMillis(opts.ExpiresAt), value))
 	})
 	if err != nil {
@@ -246,6 +257,9 @@ func (s *Store) Delete(ctx context.Context, key store.Key, opts store.DeleteOpti
 			if !ok || cur.version != opts.IfVersion {
 				return fmt.Errorf("%w: the item is not at version %d", store.ErrConflict, opts.IfVersion)
 			}
+		}
+		if err := tx.Bucket(opsBucket).Delete(ek); err != nil {
+			return err
 		}
 		return b.Delete(ek)
 	})
@@ -327,6 +341,12 @@ func (s *Store) Add(ctx context.Context, key store.Key, delta, min, max int64) (
 		if next, err = store.AddInBounds(n, delta, min, max); err != nil {
 			return err
 		}
+		if !ok {
+			// A new counter: what an expired one remembered is gone with it.
+			if err := tx.Bucket(opsBucket).Delete(ek); err != nil {
+				return err
+			}
+		}
 		return b.Put(ek, encode(version+1, expMS, store.FormatCounter(next)))
 	})
 	if err != nil {
@@ -350,6 +370,9 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 			if err == nil && !r.live(nowMS) {
 				deleted := bytes.Clone(k)
 				if err := c.Delete(); err != nil {
+					return err
+				}
+				if err := tx.Bucket(opsBucket).Delete(deleted); err != nil {
 					return err
 				}
 				removed++

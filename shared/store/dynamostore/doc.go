@@ -14,6 +14,11 @@
 //	ver    N  version: 1 on creation, +1 on every Put and Add
 //	expms  N  expiry in Unix milliseconds, absent for permanent items
 //	ttl    N  expiry in Unix seconds rounded up: the table's TTL attribute
+//	opu    M  counters: the operations AddOnce remembers, operation id ->
+//	          until when (Unix ms); opd and opr (M) hold their delta and the
+//	          value they answered, opn (N) the entries added since the last
+//	          trim. Put writes them empty for a counter and removes them for
+//	          any other value, so that replacing an item forgets them
 //
 // An item holds exactly one of v and n. A value such as "007", "-0" or "+1"
 // is not canonical and stays binary, so Get returns every value byte for
@@ -51,5 +56,10 @@
 // condition enforces the bounds; when it fails, the reason (out of range,
 // not a counter, expired) is read from the item DynamoDB returns with the
 // failure (ReturnValuesOnConditionCheckFailure), or with a consistent
-// GetItem from emulators that do not return it, such as dynalite.
+// GetItem from emulators that do not return it, such as dynalite. AddOnce
+// is one UpdateItem too (the operation is recorded in the same request, on
+// condition that the counter does not remember it; a repeat is answered
+// from the item the failed condition returns), plus a read and a trimming
+// UpdateItem every 32 operations of a counter. Undo is a consistent GetItem
+// and an UpdateItem conditional on the version it read.
 package dynamostore

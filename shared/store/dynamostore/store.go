@@ -25,7 +25,18 @@ const (
 	attrVersion   = "ver"
 	attrExpiresMS = "expms"
 	attrTTL       = "ttl"
+	// The operations a counter remembers (AddOnce), three maps keyed by
+	// operation id: until when (Unix ms), the delta, and the value the
+	// operation answered. opn counts the entries added since the last
+	// trim, to tell when to trim.
+	attrOpUntil  = "opu"
+	attrOpDelta  = "opd"
+	attrOpResult = "opr"
+	attrOpCount  = "opn"
 )
+
+// emptyMap is the value of an op map that holds nothing yet.
+var emptyMap = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}
 
 // Expression fragments. Every attribute is referred to through an
 // ExpressionAttributeNames placeholder (ttl is a reserved word).
@@ -183,13 +194,15 @@ func (s *Store) replace(ctx context.Context, key store.Key, value []byte, expMS 
 	names := map[string]string{"#ver": attrVersion, "#exp": attrExpiresMS, "#v": attrValue, "#n": attrCounter}
 	values := map[string]types.AttributeValue{":zero": number(0), ":one": number(1), ":now": number(s.nowMS())}
 	var set, remove []string
+	names["#opu"], names["#opd"], names["#opr"], names["#opn"] = attrOpUntil, attrOpDelta, attrOpResult, attrOpCount
 	if n, ok := counter(value); ok {
-		set = append(set, "#n = :val")
+		set = append(set, "#n = :val", "#opu = :empty", "#opd = :empty", "#opr = :empty", "#opn = :zero")
 		remove = append(remove, "#v")
 		values[":val"] = number(n)
+		values[":empty"] = emptyMap
 	} else {
 		set = append(set, "#v = :val")
-		remove = append(remove, "#n")
+		remove = append(remove, "#n", "#opu", "#opd", "#opr", "#opn")
 		values[":val"] = binary(value)
 	}
 	set = append(set, "#ver = if_not_exists(#ver, :zero) + :one")
@@ -383,7 +396,8 @@ func (s *Store) Add(ctx context.Context, key store.Key, delta, min, max int64) (
 // exact bounds, which DynamoDB's 38-digit numbers hold.
 func (s *Store) add(ctx context.Context, key store.Key, delta, min, max int64, create bool) (int64, error) {
 	cond := "#n BETWEEN :lo AND :hi AND " + condLive
-	names := map[string]string{"#n": attrCounter, "#ver": attrVersion, "#exp": attrExpiresMS}
+	names := map[string]string{"#n": attrCounter, "#ver": attrVersion, "#exp": attrExpiresMS,
+		"#opu": attrOpUntil, "#opd": attrOpDelta, "#opr": attrOpResult}
 	if create {
 		cond = "attribute_not_exists(#pk) OR (" + cond + ")"
 		names["#pk"] = attrPartition
@@ -391,10 +405,12 @@ func (s *Store) add(ctx context.Context, key store.Key, delta, min, max int64, c
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                s.table,
 		Key:                      keyAttrs(key),
-		UpdateExpression:         aws.String("SET #n = if_not_exists(#n, :zero) + :delta, #ver = if_not_exists(#ver, :zero) + :one"),
+		UpdateExpression: aws.String("SET #n = if_not_exists(#n, :zero) + :delta, #ver = if_not_exists(#ver, :zero) + :one, " +
+			"#opu = if_not_exists(#opu, :empty), #opd = if_not_exists(#opd, :empty), #opr = if_not_exists(#opr, :empty)"),
 		ConditionExpression:      aws.String(cond),
 		ExpressionAttributeNames: names,
 		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":empty": emptyMap,
 			":zero":  number(0),
 			":one":   number(1),
 			":delta": number(delta),
@@ -420,6 +436,10 @@ type record struct {
 	isCounter bool
 	version   int64
 	expMS     int64
+	// ops are the operations a counter remembers; hasOps tells whether the
+	// item has the op maps at all (counters written before them do not).
+	ops    map[string]opEntry
+	hasOps bool
 }
 
 func (r record) live(nowMS int64) bool { return r.expMS == 0 || r.expMS > nowMS }
@@ -450,6 +470,9 @@ func decode(av map[string]types.AttributeValue) (record, error) {
 			return record{}, err
 		}
 		r.isCounter = true
+		if r.ops, r.hasOps, err = decodeOps(av); err != nil {
+			return record{}, err
+		}
 		return r, nil
 	}
 	// The Store always writes v or n; an item with neither reads as empty.
@@ -468,6 +491,7 @@ func newItem(key store.Key, value []byte, version, expMS int64) map[string]types
 	it := keyAttrs(key)
 	if n, ok := counter(value); ok {
 		it[attrCounter] = number(n)
+		it[attrOpUntil], it[attrOpDelta], it[attrOpResult] = emptyMap, emptyMap, emptyMap
 	} else {
 		it[attrValue] = binary(value)
 	}

@@ -11,6 +11,10 @@
 //	<prefix>{<partition>}:z         sorted set of the partition's sort keys (score 0)
 //	<prefix>{<partition>}:i:<sort>  hash of one item: v (value), n (version),
 //	                                x (expiry in Unix ms, 0 for none)
+//	<prefix>{<partition>}:o:<sort>  hash of the operations a counter remembers
+//	                                (AddOnce): operation id -> "delta result
+//	                                until" (until in Unix ms); Put and Delete
+//	                                remove it, it expires with its newest entry
 //
 // An item that expires gets PEXPIREAT on its hash; the sorted set expires
 // with the last-expiring item it may hold and is made permanent again by any

@@ -112,7 +112,7 @@ func (s *Store) Put(ctx context.Context, key store.Key, value []byte, opts store
 		ifAbsent = "1"
 	}
 	item, set := s.keys(key)
-	reply, err := s.scripts.put.Run(ctx, s.client, []string{item, set},
+	reply, err := s.scripts.put.Run(ctx, s.client, []string{item, set, s.opsKey(key)},
 		key.Sort, value, ifAbsent, max(opts.IfVersion, 0), store.ToMillis(opts.ExpiresAt)).Slice()
 	if err != nil {
 		return 0, opError(ctx, "put "+key.String(), err)
@@ -142,7 +142,7 @@ func (s *Store) Delete(ctx context.Context, key store.Key, opts store.DeleteOpti
 		return err
 	}
 	item, set := s.keys(key)
-	reply, err := s.scripts.del.Run(ctx, s.client, []string{item, set}, key.Sort, max(opts.IfVersion, 0)).Slice()
+	reply, err := s.scripts.del.Run(ctx, s.client, []string{item, set, s.opsKey(key)}, key.Sort, max(opts.IfVersion, 0)).Slice()
 	if err != nil {
 		return opError(ctx, "delete "+key.String(), err)
 	}
@@ -168,10 +168,69 @@ func (s *Store) Add(ctx context.Context, key store.Key, delta, min, max int64) (
 	}
 	lo, hi := currentBounds(delta, min, max)
 	item, set := s.keys(key)
-	reply, err := s.scripts.add.Run(ctx, s.client, []string{item, set}, key.Sort, delta, lo, hi).Slice()
+	reply, err := s.scripts.add.Run(ctx, s.client, []string{item, set, s.opsKey(key)}, key.Sort, delta, lo, hi).Slice()
 	if err != nil {
 		return 0, opError(ctx, "add "+key.String(), err)
 	}
+	return addResult(reply, key, delta, min, max)
+}
+
+// AddOnce implements store.Store.
+func (s *Store) AddOnce(ctx context.Context, key store.Key, delta, min, max int64, op store.CounterOp) (int64, error) {
+	if err := store.CheckKey(key); err != nil {
+		return 0, err
+	}
+	if err := store.CheckBounds(min, max); err != nil {
+		return 0, err
+	}
+	keepMS, err := store.CheckOp(op)
+	if err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	lo, hi := currentBounds(delta, min, max)
+	item, set := s.keys(key)
+	reply, err := s.scripts.addOnce.Run(ctx, s.client, []string{item, set, s.opsKey(key)},
+		key.Sort, delta, lo, hi, op.ID, keepMS, store.ToMillis(op.ExpiresAt), store.MaxOps).Slice()
+	if err != nil {
+		return 0, opError(ctx, "add once "+key.String(), err)
+	}
+	return addResult(reply, key, delta, min, max)
+}
+
+// Undo implements store.Store.
+func (s *Store) Undo(ctx context.Context, key store.Key, id string) (bool, error) {
+	if err := store.CheckKey(key); err != nil {
+		return false, err
+	}
+	if err := store.CheckOpID(id); err != nil {
+		return false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	item, _ := s.keys(key)
+	reply, err := s.scripts.undo.Run(ctx, s.client, []string{item, s.opsKey(key)}, id).Slice()
+	if err != nil {
+		return false, opError(ctx, "undo "+key.String(), err)
+	}
+	switch code(reply) {
+	case codeOK:
+		if len(reply) == 2 {
+			if n, ok := reply[1].(int64); ok {
+				return n == 1, nil
+			}
+		}
+	case codeOutOfRange:
+		return false, fmt.Errorf("%w: undo overflows the counter", store.ErrOutOfRange)
+	}
+	return false, replyError("undo", key, reply)
+}
+
+// addResult decodes the reply of the add and add-once scripts.
+func addResult(reply []any, key store.Key, delta, min, max int64) (int64, error) {
 	switch code(reply) {
 	case codeOK:
 		if n, ok := counterAt(reply, 1); ok {
@@ -244,6 +303,7 @@ func (s *Store) Query(ctx context.Context, q store.Query) (store.Page, error) {
 const (
 	setSuffix = ":z"
 	itemInfix = ":i:"
+	opsInfix  = ":o:"
 )
 
 // keys returns the Redis keys of an item's hash and of its partition's
@@ -252,6 +312,10 @@ func (s *Store) keys(k store.Key) (item, set string) {
 	tag := s.tag(k.Partition)
 	return tag + itemInfix + k.Sort, tag + setSuffix
 }
+
+// opsKey returns the Redis key of the hash of the operations a counter
+// remembers (AddOnce), in the slot of its partition.
+func (s *Store) opsKey(k store.Key) string { return s.tag(k.Partition) + opsInfix + k.Sort }
 
 // tag returns the prefix and the hash tag of a partition. Escaping '%' and
 // '}' keeps the tag closed where it should be and the encoding injective.

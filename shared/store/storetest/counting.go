@@ -11,7 +11,7 @@ import (
 // soak reports ("store round trips per send").
 type Counting struct {
 	store.Store
-	gets, puts, deletes, queries, adds atomic.Int64
+	gets, puts, deletes, queries, adds, undos atomic.Int64
 }
 
 var _ store.Store = (*Counting)(nil)
@@ -21,13 +21,13 @@ func NewCounting(s store.Store) *Counting { return &Counting{Store: s} }
 
 // Total is the number of calls so far.
 func (c *Counting) Total() int64 {
-	return c.gets.Load() + c.puts.Load() + c.deletes.Load() + c.queries.Load() + c.adds.Load()
+	return c.gets.Load() + c.puts.Load() + c.deletes.Load() + c.queries.Load() + c.adds.Load() + c.undos.Load()
 }
 
 // Counts returns the calls per operation.
 func (c *Counting) Counts() map[string]int64 {
 	return map[string]int64{"get": c.gets.Load(), "put": c.puts.Load(), "delete": c.deletes.Load(),
-		"query": c.queries.Load(), "add": c.adds.Load()}
+		"query": c.queries.Load(), "add": c.adds.Load(), "undo": c.undos.Load()}
 }
 
 // Get implements store.Store.
@@ -58,4 +58,16 @@ func (c *Counting) Query(ctx context.Context, q store.Query) (store.Page, error)
 func (c *Counting) Add(ctx context.Context, k store.Key, d, min, max int64) (int64, error) {
 	c.adds.Add(1)
 	return c.Store.Add(ctx, k, d, min, max)
+}
+
+// AddOnce implements store.Store.
+func (c *Counting) AddOnce(ctx context.Context, k store.Key, d, min, max int64, op store.CounterOp) (int64, error) {
+	c.adds.Add(1)
+	return c.Store.AddOnce(ctx, k, d, min, max, op)
+}
+
+// Undo implements store.Store.
+func (c *Counting) Undo(ctx context.Context, k store.Key, id string) (bool, error) {
+	c.undos.Add(1)
+	return c.Store.Undo(ctx, k, id)
 }

@@ -47,7 +47,8 @@ func (f *Faulty) SetRate(rate, afterWrite float64, latency time.Duration) {
 }
 
 // Only restricts faults to calls for which match returns true (op is get,
-// put, delete, query or add); nil clears the restriction.
+// put, delete, query, add (Add and AddOnce) or undo); nil clears the
+// restriction.
 func (f *Faulty) Only(match func(op string, k store.Key) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -162,4 +163,36 @@ func (f *Faulty) Add(ctx context.Context, k store.Key, delta, min, max int64) (i
 		return 0, ErrInjected
 	}
 	return n, err
+}
+
+// AddOnce implements store.Store.
+func (f *Faulty) AddOnce(ctx context.Context, k store.Key, delta, min, max int64, op store.CounterOp) (int64, error) {
+	before, after, d := f.roll("add", k, true)
+	if err := sleep(ctx, d); err != nil {
+		return 0, err
+	}
+	if before {
+		return 0, ErrInjected
+	}
+	n, err := f.Store.AddOnce(ctx, k, delta, min, max, op)
+	if after && err == nil {
+		return 0, ErrInjected
+	}
+	return n, err
+}
+
+// Undo implements store.Store.
+func (f *Faulty) Undo(ctx context.Context, k store.Key, id string) (bool, error) {
+	before, after, d := f.roll("undo", k, true)
+	if err := sleep(ctx, d); err != nil {
+		return false, err
+	}
+	if before {
+		return false, ErrInjected
+	}
+	ok, err := f.Store.Undo(ctx, k, id)
+	if after && err == nil {
+		return false, ErrInjected
+	}
+	return ok, err
 }

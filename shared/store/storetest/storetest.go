@@ -59,6 +59,15 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AddNotCounter", testAddNotCounter},
 		{"AddKeepsExpiry", testAddKeepsExpiry},
 		{"AddExpiredRestarts", testAddExpiredRestarts},
+		{"AddOnceAppliesOnce", testAddOnceAppliesOnce},
+		{"AddOnceFailureNotRemembered", testAddOnceFailureNotRemembered},
+		{"AddOnceInvalidOp", testAddOnceInvalidOp},
+		{"AddOnceForgetsAfterKeep", testAddOnceForgetsAfterKeep},
+		{"AddOnceExpiry", testAddOnceExpiry},
+		{"AddOnceManyOps", testAddOnceManyOps},
+		{"PutForgetsOps", testPutForgetsOps},
+		{"Undo", testUndo},
+		{"ConcurrentAddOnce", testConcurrentAddOnce},
 		{"ContextCanceled", testContextCanceled},
 		{"ConcurrentCounter", testConcurrentCounter},
 		{"ConcurrentIncrements", testConcurrentIncrements},
@@ -702,6 +711,11 @@ func testContextCanceled(t *testing.T, s store.Store) {
 		"Delete": func() error { return s.Delete(ctx, k, store.DeleteOptions{}) },
 		"Query":  func() error { _, err := s.Query(ctx, store.Query{Partition: "p", Limit: 1}); return err },
 		"Add":    func() error { _, err := s.Add(ctx, key("p", "n"), 1, 0, 1); return err },
+		"AddOnce": func() error {
+			_, err := s.AddOnce(ctx, key("p", "n"), 1, 0, 1, store.CounterOp{ID: "x", Keep: time.Hour})
+			return err
+		},
+		"Undo": func() error { _, err := s.Undo(ctx, key("p", "n"), "x"); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
