@@ -403,8 +403,8 @@ func (s *Store) add(ctx context.Context, key store.Key, delta, min, max int64, c
 		names["#pk"] = attrPartition
 	}
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                s.table,
-		Key:                      keyAttrs(key),
+		TableName: s.table,
+		Key:       keyAttrs(key),
 		UpdateExpression: aws.String("SET #n = if_not_exists(#n, :zero) + :delta, #ver = if_not_exists(#ver, :zero) + :one, " +
 			"#opu = if_not_exists(#opu, :empty), #opd = if_not_exists(#opd, :empty), #opr = if_not_exists(#opr, :empty)"),
 		ConditionExpression:      aws.String(cond),
