@@ -20,8 +20,13 @@ var statusOf = map[notify.Code]int{
 	notify.CodeInvalidCode:       http.StatusBadRequest,
 	notify.CodeBlockedUser:       http.StatusForbidden,
 	notify.CodeWeChatUnavailable: http.StatusServiceUnavailable,
+	notify.CodeStoreUnavailable:  http.StatusServiceUnavailable,
 	notify.CodeInternal:          http.StatusInternalServerError,
 }
+
+// retryAfter is the Retry-After of a 503: WeChat or the store did not
+// answer; a retry a moment later, with the same idempotency key, is safe.
+const retryAfter = "1"
 
 type errorBody struct {
 	Error errorDetail `json:"error"`
@@ -32,7 +37,10 @@ type errorDetail struct {
 	Message       string      `json:"message"`
 	Field         string      `json:"field,omitempty"`
 	WeChatErrcode int         `json:"wechatErrcode,omitempty"`
-	RequestID     string      `json:"requestId"`
+	// NotificationID names the notification a send request was accepted
+	// as, when it failed after that: GET it, or retry with the same key.
+	NotificationID string `json:"notificationId,omitempty"`
+	RequestID      string `json:"requestId"`
 }
 
 // writeError answers err with the error body. Internal details go to the
@@ -57,8 +65,12 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			info.wechatErrcode = e.WeChatErrcode
 		}
 	}
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	writeJSON(w, status, errorBody{Error: errorDetail{
-		Code: e.Code, Message: msg, Field: e.Field, WeChatErrcode: e.WeChatErrcode, RequestID: requestID(r),
+		Code: e.Code, Message: msg, Field: e.Field, WeChatErrcode: e.WeChatErrcode, NotificationID: e.Notification,
+		RequestID: requestID(r),
 	}})
 }
 

@@ -210,7 +210,7 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 	}
 	now := s.now().UTC()
 	b := Batch{
-		IdempotencyKey: req.IdempotencyKey, Template: t.Alias, TemplateID: t.ID, Data: req.Data, Page: req.Page,
+		IdempotencyKey: req.IdempotencyKey, Template: t.Alias, TemplateID: t.ID, Data: req.Data, Page: probe.Page,
 		MiniprogramState: probe.MiniprogramState, Lang: probe.Lang, Audience: req.Audience, NotBefore: req.NotBefore.UTC(),
 		Status: BatchScheduled, Total: len(recipients), CreatedAt: now, UpdatedAt: now,
 	}
@@ -644,7 +644,7 @@ func (s *Service) sendWithRetry(ctx context.Context, req SendRequest) (Notificat
 	wait := 20 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		n, err := s.Send(ctx, req)
-		if err == nil || CodeOf(err) != CodeInternal || attempt == 5 || ctx.Err() != nil {
+		if err == nil || CodeOf(err) != CodeStoreUnavailable || attempt == 5 || ctx.Err() != nil {
 			return n, err
 		}
 		select {

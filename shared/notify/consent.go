@@ -43,11 +43,6 @@ type consentMeta struct {
 	LongTerm   bool      `json:"longTerm,omitempty"` // a long-term template is accepted
 	Source     Source    `json:"source,omitempty"`
 	UpdatedAt  time.Time `json:"updatedAt"`
-	// RevokingAt and RevokedAt bracket the last zeroing of the credits (a
-	// change event, a 43101, a kept reject): written before and after it,
-	// so that giveBack can tell a credit the zeroing took with it.
-	RevokingAt time.Time `json:"revokingAt,omitzero"`
-	RevokedAt  time.Time `json:"revokedAt,omitzero"`
 }
 
 // Consent is a user's standing for one template.
@@ -185,31 +180,38 @@ func (s *Service) Consent(ctx context.Context, openID string, t Template) (Conse
 // event confirms within PairWindow is withdrawn by SweepReports; without,
 // report-granted credits are capped at MaxReportCredits. Either way a user
 // may report ReportsPerMinute times a minute; more fail with rate_limited.
+//
+// A report with an ID is applied once however often it is retried: every
+// counter operation it makes is named after the ID (a retry after a lost
+// reply is recognised by the store), and once applied the report is marked
+// done for a day. A failure answers an error; the retry completes it.
 func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ignored []string, err error) {
 	if err := CheckReportID(r.ID); err != nil {
 		return nil, err
 	}
-	if err := s.allowReport(ctx, openID); err != nil {
+	op := s.newID("rpt_") // a report without an ID is a new popup each time
+	var mark store.Key
+	if r.ID != "" {
+		sum := sha256.Sum256([]byte(r.ID))
+		op = "rpt:" + hex.EncodeToString(sum[:12])
+		mark = store.Key{Partition: s.userPartition(openID), Sort: "rk|" + hex.EncodeToString(sum[:16])}
+	}
+	if err := s.allowReport(ctx, openID, op); err != nil {
 		return nil, err
+	}
+	apply := true
+	if r.ID != "" {
+		done, err := s.isDone(ctx, mark)
+		if err != nil {
+			return nil, err
+		}
+		apply = !done
 	}
 	ids := make([]string, 0, len(r.Result))
 	for id := range r.Result {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	apply := true
-	if r.ID != "" {
-		var release func()
-		apply, release, err = s.claimReport(ctx, openID, r.ID)
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			if err != nil {
-				release() // nothing of it was counted: its retry applies it
-			}
-		}()
-	}
 	for _, id := range ids {
 		t, ok := s.templateByID(id)
 		status, valid := normalizeStatus(r.Result[id])
@@ -220,7 +222,7 @@ func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ig
 		if !apply {
 			continue
 		}
-		if err := s.applyChoice(ctx, openID, t, status, SourceReport, +1); err != nil {
+		if err := s.applyChoice(ctx, openID, t, status, SourceReport, +1, op); err != nil {
 			return ignored, err
 		}
 	}
@@ -244,6 +246,11 @@ func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ig
 			}
 		}
 	}
+	if r.ID != "" && apply {
+		if err := s.markDone(ctx, mark, reportMemory); err != nil {
+			return ignored, err
+		}
+	}
 	return ignored, nil
 }
 
@@ -252,31 +259,36 @@ func (s *Service) templateByID(id string) (Template, bool) {
 	return t, ok && t.ID == id
 }
 
+// opKeep is how long counters remember the operations of a popup (its
+// pairing, its credit): longer than any retry of the report or
+// redelivery of the event takes, whose done mark covers the time after.
+const opKeep = time.Hour
+
 // applyChoice applies one popup choice from the client (side +1) or from
-// WeChat's popup event (side -1).
-func (s *Service) applyChoice(ctx context.Context, openID string, t Template, status string, src Source, side int64) error {
+// WeChat's popup event (side -1). Its counter operations are named after op
+// (the report or the push item), so that applying the same choice again -
+// a retry after a failure or a lost reply, a copy applied concurrently -
+// changes nothing more: every write here is safe to repeat, and an error
+// tells the caller to.
+func (s *Service) applyChoice(ctx context.Context, openID string, t Template, status string, src Source, side int64, op string) error {
 	if status == StatusAccept && t.Kind == OneTime {
-		granted, err := s.pairedGrant(ctx, openID, t.ID, side)
+		granted, err := s.pairedGrant(ctx, openID, t.ID, side, op)
 		if err != nil {
 			return err
 		}
-		// The popup is counted in the pairing balance now: whatever fails
-		// from here on must not fail the call, or the caller's retry (the
-		// client's, WeChat's redelivery) would count the popup again. The
-		// writes left are retried, then logged.
 		if granted {
 			limit := s.maxCredits
 			if side > 0 && s.pushConfigured {
 				// On probation until WeChat's popup event confirms it; noted
 				// before the credit exists, so that no credit escapes the sweep.
 				if err := s.notePendingReport(ctx, openID, t.ID); err != nil {
-					s.log.Warn("report-granted credit not put on probation", "template", t.Alias, "openid", HashID(openID), "err", err)
+					return err
 				}
 			} else if side > 0 {
 				limit = s.maxReportCredits // nothing will ever confirm it
 			}
 			err := s.retryWrite(ctx, "grant credit", func() error {
-				_, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), 1, 0, limit)
+				_, err := s.st.AddOnce(ctx, s.creditsKey(openID, t.ID), 1, 0, limit, store.CounterOp{ID: "grant:" + op, Keep: opKeep})
 				if errors.Is(err, store.ErrOutOfRange) {
 					s.log.Warn("credit cap reached", "template", t.Alias, "openid", HashID(openID), "cap", limit, "source", src)
 					return nil
@@ -284,19 +296,13 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 				return err
 			})
 			if err != nil {
-				s.log.Error("popup counted, credit not granted", "template", t.Alias, "openid", HashID(openID), "err", err)
+				return err
 			}
-			if err == nil {
-				err = s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) })
-			}
-			if err != nil {
-				s.log.Warn("credit granted, audience not noted", "template", t.Alias, "openid", HashID(openID), "err", err)
+			if err := s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) }); err != nil {
+				return err
 			}
 		}
-		if err := s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src) }); err != nil {
-			s.log.Warn("popup counted, consent state not recorded", "template", t.Alias, "openid", HashID(openID), "err", err)
-		}
-		return nil
+		return s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src) })
 	}
 	if status == StatusAccept && t.Kind == LongTerm {
 		if err := s.noteAudience(ctx, openID, t.ID); err != nil {
@@ -332,23 +338,15 @@ func (s *Service) applySetting(ctx context.Context, openID string, t Template, s
 }
 
 // zeroCredits zeroes a user's credits for a template, applying edit to the
-// consent state, between two marks of the state (see giveBack).
+// consent state first. Replacing the counter makes it forget its
+// operations: a credit a send took before the zeroing cannot be given back
+// (WeChat's zeroing took it too), while a credit granted after it can.
 func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, edit func(*consentMeta)) error {
-	if err := s.updateConsent(ctx, openID, tmplID, func(m *consentMeta) {
-		edit(m)
-		m.RevokingAt = s.now().UTC()
-	}); err != nil {
+	if err := s.updateConsent(ctx, openID, tmplID, edit); err != nil {
 		return err
 	}
 	if _, err := s.st.Put(ctx, s.creditsKey(openID, tmplID), []byte("0"), store.PutOptions{}); err != nil {
 		return storeErr("zero credits", err)
-	}
-	err := s.retryWrite(ctx, "mark credits zeroed", func() error {
-		return s.updateConsent(ctx, openID, tmplID, func(m *consentMeta) { m.RevokedAt = s.now().UTC() })
-	})
-	if err != nil {
-		// giveBack takes the zeroing as in progress for revokeSettle.
-		s.log.Warn("credits zeroed, not marked", "openid", HashID(openID), "err", err)
 	}
 	return nil
 }
@@ -393,56 +391,47 @@ func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit
 // pairedGrant decides whether an accept grants a credit. The client's
 // report (side +1) and WeChat's popup event (side -1) describe the same
 // popup; a signed counter per user and template holds the unmatched
-// occurrences, and bounded Adds make "pair with an unmatched opposite, else
-// record myself as unmatched" atomic: the two ranges tried partition the
-// integers, so one of them holds unless another writer moved the counter,
-// and then the loop re-reads it through the next Add.
-func (s *Service) pairedGrant(ctx context.Context, openID, tmplID string, side int64) (bool, error) {
-	key := s.pairKey(openID, tmplID)
-	now := s.now()
-	it, err := s.st.Get(ctx, key)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		_, err = s.st.Put(ctx, key, []byte("0"), store.PutOptions{IfAbsent: true, ExpiresAt: now.Add(pairLife * s.pairWindow)})
-	case err == nil && (it.ExpiresAt.IsZero() || it.ExpiresAt.Sub(now) < (pairLife-1)*s.pairWindow):
-		// An ageing window: restart it with its balance (IfVersion: no Add
-		// came in between), so that a new popup gets a full window and an
-		// unconfirmed report is still counted when SweepReports looks at it
-		// a PairWindow from now (tolerating a sweep up to a window late).
-		_, err = s.st.Put(ctx, key, it.Value, store.PutOptions{IfVersion: it.Version, ExpiresAt: now.Add(pairLife * s.pairWindow)})
+// occurrences: positive, reports no event matched yet; negative, events no
+// report matched. One AddOnce (named op, so a repeat answers the same)
+// both pairs and tells the outcome: a report pairs with a pending event
+// when the balance was at most -1, i.e. is at most 0 after it; an event
+// pairs with a pending report when it was at least 1. Each operation also
+// restarts the balance's life (pairLife windows), so that an unconfirmed
+// report is still counted when SweepReports looks at it a PairWindow later.
+func (s *Service) pairedGrant(ctx context.Context, openID, tmplID string, side int64, op string) (bool, error) {
+	var v int64
+	err := s.retryWrite(ctx, "pair", func() error {
+		var err error
+		v, err = s.st.AddOnce(ctx, s.pairKey(openID, tmplID), side, math.MinInt64, math.MaxInt64,
+			store.CounterOp{ID: "pair:" + op, Keep: opKeep, ExpiresAt: s.now().Add(pairLife * s.pairWindow)})
+		return err
+	})
+	if err != nil {
+		return false, err
 	}
-	if err != nil && !errors.Is(err, store.ErrConflict) {
-		return false, storeErr("pair window", err)
-	}
-	pairMin, pairMax := int64(0), int64(math.MaxInt64) // an event pairs with a pending report (balance >= 1)
-	ownMin, ownMax := int64(math.MinInt64), int64(-1)  // else it records itself (balance <= 0)
 	if side > 0 {
-		pairMin, pairMax = math.MinInt64, 0 // a report pairs with a pending event (balance <= -1)
-		ownMin, ownMax = 1, math.MaxInt64   // else it records itself (balance >= 0)
+		return v >= 1, nil
 	}
-	for range 16 {
-		_, err := s.st.Add(ctx, key, side, pairMin, pairMax)
-		if err == nil {
-			return false, nil
-		}
-		if !errors.Is(err, store.ErrOutOfRange) {
-			return false, storeErr("pair", err)
-		}
-		_, err = s.st.Add(ctx, key, side, ownMin, ownMax)
-		if err == nil {
-			return true, nil
-		}
-		if !errors.Is(err, store.ErrOutOfRange) {
-			return false, storeErr("pair", err)
-		}
-	}
-	return false, storeErr("pair", errors.New("too many concurrent popups"))
+	return v <= -1, nil
 }
 
+// holdKeep is how long a credit counter remembers the send that took a
+// credit: longer than the send's retries and than SweepUnknown takes to
+// settle it (UnknownWindow, twice for a late tick), so that both find it.
+func (s *Service) holdKeep() time.Duration {
+	return min(2*s.unknownWindow+time.Hour, store.MaxOpKeep)
+}
+
+// holdOp names the credit notification id holds.
+func holdOp(id string) string { return "take:" + id }
+
 // consume takes the right to send one message before WeChat is called: a
-// credit for one-time templates (one bounded Add), the acceptance for
-// long-term ones. It reports false when the ledger allows nothing.
-func (s *Service) consume(ctx context.Context, openID string, t Template) (bool, error) {
+// credit for one-time templates, the acceptance for long-term ones. It
+// reports false when the ledger allows nothing. The credit is taken by one
+// AddOnce named after the notification, so that a retry of the send (after
+// a store failure, a lost reply) finds the credit it already holds instead
+// of taking another.
+func (s *Service) consume(ctx context.Context, openID string, t Template, id string) (bool, error) {
 	if t.Kind == LongTerm {
 		it, err := s.st.Get(ctx, s.consentKey(openID, t.ID))
 		if errors.Is(err, store.ErrNotFound) {
@@ -454,85 +443,31 @@ func (s *Service) consume(ctx context.Context, openID string, t Template) (bool,
 		var m consentMeta
 		return json.Unmarshal(it.Value, &m) == nil && m.LongTerm, nil
 	}
-	_, err := s.st.Add(ctx, s.creditsKey(openID, t.ID), -1, 0, math.MaxInt64)
-	if errors.Is(err, store.ErrOutOfRange) {
-		return false, nil
-	}
-	if err != nil {
-		return false, storeErr("consume credit", err)
-	}
-	return true, nil
+	ok := true
+	err := s.retryWrite(ctx, "consume credit", func() error {
+		_, err := s.st.AddOnce(ctx, s.creditsKey(openID, t.ID), -1, 0, math.MaxInt64, store.CounterOp{ID: holdOp(id), Keep: s.holdKeep()})
+		if errors.Is(err, store.ErrOutOfRange) {
+			ok = false
+			return nil
+		}
+		return err
+	})
+	return ok, err
 }
 
-// giveBack returns a credit consumed for a send made at callAt (taken before
-// the credit) that WeChat did not deliver. When the credits were zeroed
-// since (the user turned the template off, or WeChat said 43101), WeChat's
-// count was zeroed with that credit in it: it is not given back. A zeroing
-// is marked before (RevokingAt) and after (RevokedAt) it happens; the
-// credit is not given back while one is in progress or when one ended
-// after callAt. The write is conditional on the counter's version read
-// before the marks were checked, so a zeroing in between makes it look
-// again. What is left: a credit granted and consumed in the few
-// milliseconds between a zeroing and its second mark is not given back
-// (one message fewer).
-func (s *Service) giveBack(ctx context.Context, openID string, t Template, callAt time.Time) error {
+// giveBack returns the credit notification id took, for a send WeChat did
+// not deliver. When the credits were zeroed since (the user turned the
+// template off, or WeChat said 43101), WeChat's count was zeroed with that
+// credit in it, and the counter no longer remembers the take: nothing is
+// given back. The Undo is safe to repeat.
+func (s *Service) giveBack(ctx context.Context, openID string, t Template, id string) error {
 	if t.Kind == LongTerm {
 		return nil
 	}
-	key := s.creditsKey(openID, t.ID)
-	// Three round trips a try: tried longer than a single write.
-	return s.retryWriteN(ctx, "give back credit", 10, func() error {
-		for attempt := range 16 {
-			var (
-				n    int64
-				opts store.PutOptions
-			)
-			it, err := s.st.Get(ctx, key)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				opts.IfAbsent = true
-			case err != nil:
-				return err
-			default:
-				if n, err = store.ParseCounter(it.Value); err != nil {
-					return err
-				}
-				opts.IfVersion = it.Version
-			}
-			if revoked, err := s.revokedSince(ctx, openID, t.ID, callAt); err != nil || revoked {
-				return err
-			}
-			_, err = s.st.Put(ctx, key, store.FormatCounter(n+1), opts)
-			if !errors.Is(err, store.ErrConflict) {
-				return err
-			}
-			// A send or a grant moved the counter meanwhile: look again.
-			time.Sleep(time.Duration(rand.IntN(2<<min(attempt, 4))) * time.Millisecond)
-		}
-		return errors.New("too many concurrent updates")
+	return s.retryWrite(ctx, "give back credit", func() error {
+		_, err := s.st.Undo(ctx, s.creditsKey(openID, t.ID), holdOp(id))
+		return err
 	})
-}
-
-// revokeSettle bounds how long a zeroing counts as in progress: longer
-// means its second mark was lost.
-const revokeSettle = 30 * time.Second
-
-// revokedSince reports whether the user's credits for a template were
-// zeroed after t, or are being zeroed.
-func (s *Service) revokedSince(ctx context.Context, openID, tmplID string, t time.Time) (bool, error) {
-	it, err := s.st.Get(ctx, s.consentKey(openID, tmplID))
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	var m consentMeta
-	if json.Unmarshal(it.Value, &m) != nil {
-		return false, nil
-	}
-	inProgress := m.RevokingAt.After(m.RevokedAt) && s.now().Sub(m.RevokingAt) < revokeSettle
-	return inProgress || !m.RevokedAt.Before(t), nil
 }
 
 // retryWrite runs a compensating write (a credit given back, an outcome
@@ -558,18 +493,28 @@ func (s *Service) retryWriteN(ctx context.Context, op string, n int, write func(
 	return nil
 }
 
-// claimReport claims a report's idempotency key for the user: apply is
-// false when a report with that key was applied before. release gives the
-// claim up (the report failed before anything of it was counted).
-func (s *Service) claimReport(ctx context.Context, openID, id string) (apply bool, release func(), err error) {
-	sum := sha256.Sum256([]byte(id))
-	key := store.Key{Partition: s.userPartition(openID), Sort: "rk|" + hex.EncodeToString(sum[:16])}
-	ver, err := s.claim(ctx, key, []byte(s.newID("rk_")), reportMemory)
-	switch {
-	case errors.Is(err, store.ErrConflict):
-		return false, func() {}, nil
-	case err != nil:
-		return false, nil, err
-	}
-	return true, func() { s.release(ctx, key, ver) }, nil
+// isDone reports whether the done mark of a report or push item is there.
+func (s *Service) isDone(ctx context.Context, key store.Key) (bool, error) {
+	done := false
+	err := s.retryWrite(ctx, "get done mark", func() error {
+		_, err := s.st.Get(ctx, key)
+		switch {
+		case err == nil:
+			done = true
+		case errors.Is(err, store.ErrNotFound):
+			done = false
+		default:
+			return err
+		}
+		return nil
+	})
+	return done, err
+}
+
+// markDone writes the done mark of a report or push item, kept for memory.
+func (s *Service) markDone(ctx context.Context, key store.Key, memory time.Duration) error {
+	return s.retryWrite(ctx, "mark done", func() error {
+		_, err := s.st.Put(ctx, key, []byte(pushDone), store.PutOptions{ExpiresAt: s.now().Add(memory)})
+		return err
+	})
 }

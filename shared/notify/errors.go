@@ -20,7 +20,10 @@ const (
 	CodeInvalidCode       Code = "invalid_code"
 	CodeBlockedUser       Code = "blocked_user"
 	CodeWeChatUnavailable Code = "wechat_unavailable"
-	CodeInternal          Code = "internal"
+	// CodeStoreUnavailable: the state store did not answer (a timeout, an
+	// outage). Nothing is lost: retry, with the same idempotency key.
+	CodeStoreUnavailable Code = "store_unavailable"
+	CodeInternal         Code = "internal"
 )
 
 // Error is the domain's one error type. Message is safe to show to callers;
@@ -30,7 +33,10 @@ type Error struct {
 	Message       string
 	Field         string // the offending input field, e.g. "data.thing4"
 	WeChatErrcode int
-	Err           error
+	// Notification is the id of the notification the request was given,
+	// when it was accepted as one: look it up or retry with the same key.
+	Notification string
+	Err          error
 }
 
 func (e *Error) Error() string {
@@ -54,6 +60,28 @@ func Errorf(code Code, format string, args ...any) *Error {
 // FieldError is a bad_request naming the offending field.
 func FieldError(field, format string, args ...any) *Error {
 	return &Error{Code: CodeBadRequest, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// withNotification returns err naming the notification id, when err is an
+// *Error (a copy: shared errors stay untouched).
+func withNotification(err error, id string) error {
+	var e *Error
+	if id == "" || !errors.As(err, &e) {
+		return err
+	}
+	c := *e
+	c.Notification = id
+	return &c
+}
+
+// IsUnavailable reports whether err says that WeChat or the store could
+// not be reached: the same request may succeed later.
+func IsUnavailable(err error) bool {
+	switch CodeOf(err) {
+	case CodeWeChatUnavailable, CodeStoreUnavailable:
+		return true
+	}
+	return false
 }
 
 // CodeOf returns the domain code of err: the *Error's code, or internal.

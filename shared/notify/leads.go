@@ -63,7 +63,7 @@ func IsRetryable(err error) bool {
 		return true
 	}
 	switch CodeOf(err) {
-	case CodeWeChatUnavailable, CodeInternal, CodeRateLimited:
+	case CodeWeChatUnavailable, CodeStoreUnavailable, CodeInternal, CodeRateLimited:
 		return true
 	}
 	return false

@@ -116,20 +116,30 @@ var (
 
 // CheckPage validates a mini-program page path with an optional query
 // ("pages/clue/clue?id=L-1001"): no scheme, no host, no "..", at most 1024
-// bytes. WeChat itself answers 41030 for pages the app does not have.
+// bytes. One leading "/" is allowed (NormalizePage drops it). WeChat itself
+// answers 41030 for pages the app does not have.
 func CheckPage(page string) error {
+	_, err := NormalizePage(page)
+	return err
+}
+
+// NormalizePage validates page as CheckPage does and returns the one form
+// wxnotify validates, fingerprints and sends: without a leading "/".
+// subscribeMessage.send refuses "/pages/index/index" (41030) where it takes
+// "pages/index/index", while mini programs navigate with both.
+func NormalizePage(page string) (string, error) {
 	if page == "" {
-		return nil
+		return "", nil
 	}
 	if len(page) > 1024 || !utf8.ValidString(page) {
-		return FieldError("page", "must be a mini program page path of at most 1024 bytes")
+		return "", FieldError("page", "must be a mini program page path of at most 1024 bytes")
 	}
+	page = strings.TrimPrefix(page, "/")
 	path, query, _ := strings.Cut(page, "?")
-	path = strings.TrimPrefix(path, "/")
 	if !pageRe.MatchString(path) || strings.Contains(path, "..") || !queryRe.MatchString(query) {
-		return FieldError("page", "must be a mini program page path like pages/index/index?foo=bar")
+		return "", FieldError("page", "must be a mini program page path like pages/index/index?foo=bar")
 	}
-	return nil
+	return page, nil
 }
 
 // prepare validates a request and resolves its template and data.
@@ -166,9 +176,11 @@ func (s *Service) prepareFields(req *SendRequest) (Template, error) {
 	default:
 		return t, FieldError("to", "give userId or openid")
 	}
-	if err := CheckPage(req.Page); err != nil {
+	page, err := NormalizePage(req.Page)
+	if err != nil {
 		return t, err
 	}
+	req.Page = page
 	if req.MiniprogramState == "" {
 		req.MiniprogramState = "formal"
 	}
@@ -240,6 +252,19 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (Notification, erro
 	} else {
 		n.ID = s.newID("ntf_")
 	}
+	out, err := s.claimAndDeliver(ctx, n, t)
+	if err != nil && CodeOf(err) != CodeConflict {
+		// The request was accepted under this id: the caller can look it
+		// up, or retry with the same key.
+		err = withNotification(err, n.ID)
+	}
+	return out, err
+}
+
+// claimAndDeliver claims the record of a new notification and delivers it,
+// or answers the duplicate of an earlier one. A claim whose reply was lost
+// is recognised by the attempt it records.
+func (s *Service) claimAndDeliver(ctx context.Context, n Notification, t Template) (Notification, error) {
 	ver, err := s.putNotification(ctx, n, store.PutOptions{IfAbsent: true})
 	if errors.Is(err, store.ErrConflict) {
 		return s.duplicate(ctx, n)
@@ -333,8 +358,17 @@ func (s *Service) duplicate(ctx context.Context, mine Notification) (Notificatio
 			return n, resultError(n)
 		case now.After(n.LeaseUntil):
 			// The sender stopped mid-send: WeChat may or may not have the
-			// message, so it is not sent again; a sent event may settle it.
-			return s.finish(ctx, n, ver, StatusUnknown, ReasonInterrupted)
+			// message, so it is not sent again. With push, SweepUnknown
+			// settles it like any ambiguous send: with its sent event, or as
+			// not delivered, giving back the credit if it took one.
+			out, err := s.finish(ctx, n, ver, StatusUnknown, ReasonInterrupted)
+			if err == nil && out.Status == StatusUnknown && out.OpenID != "" {
+				callAt := n.LeaseUntil.Add(-s.sendLease)
+				if err := s.awaitSentEvent(ctx, out.OpenID, out.TemplateID, out.ID, callAt); err != nil {
+					s.log.Error("record interrupted send", "err", err, "notification", n.ID)
+				}
+			}
+			return out, err
 		}
 		select {
 		case <-ctx.Done():
@@ -370,7 +404,7 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 	// Taken before the credit: a revoke recorded at or after it zeroed
 	// that credit too (see giveBack).
 	callAt := s.now()
-	ok, err := s.consume(ctx, n.OpenID, t)
+	ok, err := s.consume(ctx, n.OpenID, t, n.ID)
 	if err != nil {
 		return s.finishStoreFailure(ctx, n, ver, err)
 	}
@@ -419,7 +453,7 @@ func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, 
 		}
 		return out, nil
 	}
-	if err := s.giveBack(ctx, n.OpenID, t, callAt); err != nil {
+	if err := s.giveBack(ctx, n.OpenID, t, n.ID); err != nil {
 		s.log.Error("give back credit", "err", err, "notification", n.ID)
 	}
 	if we != nil {

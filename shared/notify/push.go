@@ -15,18 +15,12 @@ import (
 )
 
 // How long applied push events are remembered (WeChat redelivers within
-// seconds) and how long an application in progress holds its claim.
+// seconds), and how long sent logs wait.
 const (
-	pushMemory     = 72 * time.Hour
-	pushClaimLease = 30 * time.Second
-	unknownMemory  = 24 * time.Hour
-	maxUnknown     = 200
+	pushMemory    = 72 * time.Hour
+	unknownMemory = 24 * time.Hour
+	maxUnknown    = 200
 )
-
-// ErrPushInProgress: a copy of this push is being applied right now; answer
-// so that WeChat delivers it again later rather than acknowledging a copy
-// whose first application may still fail.
-var ErrPushInProgress = &Error{Code: CodeWeChatUnavailable, Message: "the same push is being applied, retry"}
 
 // ApplyPush applies one push event from WeChat, each item at most once
 // however often WeChat redelivers it. Events other than the three
@@ -106,72 +100,38 @@ func pushItemKey(ev wechat.PushEvent, delivery string, i int, item wechat.PushIt
 	return hex.EncodeToString(sum[:16])
 }
 
-const (
-	pushApplying = "applying"
-	pushDone     = "done"
-)
+// pushDone is the value of a done mark.
+const pushDone = "done"
 
+// applyPushItemOnce applies one item of a push unless its done mark says
+// it was applied before. Every write of the application is safe to repeat
+// (its counter operations are named after the item, the rest sets values),
+// so a copy that finds no mark applies the item itself - also when an
+// earlier attempt died half-way, or while another copy is at it - and
+// WeChat's redeliveries can always finish an event.
 func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, delivery string, i int, item wechat.PushItem) error {
-	key := s.pushKey(pushItemKey(ev, delivery, i, item))
-	mine := []byte(pushApplying + ":" + s.newID(""))
-	for wait := 20 * time.Millisecond; ; wait *= 2 {
-		ver, err := s.claim(ctx, key, mine, pushClaimLease)
-		if err == nil {
-			// applyPushItem fails only before it changed anything (or
-			// idempotently): a store hiccup is tried again here rather than
-			// by WeChat, which gives up after three redeliveries.
-			if err := s.applyPushItemRetrying(ctx, ev, item); err != nil {
-				s.release(ctx, key, ver) // so that WeChat's redelivery applies it
-				return err
-			}
-			// Marking it done matters: a claim left "applying" expires, and a
-			// redelivery after that would apply the item again.
-			if err := s.retryWrite(ctx, "mark push done", func() error {
-				_, err := s.st.Put(ctx, key, []byte(pushDone), store.PutOptions{IfVersion: ver, ExpiresAt: s.now().Add(pushMemory)})
-				if errors.Is(err, store.ErrConflict) {
-					return nil // applied twice by a lost reply: it is done
-				}
-				return err
-			}); err != nil {
-				s.log.Warn("push applied but not marked done", "err", err)
-			}
-			return nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-		it, err := s.st.Get(ctx, key)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // released or expired meanwhile: claim again
-		}
-		if err != nil {
-			return storeErr("get push", err)
-		}
-		if string(it.Value) == pushDone {
-			return nil
-		}
-		if wait > 2*time.Second {
-			return ErrPushInProgress
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
+	itemKey := pushItemKey(ev, delivery, i, item)
+	mark := s.pushKey(itemKey)
+	if done, err := s.isDone(ctx, mark); err != nil || done {
+		return err
 	}
+	if err := s.applyPushItemRetrying(ctx, ev, item, "push:"+itemKey); err != nil {
+		return err
+	}
+	return s.markDone(ctx, mark, pushMemory)
 }
 
 // applyPushItemRetrying applies an item, trying again a few times when the
-// store failed.
-func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem) error {
-	err := s.applyPushItem(ctx, ev, item)
-	for wait := 10 * time.Millisecond; err != nil && CodeOf(err) == CodeInternal && wait <= 160*time.Millisecond; wait *= 2 {
+// store failed: WeChat gives up after three redeliveries.
+func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) error {
+	err := s.applyPushItem(ctx, ev, item, op)
+	for wait := 10 * time.Millisecond; err != nil && CodeOf(err) == CodeStoreUnavailable && wait <= 160*time.Millisecond; wait *= 2 {
 		select {
 		case <-ctx.Done():
 			return err
 		case <-time.After(wait):
 		}
-		err = s.applyPushItem(ctx, ev, item)
+		err = s.applyPushItem(ctx, ev, item, op)
 	}
 	return err
 }
@@ -196,7 +156,7 @@ func (s *Service) claim(ctx context.Context, key store.Key, mine []byte, ttl tim
 			case gerr == nil:
 				return 0, err
 			}
-			err = gerr // or released meanwhile (not found): claim again
+			err = gerr // or gone meanwhile (not found): claim again
 		}
 		if ctx.Err() != nil {
 			break
@@ -206,19 +166,8 @@ func (s *Service) claim(ctx context.Context, key store.Key, mine []byte, ttl tim
 	return 0, storeErr("claim", err)
 }
 
-// release gives a claim up, unless it changed hands meanwhile.
-func (s *Service) release(ctx context.Context, key store.Key, ver int64) {
-	bg := context.WithoutCancel(ctx)
-	_ = s.retryWrite(bg, "release claim", func() error {
-		err := s.st.Delete(bg, key, store.DeleteOptions{IfVersion: ver})
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		return err
-	})
-}
-
-func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem) error {
+// applyPushItem applies one item; op names its counter operations.
+func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) error {
 	openID := ev.FromUserName
 	switch ev.Event {
 	case wechat.EventSubscribeSent:
@@ -236,7 +185,7 @@ func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item w
 	}
 	switch ev.Event {
 	case wechat.EventSubscribePopup:
-		return s.applyChoice(ctx, openID, t, status, SourcePopup, -1)
+		return s.applyChoice(ctx, openID, t, status, SourcePopup, -1, op)
 	case wechat.EventSubscribeChange:
 		if status == StatusAccept {
 			if t.Kind == LongTerm {
@@ -272,6 +221,10 @@ type sentLog struct {
 type unknownEntry struct {
 	ID     string    `json:"id"`
 	CallAt time.Time `json:"callAt"` // when the request went to WeChat
+	// Decided says that SweepUnknown paired it with Match (nil: no event
+	// came), which it is resolving.
+	Decided bool       `json:"decided,omitempty"`
+	Match   *sentEntry `json:"match,omitempty"`
 }
 
 type sentEntry struct {

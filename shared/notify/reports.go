@@ -39,27 +39,25 @@ type pendingReport struct {
 func (s *Service) reportDuePartition() string { return "rptdue|" + s.appID }
 
 // allowReport counts a consent report of the user in the current minute
-// and fails with rate_limited past ReportsPerMinute.
-func (s *Service) allowReport(ctx context.Context, openID string) error {
+// and fails with rate_limited past ReportsPerMinute. The count is one
+// AddOnce named op (a retried report is not counted twice) that gives the
+// minute's counter its expiry.
+func (s *Service) allowReport(ctx context.Context, openID, op string) error {
 	if s.reportsPerMinute < 0 {
 		return nil
 	}
 	minute := s.now().Unix() / 60
 	key := store.Key{Partition: s.userPartition(openID), Sort: "rl|report|" + strconv.FormatInt(minute, 10)}
-	// Add creates counters without expiry: create it with one first.
 	expires := time.Unix((minute+2)*60, 0)
-	if _, err := s.st.Put(ctx, key, []byte("0"), store.PutOptions{IfAbsent: true, ExpiresAt: expires}); err != nil && !errors.Is(err, store.ErrConflict) {
-		return storeErr("count report", err)
-	}
-	_, err := s.st.Add(ctx, key, 1, 0, int64(s.reportsPerMinute))
+	err := s.retryWrite(ctx, "count report", func() error {
+		_, err := s.st.AddOnce(ctx, key, 1, 0, int64(s.reportsPerMinute), store.CounterOp{ID: op, Keep: 2 * time.Minute, ExpiresAt: expires})
+		return err
+	})
 	if errors.Is(err, store.ErrOutOfRange) {
 		retry := time.Unix((minute+1)*60, 0).Sub(s.now()).Round(time.Second)
 		return Errorf(CodeRateLimited, "more than %d consent reports in a minute, retry in %s", s.reportsPerMinute, max(retry, time.Second))
 	}
-	if err != nil {
-		return storeErr("count report", err)
-	}
-	return nil
+	return err
 }
 
 // notePendingReport records that a credit is about to be granted on a
@@ -83,11 +81,10 @@ func (s *Service) notePendingReport(ctx context.Context, openID, tmplID string) 
 //
 // Run it at least once a PairWindow (the batch function's tick does): the
 // pairing balance that tells a confirmed report from an unconfirmed one is
-// kept for a window after the sweep is due. Each pending report is looked
-// at by one sweep only (it is deleted first), so overlapping sweeps are
-// safe; a sweep that dies between deleting an entry and withdrawing its
-// credit leaves that one credit in place. It stops after maxSweep entries
-// or when ctx ends; the next call resumes.
+// kept for a window after the sweep is due. Overlapping sweeps, and a sweep
+// that died half-way and the next one, withdraw each credit once (see
+// sweepReport). It stops after maxSweep entries or when ctx ends; the next
+// call resumes.
 func (s *Service) SweepReports(ctx context.Context) (withdrawn int, err error) {
 	now := s.now()
 	q := store.Query{Partition: s.reportDuePartition(), Limit: 100}
@@ -124,37 +121,39 @@ func (s *Service) SweepReports(ctx context.Context) (withdrawn int, err error) {
 
 // sweepReport settles one due pending report: withdrawn (true) when the
 // pairing balance still holds an unmatched report, confirmed otherwise.
+// The balance counts reports that no event matched (> 0) or events that no
+// report matched (< 0): taking one unmatched report out of it is the same
+// bounded Add an event does to pair with it, so a late event and the sweep
+// cannot both have it. Both writes are named after the entry, so a sweep
+// that died half-way, or one overlapping another, withdraws once; the entry
+// is deleted last.
 func (s *Service) sweepReport(ctx context.Context, it store.Item) (bool, error) {
-	if err := s.st.Delete(ctx, it.Key, store.DeleteOptions{IfVersion: it.Version}); err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			return false, nil // another sweep has it
-		}
-		return false, storeErr("take pending report", err)
-	}
 	var p pendingReport
 	if json.Unmarshal(it.Value, &p) != nil || p.OpenID == "" || p.Template == "" {
 		s.log.Warn("malformed pending report dropped")
-		return false, nil
+		_, err := s.dropPendingReport(ctx, it)
+		return false, err
 	}
-	// The balance counts reports that no event matched (> 0) or events that
-	// no report matched (< 0): taking one unmatched report out of it is the
-	// same bounded Add an event does to pair with it, so a late event and
-	// the sweep cannot both have it.
+	op := store.CounterOp{ID: "withdraw:" + it.Key.Sort, Keep: opKeep}
 	unmatched := false
 	err := s.retryWrite(ctx, "withdraw report", func() error {
-		_, err := s.st.Add(ctx, s.pairKey(p.OpenID, p.Template), -1, 0, math.MaxInt64)
+		_, err := s.st.AddOnce(ctx, s.pairKey(p.OpenID, p.Template), -1, 0, math.MaxInt64, op)
 		if errors.Is(err, store.ErrOutOfRange) {
 			return nil // confirmed by its event (or the balance is gone)
 		}
 		unmatched = err == nil
 		return err
 	})
-	if err != nil || !unmatched {
+	if err != nil {
+		return false, err
+	}
+	if !unmatched {
+		_, err := s.dropPendingReport(ctx, it)
 		return false, err
 	}
 	spent := false
 	err = s.retryWrite(ctx, "withdraw credit", func() error {
-		_, err := s.st.Add(ctx, s.creditsKey(p.OpenID, p.Template), -1, 0, math.MaxInt64)
+		_, err := s.st.AddOnce(ctx, s.creditsKey(p.OpenID, p.Template), -1, 0, math.MaxInt64, op)
 		if errors.Is(err, store.ErrOutOfRange) {
 			spent = true
 			return nil
@@ -162,6 +161,11 @@ func (s *Service) sweepReport(ctx context.Context, it store.Item) (bool, error) 
 		return err
 	})
 	if err != nil {
+		return false, err
+	}
+	// An overlapping sweep withdrew the same credit (once): the one whose
+	// delete takes the entry counts and logs it.
+	if mine, err := s.dropPendingReport(ctx, it); err != nil || !mine {
 		return false, err
 	}
 	alias := p.Template
@@ -172,8 +176,22 @@ func (s *Service) sweepReport(ctx context.Context, it store.Item) (bool, error) 
 		// Sent meanwhile: WeChat answered the send by its own ledger (43101
 		// when the accept was made up, which zeroed ours).
 		s.log.Warn("unconfirmed consent report: its credit was already used", "template", alias, "openid", HashID(p.OpenID))
-		return true, nil
+	} else {
+		s.log.Info("unconfirmed consent report withdrawn", "template", alias, "openid", HashID(p.OpenID))
 	}
-	s.log.Info("unconfirmed consent report withdrawn", "template", alias, "openid", HashID(p.OpenID))
 	return true, nil
+}
+
+// dropPendingReport deletes a settled entry; mine is false when another
+// sweep deleted it first.
+func (s *Service) dropPendingReport(ctx context.Context, it store.Item) (mine bool, err error) {
+	err = s.retryWrite(ctx, "drop pending report", func() error {
+		err := s.st.Delete(ctx, it.Key, store.DeleteOptions{IfVersion: it.Version})
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		mine = err == nil
+		return err
+	})
+	return mine, err
 }

@@ -223,10 +223,24 @@ func (s *Service) derivedID(prefix, key string) string {
 	return prefix + idEncoding.EncodeToString(sum[:17])[:26]
 }
 
-// storeErr wraps a store failure as an internal error (logged, not shown).
+// storeErr wraps a store failure: store_unavailable (503, retryable) when
+// the store could not be reached or did not answer in time, internal for a
+// refusal that no retry changes (a key, value or operation the contract
+// forbids: a bug). A cancelled context (the caller is gone) is returned as
+// it is. The details are for logs only.
 func storeErr(op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return &Error{Code: CodeInternal, Message: "state store unavailable", Err: fmt.Errorf("%s: %w", op, err)}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	cause := fmt.Errorf("%s: %w", op, err)
+	for _, bug := range []error{store.ErrInvalidKey, store.ErrTooLarge, store.ErrNotCounter, store.ErrInvalidOp} {
+		if errors.Is(err, bug) {
+			return &Error{Code: CodeInternal, Message: "internal error", Err: cause}
+		}
+	}
+	return &Error{Code: CodeStoreUnavailable, Message: "the state store is unavailable, retry", Err: cause}
 }

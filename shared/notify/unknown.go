@@ -90,6 +90,12 @@ func (s *Service) SweepUnknown(ctx context.Context) (settled int, err error) {
 	return settled, nil
 }
 
+// settleDue settles one due unknown send. The decision (which sent event
+// it is paired with, or none) is recorded in the send's entry of the sent
+// log, with the event taken out, in one conditional write; then the
+// notification is resolved and the entry and the due index dropped. Each
+// step is safe to repeat, so a sweep that dies half-way is completed by the
+// next, and overlapping sweeps settle each send once.
 func (s *Service) settleDue(ctx context.Context, it store.Item, id string) (bool, error) {
 	var d unknownDue
 	if json.Unmarshal(it.Value, &d) != nil || d.OpenID == "" {
@@ -107,41 +113,47 @@ func (s *Service) settleDue(ctx context.Context, it store.Item, id string) (bool
 			return false, err
 		}
 	}
-	var (
-		mine, found bool
-		match       sentEntry
-		callAt      time.Time
-	)
+	var entry unknownEntry
+	mine := false
 	if err := s.editSentLog(ctx, d.OpenID, d.TemplateID, func(l *sentLog) {
-		mine, found = false, false
+		mine = false
 		l.Events = slices.DeleteFunc(l.Events, func(e sentEntry) bool { return known[e.MsgID] })
 		i := slices.IndexFunc(l.Unknown, func(u unknownEntry) bool { return u.ID == id })
 		if i < 0 {
-			return // settled by an overlapping sweep
+			return // settled already
 		}
-		u := l.Unknown[i]
-		l.Unknown, mine, callAt = slices.Delete(l.Unknown, i, i+1), true, u.CallAt
-		// The oldest unclaimed event made while the call could still be
-		// processed.
-		first, last := u.CallAt.Add(-clockSkew), u.CallAt.Add(s.sendLease+clockSkew)
-		for j, e := range l.Events {
-			if !e.At.Before(first) && !e.At.After(last) {
-				match, found = e, true
-				l.Events = slices.Delete(l.Events, j, j+1)
-				return
+		u := &l.Unknown[i]
+		if !u.Decided {
+			// The oldest unclaimed event made while the call could still be
+			// processed.
+			first, last := u.CallAt.Add(-clockSkew), u.CallAt.Add(s.sendLease+clockSkew)
+			for j, e := range l.Events {
+				if !e.At.Before(first) && !e.At.After(last) {
+					u.Match = &e
+					l.Events = slices.Delete(l.Events, j, j+1)
+					break
+				}
 			}
+			u.Decided = true
 		}
+		mine, entry = true, *u
 	}); err != nil {
 		return false, err
 	}
-	switch {
-	case mine && found:
-		_, err = s.resolveUnknown(ctx, id, func(n *Notification) { applySentEvent(n, match) })
-	case mine:
-		err = s.closeUnknownNotification(ctx, id, callAt)
-	}
-	if err != nil {
-		return false, err
+	if mine {
+		if entry.Match != nil {
+			_, err = s.resolveUnknown(ctx, id, func(n *Notification) { applySentEvent(n, *entry.Match) })
+		} else {
+			err = s.closeUnknownNotification(ctx, id)
+		}
+		if err != nil {
+			return false, err
+		}
+		if err := s.editSentLog(ctx, d.OpenID, d.TemplateID, func(l *sentLog) {
+			l.Unknown = slices.DeleteFunc(l.Unknown, func(u unknownEntry) bool { return u.ID == id })
+		}); err != nil {
+			return false, err
+		}
 	}
 	if err := s.st.Delete(ctx, it.Key, store.DeleteOptions{}); err != nil {
 		return mine, storeErr("drop unknown send", err)
@@ -150,18 +162,25 @@ func (s *Service) settleDue(ctx context.Context, it store.Item, id string) (bool
 }
 
 // closeUnknownNotification marks an unknown notification not delivered and
-// gives its credit back.
-func (s *Service) closeUnknownNotification(ctx context.Context, id string, callAt time.Time) error {
-	var n Notification
-	closed, err := s.resolveUnknown(ctx, id, func(u *Notification) {
+// gives its credit back, if it took one and the counter was not zeroed
+// since. Repeated, it gives back nothing more.
+func (s *Service) closeUnknownNotification(ctx context.Context, id string) error {
+	if _, err := s.resolveUnknown(ctx, id, func(u *Notification) {
 		u.Status, u.Reason = StatusFailed, ReasonNotDelivered
-		n = *u
-	})
-	if err != nil || !closed {
+	}); err != nil {
 		return err
 	}
+	n, _, err := s.getNotification(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return storeErr("get notification", err)
+	case n.Status != StatusFailed || n.Reason != ReasonNotDelivered:
+		return nil
+	}
 	if t, ok := s.catalog.Lookup(n.TemplateID); ok {
-		return s.giveBack(ctx, n.OpenID, t, callAt)
+		return s.giveBack(ctx, n.OpenID, t, n.ID)
 	}
 	return nil
 }

@@ -253,6 +253,8 @@ func refusal(err error) Result {
 			return fail(e.WeChatErrcode, e.Message)
 		}
 		return fail(CodeBusy, e.Message)
+	case notify.CodeStoreUnavailable:
+		return fail(CodeBusy, "system busy, retry")
 	case notify.CodeInternal:
 		return fail(CodeBusy, "system error")
 	}
