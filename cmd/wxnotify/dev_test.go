@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"wxnotify/internal/lockedbuf"
+	"wxnotify/shared/boot"
+	"wxnotify/shared/store"
 	"wxnotify/shared/wechat/wechattest"
 )
 
@@ -63,7 +66,18 @@ const (
 	testAESKey    = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 )
 
-func newEnv(t testing.TB, vars ...string) *env {
+func newEnv(t testing.TB, vars ...string) *env { return newEnvWith(t, envOptions{}, vars...) }
+
+// envOptions change how newEnvWith builds the server.
+type envOptions struct {
+	// st replaces the bbolt store.
+	st store.Store
+	// noTick: the batch function's tick runs only when the test calls
+	// e.tick, so that the test knows every store write that happens.
+	noTick bool
+}
+
+func newEnvWith(t testing.TB, o envOptions, vars ...string) *env {
 	t.Helper()
 	e := &env{t: t, vars: map[string]string{
 		"WECHAT_PUSH_TOKEN":   testPushToken,
@@ -74,18 +88,30 @@ func newEnv(t testing.TB, vars ...string) *env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := startDev(ctx, devOptions{addr: "127.0.0.1:0", dataDir: t.TempDir(),
-		getenv: func(k string) string { return e.vars[k] }, logOut: e.logs, now: e.clock.Now})
+		getenv: func(k string) string { return e.vars[k] }, logOut: e.logs, now: e.clock.Now, st: o.st})
 	if err != nil {
 		cancel()
 		t.Fatalf("startDev: %v", err)
 	}
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.serve(ctx); err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
+	var hs *http.Server
+	if o.noTick {
+		srv.tickOnce = boot.Tick(srv.parts)
+		hs = &http.Server{Handler: srv.handler, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			defer close(done)
+			if err := hs.Serve(srv.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("serve: %v", err)
+			}
+		}()
+	} else {
+		go func() {
+			defer close(done)
+			if err := srv.serve(ctx); err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		}()
+	}
 	t.Cleanup(func() {
 		// Every push the sandbox WeChat made was answered "success": a push
 		// the server failed would be a lost consent or sent event.
@@ -98,6 +124,9 @@ func newEnv(t testing.TB, vars ...string) *env {
 			}
 		}
 		cancel()
+		if hs != nil {
+			_ = hs.Close()
+		}
 		<-done
 		srv.close()
 	})
@@ -106,12 +135,23 @@ func newEnv(t testing.TB, vars ...string) *env {
 	return e
 }
 
+// tick runs the batch function's tick once (an env built with noTick).
+func (e *env) tick() {
+	e.t.Helper()
+	if err := e.srv.tickOnce(context.Background(), e.clock.Now().Add(30*time.Second)); err != nil {
+		e.t.Logf("tick: %v", err)
+	}
+}
+
 // response is a decoded answer.
 type response struct {
-	status int
-	body   map[string]any
-	raw    string
+	status  int
+	body    map[string]any
+	raw     string
+	headers http.Header
 }
+
+func (r response) header(name string) string { return r.headers.Get(name) }
 
 func (r response) str(path ...string) string {
 	v := r.get(path...)
@@ -170,7 +210,7 @@ func (e *env) do(method, path, auth string, body any) response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	out := response{status: resp.StatusCode, raw: string(raw)}
+	out := response{status: resp.StatusCode, raw: string(raw), headers: resp.Header}
 	_ = json.Unmarshal(raw, &out.body)
 	return out
 }

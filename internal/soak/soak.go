@@ -43,8 +43,11 @@ type Config struct {
 	Users         int     // WeChat users
 	WeChatFaults  float64 // share of WeChat send calls that fail
 	StoreFaults   float64 // share of store calls that fail
-	Seed          uint64
-	Dir           string // for the bbolt file
+	// LostReplies is the share of the failed writes that the store applied
+	// before failing: the caller gets a timeout and cannot tell.
+	LostReplies float64
+	Seed        uint64
+	Dir         string // for the bbolt file
 }
 
 // Report is what a soak measured. The guarantees hold when Violations is
@@ -108,7 +111,7 @@ func (r Report) String() string {
 	}
 	fmt.Fprintf(&b, "  token fetches %d; store round trips per notification, all activity included %.2f\n", r.TokenFetches, r.StoreOpsPerSend)
 	fmt.Fprintf(&b, "  warnings logged %d\n", len(r.Warnings))
-	if len(r.Violations) > 0 {
+	{
 		for i, w := range r.Warnings {
 			if i == 40 {
 				fmt.Fprintf(&b, "    … %d more\n", len(r.Warnings)-i)
@@ -349,7 +352,7 @@ func (s *system) popup(ctx context.Context, u *user, status string) {
 }
 
 func (s *system) injectFaults() {
-	s.faulty.SetRate(s.cfg.StoreFaults, 0, 2*time.Millisecond)
+	s.faulty.SetRate(s.cfg.StoreFaults, s.cfg.LostReplies, 2*time.Millisecond)
 	// WeChat: 30% of sends fail in every way WeChat and networks fail.
 	kinds := []wechattest.Fault{
 		{Errcode: -1}, {Errcode: 45009}, {Errcode: 43108}, {HTTPStatus: 502}, {HTTPStatus: 503},

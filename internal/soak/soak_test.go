@@ -13,6 +13,7 @@ var (
 	soakOut   = flag.String("soak.report", "", "also write the report to this file")
 	soakWX    = flag.Float64("soak.wechatfaults", 0.3, "share of WeChat sends that fail")
 	soakStore = flag.Float64("soak.storefaults", 0.05, "share of store calls that fail")
+	soakLost  = flag.Float64("soak.lostreplies", 0.5, "share of the failed store writes applied before they fail (a lost reply)")
 	soakSeed  = flag.Uint64("soak.seed", 1, "seed of the soak's choices and faults")
 )
 
@@ -23,7 +24,7 @@ func TestSoak(t *testing.T) {
 		t.Skip("soak skipped in -short mode")
 	}
 	r, err := Run(context.Background(), Config{Notifications: *soakN, Users: *soakUsers, WeChatFaults: *soakWX,
-		StoreFaults: *soakStore, Seed: *soakSeed, Dir: t.TempDir()})
+		StoreFaults: *soakStore, LostReplies: *soakLost, Seed: *soakSeed, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

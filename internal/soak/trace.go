@@ -47,3 +47,19 @@ func (t *traceStore) Put(ctx context.Context, k store.Key, b []byte, o store.Put
 	}
 	return v, err
 }
+
+func (t *traceStore) AddOnce(ctx context.Context, k store.Key, d, lo, hi int64, op store.CounterOp) (int64, error) {
+	v, err := t.Store.AddOnce(ctx, k, d, lo, hi, op)
+	if interesting(k) {
+		t.note(k.Partition, fmt.Sprintf("AddOnce %s %+d [%d,%d] %s -> %d %v", k.Sort[:4], d, lo, hi, op.ID, v, err))
+	}
+	return v, err
+}
+
+func (t *traceStore) Undo(ctx context.Context, k store.Key, id string) (bool, error) {
+	ok, err := t.Store.Undo(ctx, k, id)
+	if interesting(k) {
+		t.note(k.Partition, fmt.Sprintf("Undo %s %s -> %v %v", k.Sort[:4], id, ok, err))
+	}
+	return ok, err
+}

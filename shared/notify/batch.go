@@ -238,8 +238,11 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 	expires := now.Add(s.retention).Add(time.Until(b.NotBefore))
 	for start, page := 0, 0; start < len(recipients); start, page = start+s.batchOpts.PageSize, page+1 {
 		chunk, _ := json.Marshal(recipients[start:min(start+s.batchOpts.PageSize, len(recipients))])
-		if _, err := s.st.Put(ctx, s.batchPageKey(b.ID, page), chunk, store.PutOptions{ExpiresAt: expires}); err != nil {
-			return Batch{}, storeErr("put batch page", err)
+		if err := s.retryWrite(ctx, "put batch page", func() error {
+			_, err := s.st.Put(ctx, s.batchPageKey(b.ID, page), chunk, store.PutOptions{ExpiresAt: expires})
+			return err
+		}); err != nil {
+			return Batch{}, err
 		}
 		b.Pages = page + 1
 	}
@@ -249,8 +252,11 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 	}
 	// The due entry before the record: a crash in between leaves an entry the
 	// runner drops, never a batch that would not run.
-	if _, err := s.st.Put(ctx, store.Key{Partition: s.duePartition(), Sort: dueSort(b.NotBefore, b.ID)}, []byte(b.ID), store.PutOptions{}); err != nil {
-		return Batch{}, storeErr("put batch due", err)
+	if err := s.retryWrite(ctx, "put batch due", func() error {
+		_, err := s.st.Put(ctx, store.Key{Partition: s.duePartition(), Sort: dueSort(b.NotBefore, b.ID)}, []byte(b.ID), store.PutOptions{})
+		return err
+	}); err != nil {
+		return Batch{}, err
 	}
 	raw, _ := json.Marshal(b)
 	if _, err := s.st.Put(ctx, s.batchKey(b.ID), raw, store.PutOptions{IfAbsent: true, ExpiresAt: expires}); err != nil {

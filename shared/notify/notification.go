@@ -98,8 +98,11 @@ type Notification struct {
 	Attempts         int               `json:"attempts"`
 	WeChat           WeChatResult      `json:"wechat"`
 	LeaseUntil       time.Time         `json:"leaseUntil,omitzero"`
-	CreatedAt        time.Time         `json:"createdAt"`
-	UpdatedAt        time.Time         `json:"updatedAt"`
+	// Claim is a random value of the request that claimed the record, by
+	// which it recognises its claim after a lost reply.
+	Claim     string    `json:"claim,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Final reports whether the notification reached a state no retry changes.
@@ -262,15 +265,41 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (Notification, erro
 }
 
 // claimAndDeliver claims the record of a new notification and delivers it,
-// or answers the duplicate of an earlier one. A claim whose reply was lost
-// is recognised by the attempt it records.
+// or answers the duplicate of an earlier one. The claim is tried again when
+// the store fails; one whose reply was lost is recognised by its Claim.
 func (s *Service) claimAndDeliver(ctx context.Context, n Notification, t Template) (Notification, error) {
-	ver, err := s.putNotification(ctx, n, store.PutOptions{IfAbsent: true})
-	if errors.Is(err, store.ErrConflict) {
+	n.Claim = s.newID("")
+	var (
+		ver       int64
+		duplicate bool
+	)
+	// Finished even when the caller gives up (a batch tick ends): a claim
+	// that landed unrecognised would hold the key until its lease ends.
+	wctx := context.WithoutCancel(ctx)
+	err := s.retryWrite(wctx, "claim notification", func() error {
+		v, err := s.putNotification(wctx, n, store.PutOptions{IfAbsent: true})
+		if !errors.Is(err, store.ErrConflict) {
+			ver = v
+			return err
+		}
+		cur, curVer, gerr := s.getNotification(wctx, n.ID)
+		switch {
+		case gerr == nil && cur.Claim == n.Claim:
+			ver = curVer // ours: the reply of the claim was lost
+		case gerr == nil:
+			duplicate = true
+		case !errors.Is(gerr, store.ErrNotFound):
+			return gerr
+		default:
+			return err // gone meanwhile (retention): claim again
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return Notification{}, err
+	case duplicate:
 		return s.duplicate(ctx, n)
-	}
-	if err != nil {
-		return Notification{}, storeErr("claim notification", err)
 	}
 	return s.deliver(ctx, n, ver, t)
 }
@@ -311,24 +340,33 @@ func (s *Service) Notification(ctx context.Context, id string) (Notification, er
 	return n, nil
 }
 
-// duplicate answers a request whose idempotency key was claimed before.
+// duplicate answers a request whose idempotency key was claimed before:
+// the recorded result, waiting for it while another request sends; a retry
+// of a retryable failure, which this request takes over and sends; or, when
+// the sender's lease ran out, an interrupted send. Taking a record over is
+// one conditional write, recognised by its Claim after a lost reply.
 func (s *Service) duplicate(ctx context.Context, mine Notification) (Notification, error) {
 	wait := 10 * time.Millisecond
+	takeover, storeFailures := "", 0
+	// The caller may give up while waiting for another sender, but not
+	// between taking a record over and recognising it (it would be left
+	// pending until its lease ends).
+	wctx := context.WithoutCancel(ctx)
 	for {
-		n, ver, err := s.getNotification(ctx, mine.ID)
+		if takeover == "" && ctx.Err() != nil {
+			return Notification{}, ctx.Err()
+		}
+		n, ver, err := s.getNotification(wctx, mine.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			// The claim expired (retention) between our Put and Get: claim again.
-			ver, err := s.putNotification(ctx, mine, store.PutOptions{IfAbsent: true})
-			if errors.Is(err, store.ErrConflict) {
-				continue
-			}
-			if err != nil {
-				return Notification{}, storeErr("claim notification", err)
-			}
 			t, _ := s.catalog.Lookup(mine.TemplateID)
-			return s.deliver(ctx, mine, ver, t)
+			return s.claimAndDeliver(ctx, mine, t)
 		}
 		if err != nil {
+			if storeFailures++; storeFailures < 5 {
+				time.Sleep(wait)
+				continue
+			}
 			return Notification{}, storeErr("get notification", err)
 		}
 		if n.Fingerprint != mine.Fingerprint {
@@ -337,23 +375,30 @@ func (s *Service) duplicate(ctx context.Context, mine Notification) (Notificatio
 		}
 		now := s.now()
 		switch {
+		case takeover != "" && n.Claim == takeover && n.Status == StatusPending:
+			// Our takeover landed; its reply was lost.
+			return s.deliverClaimed(ctx, n, ver)
 		case n.Status == StatusFailed && n.Retryable:
-			// The first attempt could not reach WeChat: this retry sends.
+			// The first attempt could not reach WeChat (or the store): this
+			// retry sends. A credit the first attempt still holds is found
+			// again by the same operation name (see consume).
 			n.Status, n.Reason, n.Retryable, n.WeChat = StatusPending, "", false, WeChatResult{}
 			n.Attempts++
 			n.LeaseUntil, n.UpdatedAt = now.Add(s.sendLease).UTC(), now.UTC()
-			ver, err := s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
-			if errors.Is(err, store.ErrConflict) {
+			n.Claim = s.newID("")
+			takeover = n.Claim
+			ver, err := s.putNotification(wctx, n, store.PutOptions{IfVersion: ver})
+			switch {
+			case errors.Is(err, store.ErrConflict):
 				continue
-			}
-			if err != nil {
+			case err != nil:
+				if storeFailures++; storeFailures < 5 {
+					time.Sleep(wait)
+					continue // it may have landed: the next read tells
+				}
 				return Notification{}, storeErr("retry notification", err)
 			}
-			t, ok := s.catalog.Lookup(n.TemplateID)
-			if !ok {
-				return s.finish(ctx, n, ver, StatusFailed, ReasonRejected)
-			}
-			return s.deliver(ctx, n, ver, t)
+			return s.deliverClaimed(ctx, n, ver)
 		case n.Status != StatusPending:
 			return n, resultError(n)
 		case now.After(n.LeaseUntil):
@@ -379,14 +424,26 @@ func (s *Service) duplicate(ctx context.Context, mine Notification) (Notificatio
 	}
 }
 
+// deliverClaimed delivers a record this request has claimed for a retry.
+func (s *Service) deliverClaimed(ctx context.Context, n Notification, ver int64) (Notification, error) {
+	t, ok := s.catalog.Lookup(n.TemplateID)
+	if !ok {
+		return s.finish(ctx, n, ver, StatusFailed, ReasonRejected)
+	}
+	return s.deliver(ctx, n, ver, t)
+}
+
 // resultError is the error that accompanies a recorded result: only a
 // retryable failure is one.
 func resultError(n Notification) error {
-	if n.Status == StatusFailed && n.Retryable {
-		return &Error{Code: CodeWeChatUnavailable, Message: "WeChat is unavailable, retry with the same idempotency key",
-			WeChatErrcode: n.WeChat.Errcode}
+	switch {
+	case n.Status != StatusFailed || !n.Retryable:
+		return nil
+	case n.Reason == ReasonStore:
+		return &Error{Code: CodeStoreUnavailable, Message: "the state store is unavailable, retry with the same idempotency key"}
 	}
-	return nil
+	return &Error{Code: CodeWeChatUnavailable, Message: "WeChat is unavailable, retry with the same idempotency key",
+		WeChatErrcode: n.WeChat.Errcode}
 }
 
 // deliver runs a claimed notification to its end.
@@ -477,12 +534,18 @@ func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, 
 	return s.finish(ctx, n, ver, StatusFailed, ReasonRejected)
 }
 
+// sameOutcome reports whether the stored record cur is the outcome n this
+// sender wrote.
+func sameOutcome(cur, n Notification) bool {
+	return cur.Claim == n.Claim && cur.Attempts == n.Attempts && cur.Status == n.Status && cur.UpdatedAt.Equal(n.UpdatedAt)
+}
+
 // finishStoreFailure records that the store failed before WeChat was called:
 // nothing was sent and a retry may send.
 func (s *Service) finishStoreFailure(ctx context.Context, n Notification, ver int64, cause error) (Notification, error) {
 	n.Retryable = true
 	out, err := s.finish(context.WithoutCancel(ctx), n, ver, StatusFailed, ReasonStore)
-	if err == nil || CodeOf(err) == CodeWeChatUnavailable {
+	if err == nil || IsUnavailable(err) {
 		return out, cause
 	}
 	return out, err
@@ -511,9 +574,19 @@ func (s *Service) finish(ctx context.Context, n Notification, ver int64, st Stat
 		time.Sleep(wait)
 	}
 	if errors.Is(err, store.ErrConflict) {
-		cur, _, gerr := s.getNotification(ctx, n.ID)
+		cur, curVer, gerr := s.getNotification(ctx, n.ID)
+		if gerr == nil && cur.Status == StatusUnknown && cur.Reason == ReasonInterrupted && cur.Attempts == n.Attempts {
+			// A duplicate took this send for dead while it was only slow:
+			// its own outcome is the truth (SweepUnknown then leaves it).
+			if _, perr := s.putNotification(ctx, n, store.PutOptions{IfVersion: curVer}); perr == nil {
+				return n, resultError(n)
+			}
+			cur, _, gerr = s.getNotification(ctx, n.ID)
+		}
 		if gerr == nil {
-			s.log.Warn("notification taken over while sending", "notification", n.ID, "status", cur.Status)
+			if !sameOutcome(cur, n) {
+				s.log.Warn("notification taken over while sending", "notification", n.ID, "status", cur.Status)
+			} // else our write landed and its reply was lost
 			return cur, resultError(cur)
 		}
 	}

@@ -333,3 +333,115 @@ func TestGiveBackSkipsTheCreditARevokeTook(t *testing.T) {
 		t.Fatalf("credits: got %d, want 0 (the revoke zeroed the credit the send took)", c)
 	}
 }
+
+// answerWeChat blocks each send until release, then answers what answer
+// says: a msgid (delivered) or an error.
+type answerWeChat struct {
+	calling chan struct{}
+	release chan struct{}
+	answer  func() (wechat.SendResult, error)
+}
+
+func (w *answerWeChat) Code2Session(context.Context, string) (wechat.Session, error) {
+	return wechat.Session{}, errors.New("not used")
+}
+
+func (w *answerWeChat) SendSubscribeMessage(context.Context, wechat.SendRequest) (wechat.SendResult, error) {
+	w.calling <- struct{}{}
+	<-w.release
+	return w.answer()
+}
+
+func newInterruptRig(t *testing.T, wx WeChat) (*Service, *fakeClock) {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	clock := &fakeClock{t: time.Now()}
+	catalog, _ := NewCatalog([]Template{{Alias: "lead", ID: "tmpl-lead", Keywords: []Keyword{{Name: "thing1"}}}})
+	sessions, _ := NewSessions(make([]byte, 32), time.Hour, clock.Now)
+	svc, err := New(Options{AppID: "wxinterrupt", Store: st, WeChat: wx, Catalog: catalog, Sessions: sessions, Now: clock.Now,
+		PushConfigured: true, UnknownWindow: 10 * time.Minute, SendLease: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, clock
+}
+
+// A send whose sender stopped after taking its credit (its lease ran out)
+// is declared interrupted by its retry, and with push SweepUnknown settles
+// it like any ambiguous send: WeChat never had it, so the credit comes
+// back. Before, such a send stayed unknown with its credit spent.
+func TestInterruptedSendSettledBySweep(t *testing.T) {
+	wx := &answerWeChat{calling: make(chan struct{}), release: make(chan struct{})}
+	svc, clock := newInterruptRig(t, wx)
+	ctx := context.Background()
+	const openID = "oDead"
+	if _, err := svc.st.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("1"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	req := SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "x"}, IdempotencyKey: "k-dead"}
+	go func() { _, _ = svc.Send(ctx, req) }() // the sender that dies: never released
+	<-wx.calling
+	clock.Advance(31 * time.Second)
+	n, err := svc.Send(ctx, req)
+	if err != nil || n.Status != StatusUnknown || n.Reason != ReasonInterrupted {
+		t.Fatalf("retry after the lease: got %s/%s %v, want unknown/interrupted", n.Status, n.Reason, err)
+	}
+	if c := svc.credits(t, openID); c != 0 {
+		t.Fatalf("credits: got %d, want 0 (held by the interrupted send)", c)
+	}
+	clock.Advance(11 * time.Minute)
+	if settled, err := svc.SweepUnknown(ctx); err != nil || settled != 1 {
+		t.Fatalf("sweep: got %d, %v; want 1", settled, err)
+	}
+	got, _ := svc.Notification(ctx, n.ID)
+	if got.Status != StatusFailed || got.Reason != ReasonNotDelivered {
+		t.Fatalf("after the sweep: got %s/%s, want failed/not_delivered", got.Status, got.Reason)
+	}
+	if c := svc.credits(t, openID); c != 1 {
+		t.Fatalf("credits after the sweep: got %d, want 1 (given back)", c)
+	}
+}
+
+// A sender that was only slow - declared interrupted by a retry, then
+// answered by WeChat - records its own outcome over the interruption, and
+// the sweep leaves it alone: its credit stays spent.
+func TestSlowSenderOutcomeReplacesInterrupted(t *testing.T) {
+	wx := &answerWeChat{calling: make(chan struct{}), release: make(chan struct{}),
+		answer: func() (wechat.SendResult, error) { return wechat.SendResult{MsgID: 77}, nil }}
+	svc, clock := newInterruptRig(t, wx)
+	ctx := context.Background()
+	const openID = "oSlow"
+	if _, err := svc.st.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("1"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	req := SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "x"}, IdempotencyKey: "k-slow"}
+	slow := make(chan Notification, 1)
+	go func() {
+		n, _ := svc.Send(ctx, req)
+		slow <- n
+	}()
+	<-wx.calling
+	clock.Advance(31 * time.Second)
+	if n, err := svc.Send(ctx, req); err != nil || n.Reason != ReasonInterrupted {
+		t.Fatalf("retry after the lease: got %s/%s %v, want interrupted", n.Status, n.Reason, err)
+	}
+	close(wx.release)
+	if n := <-slow; n.Status != StatusSent {
+		t.Fatalf("slow sender: got %s/%s, want sent", n.Status, n.Reason)
+	}
+	clock.Advance(11 * time.Minute)
+	if _, err := svc.SweepUnknown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := svc.Send(ctx, req)
+	if got.Status != StatusSent || got.WeChat.MsgID != "77" {
+		t.Fatalf("record: got %s/%s msgid %q, want sent with msgid 77", got.Status, got.Reason, got.WeChat.MsgID)
+	}
+	if c := svc.credits(t, openID); c != 0 {
+		t.Fatalf("credits: got %d, want 0 (WeChat delivered it)", c)
+	}
+}

@@ -1,6 +1,7 @@
 package wechat
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -391,8 +392,7 @@ func (s *StoreTokenSource) refresh(ctx context.Context, skip string, fallback *t
 		if valid && !stored.due(now, s.opts.RefreshAhead) {
 			return stored, nil
 		}
-		lease, err := s.store.Put(ctx, s.leaseKey, s.owner,
-			store.PutOptions{IfAbsent: true, ExpiresAt: now.Add(s.opts.LeaseTTL)})
+		lease, err := s.takeLease(ctx, now)
 		switch {
 		case err == nil:
 			return s.refreshUnderLease(ctx, lease, skip)
@@ -413,6 +413,23 @@ func (s *StoreTokenSource) refresh(ctx context.Context, skip string, fallback *t
 			return tokenRecord{}, fmt.Errorf("wechat: waiting for the access token refresh: %w", ctx.Err())
 		}
 	}
+}
+
+// takeLease takes the refresh lease with a put-if-absent of this source's
+// own value. A lease found taken is recognised as this source's when it
+// holds that value: the reply of an earlier put was lost (a timeout after
+// the store applied it), and waiting for "another instance" would stall
+// every refresh until the lease expires.
+func (s *StoreTokenSource) takeLease(ctx context.Context, now time.Time) (int64, error) {
+	lease, err := s.store.Put(ctx, s.leaseKey, s.owner, store.PutOptions{IfAbsent: true, ExpiresAt: now.Add(s.opts.LeaseTTL)})
+	if !errors.Is(err, store.ErrConflict) {
+		return lease, err
+	}
+	it, gerr := s.store.Get(ctx, s.leaseKey)
+	if gerr == nil && bytes.Equal(it.Value, s.owner) {
+		return it.Version, nil
+	}
+	return 0, err
 }
 
 // refreshUnderLease fetches and stores a token while holding the lease of

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"wxnotify/internal/storeenv"
 	"wxnotify/shared/store"
 	"wxnotify/shared/store/dynamostore"
 	"wxnotify/shared/store/storetest"
@@ -438,8 +439,8 @@ func TestCreateTableTwice(t *testing.T) {
 }
 
 func TestNewClient(t *testing.T) {
-	dynamoClient(t) // starts dynalite
-	closed, err := freePort()
+	_, endpoint := dynamoClient(t) // starts dynalite
+	closed, err := storeenv.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,10 +449,10 @@ func TestNewClient(t *testing.T) {
 		name, endpoint, env string
 		wantErr             bool
 	}{
-		{"Argument", server.endpoint, "", false},
-		{"Environment", "", server.endpoint, false},
+		{"Argument", endpoint, "", false},
+		{"Environment", "", endpoint, false},
 		{"EnvironmentNowhere", "", nowhere, true},
-		{"ArgumentOverEnvironment", server.endpoint, nowhere, false},
+		{"ArgumentOverEnvironment", endpoint, nowhere, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

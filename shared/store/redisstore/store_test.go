@@ -1,71 +1,29 @@
 package redisstore
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"wxnotify/internal/testredis"
 	"wxnotify/shared/store"
 	"wxnotify/shared/store/storetest"
 )
-
-const startRedis = `redis-server --daemonize yes --port 6379 --save "" --appendonly no`
-
-// testRedisURL is the server the tests use: $WXN_TEST_REDIS_URL, or the
-// default port on localhost.
-func testRedisURL() string {
-	return cmp.Or(os.Getenv("WXN_TEST_REDIS_URL"), "redis://127.0.0.1:6379/0")
-}
-
-// probeRedis pings the test server, once per test binary, so that a missing
-// server costs one dial timeout rather than one per test.
-var probeRedis = sync.OnceValue(func() error {
-	opts, err := redis.ParseURL(testRedisURL())
-	if err != nil {
-		return err
-	}
-	opts.MaxRetries, opts.DialerRetries, opts.DialTimeout = -1, 1, time.Second
-	client := redis.NewClient(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return errors.Join(client.Ping(ctx).Err(), client.Close())
-})
 
 // testClient returns a client of the test server, closed when tb ends. When
 // the server does not answer, the test is skipped, or fails if $CI is true.
 func testClient(tb testing.TB) *redis.Client {
 	tb.Helper()
-	opts, err := redis.ParseURL(testRedisURL())
-	if err != nil {
-		tb.Fatalf("WXN_TEST_REDIS_URL: %v", err)
-	}
-	if err := probeRedis(); err != nil {
-		msg := fmt.Sprintf("no redis answers at %s (%v); start one with\n\t%s\nor point WXN_TEST_REDIS_URL at one", opts.Addr, err, startRedis)
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg)
-		}
-		tb.Skip("SKIPPING REDIS TESTS: " + msg)
-	}
-	opts.ContextTimeoutEnabled = true
-	client := redis.NewClient(opts)
-	tb.Cleanup(func() {
-		if err := client.Close(); err != nil {
-			tb.Errorf("closing the redis client: %v", err)
-		}
-	})
-	return client
+	return testredis.Client(tb)
 }
 
 // newTestStore returns a store under a fresh random prefix whose keys are
@@ -73,33 +31,7 @@ func testClient(tb testing.TB) *redis.Client {
 func newTestStore(tb testing.TB) (*Store, *redis.Client) {
 	tb.Helper()
 	client := testClient(tb)
-	prefix := "wxntest:" + rand.Text() + ":"
-	tb.Cleanup(func() { deleteKeys(tb, client, prefix) })
-	return New(client, prefix), client
-}
-
-// deleteKeys deletes every key that starts with prefix (which holds no glob
-// characters).
-func deleteKeys(tb testing.TB, client *redis.Client, prefix string) {
-	tb.Helper()
-	ctx := context.Background()
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		tb.Errorf("scanning %s*: %v", prefix, err)
-		return
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		if err := client.Unlink(ctx, keys[:n]...).Err(); err != nil {
-			tb.Errorf("deleting %s*: %v", prefix, err)
-			return
-		}
-		keys = keys[n:]
-	}
+	return New(client, testredis.Prefix(tb, client)), client
 }
 
 func TestConformance(t *testing.T) {
@@ -506,9 +438,9 @@ func TestDeadlineDuringCall(t *testing.T) {
 func TestOpen(t *testing.T) {
 	client := testClient(t) // skips without a server
 	prefix := "wxntest:" + rand.Text() + ":"
-	t.Cleanup(func() { deleteKeys(t, client, prefix) })
+	t.Cleanup(func() { testredis.DeleteKeys(t, client, prefix) })
 	ctx := context.Background()
-	s, err := Open(testRedisURL(), prefix)
+	s, err := Open(testredis.URL(), prefix)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package dynamostore_test
+package storeenv
 
 import "os/exec"
 

@@ -1,4 +1,4 @@
-package dynamostore_test
+package storeenv
 
 import (
 	"os/exec"
@@ -6,7 +6,7 @@ import (
 )
 
 // setDeathSignal makes the kernel kill dynalite if the test binary dies
-// without running TestMain's cleanup (a test timeout, a crash).
+// without running Main's cleanup (a test timeout, a crash).
 func setDeathSignal(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
