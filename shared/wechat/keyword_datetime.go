@@ -1,8 +1,22 @@
 package wechat
 
-// Date and time values of the date and time keyword types (see Validate).
+// The syntax of date and time keyword values (see the rows of kwRules).
 
 import "strings"
+
+func kwCheckDate(s string, _ *kwText) string {
+	if !kwIsDateRange(s) {
+		return "is not a date or date range such as 2019年10月1日, 2018-01-01 15:01 or 2018/01/01~2018/01/02"
+	}
+	return ""
+}
+
+func kwCheckTime(s string, _ *kwText) string {
+	if !kwIsTimeRange(s) {
+		return "is not a 24-hour time or time range such as 15:01, 15:01:05 or 2019年10月1日 15:01~16:00"
+	}
+	return ""
+}
 
 // kwIsDateRange reports whether s is a date value: a point with a date, or start~end where the end has a
 // date, or is a time alone after a start with a time.
