@@ -122,12 +122,11 @@ func KeywordType(name string) (typ string, ok bool) {
 //   - name: Chinese characters, letters and symbols, single spaces between words; at most 10 characters
 //     when it holds a Chinese character, else at most 20;
 //   - phrase: at most 5 Chinese characters ("配送中");
-//   - date: a date, optionally followed by a 24-hour time, or a range of two joined by "~" whose end may be
-//     a time alone when its start has a time. Dates: "2019年10月1日", "2019年10月", "10月1日", and with "-",
-//     "/" or "." as separator "2018-01-01", "2018-01", "01-01" (months and days of one or two digits, years
-//     of four; the date must exist). Times: "15:01" or "15:01:05", hours of one or two digits. A time
-//     follows its date after spaces (or directly after "日"); spaces around "~" are allowed;
-//   - time: a 24-hour time, optionally preceded by a date, or a range of two joined by "~", each with a time;
+//   - date: a date, optionally followed by one space and a time, or two joined by "~" (no spaces around it)
+//     whose end may be a time alone when its start has a time. Dates: "2019年10月1日", "2019年10月",
+//     "10月1日", and with "-", "/" or "." "2018-01-01", "2018-01", "01-01" (months and days of one or two
+//     digits, years of four; the day must exist). Times: "15:01" or "15:01:05", 24-hour, two-digit hours;
+//   - time: a time, optionally after a date and one space, or two joined by "~", each with a time;
 //   - amount: an optional currency symbol (Unicode category Sc: ¥ ￥ $ € £ ...), at most 10 digits
 //     (decimals included) with an optional decimal part, an optional "元": "￥100元", "$9.99", "100";
 //   - enum, enum_string: one of enum, compared exactly. With no enum values given (the caller does not know

@@ -2,64 +2,63 @@ package wechat
 
 // The syntax of date and time keyword values (see the rows of kwRules).
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+)
 
+// kwCheckDate checks a date value: a point with a date, or start~end where the end has a date, or is a
+// time alone after a start with a time.
 func kwCheckDate(s string, _ *kwText) string {
-	if !kwIsDateRange(s) {
-		return "is not a date or date range such as 2019年10月1日, 2018-01-01 15:01 or 2018/01/01~2018/01/02"
+	if rule := kwCheckSpaces(s); rule != "" {
+		return rule
 	}
-	return ""
-}
-
-func kwCheckTime(s string, _ *kwText) string {
-	if !kwIsTimeRange(s) {
-		return "is not a 24-hour time or time range such as 15:01, 15:01:05 or 2019年10月1日 15:01~16:00"
-	}
-	return ""
-}
-
-// kwIsDateRange reports whether s is a date value: a point with a date, or start~end where the end has a
-// date, or is a time alone after a start with a time.
-func kwIsDateRange(s string) bool {
-	start, end, isRange := kwSplitRange(s)
+	start, end, isRange := strings.Cut(s, "~")
 	hasDate, hasTime, ok := kwParsePoint(start)
+	if ok && hasDate && isRange {
+		endDate, _, endOK := kwParsePoint(end)
+		ok = endOK && (endDate || hasTime)
+	}
 	if !ok || !hasDate {
-		return false
+		return "is not a date (2019年10月1日, 2018-01-01, 2018/01, 01-01), optionally with a space and a time HH:MM, or two joined by ~"
 	}
-	if !isRange {
-		return true
-	}
-	endDate, _, ok := kwParsePoint(end)
-	return ok && (endDate || hasTime)
+	return ""
 }
 
-// kwIsTimeRange reports whether s is a time value: a point with a time, or two joined by "~".
-func kwIsTimeRange(s string) bool {
-	start, end, isRange := kwSplitRange(s)
-	if _, hasTime, ok := kwParsePoint(start); !ok || !hasTime {
-		return false
+// kwCheckTime checks a time value: a point with a time, or two joined by "~".
+func kwCheckTime(s string, _ *kwText) string {
+	if rule := kwCheckSpaces(s); rule != "" {
+		return rule
 	}
-	if !isRange {
-		return true
+	start, end, isRange := strings.Cut(s, "~")
+	_, hasTime, ok := kwParsePoint(start)
+	if ok && hasTime && isRange {
+		_, hasTime, ok = kwParsePoint(end)
 	}
-	_, hasTime, ok := kwParsePoint(end)
-	return ok && hasTime
+	if !ok || !hasTime {
+		return "is not a time HH:MM or HH:MM:SS, optionally after a date and a space, or two joined by ~: 15:01, 2019年10月1日 15:01, 15:01~16:00"
+	}
+	return ""
 }
 
-// kwSplitRange splits "a ~ b" into its ends, without the spaces around "~"; isRange is false when s has
-// no "~". A second "~" stays in end, where it fails to parse.
-func kwSplitRange(s string) (start, end string, isRange bool) {
-	start, end, isRange = strings.Cut(s, "~")
-	if !isRange {
-		return s, "", false
+// kwCheckSpaces names the misplaced spaces of a date or time value: it has one space between a date
+// and its time, and no other.
+func kwCheckSpaces(s string) string {
+	switch {
+	case strings.HasPrefix(s, " ") || strings.HasSuffix(s, " "):
+		return "must not start or end with a space"
+	case strings.Contains(s, " ~") || strings.Contains(s, "~ "):
+		return "must not have spaces around ~"
+	case strings.Contains(s, "  ") || strings.ContainsFunc(s, func(r rune) bool { return r != ' ' && unicode.IsSpace(r) }):
+		return "must have one ASCII space between a date and its time"
 	}
-	return strings.TrimRight(start, " "), strings.TrimLeft(end, " "), true
+	return ""
 }
 
-// kwParsePoint parses a date, a time, or a date followed by a time (after spaces, or right after "日").
+// kwParsePoint parses a date, a time, or a date, one space and a time. A second "~" of a range is left
+// in its end, where it fails to parse.
 func kwParsePoint(s string) (hasDate, hasTime, ok bool) {
 	if d, t, found := strings.Cut(s, " "); found {
-		t = strings.TrimLeft(t, " ")
 		return true, true, kwIsDate(d) && kwIsClock(t)
 	}
 	if kwIsDate(s) {
@@ -68,19 +67,16 @@ func kwParsePoint(s string) (hasDate, hasTime, ok bool) {
 	if kwIsClock(s) {
 		return false, true, true
 	}
-	if d, t, found := strings.Cut(s, "日"); found && t != "" {
-		return true, true, kwIsDate(d+"日") && kwIsClock(t)
-	}
 	return false, false, false
 }
 
-// kwIsClock reports whether s is H:MM or H:MM:SS on a 24-hour clock (hours of one or two digits).
+// kwIsClock reports whether s is HH:MM or HH:MM:SS on a 24-hour clock.
 func kwIsClock(s string) bool {
 	parts := strings.Split(s, ":")
 	if len(parts) != 2 && len(parts) != 3 {
 		return false
 	}
-	h, ok := kwNumber2(parts[0], 1)
+	h, ok := kwNumber2(parts[0], 2)
 	if !ok || h > 23 {
 		return false
 	}

@@ -126,8 +126,8 @@ var kwRules = []kwRule{
 		docLimit: "24小时制时间格式(支持+年月日),支持填时间段,两个时间点之间用“~”符号连接",
 		docNote:  "例如:15:01,或:2019年10月1日 15:01",
 		example:  "2019年10月1日 15:01",
-		reading: "Hours of one or two digits; a date comes first, then spaces (or none after 日); spaces " +
-			"around \"~\" are allowed.",
+		reading: "The note says \"时间格式支持HH:MM:SS或者HH:MM\": hours have two digits. A date comes first, then " +
+			"one space, as in the example; \"~\" joins two points with no space around it.",
 		alphabet: kwDigit | kwASCIISymbol | kwHan | kwSpace,
 		syntax:   kwCheckTime,
 	},
@@ -136,9 +136,10 @@ var kwRules = []kwRule{
 		docLimit: "年月日格式(支持+24小时制时间),支持填时间段,两个时间点之间用“~”符号连接",
 		docNote:  "例如:2019年10月1日,或:2019年10月1日 15:01",
 		example:  "2019年10月1日",
-		reading: "The note lists y年m月d日, y年m月 and m月d日, or the same joined by '-', '/' or '.' " +
-			"(2018-01-01, 2018/01/01, 2018.01.01, 2018-01, 01-01): months and days of one or two digits, " +
-			"years of four, a day that exists. A time follows after spaces (or none after 日).",
+		reading: "The note lists y年m月d日, y年m月 and m月d日, or the same joined by '-', '/' or '.' (2018-01-01, " +
+			"2018/01/01, 2018.01.01, 2018-01, 01-01): months and days of one or two digits, years of " +
+			"four, a day that exists. A time follows after one space; the end of a range may be a " +
+			"time alone when its start has one.",
 		alphabet: kwDigit | kwASCIISymbol | kwHan | kwSpace,
 		syntax:   kwCheckDate,
 	},

@@ -287,6 +287,70 @@ func TestKeywordPhrase(t *testing.T) {
 	})
 }
 
+func TestKeywordTime(t *testing.T) {
+	const (
+		notTime   = "is not a time HH:MM or HH:MM:SS, optionally after a date and a space, or two joined by ~: 15:01, 2019年10月1日 15:01, 15:01~16:00"
+		spaceEnds = "must not start or end with a space"
+		tildeGap  = "must not have spaces around ~"
+		twoSpaces = "must have one ASCII space between a date and its time"
+	)
+	kwRunCases(t, "time", []kwCase{
+		{"DocExample", "15:01", ""},
+		{"DocExampleWithDate", "2019年10月1日 15:01", ""},
+		{"Seconds", "15:01:05", ""},
+		{"Range", "15:01~16:00", ""},
+		{"RangeWithDate", "2019年10月1日 15:01~16:00", ""},
+		{"RangeOfTwoDates", "2019-10-01 15:01~2019-10-02 09:00", ""},
+		{"Midnight", "00:00", ""},
+		{"OneDigitHour", "9:05", notTime},
+		{"Hour24", "24:00", notTime},
+		{"NoSpaceAfterDay", "2019年10月1日15:01", notTime},
+		{"SpacesAroundTilde", "15:01 ~ 16:00", tildeGap},
+		{"TwoSpaces", "2019-10-01  15:01", twoSpaces},
+		{"LeadingSpace", " 15:01", spaceEnds},
+		{"TrailingSpace", "15:01 ", spaceEnds},
+		{"IdeographicSpace", "2019-10-01\u300015:01", twoSpaces},
+		{"FullWidthDigits", "１５:01", kwRuleWideDigit},
+		{"FullWidthColon", "15：01", kwRuleNonASCII},
+		{"FullWidthTilde", "15:01～16:00", kwRuleNonASCII},
+		{"Letters", "3pm", kwRuleLetters},
+	})
+}
+
+func TestKeywordDate(t *testing.T) {
+	const (
+		notDate   = "is not a date (2019年10月1日, 2018-01-01, 2018/01, 01-01), optionally with a space and a time HH:MM, or two joined by ~"
+		spaceEnds = "must not start or end with a space"
+		tildeGap  = "must not have spaces around ~"
+		twoSpaces = "must have one ASCII space between a date and its time"
+	)
+	kwRunCases(t, "date", []kwCase{
+		{"DocExample", "2019年10月1日", ""},
+		{"DocExampleWithTime", "2019年10月1日 15:01", ""},
+		{"DocRequestExample", "2015年01月05日", ""},
+		{"DocDash", "2018-01-01", ""},
+		{"DocSlash", "2018/01/01", ""},
+		{"DocDot", "2018.01.01", ""},
+		{"DocYearMonth", "2018-01", ""},
+		{"DocMonthDay", "01-01", ""},
+		{"ChineseYearMonth", "2019年10月", ""},
+		{"ChineseMonthDay", "10月1日", ""},
+		{"OneDigitMonthDay", "2018-1-1", ""},
+		{"Range", "2018-01-01~2018-01-31", ""},
+		{"RangeEndTime", "2019年10月1日 15:01~16:00", ""},
+		{"LeapDay", "2020-02-29", ""},
+		{"NoLeapDay", "2019-02-29", notDate},
+		{"OneDigitHour", "2019年10月1日 9:05", notDate},
+		{"NoSpaceAfterDay", "2019年10月1日15:01", notDate},
+		{"SpacesAroundTilde", "2018/01/01 ~ 2018/01/02", tildeGap},
+		{"TwoSpaces", "2018-01-01  12:00", twoSpaces},
+		{"LeadingSpace", " 2018-01-01", spaceEnds},
+		{"TrailingSpace", "2019年10月1日 ", spaceEnds},
+		{"FullWidthDigits", "２０１９-01-01", kwRuleWideDigit},
+		{"Letters", "2019-01-01T15:01", kwRuleLetters},
+	})
+}
+
 func TestKeywordAmount(t *testing.T) {
 	const notAmount = "must be an optional currency symbol, at most 10 digits with optional decimals and an optional 元"
 	kwRunCases(t, "amount", []kwCase{
