@@ -421,6 +421,14 @@ func FuzzValidate(f *testing.F) {
 			if strings.TrimSpace(value) == "" || !utf8.ValidString(value) {
 				t.Fatalf("Validate(%q, %q) = nil for an empty or invalid value", typ, value)
 			}
+			r, _ := kwRuleOf(typ)
+			text := kwScan(value)
+			if text.all&kwInvisible != 0 || text.all&^(r.alphabet|kwSpace) != 0 {
+				t.Fatalf("Validate(%q, %q) = nil for a value outside the alphabet", typ, value)
+			}
+			if limit := r.limit(text); limit > 0 && text.len() > limit {
+				t.Fatalf("Validate(%q, %q) = nil for %d characters, limit %d", typ, value, text.len(), limit)
+			}
 			return
 		}
 		var kerr *KeywordError
