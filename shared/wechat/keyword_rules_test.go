@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -421,6 +422,27 @@ func TestKeywordRulesTable(t *testing.T) {
 	for _, typ := range kwTestTypes {
 		if !seen[typ] {
 			t.Errorf("type %s has no row", typ)
+		}
+	}
+}
+
+// TestKeywordsDocQuotesTheRules keeps docs/keywords.md quoting WeChat's words of every row, and the note
+// that defines a symbol.
+func TestKeywordsDocQuotesTheRules(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/keywords.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	const symbols = "符号表示除中文、英文、数字外的常见符号,不能带有换行等控制字符"
+	if !strings.Contains(doc, symbols) {
+		t.Errorf("docs/keywords.md does not quote the page's note %q", symbols)
+	}
+	for _, r := range kwRules {
+		for _, quote := range []string{"`" + r.typ + "`", r.docLimit, r.docNote, "`" + r.example + "`"} {
+			if quote != "" && !strings.Contains(doc, quote) {
+				t.Errorf("docs/keywords.md does not show %q of the %s row", quote, r.typ)
+			}
 		}
 	}
 }
