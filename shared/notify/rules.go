@@ -246,7 +246,7 @@ type FieldSpec struct {
 	Decimals *int
 	Suffix   string // number: appended, e.g. "元"
 	// Truncate shortens text that is too long for the keyword with
-	// wechat.Truncate (thing, short_thing, character_string and name only).
+	// wechat.Truncate (thing, short_thing and name only).
 	Truncate bool
 }
 
@@ -729,7 +729,7 @@ func compileField(where string, t Template, kw Keyword, spec FieldSpec) (ruleFie
 	case spec.Suffix != "" && f.format != FormatNumber:
 		return f, fmt.Errorf("%s.suffix: applies only to format number", where)
 	case spec.Truncate && !canTruncate(kw.Type):
-		return f, fmt.Errorf("%s.truncate: %s keywords cannot be shortened (only thing, short_thing, character_string and name)", where, kw.Type)
+		return f, fmt.Errorf("%s.truncate: %s keywords cannot be shortened (only thing, short_thing and name)", where, kw.Type)
 	}
 	if spec.Decimals != nil {
 		if *spec.Decimals < 0 || *spec.Decimals > maxDecimals {
@@ -833,13 +833,7 @@ func layoutByName(name string) (string, bool) {
 }
 
 // canTruncate reports whether wechat.Truncate can shorten values of the type.
-func canTruncate(typ string) bool {
-	switch typ {
-	case "thing", "short_thing", "character_string", "name":
-		return true
-	}
-	return false
-}
+func canTruncate(typ string) bool { return wechat.CanTruncate(typ) }
 
 // fitKeyword checks a value known at compile time (a constant, a default, a sample)
 // against the keyword's rule, as Template.Check will: shortened when the

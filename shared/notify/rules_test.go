@@ -428,7 +428,6 @@ func TestRuleTruncate(t *testing.T) {
 		want string
 	}{
 		{"Thing", "thing1", FieldSpec{Truncate: true}, "Acme International…"},
-		{"CharacterString", "character_string1", FieldSpec{Truncate: true}, "Acme International Trading Comp…"},
 		{"Name", "name1", FieldSpec{Truncate: true}, "Acme International…"},
 		{"Off", "thing1", FieldSpec{}, "Acme International Trading Company Ltd"},
 	}
@@ -760,6 +759,7 @@ func TestCompileRulesErrors(t *testing.T) {
 		{"DecimalsOutOfRange", field("thing1", FieldSpec{From: "id", Format: FormatNumber, Decimals: &big}), r0 + ".fields.thing1.decimals: must be 0 to 20"},
 		{"SuffixOnDate", field("thing1", FieldSpec{From: "id", Format: FormatDate, Suffix: "日"}), r0 + ".fields.thing1.suffix: applies only"},
 		{"TruncateTime", field("time3", FieldSpec{From: "occurredAt", Format: FormatTime, Truncate: true}), r0 + ".fields.time3.truncate: time keywords cannot be shortened"},
+		{"TruncateCode", field("character_string2", FieldSpec{From: "data.lead.id", Truncate: true}), r0 + ".fields.character_string2.truncate: character_string keywords cannot be shortened (only thing, short_thing and name)"},
 		{"UnknownZone", field("time3", FieldSpec{From: "occurredAt", Format: FormatTime, TZ: "Asia/Beijing"}), r0 + ".fields.time3.tz: \"Asia/Beijing\" is not a time zone"},
 		{"LocalZone", field("time3", FieldSpec{From: "occurredAt", Format: FormatTime, TZ: "Local"}), r0 + ".fields.time3.tz: name a zone"},
 		{"LayoutWithoutElements", field("time3", FieldSpec{From: "occurredAt", Format: FormatTime, Layout: "HH:mm"}), r0 + ".fields.time3.layout: \"HH:mm\" has no date or time element"},

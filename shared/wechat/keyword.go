@@ -2,57 +2,19 @@ package wechat
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
 // Keyword value rules of subscribe messages, checked before a send so that a value WeChat would refuse
-// (errcode 47003) is reported with the field and the rule instead of costing a call.
-// Rules: https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html
-
-// Keyword types of subscribe message templates, as they appear in keyword names (thing4, date2, ...).
-const (
-	kwThing           = "thing"
-	kwNumber          = "number"
-	kwLetterType      = "letter"
-	kwSymbolType      = "symbol"
-	kwCharacterString = "character_string"
-	kwTime            = "time"
-	kwDate            = "date"
-	kwAmount          = "amount"
-	kwPhoneNumber     = "phone_number"
-	kwCarNumber       = "car_number"
-	kwName            = "name"
-	kwPhrase          = "phrase"
-	kwEnum            = "enum"
-	kwEnumString      = "enum_string"
-	kwShortThing      = "short_thing"
-)
-
-// kwRuneLimit returns the maximum rune count of the types that have one; name has its own rule.
-func kwRuneLimit(typ string) (int, bool) {
-	switch typ {
-	case kwThing:
-		return 20, true
-	case kwNumber, kwLetterType, kwCharacterString:
-		return 32, true
-	case kwPhoneNumber:
-		return 17, true
-	case kwCarNumber:
-		return 8, true
-	case kwShortThing, kwSymbolType, kwPhrase:
-		return 5, true
-	}
-	return 0, false
-}
+// (errcode 47003) is reported with the field and the rule instead of costing a call. The rules are one
+// table, kwRules (keyword_rules.go); docs/keywords.md explains each row.
 
 const (
-	kwNameChineseLimit = 10 // a name with at least one Chinese character
-	kwNameLatinLimit   = 20 // a name without Chinese characters
-	kwAmountDigits     = 10 // digits of an amount, decimals included
-	kwErrorValueRunes  = 40 // runes of the value kept in a KeywordError
-	kwEllipsis         = "…"
+	kwErrorValueRunes = 40 // runes of the value kept in a KeywordError
+	kwEllipsis        = "…"
 )
 
 // kwRuleUnknownType is the Rule of a KeywordError for a type this package does not know.
@@ -60,10 +22,10 @@ const kwRuleUnknownType = "unknown keyword type"
 
 // KeywordError reports a keyword value that breaks the rule of its type.
 //
-// Type is the keyword type (thing, date, ...), Value the offending value cut to its first 40 runes (so an
-// error never carries a large or sensitive value in full) and Rule what is wrong, phrased to follow
-// "<type> value": "has 23 characters, limit 20". For a type this package does not know, Rule is
-// "unknown keyword type".
+// Type is the keyword type (thing, date, ...), Value the offending value cut to at most its first 40
+// runes, at a character boundary, marked with "…" (so an error never carries a large or sensitive value
+// in full) and Rule what is wrong, phrased to follow "<type> value": "has 23 characters, limit 20". For
+// a type this package does not know, Rule is "unknown keyword type".
 type KeywordError struct {
 	Type  string
 	Value string
@@ -83,27 +45,39 @@ func kwError(typ, value, rule string) *KeywordError {
 	return &KeywordError{Type: typ, Value: kwShorten(value, kwErrorValueRunes), Rule: rule}
 }
 
-// kwShorten cuts s to at most n runes, marking a cut with an ellipsis.
+// kwShorten cuts s to at most n runes, marking a cut with an ellipsis. It cuts between characters when
+// the first one is shorter than n runes, so that a joined emoji is kept whole or dropped.
 func kwShorten(s string, n int) string {
-	count := 0
-	for i := range s {
-		if count == n {
-			return s[:i] + kwEllipsis
-		}
-		count++
+	if utf8.RuneCountInString(s) <= n {
+		return s
 	}
-	return s
+	end, runes := 0, 0
+	if utf8.ValidString(s) {
+		for _, c := range kwChars(s) {
+			k := utf8.RuneCountInString(c)
+			if runes+k > n {
+				break
+			}
+			end, runes = end+len(c), runes+k
+		}
+	}
+	if end == 0 {
+		for i := range s {
+			if runes == n {
+				end = i
+				break
+			}
+			runes++
+		}
+	}
+	return s[:end] + kwEllipsis
 }
 
 // IsKeywordType reports whether typ is a keyword type Validate knows: thing, number, letter, symbol,
-// character_string, time, date, amount, phone_number, car_number, name, phrase, enum, enum_string or
-// short_thing.
+// character_string, time, date, amount, phone_number, car_number, name, phrase, enum, short_thing or
+// enum_string.
 func IsKeywordType(typ string) bool {
-	switch typ {
-	case kwTime, kwDate, kwAmount, kwName, kwEnum, kwEnumString:
-		return true
-	}
-	_, ok := kwRuneLimit(typ)
+	_, ok := kwRuleOf(typ)
 	return ok
 }
 
@@ -120,47 +94,47 @@ func KeywordType(name string) (typ string, ok bool) {
 }
 
 // Validate checks value against the rule of keyword type typ (a type such as "thing", not a keyword name
-// such as "thing4": see KeywordType). It returns nil or a *KeywordError.
+// such as "thing4": see KeywordType). It returns nil or a *KeywordError whose Rule says what is wrong.
 //
-// Characters are counted as Unicode code points (runes), in these classes:
-//   - Chinese: a rune of the Han script;
-//   - digit: an ASCII digit 0-9;
-//   - letter: a letter of any other script (Latin, Cyrillic, kana, ...);
-//   - symbol: any other printable rune: punctuation, symbols, emoji, other digits, and spaces (U+0020,
-//     the ideographic space U+3000 and the other space separators);
-//   - a combining mark counts in the class of the rune it follows.
+// The rules are WeChat's table on the page of subscribeMessage.send
+// (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html),
+// read as docs/keywords.md explains: where the page leaves a doubt, the reading that WeChat surely accepts
+// is taken, and a value that could be read either way is refused with the reason.
+//
+// A character is what a reader sees as one: an extended grapheme cluster (Unicode UAX #29), so that a
+// joined emoji (👨‍👩‍👧), a flag (🇨🇳) or a letter and its combining accents count one. Characters are:
+//   - Chinese: of the Han script;
+//   - digits: 0-9 only; letters: A-Z and a-z only (the page's 英文);
+//   - symbols: punctuation and symbols, full-width ones and emoji included; ASCII symbols are the
+//     printable ASCII ones other than letters, digits and the space;
+//   - spaces (U+0020, the ideographic space U+3000, U+00A0 ...), which are no symbol;
+//   - other letters (é, Я, か, full-width Ａ) and digits (full-width １, ٣), which only free text holds.
 //
 // Every type refuses an empty value (spaces only count as empty), invalid UTF-8, line breaks, tabs,
-// control and format characters (such as zero-width joiners or bidi controls), private-use and
-// unassigned code points.
-//
-// The rules of each type:
-//   - thing: at most 20 characters of any class; short_thing: at most 5;
-//   - number: at most 32 characters, ASCII digits with an optional decimal part ("12", "3.14"); no sign,
-//     no thousands separators;
+// control and format characters (a zero-width joiner outside an emoji sequence, bidi controls, ...),
+// private-use and unassigned code points. Then, by type:
+//   - thing: at most 20 characters of any kind, spaces included; short_thing: at most 5;
+//   - number: at most 32 characters, digits with an optional decimal part ("12", "3.14");
 //   - letter: at most 32 letters; symbol: at most 5 symbols;
-//   - character_string: at most 32 characters, no Chinese;
-//   - phone_number: at most 17 digits and symbols, at least one digit ("+86-0766-66888866");
-//   - car_number: at most 8 characters, ASCII letters and digits, the first and the last may be Chinese
-//     ("粤A8Z888挂");
-//   - name: Chinese characters, letters and symbols (no digits); at most 10 characters when it contains a
-//     Chinese character, else at most 20;
+//   - character_string: at most 32 digits, letters and ASCII symbols, no space ("L-1001");
+//   - phone_number: at most 17 digits and ASCII symbols, at least one digit, no space ("+86-0766-66888866");
+//   - car_number: at most 8 letters and digits, the first and the last may be Chinese ("粤A8Z888挂");
+//   - name: Chinese characters, letters and symbols, single spaces between words; at most 10 characters
+//     when it holds a Chinese character, else at most 20;
 //   - phrase: at most 5 Chinese characters ("配送中");
-//   - date: a date, optionally followed by a 24-hour time, or a range of two joined by "~" whose end may be
-//     a time alone when its start has a time. Dates: "2019年10月1日", "2019年10月", "10月1日", and with "-",
-//     "/" or "." as separator "2018-01-01", "2018-01", "01-01" (months and days of one or two digits, years
-//     of four; the date must exist). Times: "15:01" or "15:01:05", hours of one or two digits. A time
-//     follows its date after spaces (or directly after "日"); spaces around "~" are allowed;
-//   - time: a 24-hour time, optionally preceded by a date, or a range of two joined by "~", each with a time;
-//   - amount: an optional currency symbol (one rune of Unicode category Sc: ¥ ￥ $ € £ ...), then at most
-//     10 digits (decimals included, "12345678.90") with an optional decimal part, then an optional "元":
-//     "￥100元", "$9.99", "100元" and "100" pass. The symbol is optional by choice: "100元" is the
-//     common Chinese form, and requiring a symbol would refuse values that are plainly amounts;
+//   - date: a date, optionally followed by one space and a time, or two joined by "~" (no spaces around it)
+//     whose end may be a time alone when its start has a time. Dates: "2019年10月1日", "2019年10月",
+//     "10月1日", and with "-", "/" or "." "2018-01-01", "2018-01", "01-01" (months and days of one or two
+//     digits, years of four; the day must exist). Times: "15:01" or "15:01:05", 24-hour, two-digit hours;
+//   - time: a time, optionally after a date and one space, or two joined by "~", each with a time;
+//   - amount: an optional currency symbol (Unicode category Sc: ¥ ￥ $ € £ ...), at most 10 digits
+//     (decimals included) with an optional decimal part, an optional "元": "￥100元", "$9.99", "100";
 //   - enum, enum_string: one of enum, compared exactly. With no enum values given (the caller does not know
 //     the template's keywordEnumValueList), any value passing the shared rules is accepted, and WeChat has
 //     the last word. enum is ignored for the other types.
 func Validate(typ, value string, enum ...string) error {
-	if !IsKeywordType(typ) {
+	r, ok := kwRuleOf(typ)
+	if !ok {
 		return kwError(typ, value, kwRuleUnknownType)
 	}
 	if strings.TrimFunc(value, unicode.IsSpace) == "" {
@@ -169,452 +143,99 @@ func Validate(typ, value string, enum ...string) error {
 	if !utf8.ValidString(value) {
 		return kwError(typ, value, "is not valid utf-8")
 	}
-	st := kwScan(value)
-	if st.other > 0 {
-		return kwError(typ, value, "contains a line break, control or invisible character")
-	}
-	if rule := kwCheck(typ, value, st, enum); rule != "" {
+	if rule := r.check(value, kwScan(value), enum); rule != "" {
 		return kwError(typ, value, rule)
 	}
 	return nil
 }
 
-// kwCheck applies the rule of typ to a non-empty, printable value and returns the broken rule, or "".
-func kwCheck(typ, value string, st kwStats, enum []string) string {
-	switch typ {
-	case kwThing, kwShortThing:
-		// every printable rune is allowed
-	case kwNumber:
-		if !kwIsDecimal(value) {
-			return "must contain only digits with an optional decimal part"
-		}
-	case kwLetterType:
-		if st.letter != st.runes {
-			return "must contain only letters"
-		}
-	case kwSymbolType:
-		if st.symbol != st.runes {
-			return "must contain only symbols"
-		}
-	case kwCharacterString:
-		if st.han > 0 {
-			return "must not contain Chinese characters"
-		}
-	case kwPhoneNumber:
-		if st.digit+st.symbol != st.runes {
-			return "must contain only digits and symbols"
-		}
-		if st.digit == 0 {
-			return "must contain a digit"
-		}
-	case kwCarNumber:
-		if !kwIsCarNumber(value) {
-			return "must be letters and digits, the first and the last may be Chinese"
-		}
-	case kwName:
-		if st.digit > 0 {
-			return "must contain only Chinese characters, letters and symbols"
-		}
-		if st.han > 0 && st.runes > kwNameChineseLimit {
-			return fmt.Sprintf("has %d characters, limit %d with Chinese characters", st.runes, kwNameChineseLimit)
-		}
-		if st.runes > kwNameLatinLimit {
-			return fmt.Sprintf("has %d characters, limit %d", st.runes, kwNameLatinLimit)
-		}
-	case kwPhrase:
-		if st.han != st.runes {
-			return "must contain only Chinese characters"
-		}
-	case kwDate:
-		if !kwIsDateRange(value) {
-			return "is not a date or date range such as 2019年10月1日, 2018-01-01 15:01 or 2018/01/01~2018/01/02"
-		}
-	case kwTime:
-		if !kwIsTimeRange(value) {
-			return "is not a 24-hour time or time range such as 15:01, 15:01:05 or 2019年10月1日 15:01~16:00"
-		}
-	case kwAmount:
-		if !kwIsAmount(value) {
-			return "must be an optional currency symbol, at most 10 digits with optional decimals and an optional 元"
-		}
-	case kwEnum, kwEnumString:
-		if len(enum) > 0 && !kwContains(enum, value) {
-			return "is not one of the template's enum values"
+// check applies the rule to a non-empty, valid UTF-8 value and returns the broken rule, or "".
+func (r *kwRule) check(value string, t *kwText, enum []string) string {
+	if t.all&kwInvisible != 0 {
+		return "contains a line break, control or invisible character"
+	}
+	alphabet := r.alphabet
+	if r.innerSpaces {
+		alphabet |= kwSpace
+	}
+	for _, c := range t.classes {
+		if c&alphabet == 0 {
+			return "must not contain " + kwForbidden(c, alphabet)
 		}
 	}
-	if limit, ok := kwRuneLimit(typ); ok && st.runes > limit {
-		return fmt.Sprintf("has %d characters, limit %d", st.runes, limit)
+	if r.innerSpaces && t.all&kwSpace != 0 {
+		for i, c := range t.classes {
+			if c == kwSpace && (i == 0 || i == len(t.classes)-1 || t.classes[i+1] == kwSpace) {
+				return "must not start or end with a space, nor have two in a row"
+			}
+		}
+	}
+	if r.syntax != nil {
+		if rule := r.syntax(value, t); rule != "" {
+			return rule
+		}
+	}
+	if r.isEnum() && len(enum) > 0 && !slices.Contains(enum, value) {
+		if parts := strings.Split(value, ","); len(parts) > 1 && !slices.ContainsFunc(parts, func(p string) bool {
+			return !slices.Contains(enum, p)
+		}) {
+			return "holds several of the template's enum values, where WeChat's page allows one"
+		}
+		return "is not one of the template's enum values"
+	}
+	if limit := r.limit(t); limit > 0 && t.len() > limit {
+		if r.maxHan > 0 && t.all&kwHan != 0 {
+			return fmt.Sprintf("has %d characters, limit %d with Chinese characters", t.len(), limit)
+		}
+		return fmt.Sprintf("has %d characters, limit %d", t.len(), limit)
 	}
 	return ""
 }
 
-func kwContains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// kwClass is the character class of a rune.
-type kwClass uint8
-
-const (
-	kwOther  kwClass = iota // not printable: control, line break, format, private-use, unassigned
-	kwHan                   // Chinese
-	kwDigit                 // ASCII digit
-	kwLetter                // letter of a script other than Han
-	kwSymbol                // any other printable rune, spaces included
-)
-
-func kwClassOf(r rune) kwClass {
-	switch {
-	case r >= '0' && r <= '9':
-		return kwDigit
-	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-		return kwLetter
-	case r < utf8.RuneSelf:
-		if r >= ' ' && r < 0x7f {
-			return kwSymbol
-		}
-		return kwOther
-	case unicode.Is(unicode.Han, r):
-		return kwHan
-	case !unicode.IsGraphic(r):
-		return kwOther
-	case unicode.IsLetter(r):
-		return kwLetter
-	}
-	return kwSymbol
-}
-
-// kwStats counts the runes of a value by class.
-type kwStats struct {
-	runes, han, digit, letter, symbol, other int
-}
-
-// kwScan classifies the runes of s; a combining mark counts in the class of the rune before it.
-func kwScan(s string) kwStats {
-	var st kwStats
-	prev := kwSymbol
-	for _, r := range s {
-		c := kwClassOf(r)
-		if c != kwOther && st.runes > 0 && unicode.Is(unicode.M, r) {
-			c = prev
-		}
-		st.runes++
-		switch c {
-		case kwHan:
-			st.han++
-		case kwDigit:
-			st.digit++
-		case kwLetter:
-			st.letter++
-		case kwSymbol:
-			st.symbol++
-		default:
-			st.other++
-		}
-		prev = c
-	}
-	return st
-}
-
-// kwDigits returns the length of the run of ASCII digits at the start of s.
-func kwDigits(s string) int {
-	n := 0
-	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
-		n++
-	}
-	return n
-}
-
-// kwIsDecimal reports whether s is digits with an optional "." and more digits.
-func kwIsDecimal(s string) bool {
-	n := kwDigits(s)
-	if n == 0 {
-		return false
-	}
-	if n == len(s) {
-		return true
-	}
-	if s[n] != '.' {
-		return false
-	}
-	f := kwDigits(s[n+1:])
-	return f > 0 && n+1+f == len(s)
-}
-
-// kwIsAmount reports whether s is [currency symbol] digits [. digits] [元] with at most 10 digits.
-func kwIsAmount(s string) bool {
-	if r, size := utf8.DecodeRuneInString(s); unicode.Is(unicode.Sc, r) {
-		s = s[size:]
-	}
-	s = strings.TrimSuffix(s, "元")
-	if !kwIsDecimal(s) {
-		return false
-	}
-	return len(s)-strings.Count(s, ".") <= kwAmountDigits
-}
-
-// kwIsCarNumber reports whether s is ASCII letters and digits, with the first and the last rune allowed
-// to be Chinese, and at least one letter or digit.
-func kwIsCarNumber(s string) bool {
-	runes := []rune(s)
-	plain := 0
-	for i, r := range runes {
-		switch c := kwClassOf(r); {
-		case r < utf8.RuneSelf && (c == kwLetter || c == kwDigit):
-			plain++
-		case c == kwHan && (i == 0 || i == len(runes)-1):
-		default:
-			return false
-		}
-	}
-	return plain > 0
-}
-
-// kwIsDateRange reports whether s is a date value: a point with a date, or start~end where the end has a
-// date, or is a time alone after a start with a time.
-func kwIsDateRange(s string) bool {
-	start, end, isRange := kwSplitRange(s)
-	hasDate, hasTime, ok := kwParsePoint(start)
-	if !ok || !hasDate {
-		return false
-	}
-	if !isRange {
-		return true
-	}
-	endDate, _, ok := kwParsePoint(end)
-	return ok && (endDate || hasTime)
-}
-
-// kwIsTimeRange reports whether s is a time value: a point with a time, or two joined by "~".
-func kwIsTimeRange(s string) bool {
-	start, end, isRange := kwSplitRange(s)
-	if _, hasTime, ok := kwParsePoint(start); !ok || !hasTime {
-		return false
-	}
-	if !isRange {
-		return true
-	}
-	_, hasTime, ok := kwParsePoint(end)
-	return ok && hasTime
-}
-
-// kwSplitRange splits "a ~ b" into its ends, without the spaces around "~"; isRange is false when s has
-// no "~". A second "~" stays in end, where it fails to parse.
-func kwSplitRange(s string) (start, end string, isRange bool) {
-	start, end, isRange = strings.Cut(s, "~")
-	if !isRange {
-		return s, "", false
-	}
-	return strings.TrimRight(start, " "), strings.TrimLeft(end, " "), true
-}
-
-// kwParsePoint parses a date, a time, or a date followed by a time (after spaces, or right after "日").
-func kwParsePoint(s string) (hasDate, hasTime, ok bool) {
-	if d, t, found := strings.Cut(s, " "); found {
-		t = strings.TrimLeft(t, " ")
-		return true, true, kwIsDate(d) && kwIsClock(t)
-	}
-	if kwIsDate(s) {
-		return true, false, true
-	}
-	if kwIsClock(s) {
-		return false, true, true
-	}
-	if d, t, found := strings.Cut(s, "日"); found && t != "" {
-		return true, true, kwIsDate(d+"日") && kwIsClock(t)
-	}
-	return false, false, false
-}
-
-// kwIsClock reports whether s is H:MM or H:MM:SS on a 24-hour clock (hours of one or two digits).
-func kwIsClock(s string) bool {
-	parts := strings.Split(s, ":")
-	if len(parts) != 2 && len(parts) != 3 {
-		return false
-	}
-	h, ok := kwNumber2(parts[0], 1)
-	if !ok || h > 23 {
-		return false
-	}
-	for _, p := range parts[1:] {
-		if v, ok := kwNumber2(p, 2); !ok || v > 59 {
-			return false
-		}
-	}
-	return true
-}
-
-// kwNumber2 parses one or two ASCII digits, at least min of them.
-func kwNumber2(s string, min int) (int, bool) {
-	if len(s) < min || len(s) > 2 || kwDigits(s) != len(s) {
-		return 0, false
-	}
-	v := 0
-	for i := 0; i < len(s); i++ {
-		v = v*10 + int(s[i]-'0')
-	}
-	return v, true
-}
-
-// kwIsDate reports whether s is one of the date forms listed in Validate and names a day that exists.
-func kwIsDate(s string) bool {
-	if strings.Contains(s, "月") {
-		return kwIsChineseDate(s)
-	}
-	sep := strings.IndexAny(s, "-/.")
-	if sep < 0 {
-		return false
-	}
-	parts := strings.Split(s, s[sep:sep+1])
-	for _, p := range parts {
-		if p == "" || kwDigits(p) != len(p) {
-			return false
-		}
-	}
-	switch {
-	case len(parts) == 3 && len(parts[0]) == 4:
-		return kwValidDay(parts[0], parts[1], parts[2])
-	case len(parts) == 2 && len(parts[0]) == 4:
-		return kwValidDay(parts[0], parts[1], "")
-	case len(parts) == 2:
-		return kwValidDay("", parts[0], parts[1])
-	}
-	return false
-}
-
-// kwIsChineseDate reports whether s is YYYY年M月D日, YYYY年M月 or M月D日.
-func kwIsChineseDate(s string) bool {
-	var year, day string
-	if y, rest, found := strings.Cut(s, "年"); found {
-		year, s = y, rest
-	}
-	month, rest, found := strings.Cut(s, "月")
-	if !found {
-		return false
-	}
-	if rest != "" {
-		d, tail, found := strings.Cut(rest, "日")
-		if !found || tail != "" {
-			return false
-		}
-		day = d
-	}
-	if year == "" && day == "" {
-		return false
-	}
-	if year != "" && (len(year) != 4 || kwDigits(year) != 4) {
-		return false
-	}
-	return kwValidDay(year, month, day)
-}
-
-// kwValidDay checks a month (one or two digits) and an optional day against an optional four-digit
-// year; without a year, February has 29 days.
-func kwValidDay(year, month, day string) bool {
-	m, ok := kwNumber2(month, 1)
-	if !ok || m < 1 || m > 12 {
-		return false
-	}
-	if day == "" {
-		return true
-	}
-	d, ok := kwNumber2(day, 1)
-	if !ok || d < 1 {
-		return false
-	}
-	days := [...]int{31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[m-1]
-	if m == 2 && year != "" {
-		y := 0
-		for i := 0; i < len(year); i++ {
-			y = y*10 + int(year[i]-'0')
-		}
-		if y%4 != 0 || (y%100 == 0 && y%400 != 0) {
-			days = 28
-		}
-	}
-	return d <= days
-}
-
-// Truncate returns value shortened so that it passes Validate(typ, ·), for the free-text types thing,
-// short_thing, name and character_string, and ok = true. A value that already passes Validate is
-// returned unchanged with ok = true, whatever its type, except enum and enum_string: Truncate does not
-// know their values, so it always answers ok = false for them and only Validate with the list decides.
+// Truncate returns value made to pass Validate(typ, ·) and ok = true, for the types whose values it may
+// change: thing, short_thing and name are cleaned and cut, character_string is only cleaned. A value that
+// already passes Validate is returned unchanged with ok = true, whatever its type, except enum and
+// enum_string: Truncate does not know their values, so it always answers ok = false for them and only
+// Validate with the list decides.
 //
-// Otherwise, line breaks, tabs and control characters become single spaces, other invisible characters
-// (format, private-use, unassigned) are removed, runs of spaces they leave are collapsed and the ends
-// trimmed; then a value over the limit keeps its first runes and ends with an ellipsis "…" (one rune), the
-// whole within the limit. For name the limit is 10 when the cleaned value contains a Chinese character,
-// else 20. If the result still breaks the rule (a digit in a name, Chinese in a character_string), or
-// the type is not one of those four (cutting a number, a date or an amount changes its meaning, and letter
-// cannot end with an ellipsis), Truncate returns value unchanged and ok = false.
+// Cleaning turns line breaks, tabs and other controls into single spaces, drops other invisible code
+// points (a zero-width joiner outside an emoji sequence, bidi controls, private-use and unassigned ones),
+// turns invalid UTF-8 into U+FFFD, collapses the runs of spaces it leaves and trims the ends. Cutting keeps
+// the first characters of a value over its limit (whole grapheme clusters: a joined emoji, a flag or a
+// letter and its accents are never split), drops the spaces they end with and adds an ellipsis "…", the
+// whole within the limit; for name the limit is 10 when the cleaned value holds a Chinese character, else
+// 20. A character_string is never cut: a code cut short is another code.
+//
+// If the result still breaks the rule (a digit in a name, Chinese in a character_string, a code over 32
+// characters), or the type is none of those four (cutting a number, a date or an amount changes its
+// meaning, and letter, symbol and phrase have no room for an ellipsis in their alphabet), Truncate returns
+// value unchanged and ok = false.
 func Truncate(typ, value string) (string, bool) {
-	if typ == kwEnum || typ == kwEnumString {
+	r, ok := kwRuleOf(typ)
+	if !ok || r.isEnum() {
 		return value, false
 	}
 	if Validate(typ, value) == nil {
 		return value, true
 	}
-	var limit int
-	switch typ {
-	case kwThing, kwShortThing, kwCharacterString:
-		limit, _ = kwRuneLimit(typ)
-	case kwName:
-		limit = kwNameLatinLimit
-	default:
+	if r.truncate == kwNoTruncation {
 		return value, false
 	}
 	s := kwClean(value)
-	if typ == kwName && kwScan(s).han > 0 {
-		limit = kwNameChineseLimit
+	if r.truncate == kwCutEllipsis {
+		if limit := r.limit(kwScan(s)); limit > 0 {
+			s = kwCut(s, limit)
+		}
 	}
-	s = kwCut(s, limit)
 	if Validate(typ, s) != nil {
 		return value, false
 	}
 	return s, true
 }
 
-// kwClean replaces line breaks, tabs and control characters with spaces, drops other invisible runes and
-// invalid UTF-8 bytes become U+FFFD; a replaced run becomes one space, and the ends are trimmed.
-func kwClean(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	pending := false // a replaced run waits to be written as one space
-	lastSpace := true
-	for _, r := range s {
-		if kwClassOf(r) == kwOther {
-			if unicode.IsSpace(r) || unicode.IsControl(r) {
-				pending = true
-			}
-			continue
-		}
-		space := unicode.IsSpace(r)
-		if pending && !lastSpace && !space {
-			b.WriteByte(' ')
-		}
-		pending = false
-		b.WriteRune(r)
-		lastSpace = space
-	}
-	return strings.TrimFunc(b.String(), unicode.IsSpace)
-}
-
-// kwCut shortens s to at most limit runes, the last being an ellipsis when anything was cut.
-func kwCut(s string, limit int) string {
-	if utf8.RuneCountInString(s) <= limit {
-		return s
-	}
-	keep := 0
-	for i := range s {
-		if keep == limit-1 {
-			return strings.TrimRightFunc(s[:i], unicode.IsSpace) + kwEllipsis
-		}
-		keep++
-	}
-	return s
+// CanTruncate reports whether Truncate may shorten a value of type typ that is too long: true for thing,
+// short_thing and name.
+func CanTruncate(typ string) bool {
+	r, ok := kwRuleOf(typ)
+	return ok && r.truncate == kwCutEllipsis
 }

@@ -2,9 +2,12 @@ package wechat
 
 import (
 	"errors"
+	mrand "math/rand"
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"testing/quick"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -65,25 +68,23 @@ func TestValidateValid(t *testing.T) {
 	valid := map[string][]string{
 		"thing": {"配送中", "Order #123 已发货", "a b", strings.Repeat("字", 20), "派对 🎉", "全角　空格",
 			"café", "e\u0301", "100%", "(备注)"},
-		"short_thing": {"已完成", "12345", "OK!"},
-		"number":      {"0", "123", "3.14", "00123", strings.Repeat("9", 32), "1.0"},
-		"letter":      {"abc", "ABCdef", "Zoë", strings.Repeat("a", 32), "Привет"},
-		"symbol":      {"-", "¥", "…", "!?#", "🎉", "❤️", "- -"},
-		"character_string": {"ABC-123_x", "order#2019", "é", "a b", strings.Repeat("x", 32),
-			"2019-10-01"},
-		"time": {"15:01", "15:01:05", "9:05", "0:00", "23:59:59", "2019年10月1日 15:01",
-			"2019-10-01 15:01", "2019/10/01 15:01:05", "10月1日 15:01", "15:01~16:00", "15:01 ~ 16:00",
-			"2019年10月1日 15:01~16:00", "2019-10-01 15:01~2019-10-02 09:00", "2019年10月1日15:01",
-			"2019-10-01  15:01"},
+		"short_thing":      {"已完成", "12345", "OK!"},
+		"number":           {"0", "123", "3.14", "00123", strings.Repeat("9", 32), "1.0"},
+		"letter":           {"abc", "ABCdef", strings.Repeat("a", 32)},
+		"symbol":           {"-", "¥", "…", "!?#", "🎉", "❤️", "！？", kwFamily},
+		"character_string": {"ABC-123_x", "order#2019", strings.Repeat("x", 32), "2019-10-01"},
+		"time": {"15:01", "15:01:05", "09:05", "00:00", "23:59:59", "2019年10月1日 15:01",
+			"2019-10-01 15:01", "2019/10/01 15:01:05", "10月1日 15:01", "15:01~16:00",
+			"2019年10月1日 15:01~16:00", "2019-10-01 15:01~2019-10-02 09:00"},
 		"date": {"2019年10月1日", "2019年10月", "10月1日", "2018-01-01", "2018/01/01", "2018.01.01", "2018-01",
 			"01-01", "2018-1-1", "2019年10月1日 15:01", "2018/01/01 12:00~2018/01/02",
 			"2018-01-01~2018-01-31", "2019年10月1日 15:01~16:00", "2020-02-29", "02-29", "2000-02-29",
 			"2019年10月1日~2019年10月7日", "2019-12-31 23:59:59"},
 		"amount": {"￥100元", "¥8.80", "$9.99", "€1", "£0.5", "100元", "100", "1234567890", "12345678.90",
 			"¥1234567890元"},
-		"phone_number": {"+86-0766-66888866", "13800138000", "(020) 8888 8888", "+1 555-0100", "110"},
+		"phone_number": {"+86-0766-66888866", "13800138000", "(020)88888888", "+1-555-0100", "110"},
 		"car_number":   {"粤A8Z888挂", "京A12345", "粤B12345D", "AB1234", "a1"},
-		"name": {"张三", "欧阳娜娜", "John Smith", "O'Brien", "Zoë", strings.Repeat("张", 10), "张San",
+		"name": {"张三", "欧阳娜娜", "John Smith", "O'Brien", strings.Repeat("张", 10), "张San",
 			strings.Repeat("a", 20), "Jean-Luc Picard"},
 		"phrase":      {"配送中", "已发货", strings.Repeat("中", 5)},
 		"enum":        {"任意值"},
@@ -111,22 +112,24 @@ func TestValidateInvalid(t *testing.T) {
 		"short_thing": {"已完成配送了", "123456"},
 		"number": {"-1", "+1", "1,000", "1.", ".5", "1.2.3", "12a", "１２", strings.Repeat("9", 33), "1 2", "1e5",
 			" 1", "¥1"},
-		"letter":           {"abc1", "ab c", "中文", strings.Repeat("a", 33), "a-b", "a_b"},
-		"symbol":           {"a", "1", "中", "------", "!a", "é"},
-		"character_string": {"订单123", strings.Repeat("x", 33), "a\nb", "々"},
+		"letter":           {"abc1", "ab c", "中文", strings.Repeat("a", 33), "a-b", "a_b", "Zoë", "Привет", "ＡＢＣ"},
+		"symbol":           {"a", "1", "中", "------", "!a", "é", "- -", "１"},
+		"character_string": {"订单123", strings.Repeat("x", 33), "a\nb", "々", "é", "a b", " L-1", "L-1…"},
 		"time": {"24:00", "15:60", "15:1", "15", "15:01:60", "2019-10-01", "15:01~", "~15:01",
 			"15:01~2019-10-02", "3pm", "15：01", "15:01~16:00~17:00", "2019-13-01 15:01", "115:01",
-			"15:01:05:07", "2019年10月1日", "15:01 16:00", "a15:01"},
+			"15:01:05:07", "2019年10月1日", "15:01 16:00", "a15:01", "9:05", "15:01 ~ 16:00", "2019年10月1日15:01",
+			"2019-10-01  15:01"},
 		"date": {"2019-02-29", "2019-13-01", "2019-00-10", "2019-01-32", "2019-04-31", "15:01", "2019年", "10月",
 			"2019/01-01", "19-01-01", "2019-01-01 25:00", "2018/01/01~15:00", "2019年10月1号", "tomorrow",
 			"2018-01-01~", "2019年13月1日", "1900-02-29", "2019-", "2019--01", "2019-01-01-01", "10月1日1",
 			"2019年10月1日 ", "2019年10月1日~2019年10月1日~", "２０１９-01-01", "2019-01-01T15:01"},
 		"amount": {"¥", "元", "¥¥100", "100$", "¥1,000", "¥-5", "12345678901", "¥1234567890.5", "RMB100",
 			"¥ 100", "100.元", "¥.5", "100元元", "abc"},
-		"phone_number": {"400-ABC-1234", "+86-0766-668888661", "---", "电话13800138000", "１３８"},
-		"car_number":   {"粤A8Z888挂X", "A粤1234", "粤A-12345", "粤挂", "粤A 12345", "粤", "粤AÉ1234"},
+		"phone_number": {"400-ABC-1234", "+86-0766-668888661", "---", "电话13800138000", "１３８", "(020) 8888 8888",
+			"138１"},
+		"car_number": {"粤A8Z888挂X", "A粤1234", "粤A-12345", "粤挂", "粤A 12345", "粤", "粤AÉ1234"},
 		"name": {strings.Repeat("张", 11), "张" + strings.Repeat("a", 10), strings.Repeat("a", 21), "John2",
-			"R2-D2"},
+			"R2-D2", "Zoë", " John"},
 		"phrase":      {"配送中ok", "配送 中", strings.Repeat("中", 6), "配送中！", "abc"},
 		"enum":        {"a\nb"},
 		"enum_string": {"\t"},
@@ -163,7 +166,8 @@ func TestValidateErrorMessage(t *testing.T) {
 		{"Blank", "thing", "   ", nil, "thing value is empty"},
 		{"Control", "thing", "a\nb", nil, "thing value contains a line break, control or invisible character"},
 		{"InvalidUTF8", "thing", "\xff", nil, "thing value is not valid utf-8"},
-		{"NotDigits", "number", "12a", nil, "number value must contain only digits with an optional decimal part"},
+		{"NotDigits", "number", "-1", nil, "number value must contain only digits with an optional decimal part"},
+		{"NotInAlphabet", "character_string", "L 1", nil, "character_string value must not contain spaces"},
 		{"NameChinese", "name", strings.Repeat("张", 11), nil,
 			"name value has 11 characters, limit 10 with Chinese characters"},
 		{"NameLatin", "name", strings.Repeat("a", 21), nil, "name value has 21 characters, limit 20"},
@@ -262,16 +266,28 @@ func TestTruncate(t *testing.T) {
 		{"ThingInvalidUTF8", "thing", "ab\xffcd", "ab\ufffdcd", true},
 		{"ThingCutAtSpace", "thing", strings.Repeat("a", 18) + " " + strings.Repeat("b", 11),
 			strings.Repeat("a", 18) + "…", true},
+		{"ThingJoinedEmoji", "thing", strings.Repeat(kwFamily, 25), strings.Repeat(kwFamily, 19) + "…", true},
+		{"ThingFlags", "thing", strings.Repeat(kwFlag, 25), strings.Repeat(kwFlag, 19) + "…", true},
+		{"ThingSkinTones", "thing", strings.Repeat(kwThumb, 25), strings.Repeat(kwThumb, 19) + "…", true},
+		{"ThingCombiningMarks", "thing", strings.Repeat(kwEAcute, 25), strings.Repeat(kwEAcute, 19) + "…", true},
+		{"ThingKeepsJoinedEmojiDropsLoneJoiner", "thing", "a\u200db " + kwFamily, "ab " + kwFamily, true},
+		{"ThingCutAtIdeographicSpace", "thing", strings.Repeat("字", 18) + "\u3000" + strings.Repeat("字", 5),
+			strings.Repeat("字", 18) + "…", true},
 		{"ThingOnlyBreaks", "thing", "\n\r\n", "\n\r\n", false},
 		{"ThingEmpty", "thing", "", "", false},
 		{"ShortThing", "short_thing", "已完成配送了", "已完成配…", true},
-		{"CharacterString", "character_string", strings.Repeat("x", 40), strings.Repeat("x", 31) + "…", true},
+		{"ShortThingJoinedEmoji", "short_thing", strings.Repeat(kwFamily, 6), strings.Repeat(kwFamily, 4) + "…", true},
+		{"CharacterStringNotCut", "character_string", strings.Repeat("x", 40), strings.Repeat("x", 40), false},
+		{"CharacterStringValid", "character_string", "L-1001", "L-1001", true},
+		{"CharacterStringCleaned", "character_string", "L-1001\n", "L-1001", true},
+		{"CharacterStringInnerSpace", "character_string", "L 1001", "L 1001", false},
 		{"CharacterStringChinese", "character_string", "订单" + strings.Repeat("x", 40),
 			"订单" + strings.Repeat("x", 40), false},
 		{"NameChinese", "name", strings.Repeat("张", 12), strings.Repeat("张", 9) + "…", true},
 		{"NameLatin", "name", strings.Repeat("a", 25), strings.Repeat("a", 19) + "…", true},
 		{"NameMixed", "name", "张" + strings.Repeat("a", 15), "张" + strings.Repeat("a", 8) + "…", true},
 		{"NameDigit", "name", "John2", "John2", false},
+		{"NameCutBeforeSpace", "name", "Jean-Luc Picard de la Barre", "Jean-Luc Picard de…", true},
 		{"Number", "number", strings.Repeat("1", 33), strings.Repeat("1", 33), false},
 		{"Letter", "letter", strings.Repeat("a", 40), strings.Repeat("a", 40), false},
 		{"Phrase", "phrase", "配送中心处理中", "配送中心处理中", false},
@@ -297,12 +313,15 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
-// kwRandomString builds a string from pieces chosen to hit every class and rule boundary.
+// kwRandomString builds a string from pieces chosen to hit every class and rule boundary: mixed scripts,
+// full-width forms, emoji sequences, combining marks, spaces of several kinds and invisible characters.
 func kwRandomString(r *rand.Rand) string {
 	pieces := []string{
-		"a", "Z", "é", "Я", "0", "9", ".", "-", "+", ":", "~", " ", "\u3000", "…", "¥", "元", "年", "月", "日",
-		"中", "字", "🎉", "\u0301", "\ufe0f", "\n", "\r\n", "\t", "\x00", "\u200d", "\u202e", "\ue000", "\xff",
-		"\xe4\xb8", "2019-10-01", "15:01", "粤A8Z888挂", "\u00a0", "\ufffd",
+		"a", "Z", "é", "Я", "か", "한", "ー", "0", "9", ".", "-", "+", ":", "~", "#", " ", "  ", "\u3000", "…",
+		"¥", "元", "年", "月", "日", "中", "字", "々", "Ａ", "ｚ", "１", "٣", "！", "－", "～", "🎉", "❤️", kwFamily,
+		kwFlag, "🇨", kwThumb, kwKeycap, "🏳️‍🌈", "e", "\u0301", "\u20e3", "\ufe0f", "\U0001F3FD", "\U000E0067",
+		"\n", "\r\n", "\t", "\x00", "\u200b", "\u200c", "\u200d", "\u00ad", "\u202e", "\ufeff", "\ue000",
+		"\U000E007F", "\xff", "\xe4\xb8", "2019-10-01", "15:01", "粤A8Z888挂", "\u00a0", "\ufffd",
 	}
 	var b strings.Builder
 	for n := r.IntN(48); n > 0; n-- {
@@ -329,7 +348,22 @@ func TestTruncateProperty(t *testing.T) {
 	}
 }
 
-// kwCheckTruncate checks the contract of Truncate on one input and its outputs.
+// TestTruncatePropertyQuick runs the same contract on testing/quick's strings, whose code points are drawn
+// from the whole of Unicode.
+func TestTruncatePropertyQuick(t *testing.T) {
+	contract := func(typIndex uint8, s string) bool {
+		typ := kwTestTypes[int(typIndex)%len(kwTestTypes)]
+		got, ok := Truncate(typ, s)
+		kwCheckTruncate(t, typ, s, got, ok)
+		return true
+	}
+	if err := quick.Check(contract, &quick.Config{MaxCount: 5000, Rand: mrand.New(mrand.NewSource(1))}); err != nil {
+		t.Error(err)
+	}
+}
+
+// kwCheckTruncate checks the contract of Truncate on one input and its outputs: a value it vouches for
+// passes Validate, and a cut keeps whole characters of the cleaned value, never ending with a space.
 func kwCheckTruncate(tb testing.TB, typ, value, got string, ok bool) {
 	tb.Helper()
 	enum := typ == "enum" || typ == "enum_string"
@@ -341,14 +375,37 @@ func kwCheckTruncate(tb testing.TB, typ, value, got string, ok bool) {
 		tb.Fatalf("Truncate(%q, %q) = %q, %v; want the valid value unchanged and true", typ, value, got, ok)
 	case !ok && got != value:
 		tb.Fatalf("Truncate(%q, %q) = %q, false; want the value unchanged", typ, value, got)
-	case ok:
+	case ok && !valid:
 		if err := Validate(typ, got); err != nil {
 			tb.Fatalf("Truncate(%q, %q) = %q, true but Validate: %v", typ, value, got, err)
 		}
-		if !valid && !strings.HasPrefix(kwClean(value), strings.TrimSuffix(got, "…")) {
-			tb.Fatalf("Truncate(%q, %q) = %q, true; want a prefix of the cleaned value", typ, value, got)
+		clean := kwClean(value)
+		if got == clean {
+			return
+		}
+		if !CanTruncate(typ) {
+			tb.Fatalf("Truncate(%q, %q) = %q, true; want the cleaned value %q: %s is never cut", typ, value, got, clean, typ)
+		}
+		kept, cut := strings.CutSuffix(got, "…")
+		if !cut || !kwIsCharPrefix(clean, kept) {
+			tb.Fatalf("Truncate(%q, %q) = %q, true; want whole characters of %q and an ellipsis", typ, value, got, clean)
+		}
+		if strings.TrimRightFunc(kept, unicode.IsSpace) != kept {
+			tb.Fatalf("Truncate(%q, %q) = %q, true; want no space before the ellipsis", typ, value, got)
 		}
 	}
+}
+
+// kwIsCharPrefix reports whether p is s's first characters, cut between two grapheme clusters.
+func kwIsCharPrefix(s, p string) bool {
+	n := 0
+	for _, c := range kwChars(s) {
+		if n == len(p) {
+			break
+		}
+		n += len(c)
+	}
+	return n == len(p) && s[:n] == p
 }
 
 func FuzzValidate(f *testing.F) {
@@ -363,6 +420,14 @@ func FuzzValidate(f *testing.F) {
 		if err == nil {
 			if strings.TrimSpace(value) == "" || !utf8.ValidString(value) {
 				t.Fatalf("Validate(%q, %q) = nil for an empty or invalid value", typ, value)
+			}
+			r, _ := kwRuleOf(typ)
+			text := kwScan(value)
+			if text.all&kwInvisible != 0 || text.all&^(r.alphabet|kwSpace) != 0 {
+				t.Fatalf("Validate(%q, %q) = nil for a value outside the alphabet", typ, value)
+			}
+			if limit := r.limit(text); limit > 0 && text.len() > limit {
+				t.Fatalf("Validate(%q, %q) = nil for %d characters, limit %d", typ, value, text.len(), limit)
 			}
 			return
 		}
