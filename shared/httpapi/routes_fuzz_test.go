@@ -3,9 +3,12 @@ package httpapi_test
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"wxnotify/shared/httpapi"
 	"wxnotify/shared/notify"
@@ -136,6 +139,80 @@ func FuzzPushRoute(f *testing.F) {
 		}
 		if !sign && a.status == http.StatusOK {
 			t.Fatalf("unsigned push %q accepted", body)
+		}
+	})
+}
+
+// FuzzRoutePaths requests every registered route with arbitrary bytes in
+// its path parameters (percent-encoded, or given as already-encoded text:
+// invalid UTF-8, NUL, '|', '/', very long, bad escapes), and in the query
+// of the routes without one, authenticated as the route requires. The
+// answer is never a 5xx; a refusal is a 4xx with the JSON error body; a
+// value that is not UTF-8 never names anything (no 2xx).
+func FuzzRoutePaths(f *testing.F) {
+	r := newAPIRig(f)
+	session, _ := r.sessions.Issue(testAppID, "o-fuzz")
+	ntf := r.created(f, "/v1/notifications", `{"to":{"openid":"o-fuzz"},"template":"lead","data":{"thing1":"x"}}`, http.StatusOK)
+	bat := r.created(f, "/v1/batches", `{"template":"lead","data":{"thing1":"x"},"recipients":[{"openid":"o-fuzz"}]}`, http.StatusAccepted)
+	routes := httpapi.Routes(httpapi.AllGroups...)
+	auth := func(pattern string) string {
+		switch pattern {
+		case "POST /v1/session", "GET /wechat/push", "POST /wechat/push":
+			return ""
+		case "GET /v1/templates", "GET /v1/consents", "POST /v1/consents":
+			return session
+		}
+		return testAPIKey
+	}
+	for i := range routes {
+		for _, v := range []string{"\xff\xfe", "\x00", "a|b", "a/b", "..", "", "é", "\xed\xa0\x80", strings.Repeat("x", 300),
+			ntf, bat, "sales-42", "o-fuzz"} {
+			f.Add(uint8(i), false, v)
+		}
+		for _, v := range []string{"%ff%fe", "%00", "%7C", "%2F", "%", "%zz", "a%2Fb?c#d", "%e5%ae%98"} {
+			f.Add(uint8(i), true, v)
+		}
+	}
+	f.Fuzz(func(t *testing.T, route uint8, encoded bool, value string) {
+		pattern := routes[int(route)%len(routes)]
+		method, path, _ := strings.Cut(pattern, " ")
+		seg := value
+		if !encoded {
+			seg = url.PathEscape(value)
+		}
+		var hasParam bool
+		segs := strings.Split(path, "/")
+		for i, s := range segs {
+			if strings.HasPrefix(s, "{") {
+				segs[i], hasParam = seg, true
+			}
+		}
+		target := strings.Join(segs, "/")
+		if !hasParam {
+			if encoded {
+				target += "?" + value
+			} else {
+				target += "?q=" + url.QueryEscape(value)
+			}
+		}
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return // net/http answers 400 before any handler
+		}
+		req := httptest.NewRequest(method, "/", strings.NewReader("{}"))
+		req.URL, req.RequestURI = u, u.RequestURI()
+		req.RemoteAddr = "192.0.2.79:40000"
+		if a := auth(pattern); a != "" {
+			req.Header.Set("Authorization", "Bearer "+a)
+		}
+		a := r.serve(req)
+		switch {
+		case a.status >= 500:
+			t.Fatalf("%s %s: got %d %s, want no server error", method, target, a.status, a.raw)
+		case a.status >= 400 && (a.body.Error.Code == "" || a.body.Error.Message == "" || a.body.Error.RequestID == ""):
+			t.Fatalf("%s %s: got %d %s, want the JSON error body", method, target, a.status, a.raw)
+		case hasParam && a.status < 300 && !utf8.ValidString(u.Path):
+			t.Fatalf("%s %s: got %d %s for a path that is not UTF-8, want a refusal", method, target, a.status, a.raw)
 		}
 	})
 }

@@ -1,0 +1,101 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// created posts a JSON body with the API key and returns the id of what it
+// created.
+func (r *apiRig) created(tb testing.TB, target, body string, status int) string {
+	tb.Helper()
+	a := r.do(tb, "192.0.2.50", "POST", target, testAPIKey, []byte(body))
+	var out struct{ ID string }
+	if err := json.Unmarshal([]byte(a.raw), &out); a.status != status || err != nil || out.ID == "" {
+		tb.Fatalf("POST %s: got %d %s, want %d with an id", target, a.status, a.raw, status)
+	}
+	return out.ID
+}
+
+// Every path parameter of every route is checked at the edge: a value that
+// cannot name anything (not UTF-8, NUL, '|', '/', spaces, too long) is
+// answered 404 not_found where the route looks a record up by id, and 400
+// bad_request naming the parameter where the route's contract says so
+// (userId, openid). Never a 500, and the store never sees the value.
+func TestPathParametersRefusedCleanly(t *testing.T) {
+	r := newAPIRig(t)
+	ntf := r.created(t, "/v1/notifications", `{"to":{"openid":"o-path"},"template":"lead","data":{"thing1":"x"}}`, http.StatusOK)
+	bat := r.created(t, "/v1/batches", `{"template":"lead","data":{"thing1":"x"},"recipients":[{"openid":"o-path"}]}`, http.StatusAccepted)
+	long := func(n int) string { return strings.Repeat("a", n) }
+	type want struct {
+		status      int
+		code, field string
+	}
+	notFound := want{http.StatusNotFound, "not_found", ""}
+	badUserID := want{http.StatusBadRequest, "bad_request", "userId"}
+	badOpenID := want{http.StatusBadRequest, "bad_request", "openid"}
+	unboundUserID := want{http.StatusNotFound, "not_found", "userId"}
+	ok := want{http.StatusOK, "", ""}
+	for _, tc := range []struct {
+		name, method, target string
+		want                 want
+	}{
+		// The two of the issue: the store refused the key and the answer was 500.
+		{"NotificationInvalidUTF8", "GET", "/v1/notifications/%ff%fe", notFound},
+		{"BatchInvalidUTF8", "GET", "/v1/batches/%ff%fe", notFound},
+		{"CancelBatchInvalidUTF8", "DELETE", "/v1/batches/%ff%fe", notFound},
+		{"NotificationNUL", "GET", "/v1/notifications/ntf_%00", notFound},
+		{"NotificationPipe", "GET", "/v1/notifications/ntf_a%7Cb", notFound},
+		{"NotificationSlash", "GET", "/v1/notifications/ntf_a%2Fb", notFound},
+		{"NotificationSpace", "GET", "/v1/notifications/ntf_%20", notFound},
+		{"NotificationNonASCII", "GET", "/v1/notifications/ntf_%E5%AE%98", notFound},
+		{"NotificationTooLong", "GET", "/v1/notifications/ntf_" + long(61), notFound},
+		{"NotificationUnknown", "GET", "/v1/notifications/ntf_nope", notFound},
+		{"NotificationKnown", "GET", "/v1/notifications/" + ntf, ok},
+		{"BatchNUL", "GET", "/v1/batches/bat_%00", notFound},
+		{"BatchPipe", "DELETE", "/v1/batches/bat_%7C", notFound},
+		{"BatchTooLong", "GET", "/v1/batches/" + long(65), notFound},
+		{"BatchKnown", "GET", "/v1/batches/" + bat, ok},
+		{"UnbindInvalidUTF8", "DELETE", "/v1/bindings/%ff%fe", badUserID},
+		{"UnbindNUL", "DELETE", "/v1/bindings/sales%00", badUserID},
+		{"UnbindPipe", "DELETE", "/v1/bindings/sales%7C42", badUserID},
+		{"UnbindSpace", "DELETE", "/v1/bindings/sales%2042", badUserID},
+		{"UnbindTooLong", "DELETE", "/v1/bindings/" + long(129), badUserID},
+		{"UnbindUnbound", "DELETE", "/v1/bindings/sales-42", unboundUserID},
+		{"UserLedgerInvalidUTF8", "GET", "/v1/users/%ff%fe/consents", badUserID},
+		{"UserLedgerNUL", "GET", "/v1/users/%00/consents", badUserID},
+		{"UserLedgerUnbound", "GET", "/v1/users/sales-42/consents", unboundUserID},
+		{"OpenIDLedgerInvalidUTF8", "GET", "/v1/openids/%ff%fe/consents", badOpenID},
+		{"OpenIDLedgerPipe", "GET", "/v1/openids/o%7Cx/consents", badOpenID},
+		{"OpenIDLedgerTooLong", "GET", "/v1/openids/" + long(65) + "/consents", badOpenID},
+		{"OpenIDLedgerKnown", "GET", "/v1/openids/o-path/consents", ok},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := r.do(t, "192.0.2.50", tc.method, tc.target, testAPIKey, nil)
+			if a.status != tc.want.status || a.body.Error.Code != tc.want.code || a.body.Error.Field != tc.want.field {
+				t.Fatalf("%s %s: got %d %s, want %d code %q field %q", tc.method, tc.target, a.status, a.raw,
+					tc.want.status, tc.want.code, tc.want.field)
+			}
+			if a.status >= 400 && (a.body.Error.Message == "" || a.body.Error.RequestID == "") {
+				t.Fatalf("%s %s: got %s, want the error body with a message and a request id", tc.method, tc.target, a.raw)
+			}
+		})
+	}
+}
+
+// The path is checked after authentication: a caller without a key learns
+// nothing from it, and a bad path does not spare a wrong key its count.
+func TestPathParametersCheckedAfterAuth(t *testing.T) {
+	r := newAPIRig(t)
+	for _, target := range []string{"/v1/notifications/%ff%fe", "/v1/bindings/%ff%fe", "/v1/openids/%ff/consents"} {
+		method := "GET"
+		if strings.HasPrefix(target, "/v1/bindings/") {
+			method = "DELETE"
+		}
+		if a := r.do(t, "192.0.2.51", method, target, "", nil); a.status != http.StatusUnauthorized {
+			t.Fatalf("%s %s without a key: got %d %s, want 401", method, target, a.status, a.raw)
+		}
+	}
+}
