@@ -370,6 +370,9 @@ func runScenario(t *testing.T, s *devServer) string {
 	s.want(t, 400, "POST", "/v1/notifications", testAPIKey, map[string]any{"to": map[string]string{"openid": aliceOpenID},
 		"template": "lead_assigned", "data": map[string]string{"thing1": "x"}})
 	s.want(t, 400, "POST", "/v1/notifications", testAPIKey, `{"to":{"openid":"o1"},"template":"lead_assigned","idempotency_key":"x"}`)
+	if a := s.want(t, 400, "POST", "/v1/notifications", testAPIKey, "{\"to\":{\"openid\":\"o1\"},\"template\":\"lead_assigned\",\"data\":{\"thing1\":\"\xff\"}}"); a.str("error", "field") != "data.thing1" {
+		t.Fatalf("a string that is not UTF-8: got %s, want bad_request naming data.thing1", a.raw)
+	}
 	s.want(t, 413, "POST", "/v1/notifications", testAPIKey, `{"template":"`+strings.Repeat("x", 70<<10)+`"}`)
 
 	// Login failures, WeChat's and the caller's.

@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+
+	"wxnotify/shared/wechat/wechattest"
 )
 
 // created posts a JSON body with the API key and returns the id of what it
@@ -97,5 +100,97 @@ func TestPathParametersCheckedAfterAuth(t *testing.T) {
 		if a := r.do(t, "192.0.2.51", method, target, "", nil); a.status != http.StatusUnauthorized {
 			t.Fatalf("%s %s without a key: got %d %s, want 401", method, target, a.status, a.raw)
 		}
+	}
+}
+
+// A JSON string (a value or a key) that is not valid UTF-8 is refused on
+// every JSON route with 400 bad_request naming its path, before any
+// effect: encoding/json would replace the bytes with U+FFFD and the
+// request would go on with data the caller never sent. Invalid bytes and
+// \u escapes of unpaired surrogates are both refused; valid text,
+// escaped surrogate pairs and a real U+FFFD are not.
+func TestInvalidUTF8RefusedOnEveryRoute(t *testing.T) {
+	r := newAPIRig(t)
+	session, _ := r.sessions.Issue(testAppID, "o-utf8")
+	// Each body has one spot, X, where the bad text goes, and the path of
+	// the field that holds it.
+	routes := []struct {
+		name, target, auth, body, field string
+	}{
+		{"Session", "/v1/session", "", `{"code":"081X"}`, "code"},
+		{"Bindings", "/v1/bindings", testAPIKey, `{"userId":"sales-X","code":"081"}`, "userId"},
+		{"Consents", "/v1/consents", session, `{"result":{"errMsg":"requestSubscribeMessage:ok","sec-tmpl-id":"acceptX"}}`, "result.sec-tmpl-id"},
+		{"ConsentSettings", "/v1/consents", session, `{"result":{},"settings":{"itemSettings":{"sec-tmpl-id":"X"}}}`, "settings.itemSettings.sec-tmpl-id"},
+		{"Notifications", "/v1/notifications", testAPIKey, `{"to":{"openid":"o-utf8"},"template":"lead","data":{"thing1":"AcmeX"}}`, "data.thing1"},
+		{"NotificationsWeChatShape", "/v1/notifications", testAPIKey, `{"to":{"openid":"o-utf8"},"template":"lead","data":{"thing1":{"value":"X"}}}`, "data.thing1.value"},
+		{"Batches", "/v1/batches", testAPIKey, `{"template":"lead","data":{"thing1":"x"},"recipients":[{"openid":"o-a"},{"openid":"o-b"},{"openid":"o-c"},{"userId":"u-X"}]}`, "recipients[3].userId"},
+		{"Event", "/v1/events", testAPIKey, `{"id":"e1","type":"lead.assigned","data":{"lead":{"name":"X"}}}`, "data.lead.name"},
+		{"Events", "/v1/events", testAPIKey, `[{"id":"e1","type":"lead.assigned","data":{}},{"id":"e2","type":"lead.assigned","data":{"lead":{"tags":["a","X"]}}}]`, "[1].data.lead.tags[1]"},
+		{"NotificationsKey", "/v1/notifications", testAPIKey, `{"to":{"openid":"o-utf8"},"template":"lead","data":{"thingX":"Acme"}}`, "data.thingX"},
+	}
+	bad := []struct{ name, text string }{
+		{"InvalidBytes", "\xff\xfe"},
+		{"TruncatedSequence", "\xe5\xae"},
+		{"Overlong", "\xc0\xaf"},
+		{"EncodedSurrogate", "\xed\xa0\x80"},
+		{"LoneHighSurrogate", `\ud800`},
+		{"LoneLowSurrogate", `\udc00`},
+		{"HighSurrogateThenLetter", `\ud83dA`},
+		{"HighSurrogateThenEscape", `\ud83d\u0041`},
+		{"TwoHighSurrogates", `\ud83d\ud83d`},
+	}
+	for _, rt := range routes {
+		for _, b := range bad {
+			t.Run(rt.name+"/"+b.name, func(t *testing.T) {
+				body := strings.Replace(rt.body, "X", b.text, 1)
+				// A bad key is named as encoding/json decodes it.
+				field := strings.Replace(rt.field, "X", decoded(b.text), 1)
+				a := r.do(t, "192.0.2.60", "POST", rt.target, rt.auth, []byte(body))
+				if a.status != http.StatusBadRequest || a.body.Error.Code != "bad_request" || a.body.Error.Field != field ||
+					!strings.Contains(a.body.Error.Message, "UTF-8") {
+					t.Fatalf("POST %s %q: got %d %s, want 400 bad_request naming %q as not UTF-8", rt.target, body, a.status, a.raw, field)
+				}
+			})
+		}
+	}
+	for _, api := range []string{wechattest.APICode2Session, wechattest.APISend} {
+		if n := r.fake.Calls(api); n != 0 {
+			t.Errorf("WeChat %s calls: got %d, want 0", api, n)
+		}
+	}
+	if c, err := r.svc.Consents(context.Background(), "o-utf8"); err != nil || c[0].Status != "" || c[0].Credits != 0 {
+		t.Errorf("consents after refused reports: got %+v %v, want untouched", c, err)
+	}
+	// Valid text is kept as sent, U+FFFD and escaped pairs included.
+	a := r.do(t, "192.0.2.60", "POST", "/v1/notifications", testAPIKey,
+		[]byte(`{"to":{"openid":"o-utf8"},"template":"lead","data":{"thing1":"官网 \ud83d\ude00 \ufffd `+"\uFFFD"+`"}}`))
+	if a.status != http.StatusOK {
+		t.Fatalf("valid text: got %d %s, want 200", a.status, a.raw)
+	}
+}
+
+// decoded is what encoding/json makes of text in a string.
+func decoded(text string) string {
+	var s string
+	if err := json.Unmarshal([]byte(`"`+text+`"`), &s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// An event of an array that is refused as a whole is named by its index
+// alone ("[1]", not "[1].").
+func TestEventErrorsNameTheElement(t *testing.T) {
+	r := newAPIRig(t)
+	for _, tc := range []struct{ name, body, field string }{
+		{"NotAnObject", `[{"id":"a","type":"t","data":{}},1]`, "[1]"},
+		{"MissingID", `[{"id":"a","type":"t","data":{}},{"type":"t"}]`, "[1].id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := r.do(t, "192.0.2.61", "POST", "/v1/events", testAPIKey, []byte(tc.body))
+			if a.status != http.StatusBadRequest || a.body.Error.Field != tc.field {
+				t.Fatalf("POST /v1/events %s: got %d %s, want 400 naming %q", tc.body, a.status, a.raw, tc.field)
+			}
+		})
 	}
 }

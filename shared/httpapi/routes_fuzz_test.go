@@ -27,6 +27,16 @@ func wantBadRequest(t *testing.T, what string, body []byte, err error) {
 	}
 }
 
+// wantRefusedUnlessUTF8 fails if a body that is not UTF-8 was accepted:
+// outside strings JSON is ASCII, so the bytes were in a string that
+// encoding/json would have changed.
+func wantRefusedUnlessUTF8(t *testing.T, what string, body []byte, err error) {
+	t.Helper()
+	if err == nil && !utf8.Valid(body) {
+		t.Fatalf("%s(%q): accepted a body that is not UTF-8", what, body)
+	}
+}
+
 // FuzzParseBatchBody: any body gives a batch request or a bad_request.
 func FuzzParseBatchBody(f *testing.F) {
 	for _, seed := range []string{
@@ -40,6 +50,7 @@ func FuzzParseBatchBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := httpapi.ParseBatchBody(body)
 		wantBadRequest(t, "ParseBatchBody", body, err)
+		wantRefusedUnlessUTF8(t, "ParseBatchBody", body, err)
 		if err == nil && len(req.Recipients) > 0 && len(body) < 2*len(req.Recipients) {
 			t.Fatalf("ParseBatchBody(%q): %d recipients from %d bytes", body, len(req.Recipients), len(body))
 		}
@@ -59,6 +70,7 @@ func FuzzParseEvents(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		evs, err := httpapi.ParseEvents(body)
 		wantBadRequest(t, "ParseEvents", body, err)
+		wantRefusedUnlessUTF8(t, "ParseEvents", body, err)
 		if err != nil {
 			return
 		}
@@ -74,7 +86,8 @@ func FuzzParseEvents(f *testing.F) {
 }
 
 // FuzzJSONRoutes posts any body to every JSON route of the real API: the
-// answer is never a 5xx, and a refusal is a 4xx with the JSON error body.
+// answer is never a 5xx, a refusal is a 4xx with the JSON error body, and
+// a body that is not UTF-8 is refused.
 // (It reaches the store but not WeChat with what passes validation: the
 // fake WeChat answers it.)
 func FuzzJSONRoutes(f *testing.F) {
@@ -98,6 +111,17 @@ func FuzzJSONRoutes(f *testing.F) {
 	} {
 		f.Add(uint8(i), []byte(seed))
 	}
+	// Valid requests but for one string that is not UTF-8.
+	for i, seed := range []string{
+		"{\"code\":\"081\xff\"}",
+		"{\"userId\":\"sales-\xff\",\"code\":\"081xyz\"}",
+		`{"result":{"errMsg":"requestSubscribeMessage:ok","sec-tmpl-id":"accept\udc00"}}`,
+		"{\"to\":{\"openid\":\"o-fuzz\"},\"template\":\"lead\",\"data\":{\"thing1\":\"Acme\xed\xa0\x80\"}}",
+		"{\"template\":\"lead\",\"data\":{\"thing1\":\"x\"},\"recipients\":[{\"openid\":\"o1\",\"data\":{\"thing1\":\"\xc0\xaf\"}}]}",
+		`[{"id":"evt-1","type":"lead.assigned","data":{"lead":"\ud800"}}]`,
+	} {
+		f.Add(uint8(i), []byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		rt := routes[int(route)%len(routes)]
 		a := r.do(t, "192.0.2.77", "POST", rt.target, rt.auth, body)
@@ -106,6 +130,9 @@ func FuzzJSONRoutes(f *testing.F) {
 		}
 		if a.status >= 400 && (a.body.Error.Code == "" || a.body.Error.Message == "" || a.body.Error.RequestID == "") {
 			t.Fatalf("POST %s %q: got %d %s, want the JSON error body", rt.target, body, a.status, a.raw)
+		}
+		if a.status < 400 && !utf8.Valid(body) {
+			t.Fatalf("POST %s %q: got %d %s for a body that is not UTF-8, want a refusal", rt.target, body, a.status, a.raw)
 		}
 	})
 }
