@@ -65,6 +65,12 @@ const (
 
 func newEnv(t testing.TB, vars ...string) *env {
 	t.Helper()
+	return newEnvPush(t, "", vars...)
+}
+
+// newEnvPush is newEnv with `wxnotify dev --push push` ("" for the default).
+func newEnvPush(t testing.TB, push string, vars ...string) *env {
+	t.Helper()
 	e := &env{t: t, vars: map[string]string{
 		"WECHAT_PUSH_TOKEN":   testPushToken,
 		"WECHAT_PUSH_AES_KEY": testAESKey,
@@ -74,7 +80,7 @@ func newEnv(t testing.TB, vars ...string) *env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := startDev(ctx, devOptions{addr: "127.0.0.1:0", dataDir: t.TempDir(),
-		getenv: func(k string) string { return e.vars[k] }, logOut: e.logs, now: e.clock.Now})
+		getenv: func(k string) string { return e.vars[k] }, logOut: e.logs, now: e.clock.Now, push: push})
 	if err != nil {
 		cancel()
 		t.Fatalf("startDev: %v", err)
