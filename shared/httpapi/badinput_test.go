@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
+	"wxnotify/shared/wechat"
 	"wxnotify/shared/wechat/wechattest"
 )
 
@@ -192,5 +195,48 @@ func TestEventErrorsNameTheElement(t *testing.T) {
 				t.Fatalf("POST /v1/events %s: got %d %s, want 400 naming %q", tc.body, a.status, a.raw, tc.field)
 			}
 		})
+	}
+}
+
+// A signed push whose body is not UTF-8, or whose FromUserName is not an
+// openid, is refused with 400 and applied to no one: decoding it would
+// grant consent to an openid WeChat never sent (the bytes replaced with
+// U+FFFD) or put a '|' into store keys.
+func TestPushRefusesWhatIsNotAnOpenIDOrUTF8(t *testing.T) {
+	r := newAPIRig(t)
+	ts := strconv.FormatInt(r.clock.Now().Unix(), 10)
+	jsonPush := func(from, tmpl string) string {
+		return `{"ToUserName":"gh_x","FromUserName":"` + from + `","CreateTime":1,"MsgType":"event","Event":"subscribe_msg_popup_event",` +
+			`"List":[{"TemplateId":"` + tmpl + `","SubscribeStatusString":"accept","PopupScene":"0"}]}`
+	}
+	for i, tc := range []struct {
+		name, body string
+		status     int
+	}{
+		{"FromUserNameInvalidUTF8", jsonPush("o-push\xff\xfe", testTmplID), http.StatusBadRequest},
+		{"FromUserNameSurrogateEscape", jsonPush(`o-push\ud800`, testTmplID), http.StatusBadRequest},
+		{"FromUserNamePipe", jsonPush("o-push|x", testTmplID), http.StatusBadRequest},
+		{"FromUserNameSpace", jsonPush("o-push x", testTmplID), http.StatusBadRequest},
+		{"TemplateIDInvalidUTF8", jsonPush("o-push", testTmplID+"\xff"), http.StatusBadRequest},
+		{"XMLInvalidUTF8", `<xml><ToUserName>gh_x</ToUserName><FromUserName>o-push` + "\xff" + `</FromUserName><CreateTime>1</CreateTime>` +
+			`<MsgType>event</MsgType><Event>subscribe_msg_popup_event</Event><SubscribeMsgPopupEvent><List><TemplateId>` + testTmplID +
+			`</TemplateId><SubscribeStatusString>accept</SubscribeStatusString><PopupScene>0</PopupScene></List></SubscribeMsgPopupEvent></xml>`,
+			http.StatusBadRequest},
+		{"Valid", jsonPush("o-push", testTmplID), http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nonce := strconv.Itoa(i)
+			q := url.Values{"timestamp": {ts}, "nonce": {nonce}, "signature": {wechat.Signature(testPushTok, ts, nonce)}}
+			a := r.do(t, "192.0.2.62", "POST", "/wechat/push?"+q.Encode(), "", []byte(tc.body))
+			if a.status != tc.status || (tc.status == http.StatusBadRequest && a.body.Error.Code != "bad_request") {
+				t.Fatalf("got %d %s, want %d", a.status, a.raw, tc.status)
+			}
+		})
+	}
+	for openID, want := range map[string]int64{"o-push": 1, "o-push\uFFFD\uFFFD": 0, "o-push\uFFFD": 0, "o-push|x": 0} {
+		c, err := r.svc.Consents(context.Background(), openID)
+		if err != nil || c[0].Credits != want {
+			t.Errorf("credits of %q: got %+v %v, want %d", openID, c, err, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"wxnotify/shared/notify"
 	"wxnotify/shared/wechat"
@@ -79,9 +80,20 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "push timestamp outside the accepted window"))
 		return
 	}
+	// Signed, but decoding would replace bytes that are not UTF-8 with
+	// U+FFFD (JSON), and an openid is what keys a user's ledger: an event
+	// WeChat cannot have sent is refused rather than applied to someone.
+	if !utf8.Valid(plain) {
+		writeError(w, r, notify.Errorf(notify.CodeBadRequest, "malformed push event: not UTF-8"))
+		return
+	}
 	ev, err := wechat.ParsePushEvent(plain)
 	if err != nil {
 		writeError(w, r, &notify.Error{Code: notify.CodeBadRequest, Message: "malformed push event", Err: err})
+		return
+	}
+	if ev.FromUserName != "" && !isOpenID(ev.FromUserName) {
+		writeError(w, r, notify.FieldError("FromUserName", "is not an openid"))
 		return
 	}
 	noteOpenID(r, ev.FromUserName)
