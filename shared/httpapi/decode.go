@@ -68,7 +68,7 @@ func unmarshalStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return notify.Errorf(notify.CodeBadRequest, "the body is empty, a JSON object is expected")
 	}
-	if err := checkJSON(body); err != nil {
+	if err := CheckJSON(body); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -126,13 +126,16 @@ const (
 	maxJSONNumberLen = 64
 )
 
-// checkJSON walks the tokens once: nesting depth, number length,
+// CheckJSON is the check every JSON body of the API gets before it is
+// decoded, exported for the other edges that read the same JSON (queued
+// lead events). It walks the tokens once: nesting depth, number length,
 // duplicate object keys (which encoding/json would silently resolve to the
 // last one, so two parsers could disagree on what was sent) and strings
 // that are not valid UTF-8 (which it would silently replace with U+FFFD).
 // Errors name the field by its path: data.thing1, recipients[3].userId,
-// [1].data for the second element of a top-level array.
-func checkJSON(body []byte) error {
+// [1].data for the second element of a top-level array. Its errors are
+// bad_request *notify.Error values.
+func CheckJSON(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	type frame struct {

@@ -7,7 +7,7 @@ import (
 	"wxnotify/shared/notify"
 )
 
-// checkJSON names the field of what it refuses by its path, and refuses
+// CheckJSON names the field of what it refuses by its path, and refuses
 // exactly the strings encoding/json would change: invalid UTF-8 and \u
 // escapes of unpaired surrogates.
 func TestCheckJSON(t *testing.T) {
@@ -37,16 +37,16 @@ func TestCheckJSON(t *testing.T) {
 		{"DuplicateInArray", `[{"id":"e1","id":"e2"}]`, "[0].id", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkJSON([]byte(tc.body))
+			err := CheckJSON([]byte(tc.body))
 			if tc.ok {
 				if err != nil {
-					t.Fatalf("checkJSON(%q): got %v, want accepted", tc.body, err)
+					t.Fatalf("CheckJSON(%q): got %v, want accepted", tc.body, err)
 				}
 				return
 			}
 			var e *notify.Error
 			if !errors.As(err, &e) || e.Code != notify.CodeBadRequest || e.Field != tc.field {
-				t.Fatalf("checkJSON(%q): got %#v, want bad_request naming %q", tc.body, err, tc.field)
+				t.Fatalf("CheckJSON(%q): got %#v, want bad_request naming %q", tc.body, err, tc.field)
 			}
 		})
 	}

@@ -24,7 +24,7 @@ func ParseEvents(body []byte) ([]notify.Event, error) {
 	if len(trimmed) == 0 {
 		return nil, notify.Errorf(notify.CodeBadRequest, "the body is empty, an event or an array of events is expected")
 	}
-	if err := checkJSON(trimmed); err != nil {
+	if err := CheckJSON(trimmed); err != nil {
 		return nil, err
 	}
 	if trimmed[0] != '[' {
