@@ -184,3 +184,27 @@ func TestPushOnEndToEnd(t *testing.T) {
 		t.Fatalf("credits after the sweep: got %d, want 0 (withdrawn)", got)
 	}
 }
+
+// The sandbox refuses what WeChat would never take from a user, with 400
+// naming the field, instead of pushing an event /wechat/push must refuse
+// (an openid that is not one) or playing text it altered (not UTF-8).
+func TestSandboxRefusesBadInput(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name, path, body, field string
+	}{
+		{"SubscribeOpenIDPipe", "/sandbox/subscribe", `{"openid":"o|x","choices":{"` + leadID + `":"accept"}}`, "openid"},
+		{"SubscribeOpenIDSpace", "/sandbox/subscribe", `{"openid":"o x","choices":{"` + leadID + `":"accept"}}`, "openid"},
+		{"UnsubscribeOpenIDPipe", "/sandbox/unsubscribe", `{"openid":"o|x","templateId":"` + leadID + `"}`, "openid"},
+		{"LoginNotUTF8", "/sandbox/login", "{\"user\":\"al\xffice\"}", "user"},
+		{"SubscribeChoiceNotUTF8", "/sandbox/subscribe", `{"openid":"o-x","choices":{"` + leadID + `":"accept\ud800"}}`, "choices." + leadID},
+		{"DuplicateKey", "/sandbox/login", `{"user":"a","user":"b"}`, "user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do("POST", tc.path, "", tc.body)
+			if r.status != 400 || r.str("error", "code") != "bad_request" || r.str("error", "field") != tc.field {
+				t.Fatalf("POST %s %q: got %d %s, want 400 bad_request naming %q", tc.path, tc.body, r.status, r.raw, tc.field)
+			}
+		})
+	}
+}

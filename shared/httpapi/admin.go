@@ -80,6 +80,7 @@ func (a *API) writeLedger(w http.ResponseWriter, r *http.Request, openID, userID
 	writeJSON(w, http.StatusOK, out)
 }
 
-// isOpenID accepts what WeChat issues as openids: at most 64 ASCII
-// letters, digits, '-' and '_'.
-func isOpenID(s string) bool { return s != "" && len(s) <= 64 && isIDChars(s) }
+// IsOpenID accepts what WeChat issues as openids: at most 64 ASCII
+// letters, digits, '-' and '_'. The push route and the sandbox hold
+// openids to it too.
+func IsOpenID(s string) bool { return s != "" && len(s) <= 64 && isIDChars(s) }

@@ -42,7 +42,7 @@ func recordID(noun string) func(string) error {
 func userIDParam(v string) error { return notify.CheckUserID("userId", v) }
 
 func openIDParam(v string) error {
-	if !isOpenID(v) {
+	if !IsOpenID(v) {
 		return notify.FieldError("openid", "is not an openid")
 	}
 	return nil

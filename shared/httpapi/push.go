@@ -92,7 +92,7 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, &notify.Error{Code: notify.CodeBadRequest, Message: "malformed push event", Err: err})
 		return
 	}
-	if ev.FromUserName != "" && !isOpenID(ev.FromUserName) {
+	if ev.FromUserName != "" && !IsOpenID(ev.FromUserName) {
 		writeError(w, r, notify.FieldError("FromUserName", "is not an openid"))
 		return
 	}
