@@ -10,7 +10,9 @@ import (
 
 // TestPrintedDemo runs the curl demo `wxnotify dev` prints, as a newcomer
 // pastes it, and checks that the message arrives in the sandbox inbox: the
-// banner cannot rot.
+// banner cannot rot. With push on the sandbox's popup event grants the
+// credit; with --push off the demo reports the popup as the mini program
+// does.
 func TestPrintedDemo(t *testing.T) {
 	for _, tool := range []string{"bash", "curl", "sed"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -20,33 +22,41 @@ func TestPrintedDemo(t *testing.T) {
 			t.Skipf("%s not installed: %v", tool, err)
 		}
 	}
-	e := newEnv(t)
-	var banner bytes.Buffer
-	e.srv.printBanner(&banner)
-	var script []string
-	for line := range strings.SplitSeq(banner.String(), "\n") {
-		if strings.HasPrefix(line, "  ") {
-			script = append(script, strings.TrimSpace(line))
-		}
-	}
-	if len(script) != 5 {
-		t.Fatalf("demo: got %d command lines, want 5:\n%s", len(script), banner.String())
-	}
-	out, err := exec.Command("bash", "-euo", "pipefail", "-c", strings.Join(script, "\n")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo failed: %v\n%s", err, out)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 4 {
-		t.Fatalf("demo output: got %d lines, want 4 answers:\n%s", len(lines), out)
-	}
-	for i, want := range []string{`"userId":"sales-42"`, `"accept"`, `"status":"sent"`, `"msgid":"`} {
-		if !strings.Contains(lines[i], want) {
-			t.Fatalf("demo answer %d: got %s, want it to contain %s", i+1, lines[i], want)
-		}
-	}
-	if got := len(e.fake.Messages(e.fake.OpenID("alice"))); got != 1 {
-		t.Fatalf("alice's inbox after the demo: got %d messages, want 1", got)
+	for _, push := range []string{"on", "off"} {
+		t.Run("Push"+strings.ToUpper(push[:1])+push[1:], func(t *testing.T) {
+			e := newEnvPush(t, push)
+			var banner bytes.Buffer
+			e.srv.printBanner(&banner)
+			var script []string
+			for line := range strings.SplitSeq(banner.String(), "\n") {
+				if strings.HasPrefix(line, "  ") {
+					script = append(script, strings.TrimSpace(line))
+				}
+			}
+			if len(script) != 5 {
+				t.Fatalf("demo: got %d command lines, want 5:\n%s", len(script), banner.String())
+			}
+			out, err := exec.Command("bash", "-euo", "pipefail", "-c", strings.Join(script, "\n")).CombinedOutput()
+			if err != nil {
+				t.Fatalf("demo failed: %v\n%s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if len(lines) != 4 {
+				t.Fatalf("demo output: got %d lines, want 4 answers:\n%s", len(lines), out)
+			}
+			for i, want := range []string{`"userId":"sales-42"`, `"accept"`, `"status":"sent"`, `"msgid":"`} {
+				if !strings.Contains(lines[i], want) {
+					t.Fatalf("demo answer %d: got %s, want it to contain %s", i+1, lines[i], want)
+				}
+			}
+			if got := len(e.fake.Messages(e.fake.OpenID("alice"))); got != 1 {
+				t.Fatalf("alice's inbox after the demo: got %d messages, want 1", got)
+			}
+			e.fake.WaitPushes()
+			if pushed := len(e.fake.Pushes()) > 0; pushed != (push == "on") {
+				t.Fatalf("pushes during the demo: got %d, want some only with push on", len(e.fake.Pushes()))
+			}
+		})
 	}
 }
 

@@ -25,11 +25,24 @@ import (
 	"wxnotify/shared/wechat/wechattest"
 )
 
-const devUsage = `usage: wxnotify dev [--addr 127.0.0.1:8080] [--data DIR]
+const devUsage = `usage: wxnotify dev [--addr 127.0.0.1:8080] [--data DIR] [--push on|off]
 
 Runs every function on one local server with a bbolt store under DIR. Without
 WECHAT_SECRET it runs the sandbox: a fake WeChat in the same process, with the
 /sandbox/* routes to play the WeChat user. Configuration: see README.
+
+flags:
+  --addr ADDR    listen address (default 127.0.0.1:8080)
+  --data DIR     data directory (default $WXN_DATA_DIR, else .wxnotify)
+  --push on|off  WeChat's message push (default $WXN_PUSH_ENABLED, else on in
+                 the sandbox and as configured with real WeChat)
+      on:  the sandbox pushes WeChat's events (popups, sent events) to
+           /wechat/push, signed and encrypted, and popup events confirm the
+           mini program's reports; with real WeChat, WECHAT_PUSH_TOKEN is
+           required.
+      off: nothing is pushed and /wechat/push answers 404; the mini
+           program's reports are the only source of consent (rate-limited
+           and capped per user), as in a deployment without message push.
 `
 
 // devServer is everything `wxnotify dev` runs, built so tests can start it
@@ -54,6 +67,8 @@ type devOptions struct {
 	now func() time.Time
 	// st replaces the bbolt store (tests run the same server on Redis).
 	st store.Store
+	// push is --push: "on", "off", or "" for the default.
+	push string
 }
 
 func runDev(args []string, stdout, stderr io.Writer) int {
@@ -62,6 +77,14 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, devUsage) }
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	data := fs.String("data", "", "data directory (default $WXN_DATA_DIR or .wxnotify)")
+	var push string
+	fs.Func("push", "WeChat's message push: on or off", func(v string) error {
+		if v != "on" && v != "off" {
+			return fmt.Errorf("want on or off, got %q", v)
+		}
+		push = v
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -74,7 +97,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := startDev(ctx, devOptions{addr: *addr, dataDir: *data, getenv: os.Getenv, logOut: stderr})
+	srv, err := startDev(ctx, devOptions{addr: *addr, dataDir: *data, getenv: os.Getenv, logOut: stderr, push: push})
 	if err != nil {
 		fmt.Fprintf(stderr, "wxnotify dev: %v\n", err)
 		return 1
@@ -129,24 +152,24 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
+	if err := setDevPush(&cfg, o.push, o.getenv); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
 	if cfg.Sandbox() {
 		if cfg.AppID == "" {
 			cfg.AppID = "wxsandbox0000000000"
 		}
-		if cfg.PushToken == "" {
-			cfg.PushToken = boot.RandomSecret(16)
-		}
-		if cfg.PushAESKey == "" {
-			cfg.PushAESKey = boot.RandomAESKey()
-		}
 		fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: sandbox.Templates(cfg.File), Now: o.now})
 		cfg.Secret = fake.Secret()
 		cfg.APIBase = fake.URL()
-		if err := fake.SetPush(wechattest.PushConfig{URL: srv.url + "/wechat/push", Token: cfg.PushToken,
-			EncodingAESKey: cfg.PushAESKey, JSON: true, Mode: wechattest.Safe}); err != nil {
-			fake.Close()
-			_ = ln.Close()
-			return nil, err
+		if cfg.PushEnabled {
+			if err := fake.SetPush(wechattest.PushConfig{URL: srv.url + "/wechat/push", Token: cfg.PushToken,
+				EncodingAESKey: cfg.PushAESKey, JSON: true, Mode: wechattest.Safe}); err != nil {
+				fake.Close()
+				_ = ln.Close()
+				return nil, err
+			}
 		}
 		srv.fake = fake
 	}
@@ -173,6 +196,42 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 	}
 	srv.handler = mux
 	return srv, nil
+}
+
+// setDevPush decides once whether the dev server runs with WeChat's
+// message push, from --push (on, off, or "" for the default:
+// WXN_PUSH_ENABLED when set, else on in the sandbox and the configuration
+// as it is with real WeChat), and sets cfg to match. On: the service
+// pairs reports with popup events, and the sandbox gets a generated push
+// Token and EncodingAESKey unless they are set. Off: no push Token, so
+// /wechat/push answers 404, and reports are the only consent source.
+func setDevPush(cfg *config.Config, flag string, getenv func(string) string) error {
+	on := flag == "on"
+	switch {
+	case flag == "" && !cfg.Sandbox():
+		return nil
+	case flag == "":
+		on = getenv("WXN_PUSH_ENABLED") == "" || cfg.PushEnabled
+	}
+	if !on {
+		cfg.PushEnabled = false
+		cfg.PushToken, cfg.PushAESKey, cfg.PushAESKeyPrevious = "", "", ""
+		return nil
+	}
+	cfg.PushEnabled = true
+	if !cfg.Sandbox() {
+		if cfg.PushToken == "" {
+			return errors.New("--push on: WECHAT_PUSH_TOKEN is required with real WeChat credentials")
+		}
+		return nil
+	}
+	if cfg.PushToken == "" {
+		cfg.PushToken = boot.RandomSecret(16)
+	}
+	if cfg.PushAESKey == "" {
+		cfg.PushAESKey = boot.RandomAESKey()
+	}
+	return nil
 }
 
 // keptSecret reads a generated secret from path, creating it on first use so
@@ -248,7 +307,11 @@ func (s *devServer) printBanner(w io.Writer) {
 	if s.fake != nil {
 		mode = "sandbox WeChat"
 	}
-	fmt.Fprintf(w, "wxnotify dev: listening on %s (%s, %s store in %s)\n", s.url, mode, s.parts.Config.Store, s.parts.Config.DataDir)
+	push := "push off: /wechat/push answers 404, reports are the only consent source"
+	if s.parts.Config.PushEnabled {
+		push = "push on"
+	}
+	fmt.Fprintf(w, "wxnotify dev: listening on %s (%s, %s, %s store in %s)\n", s.url, mode, push, s.parts.Config.Store, s.parts.Config.DataDir)
 	if s.apiKey != "" {
 		fmt.Fprintf(w, "API key (WXN_API_KEYS is unset, generated and kept in the data dir): %s\n", s.apiKey)
 	}
@@ -268,10 +331,20 @@ func (s *devServer) printBanner(w io.Writer) {
 		tmpl = ts[0]
 	}
 	data := demoData(tmpl)
-	fmt.Fprintf(w, "\nTry it (alice logs in, binds to sales-42, accepts %q, gets notified):\n", tmpl.Alias)
+	bind := `curl -s -XPOST $U/v1/bindings -H "Authorization: Bearer $K" -d '{"userId":"sales-42","code":"'$CODE'"}'`
+	subscribe := fmt.Sprintf(`curl -s -XPOST $U/sandbox/subscribe -d '{"openid":"%s","choices":{"%s":"accept"}}'`, s.fake.OpenID("alice"), tmpl.ID)
+	how := "the sandbox pushes WeChat's popup event"
+	if !s.parts.Config.PushEnabled {
+		// No push: the mini program's report of the popup is what counts,
+		// made with the session token the binding answered.
+		bind = `B=$(` + bind + `); echo "$B"; T=$(echo "$B" | sed 's/.*"token":"\([^"]*\)".*/\1/')`
+		subscribe += ` | curl -s -XPOST $U/v1/consents -H "Authorization: Bearer $T" -d @-`
+		how = "the mini program reports the popup"
+	}
+	fmt.Fprintf(w, "\nTry it (alice logs in, binds to sales-42, accepts %q, %s, gets notified):\n", tmpl.Alias, how)
 	fmt.Fprintf(w, "  U=%s K=%s; CODE=$(curl -s -XPOST $U/sandbox/login -d '{\"user\":\"alice\"}' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n", s.url, key)
-	fmt.Fprintf(w, "  curl -s -XPOST $U/v1/bindings -H \"Authorization: Bearer $K\" -d '{\"userId\":\"sales-42\",\"code\":\"'$CODE'\"}'\n")
-	fmt.Fprintf(w, "  curl -s -XPOST $U/sandbox/subscribe -d '{\"openid\":\"%s\",\"choices\":{\"%s\":\"accept\"}}'\n", s.fake.OpenID("alice"), tmpl.ID)
+	fmt.Fprintf(w, "  %s\n", bind)
+	fmt.Fprintf(w, "  %s\n", subscribe)
 	fmt.Fprintf(w, "  curl -s -XPOST $U/v1/notifications -H \"Authorization: Bearer $K\" -d '{\"to\":{\"userId\":\"sales-42\"},\"template\":\"%s\",\"data\":%s}'\n", tmpl.Alias, data)
 	fmt.Fprintf(w, "  curl -s \"$U/sandbox/messages?openid=%s\"\n", s.fake.OpenID("alice"))
 }

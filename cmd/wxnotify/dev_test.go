@@ -75,6 +75,14 @@ type envOptions struct {
 	// noTick: the batch function's tick runs only when the test calls
 	// e.tick, so that the test knows every store write that happens.
 	noTick bool
+	// push is the --push flag ("" for the default).
+	push string
+}
+
+// newEnvPush is newEnv with `wxnotify dev --push push` ("" for the default).
+func newEnvPush(t testing.TB, push string, vars ...string) *env {
+	t.Helper()
+	return newEnvWith(t, envOptions{push: push}, vars...)
 }
 
 func newEnvWith(t testing.TB, o envOptions, vars ...string) *env {
@@ -88,7 +96,7 @@ func newEnvWith(t testing.TB, o envOptions, vars ...string) *env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := startDev(ctx, devOptions{addr: "127.0.0.1:0", dataDir: t.TempDir(),
-		getenv: func(k string) string { return e.vars[k] }, logOut: e.logs, now: e.clock.Now, st: o.st})
+		getenv: func(k string) string { return e.vars[k] }, logOut: e.logs, now: e.clock.Now, st: o.st, push: o.push})
 	if err != nil {
 		cancel()
 		t.Fatalf("startDev: %v", err)
@@ -123,6 +131,10 @@ func newEnvWith(t testing.TB, o envOptions, vars ...string) *env {
 				}
 			}
 		}
+		// A connection the client dialed for the concurrent requests but
+		// never used is new to the server, and Shutdown waits 5 s (its
+		// whole timeout) before it counts as idle: close them first.
+		e.http.CloseIdleConnections()
 		cancel()
 		if hs != nil {
 			_ = hs.Close()

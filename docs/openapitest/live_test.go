@@ -349,6 +349,7 @@ func runScenario(t *testing.T, s *devServer) string {
 	s.want(t, 409, "POST", "/v1/notifications", testAPIKey, other)
 	s.want(t, 200, "GET", "/v1/notifications/"+sent.str("id"), testAPIKey, nil)
 	s.want(t, 404, "GET", "/v1/notifications/ntf_0000000000000000000000NONE", testAPIKey, nil)
+	s.want(t, 404, "GET", "/v1/notifications/%ff%fe", testAPIKey, nil) // an id that cannot exist
 	wechatShape := map[string]any{"to": map[string]string{"openid": aliceOpenID}, "template": leadID, "data": map[string]any{
 		"thing1": map[string]string{"value": "Acme Ltd"}, "character_string2": map[string]string{"value": "L-1002"},
 		"time3": map[string]string{"value": "2026-11-21 17:30"}, "thing4": map[string]string{"value": "官网"}}}
@@ -369,6 +370,9 @@ func runScenario(t *testing.T, s *devServer) string {
 	s.want(t, 400, "POST", "/v1/notifications", testAPIKey, map[string]any{"to": map[string]string{"openid": aliceOpenID},
 		"template": "lead_assigned", "data": map[string]string{"thing1": "x"}})
 	s.want(t, 400, "POST", "/v1/notifications", testAPIKey, `{"to":{"openid":"o1"},"template":"lead_assigned","idempotency_key":"x"}`)
+	if a := s.want(t, 400, "POST", "/v1/notifications", testAPIKey, "{\"to\":{\"openid\":\"o1\"},\"template\":\"lead_assigned\",\"data\":{\"thing1\":\"\xff\"}}"); a.str("error", "field") != "data.thing1" {
+		t.Fatalf("a string that is not UTF-8: got %s, want bad_request naming data.thing1", a.raw)
+	}
 	s.want(t, 413, "POST", "/v1/notifications", testAPIKey, `{"template":"`+strings.Repeat("x", 70<<10)+`"}`)
 
 	// Login failures, WeChat's and the caller's.
@@ -414,6 +418,8 @@ func runScenario(t *testing.T, s *devServer) string {
 		t.Fatalf("batch after a run: got %s, want done", a.raw)
 	}
 	s.want(t, 404, "GET", "/v1/batches/bat_0000000000000000000000NONE", testAPIKey, nil)
+	s.want(t, 404, "GET", "/v1/batches/%ff%fe", testAPIKey, nil)
+	s.want(t, 404, "DELETE", "/v1/batches/bat_%00", testAPIKey, nil)
 	s.want(t, 400, "POST", "/v1/batches", testAPIKey, map[string]any{"template": "lead_assigned", "audience": "consenting",
 		"recipients": []any{map[string]string{"openid": aliceOpenID}}})
 
@@ -453,6 +459,7 @@ func runScenario(t *testing.T, s *devServer) string {
 	// Unbinding, and routes that do not exist.
 	s.want(t, 204, "DELETE", "/v1/bindings/"+salesID, testAPIKey, nil)
 	s.want(t, 404, "DELETE", "/v1/bindings/"+salesID, testAPIKey, nil)
+	s.want(t, 400, "DELETE", "/v1/bindings/%ff%fe", testAPIKey, nil)
 	s.want(t, 404, "GET", "/v1/users/"+salesID+"/consents", testAPIKey, nil)
 	if a := s.want(t, 200, "GET", "/v1/openids/"+lenaOpenID+"/consents", testAPIKey, nil); a.get("userId") != nil {
 		t.Fatalf("lena's ledger after unbinding: got %s, want no userId", a.raw)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"wxnotify/shared/httpapi"
 	"wxnotify/shared/notify"
@@ -131,5 +132,21 @@ func parseQueuedEvent(e platform.Event) (notify.Event, error) {
 	if err != nil && !errors.Is(err, notify.ErrEventMalformed) {
 		return ev, &notify.Error{Code: notify.CodeBadRequest, Message: "malformed event", Err: err}
 	}
-	return ev, err
+	if err != nil {
+		return ev, err
+	}
+	// What POST /v1/events refuses is refused here too: among others a
+	// string that encoding/json would have changed (an escaped unpaired
+	// surrogate), and an envelope id or type that is not UTF-8.
+	if !utf8.ValidString(e.ID) || !utf8.ValidString(e.Type) {
+		return notify.Event{}, &notify.Error{Code: notify.CodeBadRequest, Message: "the message id or type is not UTF-8", Err: notify.ErrEventMalformed}
+	}
+	if err := httpapi.CheckJSON(body); err != nil {
+		var e *notify.Error
+		if errors.As(err, &e) {
+			return notify.Event{}, &notify.Error{Code: e.Code, Field: e.Field, Message: e.Message, Err: notify.ErrEventMalformed}
+		}
+		return notify.Event{}, err
+	}
+	return ev, nil
 }

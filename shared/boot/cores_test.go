@@ -210,3 +210,45 @@ func TestEventBridgeDetailWithoutEnvelopeFields(t *testing.T) {
 		t.Fatalf("inbox: got %+v", msgs)
 	}
 }
+
+// A queued event with a string that is not UTF-8 (an escaped unpaired
+// surrogate, which encoding/json would replace with U+FFFD) is rejected as
+// malformed, as POST /v1/events refuses it, instead of being sent with text
+// the lead system never wrote; so is an EventBridge envelope id or type
+// that is not UTF-8.
+func TestQueuedEventsNotUTF8Rejected(t *testing.T) {
+	r := newLeadsRig(t)
+	r.salesperson(t, "sales-42", 3)
+	ctx := context.Background()
+	detail := []byte(`{"lead":{"id":"L-9","name":"Globex","source":"展会"},"assignee":{"userId":"sales-42"}}`)
+	event := func(id, name string) []byte {
+		return []byte(`{"id":"` + id + `","type":"lead.assigned","occurredAt":"2026-11-21T09:30:00Z",` +
+			`"data":{"lead":{"id":"L-1","name":"` + name + `","source":"web"},"assignee":{"userId":"sales-42"}}}`)
+	}
+	for _, tc := range []struct {
+		name       string
+		event      platform.Event
+		wantFailed bool
+		wantSends  int
+	}{
+		{"SQSSurrogateEscape", sqs("m1", event("evt-1", `Acme \ud800`)), true, 0},
+		{"SQSInvalidBytes", sqs("m2", event("evt-2", "Acme \xff")), true, 0},
+		{"CKafkaSurrogateEscapeDropped", platform.Event{ID: "t/0/1", Source: platform.SourceCKafka, Body: event("evt-3", `\udc00`)}, false, 0},
+		{"EventBridgeIDNotUTF8", platform.Event{ID: "eb-\xff", Source: platform.SourceEventBridge, Type: "lead.assigned", Body: detail}, true, 0},
+		{"EventBridgeTypeNotUTF8", platform.Event{ID: "eb-2", Source: platform.SourceEventBridge, Type: "lead.assigned\xff", Body: detail}, true, 0},
+		{"SQSValid", sqs("m4", event("evt-4", `Acme \ud83d\ude00`)), false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			failed, err := r.core(ctx, []platform.Event{tc.event})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(failed) == 1; got != tc.wantFailed {
+				t.Fatalf("failed: got %v, want reported %v", failed, tc.wantFailed)
+			}
+			if got := r.fake.Calls(wechattest.APISend); got != tc.wantSends {
+				t.Fatalf("WeChat sends: got %d, want %d", got, tc.wantSends)
+			}
+		})
+	}
+}

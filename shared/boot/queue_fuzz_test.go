@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"wxnotify/shared/notify"
 	"wxnotify/shared/platform"
@@ -12,12 +13,14 @@ import (
 // FuzzParseQueuedEvent: any queue message (an SQS or CKafka body, an
 // EventBridge detail with its envelope's id and type) gives a canonical
 // event or a malformed-event error, which the queue core logs and either
-// dead-letters or drops; none panics or passes without an id and a type.
+// dead-letters or drops; none panics or passes without an id and a type,
+// or with bytes that are not UTF-8.
 func FuzzParseQueuedEvent(f *testing.F) {
 	for _, s := range []string{
 		`{"id":"evt-1","type":"lead.assigned","occurredAt":"2026-11-21T09:30:00Z","data":{"lead":{"id":"L-1"}}}`,
 		`{"lead":{"id":"L-1"},"assignee":{"userId":"u"}}`,
 		`{"id":"x","data":null}`, `[]`, `null`, `{"type":1}`, `{"data":{"a":1e999}}`,
+		`{"id":"x","type":"t","data":{"a":"\ud800"}}`, "{\"id\":\"x\",\"type\":\"t\",\"data\":{\"a\":\"\xff\"}}",
 	} {
 		for _, src := range []string{platform.SourceSQS, platform.SourceEventBridge, platform.SourceCKafka} {
 			f.Add(src, "msg-1", "lead.assigned", []byte(s))
@@ -34,6 +37,9 @@ func FuzzParseQueuedEvent(f *testing.F) {
 		}
 		if ev.ID == "" || ev.Type == "" {
 			t.Fatalf("parseQueuedEvent(%q): event without id or type: %+v", body, ev)
+		}
+		if !utf8.Valid(body) || !utf8.ValidString(id) && source == platform.SourceEventBridge {
+			t.Fatalf("parseQueuedEvent(%q, id %q): accepted what is not UTF-8: %+v", body, id, ev)
 		}
 	})
 }

@@ -11,8 +11,8 @@ import (
 // for operators and the CLI (`wxnotify consents show`), under server auth.
 func (a *API) adminRoutes() []route {
 	return []route{
-		{"GET /v1/users/{userId}/consents", a.server(a.handleUserConsents), 0},
-		{"GET /v1/openids/{openid}/consents", a.server(a.handleOpenIDConsents), 0},
+		{"GET /v1/users/{userId}/consents", a.server, a.handleUserConsents, 0},
+		{"GET /v1/openids/{openid}/consents", a.server, a.handleOpenIDConsents, 0},
 	}
 }
 
@@ -31,13 +31,9 @@ type ledgerConsentJSON struct {
 }
 
 // GET /v1/users/{userId}/consents: the ledger of the WeChat user bound to
-// userId; not_found when none is.
+// userId; not_found when none is. (userId is checked by pathParams.)
 func (a *API) handleUserConsents(w http.ResponseWriter, r *http.Request) {
 	userID := r.PathValue("userId")
-	if err := notify.CheckUserID("userId", userID); err != nil {
-		writeError(w, r, err)
-		return
-	}
 	openID, err := a.svc.ResolveUserID(r.Context(), userID)
 	if err != nil {
 		writeError(w, r, err)
@@ -48,13 +44,10 @@ func (a *API) handleUserConsents(w http.ResponseWriter, r *http.Request) {
 
 // GET /v1/openids/{openid}/consents: the ledger of an openid. A user who
 // never logged in still has one (WeChat's pushes record consents), so an
-// unknown openid answers an empty ledger, not not_found.
+// unknown openid answers an empty ledger, not not_found. (openid is checked
+// by pathParams.)
 func (a *API) handleOpenIDConsents(w http.ResponseWriter, r *http.Request) {
 	openID := r.PathValue("openid")
-	if !isOpenID(openID) {
-		writeError(w, r, notify.FieldError("openid", "is not an openid"))
-		return
-	}
 	var userID string
 	u, err := a.svc.User(r.Context(), openID)
 	switch {
@@ -87,17 +80,7 @@ func (a *API) writeLedger(w http.ResponseWriter, r *http.Request, openID, userID
 	writeJSON(w, http.StatusOK, out)
 }
 
-// isOpenID accepts what WeChat issues as openids: at most 64 ASCII
-// letters, digits, '-' and '_'.
-func isOpenID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
+// IsOpenID accepts what WeChat issues as openids: at most 64 ASCII
+// letters, digits, '-' and '_'. The push route and the sandbox hold
+// openids to it too.
+func IsOpenID(s string) bool { return s != "" && len(s) <= 64 && isIDChars(s) }

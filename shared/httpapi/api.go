@@ -91,8 +91,12 @@ const (
 // AllGroups is every group, as `wxnotify dev` serves them.
 var AllGroups = []Group{Login, Consent, Send, Push, Batches, Events, Admin}
 
+// route is one route of a group. The mux composes it in one order for all:
+// the request id, body limit and log line, then auth, then the checks of
+// the path parameters (pathParams), then the handler.
 type route struct {
 	pattern string
+	auth    func(http.HandlerFunc) http.HandlerFunc // a.server, a.session, or nil: public
 	handler http.HandlerFunc
 	maxBody int64 // 0: MaxBodyBytes
 }
@@ -101,35 +105,35 @@ func (a *API) routes(g Group) []route {
 	switch g {
 	case Login:
 		return []route{
-			{"POST /v1/session", a.handleSession, 0},
-			{"POST /v1/bindings", a.server(a.handleBind), 0},
-			{"DELETE /v1/bindings/{userId}", a.server(a.handleUnbind), 0},
+			{"POST /v1/session", nil, a.handleSession, 0},
+			{"POST /v1/bindings", a.server, a.handleBind, 0},
+			{"DELETE /v1/bindings/{userId}", a.server, a.handleUnbind, 0},
 		}
 	case Consent:
 		return []route{
-			{"GET /v1/templates", a.session(a.handleTemplates), 0},
-			{"GET /v1/consents", a.session(a.handleGetConsents), 0},
-			{"POST /v1/consents", a.session(a.handlePostConsents), 0},
+			{"GET /v1/templates", a.session, a.handleTemplates, 0},
+			{"GET /v1/consents", a.session, a.handleGetConsents, 0},
+			{"POST /v1/consents", a.session, a.handlePostConsents, 0},
 		}
 	case Send:
 		return []route{
-			{"POST /v1/notifications", a.server(a.handleSend), 0},
-			{"GET /v1/notifications/{id}", a.server(a.handleGetNotification), 0},
+			{"POST /v1/notifications", a.server, a.handleSend, 0},
+			{"GET /v1/notifications/{id}", a.server, a.handleGetNotification, 0},
 		}
 	case Push:
 		return []route{
-			{"GET /wechat/push", a.handlePushVerify, 0},
-			{"POST /wechat/push", a.handlePush, 0},
+			{"GET /wechat/push", nil, a.handlePushVerify, 0},
+			{"POST /wechat/push", nil, a.handlePush, 0},
 		}
 	case Batches:
 		return []route{
-			{"POST /v1/batches", a.server(a.handleCreateBatch), MaxBatchBodyBytes},
-			{"GET /v1/batches/{id}", a.server(a.handleGetBatch), 0},
-			{"DELETE /v1/batches/{id}", a.server(a.handleCancelBatch), 0},
+			{"POST /v1/batches", a.server, a.handleCreateBatch, MaxBatchBodyBytes},
+			{"GET /v1/batches/{id}", a.server, a.handleGetBatch, 0},
+			{"DELETE /v1/batches/{id}", a.server, a.handleCancelBatch, 0},
 		}
 	case Events:
 		return []route{
-			{"POST /v1/events", a.server(a.handleEvents), notify.MaxEventSize * 4},
+			{"POST /v1/events", a.server, a.handleEvents, notify.MaxEventSize * 4},
 		}
 	case Admin:
 		return a.adminRoutes()
@@ -145,7 +149,8 @@ type Mux struct {
 	api   *API
 }
 
-// NewMux returns a mux serving /healthz and the given groups.
+// NewMux returns a mux serving /healthz and the given groups. It panics
+// if a route has a path parameter that pathParams does not check.
 func (a *API) NewMux(groups ...Group) *Mux {
 	m := &Mux{mux: http.NewServeMux(), paths: http.NewServeMux(), api: a}
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -153,23 +158,34 @@ func (a *API) NewMux(groups ...Group) *Mux {
 	})
 	for _, g := range groups {
 		for _, rt := range a.routes(g) {
-			m.handle(rt.pattern, rt.handler, rt.maxBody)
+			m.handle(rt)
 		}
 	}
 	m.mux.HandleFunc("/", m.fallback)
 	return m
 }
 
-// HandleFunc registers another route (the sandbox's, for instance) with
-// the same middleware.
-func (m *Mux) HandleFunc(pattern string, h http.HandlerFunc) { m.handle(pattern, h, MaxBodyBytes) }
+// HandleFunc registers another public route (the sandbox's, for instance)
+// with the same middleware.
+func (m *Mux) HandleFunc(pattern string, h http.HandlerFunc) {
+	m.handle(route{pattern: pattern, handler: h})
+}
 
-func (m *Mux) handle(pattern string, h http.HandlerFunc, maxBody int64) {
+func (m *Mux) handle(rt route) {
+	params, err := routeParams(rt.pattern)
+	if err != nil {
+		panic(err)
+	}
+	h := checkPath(params, rt.handler)
+	if rt.auth != nil {
+		h = rt.auth(h)
+	}
+	maxBody := rt.maxBody
 	if maxBody <= 0 {
 		maxBody = MaxBodyBytes
 	}
-	m.mux.Handle(pattern, m.api.wrapLimit(h, maxBody))
-	if _, path, ok := strings.Cut(pattern, " "); ok {
+	m.mux.Handle(rt.pattern, m.api.wrapLimit(h, maxBody))
+	if _, path, ok := strings.Cut(rt.pattern, " "); ok {
 		func() {
 			defer func() { _ = recover() }() // the same path under another method is already there
 			m.paths.Handle(path, http.NotFoundHandler())

@@ -115,6 +115,11 @@ func (r *apiRig) do(tb testing.TB, addr, method, target, auth string, body []byt
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
 	}
+	return r.serve(req)
+}
+
+// serve serves one prepared request.
+func (r *apiRig) serve(req *http.Request) answer {
 	rec := httptest.NewRecorder()
 	r.mux.ServeHTTP(rec, req)
 	a := answer{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}

@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"wxnotify/shared/notify"
 )
@@ -66,7 +68,7 @@ func unmarshalStrict(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return notify.Errorf(notify.CodeBadRequest, "the body is empty, a JSON object is expected")
 	}
-	if err := checkJSON(body); err != nil {
+	if err := CheckJSON(body); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -124,19 +126,42 @@ const (
 	maxJSONNumberLen = 64
 )
 
-// checkJSON walks the tokens once: nesting depth, number length and
+// CheckJSON is the check every JSON body of the API gets before it is
+// decoded, exported for the other edges that read the same JSON (queued
+// lead events). It walks the tokens once: nesting depth, number length,
 // duplicate object keys (which encoding/json would silently resolve to the
-// last one, so two parsers could disagree on what was sent).
-func checkJSON(body []byte) error {
+// last one, so two parsers could disagree on what was sent) and strings
+// that are not valid UTF-8 (which it would silently replace with U+FFFD).
+// Errors name the field by its path: data.thing1, recipients[3].userId,
+// [1].data for the second element of a top-level array. Its errors are
+// bad_request *notify.Error values.
+func CheckJSON(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	type frame struct {
 		object bool
 		keys   map[string]bool
-		expect bool // in an object: the next string token is a key
+		expect bool   // in an object: the next string token is a key
+		path   string // where this object or array is
+		key    string // in an object: the key of the member being read
+		index  int    // in an array: the index of the next element
 	}
 	var stack []*frame
+	// next is the path of the value about to be read, which it consumes:
+	// an object expects a key again, an array moves to its next index.
+	next := func(top *frame) string {
+		switch {
+		case top == nil:
+			return ""
+		case top.object:
+			top.expect = true
+			return joinField(top.path, top.key)
+		}
+		top.index++
+		return fmt.Sprintf("%s[%d]", top.path, top.index-1)
+	}
 	for {
+		start := dec.InputOffset()
 		tok, err := dec.Token()
 		if err == io.EOF {
 			return nil
@@ -148,13 +173,19 @@ func checkJSON(body []byte) error {
 		if len(stack) > 0 {
 			top = stack[len(stack)-1]
 		}
+		if str, ok := tok.(string); ok && !validJSONString(body[start:dec.InputOffset()]) {
+			if top != nil && top.object && top.expect {
+				return &notify.Error{Code: notify.CodeBadRequest, Field: joinField(top.path, str), Message: "the key is not valid UTF-8" + utf8Hint}
+			}
+			return &notify.Error{Code: notify.CodeBadRequest, Field: next(top), Message: "must be valid UTF-8" + utf8Hint}
+		}
 		if top != nil && top.object && top.expect {
 			if key, ok := tok.(string); ok {
 				if top.keys[key] {
-					return &notify.Error{Code: notify.CodeBadRequest, Field: key, Message: "duplicate key in JSON object"}
+					return &notify.Error{Code: notify.CodeBadRequest, Field: joinField(top.path, key), Message: "duplicate key in JSON object"}
 				}
 				top.keys[key] = true
-				top.expect = false
+				top.key, top.expect = key, false
 				continue
 			}
 		}
@@ -165,10 +196,7 @@ func checkJSON(body []byte) error {
 				if len(stack) >= maxJSONDepth {
 					return notify.Errorf(notify.CodeBadRequest, "JSON nested deeper than %d levels", maxJSONDepth)
 				}
-				if top != nil && top.object {
-					top.expect = true
-				}
-				stack = append(stack, &frame{object: t == '{', keys: map[string]bool{}, expect: t == '{'})
+				stack = append(stack, &frame{object: t == '{', keys: map[string]bool{}, expect: t == '{', path: next(top)})
 				continue
 			case '}', ']':
 				stack = stack[:len(stack)-1]
@@ -179,8 +207,72 @@ func checkJSON(body []byte) error {
 				return notify.Errorf(notify.CodeBadRequest, "a JSON number is longer than %d characters", maxJSONNumberLen)
 			}
 		}
-		if top != nil && top.object {
-			top.expect = true
+		next(top)
+	}
+}
+
+const utf8Hint = " (no invalid bytes, no \\u escape of an unpaired surrogate)"
+
+// joinField is the path of member key of the object at path (path itself
+// for an empty key).
+func joinField(path, key string) string {
+	switch {
+	case path == "":
+		return key
+	case key == "":
+		return path
+	}
+	return path + "." + key
+}
+
+// validJSONString reports whether the string literal that ends raw (what
+// the decoder read for one string token: separators, then the literal)
+// holds valid UTF-8 and no \u escape of an unpaired surrogate. The
+// decoder has checked its syntax.
+func validJSONString(raw []byte) bool {
+	lit := raw[bytes.IndexByte(raw, '"')+1 : len(raw)-1]
+	if !utf8.Valid(lit) {
+		return false
+	}
+	for i := 0; i < len(lit); i++ {
+		if lit[i] != '\\' {
+			continue
+		}
+		if lit[i+1] != 'u' {
+			i++
+			continue
+		}
+		r := hex4(lit[i+2 : i+6])
+		i += 5
+		switch {
+		case utf16.IsSurrogate(r) && r < 0xdc00: // high: a low one must follow
+			if i+6 >= len(lit) || lit[i+1] != '\\' || lit[i+2] != 'u' {
+				return false
+			}
+			if low := hex4(lit[i+3 : i+7]); low < 0xdc00 || low > 0xdfff {
+				return false
+			}
+			i += 6
+		case utf16.IsSurrogate(r): // a low one alone
+			return false
 		}
 	}
+	return true
+}
+
+// hex4 decodes the four hex digits of a \u escape.
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }

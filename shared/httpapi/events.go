@@ -24,7 +24,7 @@ func ParseEvents(body []byte) ([]notify.Event, error) {
 	if len(trimmed) == 0 {
 		return nil, notify.Errorf(notify.CodeBadRequest, "the body is empty, an event or an array of events is expected")
 	}
-	if err := checkJSON(trimmed); err != nil {
+	if err := CheckJSON(trimmed); err != nil {
 		return nil, err
 	}
 	if trimmed[0] != '[' {
@@ -46,7 +46,7 @@ func ParseEvents(body []byte) ([]notify.Event, error) {
 		ev, err := notify.ParseEvent(raw)
 		if err != nil {
 			if e, ok := err.(*notify.Error); ok {
-				return nil, &notify.Error{Code: e.Code, Field: fmt.Sprintf("[%d].%s", i, e.Field), Message: e.Message, Err: e.Err}
+				return nil, &notify.Error{Code: e.Code, Field: joinField(fmt.Sprintf("[%d]", i), e.Field), Message: e.Message, Err: e.Err}
 			}
 			return nil, err
 		}
@@ -78,7 +78,7 @@ func (a *API) handleEvents(w http.ResponseWriter, r *http.Request) {
 		res, err := a.svc.HandleEvent(r.Context(), ev)
 		if err != nil {
 			if e, ok := err.(*notify.Error); ok && !notify.IsRetryable(err) {
-				writeError(w, r, &notify.Error{Code: e.Code, Field: fmt.Sprintf("[%d].%s", i, e.Field), Message: e.Message, Err: e.Err})
+				writeError(w, r, &notify.Error{Code: e.Code, Field: joinField(fmt.Sprintf("[%d]", i), e.Field), Message: e.Message, Err: e.Err})
 				return
 			}
 			writeError(w, r, err)

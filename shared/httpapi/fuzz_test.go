@@ -3,12 +3,14 @@ package httpapi
 import (
 	"errors"
 	"testing"
+	"unicode/utf8"
 
 	"wxnotify/shared/notify"
 )
 
 // FuzzParseConsentReport: any body gives a report or a bad_request error,
-// never a panic, and a parsed report never carries the errMsg key.
+// never a panic; a parsed report never carries the errMsg key, nor comes
+// from a body that is not UTF-8.
 func FuzzParseConsentReport(f *testing.F) {
 	for _, seed := range []string{
 		`{"errMsg":"requestSubscribeMessage:ok","zun-LzcQ":"accept"}`,
@@ -29,6 +31,9 @@ func FuzzParseConsentReport(f *testing.F) {
 			}
 			return
 		}
+		if !utf8.Valid(body) {
+			t.Fatalf("a body that is not UTF-8 gave a report: %+v", r)
+		}
 		if _, ok := r.Result["errMsg"]; ok {
 			t.Fatal("errMsg kept as a template id")
 		}
@@ -38,7 +43,8 @@ func FuzzParseConsentReport(f *testing.F) {
 	})
 }
 
-// FuzzParseSendBody: any body gives a request or a bad_request error.
+// FuzzParseSendBody: any body gives a request or a bad_request error; one
+// that is not UTF-8 gives the error (outside strings JSON is ASCII).
 func FuzzParseSendBody(f *testing.F) {
 	for _, seed := range []string{
 		`{"to":{"userId":"sales-42"},"template":"lead_assigned","data":{"thing4":"Acme","n":{"value":"1"},"m":7},"page":"pages/a/a?id=1","idempotencyKey":"k"}`,
@@ -54,6 +60,8 @@ func FuzzParseSendBody(f *testing.F) {
 			if !errors.As(err, &e) || e.Code != notify.CodeBadRequest {
 				t.Fatalf("error %v is not a bad_request *notify.Error", err)
 			}
+		} else if !utf8.Valid(body) {
+			t.Fatalf("ParseSendBody(%q): accepted a body that is not UTF-8", body)
 		}
 	})
 }

@@ -168,7 +168,7 @@ func parseConsentReport(body []byte) (notify.Report, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return notify.Report{}, notify.Errorf(notify.CodeBadRequest, "the body is empty, a JSON object is expected")
 	}
-	if err := checkJSON(body); err != nil {
+	if err := CheckJSON(body); err != nil {
 		return notify.Report{}, err
 	}
 	var top map[string]json.RawMessage

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"wxnotify/shared/notify"
 	"wxnotify/shared/wechat"
@@ -105,9 +106,20 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 	if ts, err := strconv.ParseInt(timestamp, 10, 64); err == nil {
 		delivery.Until = time.Unix(ts, 0).Add(a.push.MaxSkew)
 	}
+	// Signed, but decoding would replace bytes that are not UTF-8 with
+	// U+FFFD (JSON), and an openid is what keys a user's ledger: an event
+	// WeChat cannot have sent is refused rather than applied to someone.
+	if !utf8.Valid(plain) {
+		writeError(w, r, notify.Errorf(notify.CodeBadRequest, "malformed push event: not UTF-8"))
+		return
+	}
 	ev, err := wechat.ParsePushEvent(plain)
 	if err != nil {
 		writeError(w, r, &notify.Error{Code: notify.CodeBadRequest, Message: "malformed push event", Err: err})
+		return
+	}
+	if ev.FromUserName != "" && !IsOpenID(ev.FromUserName) {
+		writeError(w, r, notify.FieldError("FromUserName", "is not an openid"))
 		return
 	}
 	noteOpenID(r, ev.FromUserName)

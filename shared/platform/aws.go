@@ -117,7 +117,7 @@ func (a *Lambda) serveHTTP(ctx context.Context, payload []byte) ([]byte, error) 
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return nil, fmt.Errorf("runtime: decode the HTTP event: %w", err)
 	}
-	r, err := awsRequest(ctx, ev)
+	r, err := awsRequest(ctx, ev, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -133,8 +133,8 @@ func (a *Lambda) serveHTTP(ctx context.Context, payload []byte) ([]byte, error) 
 }
 
 // awsRequest rebuilds the request API Gateway or the Function URL received.
-func awsRequest(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Request, error) {
-	body, err := decodeBody(ev.Body, ev.IsBase64Encoded)
+func awsRequest(ctx context.Context, ev events.APIGatewayV2HTTPRequest, payload []byte) (*http.Request, error) {
+	body, err := requestBody(payload, ev.Body, ev.IsBase64Encoded)
 	if err != nil {
 		return nil, err
 	}
@@ -179,9 +179,15 @@ func (a *Lambda) sqs(ctx context.Context, payload []byte) ([]byte, error) {
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return nil, fmt.Errorf("runtime: decode the SQS event: %w", err)
 	}
+	raw := records(payload)
 	batch := make([]Event, 0, len(ev.Records))
-	for _, m := range ev.Records {
+	for i, m := range ev.Records {
 		e := Event{ID: m.MessageId, Source: SourceSQS, Body: []byte(m.Body)}
+		if i < len(raw) {
+			if b, ok := verbatim(raw[i], "body"); ok {
+				e.Body = b
+			}
+		}
 		e.Attempt, _ = strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
 		if ms, err := strconv.ParseInt(m.Attributes["SentTimestamp"], 10, 64); err == nil {
 			e.Time = time.UnixMilli(ms).UTC()

@@ -86,6 +86,18 @@ func escapePath(p string) string {
 }
 
 // decodeBody returns the event's body bytes.
+// requestBody is the body of an HTTP event: base64-decoded, or else the
+// envelope's "body" member verbatim (see verbatim), falling back to the
+// decoded body.
+func requestBody(payload []byte, body string, isBase64 bool) ([]byte, error) {
+	if !isBase64 {
+		if b, ok := verbatim(payload, "body"); ok {
+			return b, nil
+		}
+	}
+	return decodeBody(body, isBase64)
+}
+
 func decodeBody(body string, isBase64 bool) ([]byte, error) {
 	if !isBase64 {
 		return []byte(body), nil

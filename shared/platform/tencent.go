@@ -89,7 +89,7 @@ func (t *SCF) serveHTTP(ctx context.Context, payload []byte) ([]byte, error) {
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return nil, fmt.Errorf("runtime: decode the HTTP event: %w", err)
 	}
-	r, err := tencentRequest(ctx, ev)
+	r, err := tencentRequest(ctx, ev, payload)
 	if err != nil {
 		return nil, err
 	}
@@ -107,8 +107,8 @@ func (t *SCF) serveHTTP(ctx context.Context, payload []byte) ([]byte, error) {
 // received. The client address comes from the request context (API
 // Gateway) or the x-scf-remote-addr header (Function URL); the request id
 // from the request context, else the invocation.
-func tencentRequest(ctx context.Context, ev tencentHTTPRequest) (*http.Request, error) {
-	body, err := decodeBody(ev.Body, ev.IsBase64Encoded)
+func tencentRequest(ctx context.Context, ev tencentHTTPRequest, payload []byte) (*http.Request, error) {
+	body, err := requestBody(payload, ev.Body, ev.IsBase64Encoded)
 	if err != nil {
 		return nil, err
 	}
@@ -169,14 +169,19 @@ func (t *SCF) ckafka(ctx context.Context, payload []byte) ([]byte, error) {
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return nil, fmt.Errorf("runtime: decode the CKafka event: %w", err)
 	}
+	raw := records(payload)
 	batch := make([]Event, 0, len(ev.Records))
-	for _, r := range ev.Records {
+	for i, r := range ev.Records {
 		m := r.Message
-		batch = append(batch, Event{
-			ID:     fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset),
-			Source: SourceCKafka,
-			Body:   []byte(m.Body),
-		})
+		e := Event{ID: fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset), Source: SourceCKafka, Body: []byte(m.Body)}
+		if i < len(raw) {
+			if msg, ok := rawMember(raw[i], "Ckafka"); ok {
+				if b, ok := verbatim(msg, "msgBody"); ok {
+					e.Body = b
+				}
+			}
+		}
+		batch = append(batch, e)
 	}
 	failed, err := t.iv.events(ctx, batch)
 	if err != nil {

@@ -5,13 +5,18 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"wxnotify/shared/httpapi"
+	"wxnotify/shared/notify"
 	"wxnotify/shared/wechat/wechattest"
 )
 
@@ -59,11 +64,34 @@ func badRequest(w http.ResponseWriter, field, msg string) {
 	writeJSON(w, http.StatusBadRequest, map[string]any{"error": body})
 }
 
+// decode reads a JSON body with the API's own check first (httpapi's
+// CheckJSON: no duplicate keys, no string that is not UTF-8, ...), then
+// strictly.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		badRequest(w, "", "could not read the body (at most 64 KiB)")
+		return false
+	}
+	var e *notify.Error
+	if err := httpapi.CheckJSON(body); errors.As(err, &e) {
+		badRequest(w, e.Field, e.Message)
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		badRequest(w, "", "malformed JSON body: "+strings.TrimPrefix(err.Error(), "json: "))
+		return false
+	}
+	return true
+}
+
+// checkOpenID answers 400 unless openID is one, as WeChat issues them
+// (what /wechat/push accepts in FromUserName).
+func checkOpenID(w http.ResponseWriter, openID string) bool {
+	if !httpapi.IsOpenID(openID) {
+		badRequest(w, "openid", "is not an openid (1 to 64 ASCII letters, digits, '-' and '_')")
 		return false
 	}
 	return true
@@ -114,6 +142,9 @@ func (s *Sandbox) subscribe(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "openid", "give the user's openid or a code from /sandbox/login")
 		return
 	}
+	if !checkOpenID(w, openID) {
+		return
+	}
 	if len(body.Choices) == 0 {
 		badRequest(w, "choices", `give at least one {"<templateId>": "accept"}`)
 		return
@@ -137,6 +168,9 @@ func (s *Sandbox) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.OpenID == "" || body.TemplateID == "" {
 		badRequest(w, "", "openid and templateId are required")
+		return
+	}
+	if !checkOpenID(w, body.OpenID) {
 		return
 	}
 	if err := s.fake.Unsubscribe(body.OpenID, body.TemplateID); err != nil {
