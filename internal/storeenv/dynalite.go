@@ -110,6 +110,7 @@ func (d *dynaliteServer) launch(bin string) error {
 	if err != nil {
 		return err
 	}
+	// #nosec G204 -- the module's own node_modules/.bin/dynalite, for tests
 	cmd := exec.Command(bin, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
 	setDeathSignal(cmd)

@@ -129,7 +129,8 @@ func (s *Service) settleDue(ctx context.Context, it store.Item, id string) (bool
 			first, last := u.CallAt.Add(-clockSkew), u.CallAt.Add(s.sendLease+clockSkew)
 			for j, e := range l.Events {
 				if !e.At.Before(first) && !e.At.After(last) {
-					u.Match = &e
+					match := e
+					u.Match = &match
 					l.Events = slices.Delete(l.Events, j, j+1)
 					break
 				}
