@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +40,21 @@ type env struct {
 	clock *testClock
 	// allowFailedPushes: the test makes WeChat's pushes fail on purpose.
 	allowFailedPushes bool
+	conns             *countingListener
+}
+
+// countingListener counts the connections the server accepted.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
 }
 
 // testClock is real time plus an offset the test can advance.
@@ -65,20 +82,32 @@ const (
 
 func newEnv(t testing.TB, vars ...string) *env {
 	t.Helper()
+	logs := &lockedbuf.Buffer{}
+	e := newEnvWith(t, logs, devOptions{}, vars...)
+	e.logs = logs
+	return e
+}
+
+// newEnvWith is newEnv with the server's logs written to logOut (e.logs
+// stays nil), and the store and sandbox retention of o where set.
+func newEnvWith(t testing.TB, logOut io.Writer, o devOptions, vars ...string) *env {
+	t.Helper()
 	e := &env{t: t, vars: map[string]string{
 		"WECHAT_PUSH_TOKEN":   testPushToken,
 		"WECHAT_PUSH_AES_KEY": testAESKey,
-	}, logs: &lockedbuf.Buffer{}, http: &http.Client{Timeout: 20 * time.Second}, clock: &testClock{}}
+	}, http: &http.Client{Timeout: 20 * time.Second}, clock: &testClock{}}
 	for i := 0; i+1 < len(vars); i += 2 {
 		e.vars[vars[i]] = vars[i+1]
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := startDev(ctx, devOptions{addr: "127.0.0.1:0", dataDir: t.TempDir(),
-		getenv: func(k string) string { return e.vars[k] }, logOut: e.logs, now: e.clock.Now})
+		getenv: func(k string) string { return e.vars[k] }, logOut: logOut, now: e.clock.Now, st: o.st, retention: o.retention})
 	if err != nil {
 		cancel()
 		t.Fatalf("startDev: %v", err)
 	}
+	e.conns = &countingListener{Listener: srv.listener}
+	srv.listener = e.conns
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -95,6 +124,10 @@ func newEnv(t testing.TB, vars ...string) *env {
 				if !p.Delivered {
 					t.Errorf("push %s to /wechat/push not delivered: %+v", p.Event.Event, p.Attempts)
 				}
+			}
+			// The sandbox keeps the last records only; its counts cover every push.
+			if ended, delivered := srv.fake.PushCounts(); delivered != ended {
+				t.Errorf("pushes to /wechat/push: %d of %d not delivered", ended-delivered, ended)
 			}
 		}
 		cancel()
