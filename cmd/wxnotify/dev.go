@@ -69,6 +69,18 @@ type devOptions struct {
 	st store.Store
 	// push is --push: "on", "off", or "" for the default.
 	push string
+	// retention replaces sandboxRetention (tests).
+	retention *wechattest.Retention
+}
+
+// sandboxRetention is what the sandbox WeChat keeps besides its users and
+// their credits, so that `wxnotify dev` holds a bounded amount of memory
+// however long it runs (README, docs/performance.md): each user's last 100
+// messages and the last 10,000 of all users, the last 100 push records (read
+// by tests only) and the last 10,000 login codes (each works 5 minutes at
+// most anyway).
+func sandboxRetention() wechattest.Retention {
+	return wechattest.Retention{InboxMessages: 100, Messages: 10000, Pushes: 100, LoginCodes: 10000}
 }
 
 func runDev(args []string, stdout, stderr io.Writer) int {
@@ -160,12 +172,21 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 		if cfg.AppID == "" {
 			cfg.AppID = "wxsandbox0000000000"
 		}
-		fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: sandbox.Templates(cfg.File), Now: o.now})
+		keep := sandboxRetention()
+		if o.retention != nil {
+			keep = *o.retention
+		}
+		fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: sandbox.Templates(cfg.File), Now: o.now,
+			Retention: keep})
 		cfg.Secret = fake.Secret()
 		cfg.APIBase = fake.URL()
 		if cfg.PushEnabled {
+			// The pushes get a transport of their own: http.DefaultTransport keeps 2 idle connections
+			// per host, so that under the concurrent pushes of many users most would open a connection
+			// and leave it in TIME_WAIT.
+			pushes := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
 			if err := fake.SetPush(wechattest.PushConfig{URL: srv.url + "/wechat/push", Token: cfg.PushToken,
-				EncodingAESKey: cfg.PushAESKey, JSON: true, Mode: wechattest.Safe}); err != nil {
+				EncodingAESKey: cfg.PushAESKey, JSON: true, Mode: wechattest.Safe, Client: pushes}); err != nil {
 				fake.Close()
 				_ = ln.Close()
 				return nil, err

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +43,21 @@ type env struct {
 	clock *testClock
 	// allowFailedPushes: the test makes WeChat's pushes fail on purpose.
 	allowFailedPushes bool
+	conns             *countingListener
+}
+
+// countingListener counts the connections the server accepted.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
 }
 
 // testClock is real time plus an offset the test can advance.
@@ -77,6 +94,11 @@ type envOptions struct {
 	noTick bool
 	// push is the --push flag ("" for the default).
 	push string
+	// logOut, when set, gets the server's logs instead of e.logs (which
+	// then stays nil).
+	logOut io.Writer
+	// retention replaces the sandbox's retention.
+	retention *wechattest.Retention
 }
 
 // newEnvPush is newEnv with `wxnotify dev --push push` ("" for the default).
@@ -90,17 +112,25 @@ func newEnvWith(t testing.TB, o envOptions, vars ...string) *env {
 	e := &env{t: t, vars: map[string]string{
 		"WECHAT_PUSH_TOKEN":   testPushToken,
 		"WECHAT_PUSH_AES_KEY": testAESKey,
-	}, logs: &lockedbuf.Buffer{}, http: &http.Client{Timeout: 20 * time.Second}, clock: &testClock{}}
+	}, http: &http.Client{Timeout: 20 * time.Second}, clock: &testClock{}}
 	for i := 0; i+1 < len(vars); i += 2 {
 		e.vars[vars[i]] = vars[i+1]
 	}
+	logOut := o.logOut
+	if logOut == nil {
+		e.logs = &lockedbuf.Buffer{}
+		logOut = e.logs
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := startDev(ctx, devOptions{addr: "127.0.0.1:0", dataDir: t.TempDir(),
-		getenv: func(k string) string { return e.vars[k] }, logOut: e.logs, now: e.clock.Now, st: o.st, push: o.push})
+		getenv: func(k string) string { return e.vars[k] }, logOut: logOut, now: e.clock.Now, st: o.st, push: o.push,
+		retention: o.retention})
 	if err != nil {
 		cancel()
 		t.Fatalf("startDev: %v", err)
 	}
+	e.conns = &countingListener{Listener: srv.listener}
+	srv.listener = e.conns
 	done := make(chan struct{})
 	var hs *http.Server
 	if o.noTick {
@@ -129,6 +159,10 @@ func newEnvWith(t testing.TB, o envOptions, vars ...string) *env {
 				if !p.Delivered {
 					t.Errorf("push %s to /wechat/push not delivered: %+v", p.Event.Event, p.Attempts)
 				}
+			}
+			// The sandbox keeps the last records only; its counts cover every push.
+			if ended, delivered := srv.fake.PushCounts(); delivered != ended {
+				t.Errorf("pushes to /wechat/push: %d of %d not delivered", ended-delivered, ended)
 			}
 		}
 		// A connection the client dialed for the concurrent requests but

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"wxnotify/shared/httpapi"
@@ -20,17 +19,15 @@ import (
 	"wxnotify/shared/wechat/wechattest"
 )
 
-// Sandbox holds the fake WeChat and the codes it issued through /sandbox/login.
+// Sandbox holds the fake WeChat. It keeps no state of its own: what it
+// remembers, the fake does, within the fake's Retention.
 type Sandbox struct {
 	fake *wechattest.Server
-
-	mu    sync.Mutex
-	codes map[string]string // wx.login code -> openid, for /sandbox/subscribe {"code"}
 }
 
 // New returns the sandbox routes for fake.
 func New(fake *wechattest.Server) *Sandbox {
-	return &Sandbox{fake: fake, codes: map[string]string{}}
+	return &Sandbox{fake: fake}
 }
 
 // Route is one sandbox route.
@@ -111,9 +108,6 @@ func (s *Sandbox) login(w http.ResponseWriter, r *http.Request) {
 	}
 	code := s.fake.Login(body.User)
 	openID := s.fake.OpenID(body.User)
-	s.mu.Lock()
-	s.codes[code] = openID
-	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]string{"code": code, "openid": openID})
 }
 
@@ -130,11 +124,9 @@ func (s *Sandbox) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	openID := body.OpenID
 	if openID == "" && body.Code != "" {
-		s.mu.Lock()
-		openID = s.codes[body.Code]
-		s.mu.Unlock()
-		if openID == "" {
-			badRequest(w, "code", "unknown code: get one from /sandbox/login")
+		var ok bool
+		if openID, ok = s.fake.CodeOpenID(body.Code); !ok {
+			badRequest(w, "code", "unknown or expired code: get one from /sandbox/login")
 			return
 		}
 	}

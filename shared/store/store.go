@@ -26,9 +26,10 @@ const (
 	MaxOpIDSize = 128
 	// MaxOpKeep is the longest a counter remembers an operation.
 	MaxOpKeep = 30 * 24 * time.Hour
-	// MaxOps is the most operations a counter remembers: past it, the one
-	// closest to being forgotten is forgotten first.
-	MaxOps = 1000
+	// MaxOps is the most operations a counter remembers: past it, those
+	// closest to being forgotten are forgotten first (a backend may forget a
+	// few more at once, to trim less often).
+	MaxOps = 256
 )
 
 // Errors returned by every implementation. Check them with errors.Is: a

@@ -162,7 +162,7 @@ end
 // luaOps defines the operation log of a counter: a hash from operation id
 // to "delta result until" (decimal texts, until in Unix ms). forget(ops)
 // drops what is past its time once the log grows, and past maxOps the
-// operations closest to being forgotten, and keeps the hash alive as long
+// operations closest to being forgotten (down to 3/4 of it), and keeps the hash alive as long
 // as its newest operation.
 const luaOps = `
 local function parseop(e)
@@ -184,8 +184,10 @@ local function forget(ops, untilms)
       end
     end
     if #kept > maxOps then
+      -- Down to three quarters of the cap, so that a counter at its cap is
+      -- trimmed once in a while, not at every operation.
       table.sort(kept, function(a, b) return a[2] < b[2] end)
-      for i = 1, #kept - maxOps do
+      for i = 1, #kept - math.floor(maxOps * 3 / 4) do
         redis.call('HDEL', ops, kept[i][1])
       end
     end

@@ -6,13 +6,15 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"wxnotify/shared/store"
 )
 
 // Bench is the benchmark suite every backend runs: one call of each store
-// operation the send path uses (Get, conditional Put, counter Add) and a
-// Query page, each against a fresh store from newStore. Values are 256
+// operation the send path uses (Get, conditional Put, counter Add, the
+// AddOnce that takes a credit, an AddOnce and its Undo as a give-back) and
+// a Query page, each against a fresh store from newStore. Values are 256
 // bytes.
 func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {
 	ctx := context.Background()
@@ -51,6 +53,41 @@ func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {
 		for b.Loop() {
 			if _, err := s.Add(ctx, k, 1, 0, math.MaxInt64); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AddOnce", func(b *testing.B) {
+		// A credit taken by a send, as the send path takes it: a new
+		// operation each time, on a counter remembering the recent ones.
+		s := newStore(b)
+		k := store.Key{Partition: "credits#o1", Sort: "tmpl"}
+		if _, err := s.Add(ctx, k, math.MaxInt64/2, 0, math.MaxInt64); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			op := store.CounterOp{ID: fmt.Sprintf("take:ntf_%08d", i), Keep: time.Hour}
+			if _, err := s.AddOnce(ctx, k, -1, 0, math.MaxInt64, op); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Undo", func(b *testing.B) {
+		s := newStore(b)
+		k := store.Key{Partition: "credits#o1", Sort: "tmpl"}
+		op := store.CounterOp{ID: "take:ntf_1", Keep: time.Hour}
+		if _, err := s.Add(ctx, k, 10, 0, math.MaxInt64); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.AddOnce(ctx, k, -1, 0, math.MaxInt64, op); err != nil {
+				b.Fatal(err)
+			}
+			if ok, err := s.Undo(ctx, k, op.ID); err != nil || !ok {
+				b.Fatalf("Undo: got %v, %v; want true", ok, err)
 			}
 		}
 	})

@@ -34,31 +34,34 @@ func hashID(s string) string {
 }
 
 // Login plays wx.login for the WeChat user named user: it returns a fresh code that jscode2session accepts
-// once within 5 minutes, and makes the user (and its openid, see OpenID) known to the fake.
+// once within 5 minutes (see Retention.LoginCodes), and makes the user (and its openid, see OpenID) known
+// to the fake.
 func (s *Server) Login(user string) (code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.Now()
-	// Forget codes long expired (they then answer 40029 like unknown ones), oldest first.
+	// Forget codes long expired, and the oldest beyond Retention.LoginCodes (they then answer 40029 like
+	// unknown ones), oldest first.
+	limit := s.retention.LoginCodes
 	for len(s.codeOrder) > 0 {
 		lc := s.codes[s.codeOrder[0]]
-		if lc != nil && now.Sub(lc.issued) <= 2*codeLifetime {
+		if lc != nil && now.Sub(lc.issued) <= 2*codeLifetime && (limit == 0 || len(s.codeOrder) < limit) {
 			break
 		}
 		delete(s.codes, s.codeOrder[0])
 		s.codeOrder = s.codeOrder[1:]
 	}
-	openid := s.OpenID(user)
-	s.userLocked(openid).name = user
+	u := s.userLocked(s.OpenID(user))
+	u.name = user
 	code = randomString(32, alnum)
-	s.codes[code] = &loginCode{openid: openid, issued: now}
+	s.codes[code] = &loginCode{openid: u.openid, issued: now} // the user's openid, shared
 	s.codeOrder = append(s.codeOrder, code)
 	return code
 }
 
 // CodeOpenID is the openid of the user a Login code was issued to, used or not, while the fake remembers
-// the code (at least its 5 minutes of validity). It lets the sandbox identify a user by a code without
-// consuming it.
+// the code (at least its 5 minutes of validity, unless Retention.LoginCodes newer codes were issued since).
+// It lets the sandbox identify a user by a code without consuming it.
 func (s *Server) CodeOpenID(code string) (openid string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

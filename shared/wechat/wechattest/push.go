@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -130,7 +131,8 @@ func (s *Server) SetPush(cfg PushConfig) error {
 	return nil
 }
 
-// Pushes are the events pushed so far, in the order their delivery ended.
+// Pushes are the events pushed so far, in the order their delivery ended: with Retention, the most
+// recent ones.
 func (s *Server) Pushes() []PushRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,6 +145,14 @@ func (s *Server) Pushes() []PushRecord {
 		out[i] = p
 	}
 	return out
+}
+
+// PushCounts are the number of pushes whose delivery ended and, of those, the number delivered, the
+// records Retention dropped included.
+func (s *Server) PushCounts() (ended, delivered int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pushesEnded, s.pushesDelivered
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -237,6 +247,13 @@ func (s *Server) deliver(p *pusher, ev wechat.PushEvent) {
 	s.logger.LogAttrs(context.Background(), slog.LevelDebug, "wechattest: push",
 		slog.String("event", ev.Event), slog.Int("attempts", len(rec.Attempts)), slog.Bool("delivered", rec.Delivered))
 	s.mu.Lock()
+	s.pushesEnded++
+	if rec.Delivered {
+		s.pushesDelivered++
+	}
+	if n := s.retention.Pushes; n > 0 && len(s.pushes) >= n {
+		s.pushes = slices.Delete(s.pushes, 0, len(s.pushes)-n+1)
+	}
 	s.pushes = append(s.pushes, rec)
 	s.mu.Unlock()
 }

@@ -1,6 +1,7 @@
 package wechattest
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"math/rand/v2"
@@ -34,35 +35,90 @@ func (m Message) clone() Message {
 	return m
 }
 
-// Messages are the messages delivered to openid, oldest first.
+// inboxRef names a kept message: its user and msgid.
+type inboxRef struct {
+	u     *user
+	msgID int64
+}
+
+// Messages are the messages delivered to openid, oldest first: with Retention, the most recent ones.
 func (s *Server) Messages(openid string) []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	u := s.users[openid]
+	if u == nil {
+		return nil
+	}
 	var out []Message
-	for _, m := range s.messages {
-		if m.OpenID == openid {
-			out = append(out, m.clone())
-		}
+	for _, m := range u.inbox {
+		out = append(out, m.clone())
 	}
 	return out
 }
 
-// AllMessages are all the messages delivered, oldest first.
+// AllMessages are all the messages delivered, oldest first: with Retention, the most recent ones.
 func (s *Server) AllMessages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Message, len(s.messages))
-	for i, m := range s.messages {
-		out[i] = m.clone()
+	var out []Message
+	for _, u := range s.users {
+		for _, m := range u.inbox {
+			out = append(out, m.clone())
+		}
 	}
+	// msgids grow with every delivery.
+	slices.SortFunc(out, func(a, b Message) int { return cmp.Compare(a.MsgID, b.MsgID) })
 	return out
 }
 
-// Delivered is the number of messages delivered.
+// Delivered is the number of messages delivered, those Retention dropped included.
 func (s *Server) Delivered() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.messages) + s.discarded
+	return s.delivered
+}
+
+// keepLocked puts m in u's inbox and drops what Retention no longer keeps: u's oldest message beyond
+// InboxMessages, the oldest of all beyond Messages; s.mu must be held.
+func (s *Server) keepLocked(u *user, m Message) {
+	s.delivered++
+	if s.discardMessages {
+		return
+	}
+	if n := s.retention.InboxMessages; n > 0 && len(u.inbox) >= n {
+		u.inbox = slices.Delete(u.inbox, 0, len(u.inbox)-n+1)
+	}
+	u.inbox = append(u.inbox, m)
+	n := s.retention.Messages
+	if n == 0 {
+		return
+	}
+	// s.kept is a ring of the last n messages delivered, some of which InboxMessages already dropped: the
+	// entry m replaces is the oldest, and its message goes unless it went already (it would be the oldest
+	// of its inbox).
+	ref := inboxRef{u: u, msgID: m.MsgID}
+	if len(s.kept) < n {
+		s.kept = append(s.kept, ref)
+		return
+	}
+	old := s.kept[s.keptNext]
+	if in := old.u.inbox; len(in) > 0 && in[0].MsgID == old.msgID {
+		old.u.dropOldest()
+	}
+	s.kept[s.keptNext] = ref
+	s.keptNext = (s.keptNext + 1) % n
+}
+
+// dropOldest removes u's oldest message. An inbox left far below its capacity moves to a smaller array,
+// so that a user who once had many messages does not keep their room.
+func (u *user) dropOldest() {
+	u.inbox = slices.Delete(u.inbox, 0, 1)
+	switch {
+	case len(u.inbox) == 0:
+		u.inbox = nil
+	case cap(u.inbox) >= 4*len(u.inbox):
+		u.inbox = slices.Clone(u.inbox)
+	}
 }
 
 type sendBody struct {
@@ -145,12 +201,9 @@ func (s *Server) handleSend(r *http.Request) reply {
 		u.subs[id].credits--
 	}
 	s.lastMsgID += 1 + rand.Int64N(1<<20)
-	msg := Message{OpenID: openid, TemplateID: id, Data: data, Page: page, MiniprogramState: state, Lang: lang, MsgID: s.lastMsgID, SentAt: now}
-	if s.discardMessages {
-		s.discarded++
-	} else {
-		s.messages = append(s.messages, msg)
-	}
+	// The user's openid and the template's id are shared by every message kept, not copied.
+	msg := Message{OpenID: u.openid, TemplateID: t.PriTmplID, Data: data, Page: page, MiniprogramState: state, Lang: lang, MsgID: s.lastMsgID, SentAt: now}
+	s.keepLocked(u, msg)
 	ev := s.event(openid, wechat.EventSubscribeSent)
 	ev.Items = []wechat.PushItem{{TemplateID: id, MsgID: strconv.FormatInt(msg.MsgID, 10), ErrorCode: 0, ErrorStatus: "success"}}
 	return reply{body: sendBody{Errmsg: "ok", MsgID: msg.MsgID}, after: s.pushLaterLocked(ev)}

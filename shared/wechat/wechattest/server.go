@@ -71,6 +71,26 @@ type Options struct {
 	// stay empty, Delivered still counts them): for benchmarks whose memory
 	// must not include WeChat's inboxes.
 	DiscardMessages bool
+	// Retention bounds the records the fake keeps for tests to read; the zero value keeps every one.
+	Retention Retention
+}
+
+// Retention bounds what a Server remembers beyond WeChat's truth (users, their credits and acceptances,
+// tokens): the messages delivered, the push records and the login codes. A fake that runs for long, such as
+// the sandbox of `wxnotify dev`, sets it so that its memory stays bounded whatever its traffic. A zero field
+// keeps every record, which is what tests that check every message want. Dropped records are still counted
+// (Delivered, PushCounts).
+type Retention struct {
+	// InboxMessages is how many messages each user's inbox keeps (Messages); the oldest go first.
+	InboxMessages int
+	// Messages is how many messages all inboxes keep together (AllMessages); the oldest go first.
+	Messages int
+	// Pushes is how many push records Pushes keeps; the oldest go first.
+	Pushes int
+	// LoginCodes is how many Login codes the fake remembers. Beyond it the oldest are forgotten (they then
+	// answer 40029 like expired codes), even within their 5 minutes; every code is forgotten 10 minutes after
+	// it was issued, whatever this says.
+	LoginCodes int
 }
 
 // Server is a fake WeChat server. Create it with New (no listener: mount Handler) or NewServer (listening
@@ -101,15 +121,19 @@ type Server struct {
 	templates  []*template
 	categories []Category
 	library    []PubTemplate
-	messages   []Message
 	// discardMessages counts delivered messages without keeping them.
 	discardMessages bool
-	discarded       int
+	retention       Retention
+	delivered       int        // messages delivered, kept or not
+	kept            []inboxRef // with Retention.Messages: a ring of the last messages delivered
+	keptNext        int        // the oldest entry of kept once it is full
 	lastMsgID       int64
 	calls           map[string]int
 	faults          []*fault
 	push            *pusher
 	pushes          []PushRecord
+	pushesEnded     int // pushes whose delivery ended, recorded or not
+	pushesDelivered int // of which delivered
 
 	pmu      sync.Mutex
 	pcond    *sync.Cond
@@ -117,7 +141,7 @@ type Server struct {
 }
 
 // New returns a Server without a listener: serve its Handler. It fails when opts are inconsistent (an
-// invalid or duplicate template, keyword or page).
+// invalid or duplicate template, keyword or page, a negative retention).
 func New(opts Options) (*Server, error) {
 	s := &Server{
 		appID:           opts.AppID,
@@ -130,6 +154,7 @@ func New(opts Options) (*Server, error) {
 		base:            opts.Now,
 		logger:          opts.Logger,
 		discardMessages: opts.DiscardMessages,
+		retention:       opts.Retention,
 		closed:          make(chan struct{}),
 		tokens:          make(map[string]*token),
 		codes:           make(map[string]*loginCode),
@@ -156,6 +181,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.sendQuota <= 0 {
 		s.sendQuota = defaultSendQuota
+	}
+	if r := opts.Retention; r.InboxMessages < 0 || r.Messages < 0 || r.Pushes < 0 || r.LoginCodes < 0 {
+		return nil, errors.New("wechattest: negative retention")
 	}
 	for _, p := range s.pages {
 		if p == "" {

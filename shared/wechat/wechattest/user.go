@@ -29,6 +29,7 @@ type user struct {
 	name    string // the name given to Login, "" for users only seen by Subscribe
 	mainOff bool   // the user switched subscribe messages off
 	subs    map[string]*subscription
+	inbox   []Message // the messages delivered, oldest first (see Retention)
 }
 
 // subscription is WeChat's truth for a user and a template.

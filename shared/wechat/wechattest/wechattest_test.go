@@ -158,6 +158,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 		{"EnumWithoutValues", wechattest.Options{Templates: []wechattest.Template{{PriTmplID: "a", Type: wechattest.OneTime, Keywords: []wechattest.Keyword{{Name: "enum_string1"}}}}}},
 		{"DuplicateTemplate", wechattest.Options{Templates: []wechattest.Template{{PriTmplID: "a", Type: wechattest.OneTime, Keywords: kw}, {PriTmplID: "a", Type: wechattest.OneTime, Keywords: kw}}}},
 		{"EmptyPage", wechattest.Options{Pages: []string{""}}},
+		{"NegativeRetention", wechattest.Options{Retention: wechattest.Retention{Pushes: -1}}},
 		{"BadLibraryRule", wechattest.Options{Library: []wechattest.PubTemplate{{TID: 1, Type: wechattest.OneTime, Keywords: []wechattest.PubKeyword{{KID: 1, Rule: "stuff"}}}}}},
 	}
 	for _, tt := range tests {
