@@ -664,6 +664,9 @@ func (s *system) check(ctx context.Context) {
 			// ledger (which counts it spent) may be that many below WeChat.
 			if causes := unknown[u.openID]; int(c.Credits) < truth && truth-int(c.Credits) <= len(causes) {
 				r.LedgerMismatches = append(r.LedgerMismatches, fmt.Sprintf("%s: ledger %d, WeChat %d: unknown %s", u.name, c.Credits, truth, strings.Join(causes, ", ")))
+				if s.trace != nil && len(r.LedgerMismatches) <= 4 {
+					s.debugUser(ctx, u)
+				}
 				continue
 			}
 			r.UnexplainedMismatches++
@@ -731,5 +734,14 @@ func (s *system) debugUser(ctx context.Context, u *user) {
 			continue
 		}
 		fmt.Printf("  ntf %s %s %s/%s msgid=%s created %s updated %s attempts %d data %s\n", n.ID, n.Source, n.Status, n.Reason, n.WeChat.MsgID, n.CreatedAt.Format("15:04:05.000"), n.UpdatedAt.Format("15:04:05.000"), n.Attempts, n.Data["character_string2"])
+	}
+	if it, err := s.parts.Store.Get(ctx, store.Key{Partition: "u|" + appID + "|" + u.openID, Sort: "unk|" + leadTmpl}); err == nil {
+		fmt.Printf("  sent log %s\n", it.Value)
+	}
+	due, _ := s.parts.Store.Query(ctx, store.Query{Partition: "unkdue|" + appID, Limit: 1000})
+	for _, it := range due.Items {
+		if strings.Contains(string(it.Value), u.openID) {
+			fmt.Printf("  unknown due %s\n", it.Key.Sort)
+		}
 	}
 }

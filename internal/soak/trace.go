@@ -29,7 +29,7 @@ func (t *traceStore) note(p, s string) {
 
 // interesting: a credit counter, a consent state or a pairing balance.
 func interesting(k store.Key) bool {
-	return strings.HasPrefix(k.Partition, "u|") && (strings.HasPrefix(k.Sort, "c|") || strings.HasPrefix(k.Sort, "p|"))
+	return strings.HasPrefix(k.Partition, "u|") && (strings.HasPrefix(k.Sort, "c|") || strings.HasPrefix(k.Sort, "p|") || strings.HasPrefix(k.Sort, "unk|"))
 }
 
 func (t *traceStore) Add(ctx context.Context, k store.Key, d, lo, hi int64) (int64, error) {
@@ -43,7 +43,7 @@ func (t *traceStore) Add(ctx context.Context, k store.Key, d, lo, hi int64) (int
 func (t *traceStore) Put(ctx context.Context, k store.Key, b []byte, o store.PutOptions) (int64, error) {
 	v, err := t.Store.Put(ctx, k, b, o)
 	if interesting(k) {
-		t.note(k.Partition, fmt.Sprintf("Put %s %.80s -> %v", k.Sort[len(k.Sort)-2:], b, err))
+		t.note(k.Partition, fmt.Sprintf("Put %s %.300s -> %v", k.Sort[len(k.Sort)-2:], b, err))
 	}
 	return v, err
 }
@@ -62,4 +62,12 @@ func (t *traceStore) Undo(ctx context.Context, k store.Key, id string) (bool, er
 		t.note(k.Partition, fmt.Sprintf("Undo %s %s -> %v %v", k.Sort[:4], id, ok, err))
 	}
 	return ok, err
+}
+
+func (t *traceStore) Delete(ctx context.Context, k store.Key, o store.DeleteOptions) error {
+	err := t.Store.Delete(ctx, k, o)
+	if interesting(k) {
+		t.note(k.Partition, fmt.Sprintf("Delete %s -> %v", k.Sort, err))
+	}
+	return err
 }

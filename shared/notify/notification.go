@@ -407,9 +407,9 @@ func (s *Service) duplicate(ctx context.Context, mine Notification) (Notificatio
 			// settles it like any ambiguous send: with its sent event, or as
 			// not delivered, giving back the credit if it took one.
 			out, err := s.finish(ctx, n, ver, StatusUnknown, ReasonInterrupted)
-			if err == nil && out.Status == StatusUnknown && out.OpenID != "" {
+			if (err != nil || out.Status == StatusUnknown) && n.OpenID != "" {
 				callAt := n.LeaseUntil.Add(-s.sendLease)
-				if err := s.awaitSentEvent(ctx, out.OpenID, out.TemplateID, out.ID, callAt); err != nil {
+				if err := s.awaitSentEvent(wctx, n.OpenID, n.TemplateID, n.ID, callAt); err != nil {
 					s.log.Error("record interrupted send", "err", err, "notification", n.ID)
 				}
 			}
@@ -502,13 +502,15 @@ func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, 
 		// it with WeChat's sent event (it may already have come: a send
 		// usually gives up long after WeChat delivered) or closes it.
 		out, err := s.finish(ctx, n, ver, StatusUnknown, ReasonAmbiguous)
-		if err != nil || out.Status != StatusUnknown {
-			return out, err
+		if err == nil && out.Status != StatusUnknown {
+			return out, nil // another sender's outcome stands
 		}
-		if err := s.awaitSentEvent(ctx, n.OpenID, t.ID, n.ID, callAt); err != nil {
-			s.log.Error("record unknown send", "err", err, "notification", n.ID)
+		// Also when the outcome could not be confirmed (it may be
+		// recorded): the sweep settles only what is still unknown.
+		if aerr := s.awaitSentEvent(ctx, n.OpenID, t.ID, n.ID, callAt); aerr != nil {
+			s.log.Error("record unknown send", "err", aerr, "notification", n.ID)
 		}
-		return out, nil
+		return out, err
 	}
 	if err := s.giveBack(ctx, n.OpenID, t, n.ID); err != nil {
 		s.log.Error("give back credit", "err", err, "notification", n.ID)
@@ -574,7 +576,15 @@ func (s *Service) finish(ctx context.Context, n Notification, ver int64, st Stat
 		time.Sleep(wait)
 	}
 	if errors.Is(err, store.ErrConflict) {
-		cur, curVer, gerr := s.getNotification(ctx, n.ID)
+		var (
+			cur    Notification
+			curVer int64
+		)
+		gerr := s.retryWrite(ctx, "get notification", func() error {
+			var err error
+			cur, curVer, err = s.getNotification(ctx, n.ID)
+			return err
+		})
 		if gerr == nil && cur.Status == StatusUnknown && cur.Reason == ReasonInterrupted && cur.Attempts == n.Attempts {
 			// A duplicate took this send for dead while it was only slow:
 			// its own outcome is the truth (SweepUnknown then leaves it).

@@ -357,7 +357,9 @@ func (s *Service) awaitSentEvent(ctx context.Context, openID, tmplID, id string,
 	if !s.pushConfigured {
 		return nil
 	}
-	err := s.retryWrite(ctx, "record unknown send", func() error {
+	// Tried longer than a single write: a send left unrecorded here stays
+	// unknown, its credit spent.
+	err := s.retryWriteN(ctx, "record unknown send", 10, func() error {
 		return s.editSentLog(ctx, openID, tmplID, func(l *sentLog) {
 			if !slices.ContainsFunc(l.Unknown, func(u unknownEntry) bool { return u.ID == id }) {
 				l.Unknown = append(l.Unknown, unknownEntry{ID: id, CallAt: callAt.UTC()})

@@ -42,7 +42,7 @@ type unknownDue struct {
 func (s *Service) noteUnknownDue(ctx context.Context, openID, tmplID, id string, callAt time.Time) error {
 	b, _ := json.Marshal(unknownDue{OpenID: openID, TemplateID: tmplID})
 	key := store.Key{Partition: s.unknownDuePartition(), Sort: fmt.Sprintf("%013d|%s", callAt.UnixMilli(), id)}
-	return s.retryWrite(ctx, "note unknown send", func() error {
+	return s.retryWriteN(ctx, "note unknown send", 10, func() error {
 		_, err := s.st.Put(ctx, key, b, store.PutOptions{ExpiresAt: callAt.Add(sentLogMemory)})
 		return err
 	})

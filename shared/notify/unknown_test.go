@@ -445,3 +445,73 @@ func TestSlowSenderOutcomeReplacesInterrupted(t *testing.T) {
 		t.Fatalf("credits: got %d, want 0 (WeChat delivered it)", c)
 	}
 }
+
+// flakyRecord loses the reply of the first Put of a notification record
+// that says unknown, then fails the next Get of it once: the sender
+// cannot confirm its outcome.
+type flakyRecord struct {
+	store.Store
+	mu            sync.Mutex
+	lost, failGet bool
+}
+
+func (f *flakyRecord) Put(ctx context.Context, k store.Key, v []byte, o store.PutOptions) (int64, error) {
+	ver, err := f.Store.Put(ctx, k, v, o)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil && !f.lost && strings.HasPrefix(k.Partition, "n|") && strings.Contains(string(v), `"status":"unknown"`) {
+		f.lost, f.failGet = true, true
+		return 0, errors.New("reply lost")
+	}
+	return ver, err
+}
+
+func (f *flakyRecord) Get(ctx context.Context, k store.Key) (store.Item, error) {
+	f.mu.Lock()
+	fail := f.failGet && strings.HasPrefix(k.Partition, "n|")
+	if fail {
+		f.failGet = false
+	}
+	f.mu.Unlock()
+	if fail {
+		return store.Item{}, errors.New("read failed")
+	}
+	return f.Store.Get(ctx, k)
+}
+
+// An ambiguous send whose unknown outcome was written but not confirmed (the
+// reply lost, the read after it failed) is still offered to SweepUnknown:
+// the soak found such sends left unknown for good, their credit spent.
+func TestUnconfirmedUnknownIsStillSwept(t *testing.T) {
+	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bolt.Close() })
+	st := &flakyRecord{Store: bolt}
+	clock := &fakeClock{t: time.Now()}
+	catalog, _ := NewCatalog([]Template{{Alias: "lead", ID: "tmpl-lead", Keywords: []Keyword{{Name: "thing1"}}}})
+	sessions, _ := NewSessions(make([]byte, 32), time.Hour, clock.Now)
+	svc, err := New(Options{AppID: "wxflaky", Store: st, WeChat: &silentWeChat{}, Catalog: catalog, Sessions: sessions,
+		Now: clock.Now, PushConfigured: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const openID = "oFlaky"
+	if _, err := bolt.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("1"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "x"}, IdempotencyKey: "k"})
+	if !st.lost {
+		t.Fatal("no reply was lost: the test proves nothing")
+	}
+	clock.Advance(11 * time.Minute)
+	if settled, err := svc.SweepUnknown(ctx); err != nil || settled != 1 {
+		t.Fatalf("sweep: got %d, %v; want 1", settled, err)
+	}
+	got, _ := svc.Notification(ctx, n.ID)
+	if got.Status != StatusFailed || got.Reason != ReasonNotDelivered || svc.credits(t, openID) != 1 {
+		t.Fatalf("after the sweep: got %s/%s with %d credits, want failed/not_delivered and the credit back", got.Status, got.Reason, svc.credits(t, openID))
+	}
+}
