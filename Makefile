@@ -4,7 +4,7 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHPKG ?= ./shared/store/...
 
-.PHONY: dev test test-js lint vet staticcheck gotest bench bench-coldstart build soak load
+.PHONY: dev test test-js lint vet tidy staticcheck gotest bench bench-coldstart build soak load
 
 ## dev: run every function on one local server (bbolt + sandbox WeChat).
 dev:
@@ -20,12 +20,16 @@ gotest: node_modules/.bin/dynalite
 test-js:
 	node --test clients/miniprogram/test/
 
-lint: vet staticcheck
+lint: vet staticcheck tidy
 	@unformatted=$$(find . -name '*.go' -not -path './node_modules/*' -not -path './dist/*' -exec gofmt -l {} +); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
 vet:
 	$(GO) vet $(PKGS)
+
+## tidy: go.mod and go.sum are what `go mod tidy` makes of the code (fails with the diff otherwise).
+tidy:
+	$(GO) mod tidy -diff
 
 staticcheck:
 	$(GO) tool staticcheck $(PKGS)

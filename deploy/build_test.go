@@ -15,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // root is the repository root, relative to this package.

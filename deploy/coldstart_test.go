@@ -14,9 +14,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"wxnotify/internal/lockedbuf"
-	"wxnotify/shared/platform/platformtest"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/internal/lockedbuf"
+	"github.com/wxnotify/wxnotify/shared/platform/platformtest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // maxBinaryBytes is the size budget of a stripped function binary.

@@ -15,9 +15,9 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/boot"
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/boot"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/platform"
 )
 
 // groupNames name httpapi's route groups as functions' main.go refer to them.

@@ -23,11 +23,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	scfevents "github.com/tencentyun/scf-go-lib/events"
 
-	"wxnotify/internal/lockedbuf"
-	"wxnotify/shared/platform"
-	"wxnotify/shared/platform/cloudcall"
-	"wxnotify/shared/platform/platformtest"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/internal/lockedbuf"
+	"github.com/wxnotify/wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/platform/cloudcall"
+	"github.com/wxnotify/wxnotify/shared/platform/platformtest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 const (

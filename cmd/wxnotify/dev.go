@@ -16,13 +16,13 @@ import (
 	"syscall"
 	"time"
 
-	"wxnotify/shared/boot"
-	"wxnotify/shared/config"
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/sandbox"
-	"wxnotify/shared/store"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/boot"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/sandbox"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 const devUsage = `usage: wxnotify dev [--addr 127.0.0.1:8080] [--data DIR] [--push on|off]

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/internal/lockedbuf"
-	"wxnotify/shared/boot"
-	"wxnotify/shared/store"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/internal/lockedbuf"
+	"github.com/wxnotify/wxnotify/shared/boot"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // Template ids of the bundled example configuration.

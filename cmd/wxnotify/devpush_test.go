@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // noPushVars unset the push Token and key newEnv gives by default: the

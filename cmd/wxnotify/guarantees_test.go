@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/wechat"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // grant gives openID n credits for the lead template the honest way: n

@@ -24,8 +24,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 var (

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/store"
-	"wxnotify/shared/wechat"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // sessionKeyRe matches what a WeChat session_key looks like: 16 random

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/internal/storeenv"
-	"wxnotify/shared/store/storetest"
-	"wxnotify/shared/wechat"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/internal/storeenv"
+	"github.com/wxnotify/wxnotify/shared/store/storetest"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 func TestMain(m *testing.M) { storeenv.Main(m) }

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/internal/storeenv"
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/redisstore"
-	"wxnotify/shared/store/storetest"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/internal/storeenv"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/redisstore"
+	"github.com/wxnotify/wxnotify/shared/store/storetest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // outageStore serves from live until down is set, then from dead: a Redis

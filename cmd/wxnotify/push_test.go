@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // pushMode is how a test push is posted: as WeChat does in each of the

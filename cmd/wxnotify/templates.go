@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"strings"
 
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 const templatesUsage = `usage: wxnotify templates <subcommand> [flags]

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/config"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/wechat"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // The app's templates on the fake WeChat of the sync tests: the lead

@@ -8,11 +8,11 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	yaml "go.yaml.in/yaml/v3"
 
-	"wxnotify/shared/config"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // syncReport says what syncTemplates changed, by alias.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // TestLiveAnswersMatchDocument drives every route of a live server (the

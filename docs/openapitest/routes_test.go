@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/sandbox"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/sandbox"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // serverRoutes is every route pattern `wxnotify dev` registers in sandbox

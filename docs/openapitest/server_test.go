@@ -17,13 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/boot"
-	"wxnotify/shared/config"
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/sandbox"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/boot"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/sandbox"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // Credentials of the test server.

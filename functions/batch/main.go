@@ -2,6 +2,6 @@
 // DELETE /v1/batches/{id}, and the scheduled tick that runs due batches.
 package main
 
-import "wxnotify/shared/boot"
+import "github.com/wxnotify/wxnotify/shared/boot"
 
 func main() { boot.MainCore("batch", boot.BatchCore) }

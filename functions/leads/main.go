@@ -2,6 +2,6 @@
 // CKafka triggers, and POST /v1/events.
 package main
 
-import "wxnotify/shared/boot"
+import "github.com/wxnotify/wxnotify/shared/boot"
 
 func main() { boot.MainCore("leads", boot.LeadsCore) }

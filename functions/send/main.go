@@ -3,8 +3,8 @@
 package main
 
 import (
-	"wxnotify/shared/boot"
-	"wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/boot"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
 )
 
 func main() { boot.Main("send", httpapi.Send, httpapi.Admin) }

@@ -25,16 +25,16 @@ import (
 	"sync"
 	"time"
 
-	"wxnotify/internal/lockedbuf"
-	"wxnotify/shared/boot"
-	"wxnotify/shared/config"
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/sandbox"
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/store/storetest"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/internal/lockedbuf"
+	"github.com/wxnotify/wxnotify/shared/boot"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/sandbox"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/store/storetest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // Config sizes a soak.

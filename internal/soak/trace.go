@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // traceStore records the writes to users' ledgers and pairing balances

@@ -24,7 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"wxnotify/shared/store/dynamostore"
+	"github.com/wxnotify/wxnotify/shared/store/dynamostore"
 )
 
 // The test binary's dynalite (in memory), started by the first test that

@@ -3,8 +3,8 @@ package storeenv
 import (
 	"testing"
 
-	"wxnotify/internal/testredis"
-	"wxnotify/shared/store/redisstore"
+	"github.com/wxnotify/wxnotify/internal/testredis"
+	"github.com/wxnotify/wxnotify/shared/store/redisstore"
 )
 
 // RedisStore returns a store under a fresh prefix of the test Redis.

@@ -15,8 +15,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 )
 
 // Backends are the names Open takes, in the order tests run them.

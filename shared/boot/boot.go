@@ -18,14 +18,14 @@ import (
 	"strings"
 	"time"
 
-	"wxnotify/shared/config"
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/store/dynamostore"
-	"wxnotify/shared/store/redisstore"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/store/dynamostore"
+	"github.com/wxnotify/wxnotify/shared/store/redisstore"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // Parts are the built components of a function.

@@ -9,9 +9,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/platform"
 )
 
 // LeadsCore is the leads function: lead events from queues and buses (SQS,

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/config"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/platform"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 const leadTmplID = "muj-uJ6qNrFpdYZgnSCT5fTWvI9XTV2n3sdwUBRSCR4"

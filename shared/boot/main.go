@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"wxnotify/shared/config"
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/platform"
-	"wxnotify/shared/platform/cloudcall"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/platform/cloudcall"
 )
 
 // ConfigFileName is the wxnotify.yaml a deployment bundles next to each

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/config"
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 )
 
 func TestWithBundledConfig(t *testing.T) {

@@ -6,8 +6,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"wxnotify/shared/notify"
-	"wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/platform"
 )
 
 // FuzzParseQueuedEvent: any queue message (an SQS or CKafka body, an

@@ -5,7 +5,7 @@ import (
 	// database makes them load on machines and runtimes without zoneinfo.
 	_ "time/tzdata"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 // RuleSpec is one rule of wxnotify.yaml: lead events of a type become a

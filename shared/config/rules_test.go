@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/notify"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // exampleRules compiles the bundled example's rules.

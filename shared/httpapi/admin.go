@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 // adminRoutes are the Admin group's routes: read-only views of the domain

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"wxnotify/shared/notify"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // PushConfig is the message-push configuration of the mini program console.

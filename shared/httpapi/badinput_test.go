@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/wechat"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // created posts a JSON body with the API key and returns the id of what it

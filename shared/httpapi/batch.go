@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 // MaxBatchBodyBytes is the body limit of POST /v1/batches: room for about

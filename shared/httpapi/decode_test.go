@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 // CheckJSON names the field of what it refuses by its path, and refuses

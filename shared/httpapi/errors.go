@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/http"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 // statusOf is the one table from domain code to HTTP status.

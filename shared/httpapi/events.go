@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 // maxEventsPerRequest bounds the events of one POST /v1/events.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 // FuzzParseConsentReport: any body gives a report or a bad_request error,

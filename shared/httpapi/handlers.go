@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 type sessionResponse struct {

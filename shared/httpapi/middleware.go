@@ -10,7 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 // MaxBodyBytes is the largest request body accepted.

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 // pathParams is how every path parameter of every route is checked, keyed

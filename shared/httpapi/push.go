@@ -9,8 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"wxnotify/shared/notify"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // checkPushQuery verifies the timestamp window of a signed push request: a

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // wantBadRequest fails unless err is nil or a bad_request *notify.Error.

@@ -3,7 +3,7 @@ package httpapi
 import (
 	"context"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 func contextWithSession(ctx context.Context, s notify.Session) context.Context {

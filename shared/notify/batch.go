@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // BatchStatus is a batch's state.

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/store/storetest"
-	"wxnotify/shared/wechat"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/store/storetest"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 const benchTmpl = "bench-lead-tmpl"

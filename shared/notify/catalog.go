@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // Kind tells one-time templates (one credit per accept) from long-term ones

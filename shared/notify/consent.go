@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // Consent statuses, as wx.requestSubscribeMessage reports them.

@@ -11,8 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"wxnotify/shared/store"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // Status is a notification's state.

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/notify"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/wechat"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // A page with a leading "/" is validated, fingerprinted and sent in one

@@ -10,8 +10,8 @@ import (
 	"slices"
 	"time"
 
-	"wxnotify/shared/store"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // How long applied push events are remembered (WeChat redelivers within

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // Client reports of popups are not evidence: the mini program says what it

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/internal/lockedbuf"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/internal/lockedbuf"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // testClock is a settable clock shared by the service and the store, so

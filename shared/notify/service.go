@@ -12,8 +12,8 @@ import (
 	"log/slog"
 	"time"
 
-	"wxnotify/shared/store"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // WeChat is what the domain needs of WeChat; *wechat.Client implements it.

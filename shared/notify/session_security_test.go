@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
 var testSessionSecret = []byte("0123456789abcdef0123456789abcdef")

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // An ambiguous send (written, never answered) is recorded unknown with its

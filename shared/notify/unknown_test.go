@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // silentWeChat writes every send and never answers (the ambiguous

@@ -9,8 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"wxnotify/shared/store"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // User is a WeChat user of the app, possibly bound to the customer's own

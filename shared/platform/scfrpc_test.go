@@ -16,8 +16,8 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
-	"wxnotify/shared/platform"
-	"wxnotify/shared/platform/platformtest"
+	"github.com/wxnotify/wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/platform/platformtest"
 )
 
 // startSCF runs h as a function process would under SCF's Go1 runtime and

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"wxnotify/shared/httpapi"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/httpapi"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // Sandbox holds the fake WeChat. It keeps no state of its own: what it

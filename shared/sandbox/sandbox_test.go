@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/sandbox"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/sandbox"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // newSandbox serves the sandbox routes of a fake that remembers keep login codes.

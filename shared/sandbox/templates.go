@@ -1,9 +1,9 @@
 package sandbox
 
 import (
-	"wxnotify/shared/config"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // Templates gives the sandbox WeChat the configuration's templates, so that

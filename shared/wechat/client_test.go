@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/internal/lockedbuf"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/internal/lockedbuf"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 const (

@@ -7,7 +7,7 @@ import (
 	"io"
 	"testing"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 func TestErrorMessage(t *testing.T) {

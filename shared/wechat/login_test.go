@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/internal/lockedbuf"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/internal/lockedbuf"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 func TestCode2Session(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 func sendRequest() wechat.SendRequest {

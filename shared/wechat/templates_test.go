@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 func TestGetTemplates(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // TokenSource supplies access tokens to a Client.

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // tokenServer plays WeChat's stable_token and subscribeMessage.send with

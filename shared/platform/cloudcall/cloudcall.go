@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"wxnotify/shared/notify"
-	"wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/platform"
 )
 
 // API is the cloud call this package mirrors; errMsg starts with it.

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/boot"
-	"wxnotify/shared/config"
-	"wxnotify/shared/notify"
-	"wxnotify/shared/platform/cloudcall"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/boot"
+	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/platform/cloudcall"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // env is a send function wired as in production, on bbolt and the fake

@@ -16,7 +16,7 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
-	"wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/platform"
 )
 
 // poll plays a function process: it takes invocations from api and answers

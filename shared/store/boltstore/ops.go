@@ -9,7 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // The operations a counter remembers live in opsBucket under the counter's

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/boltstore"
-	"wxnotify/shared/store/storetest"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/store/storetest"
 )
 
 func newStore(tb testing.TB, opts ...boltstore.Options) *boltstore.Store {

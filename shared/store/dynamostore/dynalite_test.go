@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"wxnotify/internal/storeenv"
+	"github.com/wxnotify/wxnotify/internal/storeenv"
 )
 
 // The package's tests share one dynalite (npm package, in memory), started

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // opEntry is one operation a counter remembers.

@@ -16,10 +16,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"wxnotify/internal/storeenv"
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/dynamostore"
-	"wxnotify/shared/store/storetest"
+	"github.com/wxnotify/wxnotify/internal/storeenv"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/dynamostore"
+	"github.com/wxnotify/wxnotify/shared/store/storetest"
 )
 
 func newStore(tb testing.TB, opts ...dynamostore.Options) *dynamostore.Store {

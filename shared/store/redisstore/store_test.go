@@ -14,9 +14,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"wxnotify/internal/testredis"
-	"wxnotify/shared/store"
-	"wxnotify/shared/store/storetest"
+	"github.com/wxnotify/wxnotify/internal/testredis"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/storetest"
 )
 
 // testClient returns a client of the test server, closed when tb ends. When

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // Bench is the benchmark suite every backend runs: one call of each store

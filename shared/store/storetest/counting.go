@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // Counting wraps a store and counts its round trips, for benchmarks and

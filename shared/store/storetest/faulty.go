@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // ErrInjected is the error a Faulty store returns for an injected fault.

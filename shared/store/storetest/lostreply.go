@@ -6,7 +6,7 @@ import (
 	"os"
 	"sync"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // ErrLostReply is what a LostReplies store answers for a write whose reply

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // The cases of AddOnce and Undo: operations applied once, remembered for

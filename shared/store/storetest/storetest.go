@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store"
 )
 
 // Run runs the whole conformance suite.

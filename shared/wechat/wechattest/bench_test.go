@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // BenchmarkSend measures the fake's own cost per send (in process, no network), so that benchmarks of

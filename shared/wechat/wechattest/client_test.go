@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"wxnotify/shared/wechat"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // stableSource is a TokenSource that asks the fake's stable_token in normal mode, as the production

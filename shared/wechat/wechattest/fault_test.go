@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // rawSend posts a send and returns the HTTP outcome, for calls that may get no answer.

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/wechat"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // kwTemplate has one keyword of every type, so that a send can put any value in any of them.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 func sessionQuery(srv *wechattest.Server, code string) url.Values {

@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"time"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // PushMode is the message push encryption mode of the mini program console.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/wechat"
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 const pushToken = "AAAAA"

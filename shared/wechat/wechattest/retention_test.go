@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // deliver sends n messages to openid (numbered from first in character_string9), each with a fresh credit.

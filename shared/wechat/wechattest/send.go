@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // firstMsgID is where msgids start: WeChat's documented example, above 2^53 like real msgids.

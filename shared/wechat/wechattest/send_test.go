@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // leadData is valid data for leadTmpl.

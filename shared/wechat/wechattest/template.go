@@ -10,7 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // Template types, as getTemplateList's type field.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // templateList is gettemplate's answer.

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strconv"
 
-	"wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // maxSubscribeIDs is how many template ids one wx.requestSubscribeMessage call may carry.

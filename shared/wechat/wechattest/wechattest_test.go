@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"wxnotify/shared/wechat/wechattest"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // t0 is where the fake's clock starts in tests.
