@@ -4,7 +4,7 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHPKG ?= ./shared/store/...
 
-.PHONY: dev test test-js lint vet tidy staticcheck gotest bench bench-coldstart build soak load
+.PHONY: dev test test-js lint vet tidy actionlint release staticcheck gotest bench bench-coldstart build soak load
 
 ## dev: run every function on one local server (bbolt + sandbox WeChat).
 dev:
@@ -20,12 +20,16 @@ gotest: node_modules/.bin/dynalite
 test-js:
 	node --test clients/miniprogram/test/
 
-lint: vet staticcheck tidy
+lint: vet staticcheck tidy actionlint
 	@unformatted=$$(find . -name '*.go' -not -path './node_modules/*' -not -path './dist/*' -exec gofmt -l {} +); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
 vet:
 	$(GO) vet $(PKGS)
+
+## actionlint: the GitHub workflows are valid (actionlint, pinned by go.mod's tool directive).
+actionlint:
+	$(GO) tool actionlint -color=false .github/workflows/*.yml
 
 ## tidy: go.mod and go.sum are what `go mod tidy` makes of the code (fails with the diff otherwise).
 tidy:
@@ -64,6 +68,12 @@ bench-coldstart:
 ## CONFIG=path bundles that wxnotify.yaml (default ./wxnotify.yaml, else the example).
 build:
 	GO=$(GO) $(GO) run ./internal/dist -out dist $(if $(CONFIG),-config $(CONFIG))
+
+## release: the release files in dist/release - every function zip for AWS (linux/arm64, linux/amd64) and
+## Tencent Cloud (linux/amd64), the CLI for linux, darwin and windows, and SHA256SUMS; byte-identical on
+## every run of the same commit. VERSION=v1.2.0 names the files (default: git describe).
+release:
+	GO=$(GO) $(GO) run ./internal/dist -release -out dist/release $(if $(VERSION),-version $(VERSION)) $(if $(CONFIG),-config $(CONFIG))
 
 ## build-<LogicalId>: one AWS function for `sam build` (BuildMethod: makefile), e.g. build-LoginFunction.
 build-%Function:

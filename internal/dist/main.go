@@ -14,12 +14,20 @@
 //
 //	go run ./internal/dist [-out dist] [-cloud aws,tencent] [-config wxnotify.yaml] [function...]
 //	go run ./internal/dist -sam LoginFunction -artifacts "$ARTIFACTS_DIR"
+//	go run ./internal/dist -release [-out dist/release] [-version v1.2.0]
 //
 // With no function named, every directory of functions/ is built. The
 // configuration is -config, else ./wxnotify.yaml, else the bundled example
 // (with a warning). Binaries are built with CGO_ENABLED=0, -trimpath,
-// -buildvcs=false, -ldflags "-s -w" and -tags lambda.norpc; zips have sorted
-// entries and a fixed time ($SOURCE_DATE_EPOCH, else 1980-01-01).
+// -ldflags "-s -w -buildid=" and -tags lambda.norpc, stamped with the
+// checkout's VCS revision when there is one (the functions log it at cold
+// start); zips have sorted entries and a fixed time ($SOURCE_DATE_EPOCH, else
+// 1980-01-01). The same commit and Go version give the same bytes.
+//
+// The -release form is what `make release` runs: every function for AWS on
+// linux/arm64 and linux/amd64 and for Tencent Cloud on linux/amd64, the CLI
+// for linux, darwin (amd64, arm64) and windows (amd64), each in a zip named
+// wxnotify_<version>_<what>_<os>_<arch>.zip, and SHA256SUMS over them.
 //
 // The -sam form is what `sam build` runs through the Makefile's
 // build-<LogicalId> targets (BuildMethod: makefile): it writes bootstrap and
@@ -82,6 +90,9 @@ type options struct {
 	goarch    string // overrides every cloud's GOARCH (tests build for the host)
 	sam       string
 	artifacts string
+	release   bool
+	version   string
+	platforms []string // -release: only these goos/goarch (tests)
 	functions []string
 	epoch     time.Time
 	goCmd     string
@@ -93,11 +104,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.sam != "" {
+	switch {
+	case o.sam != "":
 		return buildSAM(ctx, o)
+	case o.release:
+		return buildRelease(ctx, o)
 	}
 	return buildAll(ctx, o)
 }
+
+// defaultEpoch stamps the zip entries when $SOURCE_DATE_EPOCH is not set.
+var defaultEpoch = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("dist", flag.ContinueOnError)
@@ -110,10 +127,17 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 	fs.StringVar(&o.goarch, "goarch", "", "GOARCH for every cloud instead of its own (native: the host's)")
 	fs.StringVar(&o.sam, "sam", "", "SAM logical id of one AWS function (with -artifacts)")
 	fs.StringVar(&o.artifacts, "artifacts", "", "SAM's ARTIFACTS_DIR")
+	fs.BoolVar(&o.release, "release", false, "build the release files (every function, both architectures, the CLI, SHA256SUMS)")
+	fs.StringVar(&o.version, "version", "", "version in the release file names (default: git describe --tags --always --dirty)")
+	var platforms string
+	fs.StringVar(&platforms, "platforms", "", "with -release: only these goos/goarch, comma-separated (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	o.functions = fs.Args()
+	if platforms != "" {
+		o.platforms = strings.Split(platforms, ",")
+	}
 	if g := getenv("GO"); g != "" {
 		o.goCmd = g
 	}
@@ -127,7 +151,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		}
 		o.clouds = append(o.clouds, clouds[i])
 	}
-	o.epoch = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+	o.epoch = defaultEpoch
 	if s := getenv("SOURCE_DATE_EPOCH"); s != "" {
 		sec, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || sec < o.epoch.Unix() {
@@ -142,6 +166,12 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (opt
 		return o, errors.New("-artifacts needs -sam")
 	case o.sam != "" && len(o.functions) > 0:
 		return o, errors.New("-sam builds the one function it names")
+	case o.release && o.sam != "":
+		return o, errors.New("-release and -sam build different things: give one")
+	case (o.version != "" || len(o.platforms) > 0) && !o.release:
+		return o, errors.New("-version and -platforms are for release files: they need -release")
+	case o.version != "" && !validVersion(o.version):
+		return o, fmt.Errorf("-version: %q is not a version (letters, digits, '.', '-', '+')", o.version)
 	}
 	return o, nil
 }
@@ -323,16 +353,28 @@ func buildSAM(ctx context.Context, o options) error {
 // goBuild builds the functions for linux/goarch into dir, one binary per
 // function named after it.
 func goBuild(ctx context.Context, o options, goarch, dir string, functions []string) error {
-	args := []string{"build", "-trimpath", "-buildvcs=false", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", dir + string(filepath.Separator)}
-	for _, f := range functions {
-		args = append(args, "./functions/"+f)
+	pkgs := make([]string, len(functions))
+	for i, f := range functions {
+		pkgs[i] = "./functions/" + f
 	}
+	return goBuildPkgs(ctx, o, "linux", goarch, dir+string(filepath.Separator), pkgs)
+}
+
+// buildFlags make a build depend only on the sources, the Go version and the
+// VCS revision: no paths, no build id, no symbol tables.
+var buildFlags = []string{"build", "-trimpath", "-buildvcs=auto", "-tags", "lambda.norpc", "-ldflags", "-s -w -buildid="}
+
+// goBuildPkgs builds pkgs for goos/goarch to out (a directory ending in the
+// separator for several packages, else a file).
+func goBuildPkgs(ctx context.Context, o options, goos, goarch, out string, pkgs []string) error {
+	args := append(slices.Clone(buildFlags), "-o", out)
+	args = append(args, pkgs...)
 	cmd := exec.CommandContext(ctx, o.goCmd, args...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = o.stderr, &stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build (GOARCH=%s): %w\n%s", goarch, err, stderr.Bytes())
+		return fmt.Errorf("go build (GOOS=%s GOARCH=%s): %w\n%s", goos, goarch, err, stderr.Bytes())
 	}
 	return nil
 }
