@@ -211,6 +211,35 @@ func discover() ([]string, error) {
 	return names, nil
 }
 
+// selection is what a build makes: the functions named (every one when
+// none is), checked against functions/, and the configuration to bundle.
+func selection(o options) (functions []string, cfg []byte, err error) {
+	all, err := discover()
+	if err != nil {
+		return nil, nil, err
+	}
+	functions = o.functions
+	if len(functions) == 0 {
+		functions = all
+	}
+	for _, f := range functions {
+		if !slices.Contains(all, f) {
+			return nil, nil, fmt.Errorf("no function %q in functions/ (%s)", f, strings.Join(all, ", "))
+		}
+	}
+	cfg, err = readConfig(o)
+	return functions, cfg, err
+}
+
+// readConfig reads the wxnotify.yaml to bundle.
+func readConfig(o options) ([]byte, error) {
+	path, err := configFile(o)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(path)
+}
+
 // configFile picks the wxnotify.yaml to bundle.
 func configFile(o options) (string, error) {
 	if o.config != "" {
@@ -227,24 +256,7 @@ func configFile(o options) (string, error) {
 }
 
 func buildAll(ctx context.Context, o options) error {
-	all, err := discover()
-	if err != nil {
-		return err
-	}
-	functions := o.functions
-	if len(functions) == 0 {
-		functions = all
-	}
-	for _, f := range functions {
-		if !slices.Contains(all, f) {
-			return fmt.Errorf("no function %q in functions/ (%s)", f, strings.Join(all, ", "))
-		}
-	}
-	cfgPath, err := configFile(o)
-	if err != nil {
-		return err
-	}
-	cfg, err := os.ReadFile(cfgPath)
+	functions, cfg, err := selection(o)
 	if err != nil {
 		return err
 	}
@@ -323,11 +335,7 @@ func buildSAM(ctx context.Context, o options) error {
 	if !slices.Contains(all, f) {
 		return fmt.Errorf("-sam %s: no functions/%s/main.go", o.sam, f)
 	}
-	cfgPath, err := configFile(o)
-	if err != nil {
-		return err
-	}
-	cfg, err := os.ReadFile(cfgPath)
+	cfg, err := readConfig(o)
 	if err != nil {
 		return err
 	}

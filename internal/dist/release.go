@@ -34,18 +34,7 @@ var releaseCLI = []target{{"linux", "amd64"}, {"linux", "arm64"}, {"darwin", "am
 // Each function zip holds its binary and the bundled wxnotify.yaml, as the
 // clouds' code uploads want; each CLI zip holds the wxnotify binary.
 func buildRelease(ctx context.Context, o options) error {
-	functions, err := discover()
-	if err != nil {
-		return err
-	}
-	if len(o.functions) > 0 {
-		functions = o.functions
-	}
-	cfgPath, err := configFile(o)
-	if err != nil {
-		return err
-	}
-	cfg, err := os.ReadFile(cfgPath)
+	functions, cfg, err := selection(o)
 	if err != nil {
 		return err
 	}

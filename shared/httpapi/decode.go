@@ -12,6 +12,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/wxnotify/wxnotify/internal/jsonstr"
 	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
@@ -242,14 +243,14 @@ func validJSONString(raw []byte) bool {
 			i++
 			continue
 		}
-		r := hex4(lit[i+2 : i+6])
+		r := jsonstr.Hex4(lit[i+2 : i+6])
 		i += 5
 		switch {
 		case utf16.IsSurrogate(r) && r < 0xdc00: // high: a low one must follow
 			if i+6 >= len(lit) || lit[i+1] != '\\' || lit[i+2] != 'u' {
 				return false
 			}
-			if low := hex4(lit[i+3 : i+7]); low < 0xdc00 || low > 0xdfff {
+			if low := jsonstr.Hex4(lit[i+3 : i+7]); low < 0xdc00 || low > 0xdfff {
 				return false
 			}
 			i += 6
@@ -258,21 +259,4 @@ func validJSONString(raw []byte) bool {
 		}
 	}
 	return true
-}
-
-// hex4 decodes the four hex digits of a \u escape.
-func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
 }

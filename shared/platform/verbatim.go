@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/wxnotify/wxnotify/internal/jsonstr"
 )
 
 // verbatim returns the JSON string member name of the object obj with the
@@ -65,10 +67,10 @@ func unquoteVerbatim(lit []byte) []byte {
 		case 't':
 			out = append(out, '\t')
 		case 'u':
-			r := hex4(lit[i+1 : i+5])
+			r := jsonstr.Hex4(lit[i+1 : i+5])
 			i += 4
 			if utf16.IsSurrogate(r) && r < 0xdc00 && i+6 < len(lit) && lit[i+1] == '\\' && lit[i+2] == 'u' {
-				if low := hex4(lit[i+3 : i+7]); low >= 0xdc00 && low <= 0xdfff {
+				if low := jsonstr.Hex4(lit[i+3 : i+7]); low >= 0xdc00 && low <= 0xdfff {
 					out = utf8.AppendRune(out, utf16.DecodeRune(r, low))
 					i += 6
 					continue
@@ -84,21 +86,4 @@ func unquoteVerbatim(lit []byte) []byte {
 		}
 	}
 	return out
-}
-
-// hex4 decodes the four hex digits of a \u escape.
-func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
 }

@@ -149,6 +149,18 @@ func CheckOp(op CounterOp) (keepMS int64, err error) {
 	return op.Keep.Milliseconds(), nil
 }
 
+// CheckAddOnce validates the arguments of AddOnce - the key, the bounds,
+// the operation - and returns the operation's Keep in milliseconds.
+func CheckAddOnce(key Key, min, max int64, op CounterOp) (keepMS int64, err error) {
+	if err := CheckKey(key); err != nil {
+		return 0, err
+	}
+	if err := CheckBounds(min, max); err != nil {
+		return 0, err
+	}
+	return CheckOp(op)
+}
+
 // CheckOpID validates an operation ID, wrapping ErrInvalidOp.
 func CheckOpID(id string) error {
 	switch {

@@ -95,13 +95,7 @@ func saveOps(tx *bolt.Tx, ek []byte, l opLog) error {
 
 // AddOnce implements store.Store.
 func (s *Store) AddOnce(ctx context.Context, key store.Key, delta, min, max int64, op store.CounterOp) (int64, error) {
-	if err := store.CheckKey(key); err != nil {
-		return 0, err
-	}
-	if err := store.CheckBounds(min, max); err != nil {
-		return 0, err
-	}
-	keepMS, err := store.CheckOp(op)
+	keepMS, err := store.CheckAddOnce(key, min, max, op)
 	if err != nil {
 		return 0, err
 	}

@@ -69,13 +69,7 @@ const opTrimEvery = 32
 // (written before them) gets them with a second, versioned UpdateItem.
 // Every opTrimEvery operations, the maps are read and trimmed.
 func (s *Store) AddOnce(ctx context.Context, key store.Key, delta, min, max int64, op store.CounterOp) (int64, error) {
-	if err := store.CheckKey(key); err != nil {
-		return 0, err
-	}
-	if err := store.CheckBounds(min, max); err != nil {
-		return 0, err
-	}
-	keepMS, err := store.CheckOp(op)
+	keepMS, err := store.CheckAddOnce(key, min, max, op)
 	if err != nil {
 		return 0, err
 	}
