@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,5 +319,74 @@ func TestAudienceGiveBackNotes(t *testing.T) {
 	created, done := audienceBatch(t, other)
 	if created.Total != 1 || done.Sent != 1 {
 		t.Fatalf("the credit given back: total %d, done %+v; want it sent", created.Total, done)
+	}
+}
+
+// TestAudienceLongTerm: a long-term template's audience is the users whose
+// acceptance stands; one who turns it off (a kept reject) leaves the index,
+// the others stay after every message.
+func TestAudienceLongTerm(t *testing.T) {
+	const ltID = "long-term-tmpl-id"
+	r := newRig(t, nil)
+	r.fake = wechattest.NewServer(wechattest.Options{AppID: appID, Templates: []wechattest.Template{{
+		PriTmplID: ltID, Title: "服务进度提醒", Type: wechattest.LongTerm,
+		Keywords: []wechattest.Keyword{{Name: "thing1"}, {Name: "number2"}},
+	}}})
+	t.Cleanup(r.fake.Close)
+	catalog, err := notify.NewCatalog([]notify.Template{{Alias: "lead_digest", ID: ltID, Kind: notify.LongTerm,
+		Keywords: []notify.Keyword{{Name: "thing1"}, {Name: "number2"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.catalog = catalog
+	svc := r.service(t, r.st, notify.BatchOptions{Rate: 5000, PageSize: 2})
+	ctx := context.Background()
+	var openIDs []string
+	for i := range 5 {
+		o := r.fake.OpenID(fmt.Sprintf("lt%d", i))
+		res, err := r.fake.Subscribe(o, map[string]string{ltID: "accept"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.RecordReport(ctx, o, notify.Report{Result: map[string]string{ltID: res[ltID].(string)}}); err != nil {
+			t.Fatal(err)
+		}
+		openIDs = append(openIDs, o)
+	}
+	for _, o := range openIDs[3:] { // turned off, "always keep this choice"
+		if err := r.fake.Unsubscribe(o, ltID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.RecordReport(ctx, o, notify.Report{Settings: &notify.Settings{ItemSettings: map[string]string{ltID: "reject"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ltEntries := func() int {
+		page, err := r.st.Query(ctx, store.Query{Partition: "aud|" + appID + "|" + ltID, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Items)
+	}
+	if got := ltEntries(); got != 3 {
+		t.Fatalf("index: %d entries, want the 3 users who kept it on", got)
+	}
+	for round := 1; round <= 2; round++ {
+		created, done := audienceBatch(t, svc)
+		if created.Total != 3 || done.Sent != 3 || done.Total != 3 {
+			t.Fatalf("batch %d: total %d at creation, done %+v; want 3 sent", round, created.Total, done)
+		}
+	}
+	for i, o := range openIDs {
+		want := 2
+		if i >= 3 {
+			want = 0
+		}
+		if got := len(r.fake.Messages(o)); got != want {
+			t.Fatalf("user %d: %d messages, want %d", i, got, want)
+		}
+	}
+	if got := ltEntries(); got != 3 {
+		t.Fatalf("index after the batches: %d entries, want 3", got)
 	}
 }

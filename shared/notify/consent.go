@@ -456,7 +456,7 @@ func (s *Service) consume(ctx context.Context, openID string, t Template, id str
 			ok = false
 			return nil
 		}
-		last = left == 0
+		last = err == nil && left == 0
 		return err
 	})
 	return ok, last, err

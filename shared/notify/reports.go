@@ -158,7 +158,7 @@ func (s *Service) sweepReport(ctx context.Context, it store.Item) (bool, error) 
 			spent = true
 			return nil
 		}
-		last = left == 0
+		last = err == nil && left == 0
 		return err
 	})
 	if err != nil {
