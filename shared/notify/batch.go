@@ -27,7 +27,8 @@ const (
 )
 
 // AudienceConsenting sends to every user with a credit (or a long-term
-// acceptance) for the template when the batch runs.
+// acceptance) for the template when the batch runs: the users of the
+// template's audience index (see audience.go).
 const AudienceConsenting = "consenting"
 
 // MaxBatchRecipients bounds the explicit recipients of one batch.
@@ -141,17 +142,6 @@ func (s *Service) batchPageKey(id string, page int) store.Key {
 func (s *Service) duePartition() string { return "batdue|" + s.appID }
 func dueSort(notBefore time.Time, id string) string {
 	return fmt.Sprintf("%013d|%s", max(0, notBefore.UnixMilli()), id)
-}
-func (s *Service) audiencePartition(tmplID string) string { return "aud|" + s.appID + "|" + tmplID }
-
-// noteAudience records that openID may receive tmplID's messages, for
-// "audience": "consenting" batches (which skip users whose credit is gone).
-func (s *Service) noteAudience(ctx context.Context, openID, tmplID string) error {
-	_, err := s.st.Put(ctx, store.Key{Partition: s.audiencePartition(tmplID), Sort: openID}, []byte("1"), store.PutOptions{})
-	if err != nil {
-		return storeErr("note audience", err)
-	}
-	return nil
 }
 
 // CreateBatch validates and stores a batch: explicit recipients are stored
@@ -303,15 +293,21 @@ func batchFingerprint(b Batch, notBefore time.Time, recipients []BatchRecipient)
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// countAudience counts the users of the template's audience index: the
+// holders, and the rare stale entries the run will prune.
 func (s *Service) countAudience(ctx context.Context, tmplID string) (int, error) {
-	n := 0
+	n, prev := 0, ""
 	q := store.Query{Partition: s.audiencePartition(tmplID), Limit: store.MaxQueryLimit}
 	for {
 		page, err := s.st.Query(ctx, q)
 		if err != nil {
 			return 0, storeErr("count audience", err)
 		}
-		n += len(page.Items)
+		for _, it := range page.Items {
+			if o := audienceOpenID(it.Key.Sort); o != prev {
+				n, prev = n+1, o
+			}
+		}
 		if page.Next == "" {
 			return n, nil
 		}
@@ -546,13 +542,18 @@ func (s *Service) loadPage(ctx context.Context, b Batch) ([]BatchRecipient, stri
 		if err != nil {
 			return nil, "", false, storeErr("query audience", err)
 		}
-		out := make([]BatchRecipient, len(page.Items))
-		for i, it := range page.Items {
-			out[i] = BatchRecipient{OpenID: it.Key.Sort}
+		// The cursor is the last entry done; a user's other entries follow
+		// it, and are skipped (a cursor of the earlier layout is an openid).
+		out := make([]BatchRecipient, 0, len(page.Items))
+		prev := audienceOpenID(b.Cursor)
+		for _, it := range page.Items {
+			if o := audienceOpenID(it.Key.Sort); o != prev {
+				out, prev = append(out, BatchRecipient{OpenID: o}), o
+			}
 		}
 		next := b.Cursor
-		if len(out) > 0 {
-			next = out[len(out)-1].OpenID
+		if len(page.Items) > 0 {
+			next = page.Items[len(page.Items)-1].Key.Sort
 		}
 		return out, next, page.Next == "", nil
 	}
@@ -610,6 +611,10 @@ func (s *Service) sendPage(ctx context.Context, b Batch, t Template, recipients 
 					IdempotencyKey: b.ID + ":" + r.key(), Source: FromBatch,
 				})
 				switch code := CodeOf(err); {
+				case err == nil && b.Audience != "" && notInAudience(n):
+					// A stale index entry: pruned, and not counted (the
+					// audience is the users who hold a credit).
+					s.leaveAudience(context.WithoutCancel(ctx), n.OpenID, t)
 				case err == nil, code == CodeWeChatUnavailable, code == CodeBadRequest:
 					if n.ID == "" {
 						n.Status = StatusFailed
@@ -641,6 +646,13 @@ feed:
 	close(work)
 	wg.Wait()
 	return counts, firstErr
+}
+
+// notInAudience reports whether an audience batch's send found no credit
+// without calling WeChat: the user was not a holder (a 43101 answer is a
+// holder WeChat refused, counted as skipped).
+func notInAudience(n Notification) bool {
+	return n.Status == StatusSkipped && n.Reason == ReasonNoConsent && n.WeChat.Errcode == 0 && n.OpenID != ""
 }
 
 // sendWithRetry sends one batch recipient, trying again a few times when the

@@ -114,6 +114,40 @@ func BenchmarkSend(b *testing.B) {
 	}
 }
 
+// BenchmarkSendLastCredit is BenchmarkSend for sends that take a user's
+// last credit: each user has one, and an audience index entry as its grant
+// left. After the outcome, the send prunes the user from the index: one
+// query of the user's entries, one read of the ledger, one delete.
+func BenchmarkSendLastCredit(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		push bool
+	}{{"bolt-nosync", false}, {"bolt-nosync-push", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			svc, counting, openIDs := benchSetup(b, b.N, 1, true, mode.push)
+			ctx := context.Background()
+			for _, o := range openIDs {
+				if err := svc.noteAudience(ctx, o, benchTmpl); err != nil {
+					b.Fatal(err)
+				}
+			}
+			before := counting.Total()
+			b.ResetTimer()
+			for i := range b.N {
+				if n, err := svc.Send(ctx, benchRequest(openIDs[i], i)); err != nil || n.Status != StatusSent {
+					b.Fatalf("send %d: %v %s %s", i, err, n.Status, n.Reason)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(counting.Total()-before)/float64(b.N), "store-ops/send")
+			left, err := svc.countAudience(ctx, benchTmpl)
+			if err != nil || left != 0 {
+				b.Fatalf("audience after every last credit was spent: %d users (%v), want 0", left, err)
+			}
+		})
+	}
+}
+
 // BenchmarkSendParallel measures throughput with 16 concurrent senders.
 func BenchmarkSendParallel(b *testing.B) {
 	const users, workers = 50, 16

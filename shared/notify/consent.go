@@ -304,12 +304,13 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 		}
 		return s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src) })
 	}
-	if status == StatusAccept && t.Kind == LongTerm {
-		if err := s.noteAudience(ctx, openID, t.ID); err != nil {
-			return err
-		}
+	if err := s.recordChoice(ctx, openID, t, status, src); err != nil {
+		return err
 	}
-	return s.recordChoice(ctx, openID, t, status, src)
+	if status == StatusAccept && t.Kind == LongTerm {
+		return s.noteAudience(ctx, openID, t.ID) // after the acceptance it notes
+	}
+	return nil
 }
 
 // recordChoice sets the consent state after a popup choice.
@@ -341,12 +342,16 @@ func (s *Service) applySetting(ctx context.Context, openID string, t Template, s
 // consent state first. Replacing the counter makes it forget its
 // operations: a credit a send took before the zeroing cannot be given back
 // (WeChat's zeroing took it too), while a credit granted after it can.
+// The user then leaves the template's audience index (best effort).
 func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, edit func(*consentMeta)) error {
 	if err := s.updateConsent(ctx, openID, tmplID, edit); err != nil {
 		return err
 	}
 	if _, err := s.st.Put(ctx, s.creditsKey(openID, tmplID), []byte("0"), store.PutOptions{}); err != nil {
 		return storeErr("zero credits", err)
+	}
+	if t, ok := s.templateByID(tmplID); ok {
+		s.leaveAudience(ctx, openID, t)
 	}
 	return nil
 }
@@ -427,47 +432,59 @@ func holdOp(id string) string { return "take:" + id }
 
 // consume takes the right to send one message before WeChat is called: a
 // credit for one-time templates, the acceptance for long-term ones. It
-// reports false when the ledger allows nothing. The credit is taken by one
-// AddOnce named after the notification, so that a retry of the send (after
-// a store failure, a lost reply) finds the credit it already holds instead
-// of taking another.
-func (s *Service) consume(ctx context.Context, openID string, t Template, id string) (bool, error) {
+// reports false when the ledger allows nothing, and whether the take left
+// the user without credit (last: the send then prunes the audience index).
+// The credit is taken by one AddOnce named after the notification, so that
+// a retry of the send (after a store failure, a lost reply) finds the
+// credit it already holds instead of taking another, and the same answer.
+func (s *Service) consume(ctx context.Context, openID string, t Template, id string) (ok, last bool, err error) {
 	if t.Kind == LongTerm {
 		it, err := s.st.Get(ctx, s.consentKey(openID, t.ID))
 		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
+			return false, false, nil
 		}
 		if err != nil {
-			return false, storeErr("get consent", err)
+			return false, false, storeErr("get consent", err)
 		}
 		var m consentMeta
-		return json.Unmarshal(it.Value, &m) == nil && m.LongTerm, nil
+		return json.Unmarshal(it.Value, &m) == nil && m.LongTerm, false, nil
 	}
-	ok := true
-	err := s.retryWrite(ctx, "consume credit", func() error {
-		_, err := s.st.AddOnce(ctx, s.creditsKey(openID, t.ID), -1, 0, math.MaxInt64, store.CounterOp{ID: holdOp(id), Keep: s.holdKeep()})
+	ok = true
+	err = s.retryWrite(ctx, "consume credit", func() error {
+		left, err := s.st.AddOnce(ctx, s.creditsKey(openID, t.ID), -1, 0, math.MaxInt64, store.CounterOp{ID: holdOp(id), Keep: s.holdKeep()})
 		if errors.Is(err, store.ErrOutOfRange) {
 			ok = false
 			return nil
 		}
+		last = err == nil && left == 0
 		return err
 	})
-	return ok, err
+	return ok, last, err
 }
 
 // giveBack returns the credit notification id took, for a send WeChat did
 // not deliver. When the credits were zeroed since (the user turned the
 // template off, or WeChat said 43101), WeChat's count was zeroed with that
 // credit in it, and the counter no longer remembers the take: nothing is
-// given back. The Undo is safe to repeat.
+// given back. The Undo is safe to repeat. A credit given back makes the
+// user a holder again: they are noted in the audience index after it (also
+// when an Undo's reply was lost, since it may have applied).
 func (s *Service) giveBack(ctx context.Context, openID string, t Template, id string) error {
 	if t.Kind == LongTerm {
 		return nil
 	}
-	return s.retryWrite(ctx, "give back credit", func() error {
-		_, err := s.st.Undo(ctx, s.creditsKey(openID, t.ID), holdOp(id))
+	mayHave := false
+	err := s.retryWrite(ctx, "give back credit", func() error {
+		undone, err := s.st.Undo(ctx, s.creditsKey(openID, t.ID), holdOp(id))
+		mayHave = mayHave || undone || err != nil
 		return err
 	})
+	if mayHave {
+		if nerr := s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) }); err == nil {
+			err = nerr
+		}
+	}
+	return err
 }
 
 // retryWrite runs a compensating write (a credit given back, an outcome

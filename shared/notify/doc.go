@@ -18,4 +18,6 @@
 //	n|<appid>|<id>       n                    a notification record (its id is derived from the
 //	                                          idempotency key when there is one: the claim IS the record)
 //	push|<appid>         <event key>          push events already applied
+//	aud|<appid>|<tmplId> <openid>!<nonce>     the template's audience index: users who may receive it now
+//	                                          (see audience.go; "<openid>" alone: written before pruning)
 package notify

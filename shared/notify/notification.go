@@ -461,7 +461,7 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 	// Taken before the credit: a revoke recorded at or after it zeroed
 	// that credit too (see giveBack).
 	callAt := s.now()
-	ok, err := s.consume(ctx, n.OpenID, t, n.ID)
+	ok, last, err := s.consume(ctx, n.OpenID, t, n.ID)
 	if err != nil {
 		return s.finishStoreFailure(ctx, n, ver, err)
 	}
@@ -472,12 +472,21 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 		ToUser: n.OpenID, TemplateID: t.ID, Page: n.Page, Data: n.Data,
 		MiniprogramState: n.MiniprogramState, Lang: n.Lang,
 	})
+	var out Notification
 	if err == nil {
 		n.WeChat = WeChatResult{Errcode: 0, Errmsg: "ok", MsgID: res.MsgIDString()}
 		s.markSent(context.WithoutCancel(ctx), n)
-		return s.finish(ctx, n, ver, StatusSent, "")
+		out, err = s.finish(ctx, n, ver, StatusSent, "")
+	} else {
+		out, err = s.settleFailure(ctx, n, ver, t, callAt, err)
 	}
-	return s.settleFailure(ctx, n, ver, t, callAt, err)
+	if last && (out.Status == StatusSent || out.Status == StatusUnknown) {
+		// The last credit is spent: the user leaves the audience index,
+		// once the outcome is recorded (a failed send gave the credit back;
+		// a 43101 pruned with its zeroing).
+		s.leaveAudience(context.WithoutCancel(ctx), n.OpenID, t)
+	}
+	return out, err
 }
 
 // settleFailure records a send WeChat did not accept, keeping the ledger

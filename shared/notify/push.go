@@ -188,17 +188,16 @@ func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item w
 		return s.applyChoice(ctx, openID, t, status, SourcePopup, -1, op)
 	case wechat.EventSubscribeChange:
 		if status == StatusAccept {
-			if t.Kind == LongTerm {
-				if err := s.noteAudience(ctx, openID, t.ID); err != nil {
-					return err
-				}
-			}
-			return s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
+			err := s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
 				m.Status, m.Source = StatusAccept, SourceChange
 				if t.Kind == LongTerm {
 					m.LongTerm = true
 				}
 			})
+			if err != nil || t.Kind != LongTerm {
+				return err
+			}
+			return s.noteAudience(ctx, openID, t.ID) // after the acceptance it notes
 		}
 		return s.Revoke(ctx, openID, t.ID, SourceChange)
 	}

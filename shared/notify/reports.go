@@ -151,17 +151,21 @@ func (s *Service) sweepReport(ctx context.Context, it store.Item) (bool, error) 
 		_, err := s.dropPendingReport(ctx, it)
 		return false, err
 	}
-	spent := false
+	spent, last := false, false
 	err = s.retryWrite(ctx, "withdraw credit", func() error {
-		_, err := s.st.AddOnce(ctx, s.creditsKey(p.OpenID, p.Template), -1, 0, math.MaxInt64, op)
+		left, err := s.st.AddOnce(ctx, s.creditsKey(p.OpenID, p.Template), -1, 0, math.MaxInt64, op)
 		if errors.Is(err, store.ErrOutOfRange) {
 			spent = true
 			return nil
 		}
+		last = err == nil && left == 0
 		return err
 	})
 	if err != nil {
 		return false, err
+	}
+	if t, ok := s.templateByID(p.Template); ok && last {
+		s.leaveAudience(ctx, p.OpenID, t) // the withdrawn credit was the last
 	}
 	// An overlapping sweep withdrew the same credit (once): the one whose
 	// delete takes the entry counts and logs it.
