@@ -132,7 +132,11 @@ func (c *checker) file(f file) {
 	inFence := false
 	for i, line := range strings.Split(f.text, "\n") {
 		n := i + 1
-		for _, m := range outside.FindAllString(line, -1) {
+		scan := line
+		if isMD || isYAML {
+			scan = withoutInsideLinks(f, line)
+		}
+		for _, m := range outside.FindAllString(scan, -1) {
 			c.report(f, n, m, "names a file outside the repository, which users do not have: "+
 				"point at the repository's own docs (docs/design.md, docs/api.md, docs/wechat.md)")
 		}
@@ -163,6 +167,23 @@ func (c *checker) file(f file) {
 			c.links(f, n, line)
 		}
 	}
+}
+
+// withoutInsideLinks blanks the targets of the line's relative Markdown
+// links that stay inside the repository (a link from docs/ up to shared/, say,
+// docs/), which are checked as links, not as mentions of the folder outside.
+func withoutInsideLinks(f file, line string) string {
+	return mdLink.ReplaceAllStringFunc(line, func(link string) string {
+		target := mdLink.FindStringSubmatch(link)[1]
+		p, _, _ := strings.Cut(target, "#")
+		if p == "" || scheme.MatchString(p) || strings.HasPrefix(p, "/") {
+			return link
+		}
+		if rel := path.Join(path.Dir(f.rel), p); rel == ".." || strings.HasPrefix(rel, "../") {
+			return link
+		}
+		return strings.Replace(link, target, "", 1)
+	})
 }
 
 // links checks the Markdown links of one line.
