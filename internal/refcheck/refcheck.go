@@ -170,8 +170,8 @@ func (c *checker) file(f file) {
 }
 
 // withoutInsideLinks blanks the targets of the line's relative Markdown
-// links that stay inside the repository (a link from docs/ up to shared/, say,
-// docs/), which are checked as links, not as mentions of the folder outside.
+// links that stay inside the repository (a link from docs/ up to shared/,
+// say), which are checked as links, not as mentions of the folder outside.
 func withoutInsideLinks(f file, line string) string {
 	return mdLink.ReplaceAllStringFunc(line, func(link string) string {
 		target := mdLink.FindStringSubmatch(link)[1]
