@@ -16,7 +16,7 @@ import (
 // maxAnswer bounds the answers read from wxnotify.
 const maxAnswer = 8 << 20
 
-// apiClient calls wxnotify's HTTP API (API.md) with an API key.
+// apiClient calls wxnotify's HTTP API (docs/api.md) with an API key.
 type apiClient struct {
 	base string // scheme://host[/prefix], no trailing slash
 	key  string
@@ -100,7 +100,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]by
 	return raw, nil
 }
 
-// answerError reads API.md's error body, or makes do with the status when
+// answerError reads the error body of docs/api.md, or makes do with the status when
 // something else (a proxy, a gateway) answered.
 func answerError(status int, raw []byte) *apiError {
 	var body struct {

@@ -1,7 +1,7 @@
 // Package soak drives the whole of wxnotify through its public surfaces -
 // the mini program's routes, the server API, lead events, batches and
 // WeChat's pushes - while WeChat and the store fail, then checks the
-// guarantees of DESIGN.md section 6 against the fake WeChat's truth.
+// guarantees of docs/design.md#guarantees against the fake WeChat's truth.
 //
 // A small run is part of the normal tests; `make soak` runs the full scale.
 package soak

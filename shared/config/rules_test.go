@@ -36,7 +36,7 @@ func parseEvent(tb testing.TB, body string) notify.Event {
 	return ev
 }
 
-// TestExampleLeadRule runs API.md's sample event through the example's
+// TestExampleLeadRule runs the sample event of docs/api.md#lead-events through the example's
 // lead-assignment rule: the data passes the template's check unchanged.
 func TestExampleLeadRule(t *testing.T) {
 	catalog, rules := exampleRules(t)

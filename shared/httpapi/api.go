@@ -77,7 +77,7 @@ func New(opts Options) (*API, error) {
 // Group is a set of routes that one function serves.
 type Group int
 
-// Route groups, one per function of DESIGN.md.
+// Route groups, one per function (docs/design.md#layout).
 const (
 	Login   Group = iota // POST /v1/session, POST /v1/bindings, DELETE /v1/bindings/{userId}
 	Consent              // GET /v1/templates, GET|POST /v1/consents

@@ -1,4 +1,4 @@
-// Package httpapi serves every HTTP route of API.md as ordinary
+// Package httpapi serves every HTTP route of docs/api.md as ordinary
 // http.Handlers: the local server mounts them on one mux, and the Lambda and
 // SCF adapters convert their events to *http.Request and back. It maps domain
 // errors to one error body, authenticates callers (API keys for servers,

@@ -8,7 +8,7 @@ import (
 // Code is a machine-readable error code, shared with API clients.
 type Code string
 
-// The codes of API.md.
+// The codes of docs/api.md#errors.
 const (
 	CodeBadRequest        Code = "bad_request"
 	CodeUnauthorized      Code = "unauthorized"

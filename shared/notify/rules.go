@@ -22,7 +22,7 @@ import (
 )
 
 // Event is a lead system's event in its canonical form, whatever the
-// transport (API.md "Lead events"):
+// transport (docs/api.md#lead-events):
 //
 //	{"id": "evt-7f3a", "type": "lead.assigned", "occurredAt": "2026-11-21T09:30:00Z",
 //	 "data": {"lead": {"id": "L-1001", "name": "Acme Ltd"}, "assignee": {"userId": "sales-42"}}}

@@ -18,7 +18,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
-// ruleSampleEvent is API.md's lead event, with the lead's source.
+// ruleSampleEvent is the lead event of docs/api.md#lead-events, with the lead's source.
 const ruleSampleEvent = `{"id": "evt-7f3a", "type": "lead.assigned", "occurredAt": "2026-11-21T09:30:00Z",
  "data": {"lead": {"id": "L-1001", "name": "Acme Ltd", "source": "官网"}, "assignee": {"userId": "sales-42"}}}`
 

@@ -13,7 +13,9 @@
 //   - *Error for every non-zero errcode, classified by IsTokenInvalid,
 //     IsConsentGone, IsBadRequest, IsRetryable, IsInvalidCode,
 //     IsUserBlocked, IsRateLimited and IsMisconfigured; InvalidField names
-//     the data field of a 47003;
+//     the data field of a 47003; a 40164 (the caller's IP is not in the
+//     app's API IP whitelist) also matches ErrIPNotWhitelisted and says
+//     to whitelist the egress IP;
 //   - *HTTPError for a non-2xx status;
 //   - *TransportError when no usable answer came. IsAmbiguous tells a
 //     request that may have taken effect (it was fully written) from one

@@ -42,6 +42,17 @@ const (
 // reports it. Errors wrap it with the rule that was broken.
 var ErrInvalidArgument = errors.New("wechat: invalid argument")
 
+// ErrIPNotWhitelisted matches (with errors.Is) every *Error with errcode
+// 40164: the app has an API IP whitelist and the caller's public address is
+// not on it. WeChat then refuses the access token, so every call fails
+// until an operator adds the functions' egress IP (WeChat's errmsg names
+// the address it saw) to the whitelist in mp.weixin.qq.com. See
+// docs/production.md for a fixed egress IP on each cloud.
+var ErrIPNotWhitelisted = errors.New("wechat: caller IP not in the app's API IP whitelist: add the functions' egress IP to the whitelist in mp.weixin.qq.com")
+
+// ipWhitelistHint ends the message of a 40164 error: what to do about it.
+const ipWhitelistHint = "add the functions' egress IP (WeChat's errmsg names the address it saw) to the app's API IP whitelist in mp.weixin.qq.com"
+
 // Error is a WeChat answer with a non-zero errcode.
 type Error struct {
 	Code int    // errcode
@@ -50,7 +61,17 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return "wechat " + e.API + ": errcode " + strconv.Itoa(e.Code) + ": " + e.Msg
+	msg := "wechat " + e.API + ": errcode " + strconv.Itoa(e.Code) + ": " + e.Msg
+	if e.Code == CodeIPNotAllowed {
+		msg += ": " + ipWhitelistHint
+	}
+	return msg
+}
+
+// Is reports whether target is a sentinel this error stands for:
+// ErrIPNotWhitelisted for errcode 40164.
+func (e *Error) Is(target error) bool {
+	return target == ErrIPNotWhitelisted && e.Code == CodeIPNotAllowed
 }
 
 // HTTPError is an answer with a non-2xx HTTP status (WeChat itself answers
@@ -190,6 +211,11 @@ func IsUserBlocked(err error) bool { return hasCode(err, CodeHighRiskUser) }
 
 // IsRateLimited reports WeChat's per-minute limit (45011).
 func IsRateLimited(err error) bool { return hasCode(err, CodeRateLimited) }
+
+// IsIPNotWhitelisted reports errcode 40164: the caller's IP is not in the
+// app's API IP whitelist (see ErrIPNotWhitelisted). IsMisconfigured reports
+// it too.
+func IsIPNotWhitelisted(err error) bool { return errors.Is(err, ErrIPNotWhitelisted) }
 
 // IsMisconfigured reports errors that only an operator can fix: wrong
 // appid (40013) or secret (40125), caller IP not whitelisted (40164), API

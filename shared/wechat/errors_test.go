@@ -147,3 +147,24 @@ func TestInvalidField(t *testing.T) {
 		})
 	}
 }
+
+// TestIPNotWhitelisted: errcode 40164 is ErrIPNotWhitelisted, and its
+// message says what to do about it.
+func TestIPNotWhitelisted(t *testing.T) {
+	msg := "invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist rid: 6627e1e8"
+	err := fmt.Errorf("sending: %w", &wechat.Error{Code: 40164, Msg: msg, API: "auth.getStableAccessToken"})
+	if !errors.Is(err, wechat.ErrIPNotWhitelisted) || !wechat.IsIPNotWhitelisted(err) || !wechat.IsMisconfigured(err) {
+		t.Errorf("errors.Is(40164, ErrIPNotWhitelisted), IsIPNotWhitelisted, IsMisconfigured: got false, want true")
+	}
+	want := "wechat auth.getStableAccessToken: errcode 40164: " + msg +
+		": add the functions' egress IP (WeChat's errmsg names the address it saw) to the app's API IP whitelist in mp.weixin.qq.com"
+	if got := err.Error(); got != "sending: "+want {
+		t.Errorf("got %q, want %q", got, "sending: "+want)
+	}
+	for _, code := range []int{40001, 40013, 40125, 48001} {
+		other := &wechat.Error{Code: code, Msg: "m", API: "a"}
+		if errors.Is(other, wechat.ErrIPNotWhitelisted) || wechat.IsIPNotWhitelisted(other) {
+			t.Errorf("errcode %d: IsIPNotWhitelisted got true, want false", code)
+		}
+	}
+}

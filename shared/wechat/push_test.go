@@ -32,7 +32,7 @@ func TestSignature(t *testing.T) {
 	tests := []struct {
 		name, got, want string
 	}{
-		// WECHAT.md's known answer of the URL verification.
+		// WeChat's known answer of the URL verification (docs/wechat.md#message-push).
 		{"KnownAnswer", Signature("AAAAA", "1714036504", "1514711492"), "f464b24fc39322e44b38aa78f5edd27bd1441696"},
 		{"OrderOfParts", Signature("AAAAA", "1514711492", "1714036504"), "f464b24fc39322e44b38aa78f5edd27bd1441696"},
 		{"MsgSignatureKnownAnswer", Signature(pushTestToken, pushTestTimestamp, pushTestNonce,

@@ -370,7 +370,13 @@ func (s *StoreTokenSource) finish(ctx context.Context, f *flight, skip string, r
 	f.rec, f.err = rec, err
 	s.mu.Unlock()
 	close(f.done)
-	if err != nil {
+	switch {
+	case IsIPNotWhitelisted(err):
+		// Nothing works until an operator acts: say what to do.
+		s.log.LogAttrs(ctx, slog.LevelError, "wechat access token refresh failed: this server's IP is not in the app's API IP whitelist",
+			slog.String("appid", s.appID), slog.Int("errcode", CodeIPNotAllowed),
+			slog.String("fix", ipWhitelistHint), slog.String("error", err.Error()))
+	case err != nil:
 		s.log.LogAttrs(ctx, slog.LevelWarn, "wechat access token refresh failed",
 			slog.String("appid", s.appID), slog.String("error", err.Error()))
 	}

@@ -10,11 +10,13 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/wxnotify/wxnotify/internal/lockedbuf"
 	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 	"github.com/wxnotify/wxnotify/shared/wechat"
@@ -538,5 +540,39 @@ func TestStaticToken(t *testing.T) {
 	}
 	if err := wechat.StaticToken("t").Invalidate(t.Context(), "t"); err == nil {
 		t.Error("got no error from Invalidate, want one: a static token has no replacement")
+	}
+}
+
+// TestStoreTokenSourceIPNotWhitelisted: when stable_token answers 40164,
+// Token fails with ErrIPNotWhitelisted and the refresh failure is logged
+// as an error that says to whitelist the egress IP.
+func TestStoreTokenSourceIPNotWhitelisted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"errcode":40164,"errmsg":"invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist rid: 1"}`)
+	}))
+	t.Cleanup(srv.Close)
+	var logs lockedbuf.Buffer
+	cfg := wechat.Config{AppID: testAppID, Secret: testSecret, BaseURL: srv.URL, Logger: debugLogger(&logs)}
+	ts, err := wechat.NewStoreTokenSource(openStore(t, nil), cfg, wechat.TokenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ts.Token(t.Context())
+	if !errors.Is(err, wechat.ErrIPNotWhitelisted) {
+		t.Fatalf("got %v, want ErrIPNotWhitelisted", err)
+	}
+	var line struct {
+		Level, Msg, Fix string
+		Errcode         int
+	}
+	for l := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		line.Level = ""
+		if err := json.Unmarshal([]byte(l), &line); err == nil && line.Level == "ERROR" {
+			break
+		}
+	}
+	if line.Level != "ERROR" || line.Errcode != 40164 || !strings.Contains(line.Msg, "whitelist") ||
+		!strings.Contains(line.Fix, "egress IP") || !strings.Contains(line.Fix, "mp.weixin.qq.com") {
+		t.Errorf("got log line %+v, want an ERROR with errcode 40164 saying to whitelist the egress IP; logs:\n%s", line, logs.String())
 	}
 }

@@ -311,7 +311,7 @@ func TestSetPushRejectsInvalidConfig(t *testing.T) {
 }
 
 func TestSignatureKnownAnswer(t *testing.T) {
-	// WECHAT.md's known answer, checking that the receiver's verification in these tests is the real one.
+	// WeChat's known answer (docs/wechat.md#message-push), checking that the receiver's verification in these tests is the real one.
 	if got, want := wechat.Signature("AAAAA", "1714036504", "1514711492"), "f464b24fc39322e44b38aa78f5edd27bd1441696"; got != want {
 		t.Fatalf("Signature = %s, want %s", got, want)
 	}

@@ -1,0 +1,5 @@
+package sample
+
+import "testing"
+
+func TestReal(t *testing.T) {}
