@@ -688,8 +688,26 @@ func TestServerlessFunctions(t *testing.T) {
 			t.Errorf("%s: want a vpc (Redis) and publicAccess (WeChat's API)", name)
 		}
 		checkSCFEnvironment(t, name, fn["environment"])
+		for key := range fn {
+			if !slices.Contains(scfFunctionKeys, key) {
+				t.Errorf("%s: %q is not a function input of the multi-scf component (%v)", name, key, scfFunctionKeys)
+			}
+		}
+		if got := fmt.Sprint(fn["cls"]); got != "map[logsetId:${env:TENCENT_CLS_LOGSET_ID} topicId:${env:TENCENT_CLS_TOPIC_ID}]" {
+			t.Errorf("%s: cls %s, want the CLS logset and topic from TENCENT_CLS_LOGSET_ID and TENCENT_CLS_TOPIC_ID", name, got)
+		}
+		if fn["role"] != nil {
+			t.Errorf("%s: role %v; the functions call no Tencent Cloud API and need no execution role", name, fn["role"])
+		}
 	}
 }
+
+// scfFunctionKeys are the inputs the multi-scf component reads for a
+// function (its FaasInputs), so that a misspelt key fails here rather than
+// being ignored at deploy time.
+var scfFunctionKeys = []string{"name", "handler", "runtime", "namespace", "description", "memorySize", "timeout",
+	"environment", "vpc", "vpcConfig", "cfs", "cls", "tags", "layers", "eip", "publicAccess", "installDependency",
+	"ignoreTriggers", "asyncRunEnable", "traceEnable", "role"}
 
 func checkSCFEnvironment(t *testing.T, function string, v any) {
 	t.Helper()
@@ -897,6 +915,28 @@ func TestDeployDocs(t *testing.T) {
 	for _, want := range []string{"sam build", "sam deploy", "scf deploy", "make build", "aws secretsmanager create-secret"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/deploy.md does not mention %q", want)
+		}
+	}
+	// Every parameter of template.yaml has a row in the parameters table.
+	for name := range path(readDeployFile(t, "template.yaml"), "Parameters").(map[string]any) {
+		if !strings.Contains(doc, "| `"+name+"` |") {
+			t.Errorf("docs/deploy.md has no row for the template parameter %s", name)
+		}
+	}
+	// Every ${env:NAME} of serverless.yml is named.
+	src, err := os.ReadFile(filepath.Join(root, "serverless.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code []string
+	for l := range strings.Lines(string(src)) {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			code = append(code, l)
+		}
+	}
+	for _, m := range regexp.MustCompile(`\$\{env:(\w+)\}`).FindAllStringSubmatch(strings.Join(code, ""), -1) {
+		if !strings.Contains(doc, m[1]) {
+			t.Errorf("docs/deploy.md does not name serverless.yml's setting %s", m[1])
 		}
 	}
 	for _, k := range secrets {
