@@ -45,6 +45,12 @@ var pseudoParameters = map[string]any{
 // exist only once deployed, become placeholder strings; referring to a
 // resource, parameter or condition the template does not define is an
 // error.
+//
+// goformation's own intrinsic processing is not used: it resolves !GetAtt
+// and Refs of resources to null (a typo in a name passes), evaluates !If
+// only with EvaluateConditions, which replaces every resource that has a
+// Condition with that condition's value, and it cannot take a parameter
+// set per run. goformation parses the resolved template.
 type resolver struct {
 	resources map[string]any
 	params    map[string]any
