@@ -214,71 +214,263 @@ func TestTemplateFunctions(t *testing.T) {
 		if got := str(path(props, "CodeUri")); got != "." {
 			t.Errorf("%s: CodeUri %q, want . (the module root, where the Makefile is)", id, got)
 		}
-		if got := fmt.Sprint(path(props, "Policies")); got != "[map[Ref:StateTablePolicy]]" {
-			t.Errorf("%s: Policies %s, want only StateTablePolicy", id, got)
+		for _, key := range []string{"Policies", "Events"} {
+			if v := path(props, key); v != nil {
+				t.Errorf("%s has %s %v: its role and event sources are explicit resources, so their permissions are in the template", id, key, v)
+			}
+		}
+		if got, want := fmt.Sprint(path(props, "Role")), "map[Fn::GetAtt:["+roleID(id)+" Arn]]"; got != want {
+			t.Errorf("%s: Role %s, want its own role %s", id, got, want)
+		}
+		if got := str(path(doc, "Resources", roleID(id), "Type")); got != "AWS::IAM::Role" {
+			t.Errorf("%s: %s is %q, want an AWS::IAM::Role", id, roleID(id), got)
 		}
 	}
 }
 
+// roleID is the logical id of a function's role: "LoginFunction" -> "LoginRole".
+func roleID(functionID string) string { return strings.TrimSuffix(functionID, "Function") + "Role" }
+
+// logGroupID is the logical id of a function's log group.
+func logGroupID(functionID string) string {
+	return strings.TrimSuffix(functionID, "Function") + "LogGroup"
+}
+
+// resourcesOfType are the template's resources of one type by logical id.
+func resourcesOfType(doc map[string]any, typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range path(doc, "Resources").(map[string]any) {
+		if str(path(r, "Type")) == typ {
+			out[id] = r.(map[string]any)
+		}
+	}
+	return out
+}
+
+// refTo is the logical id v refers to with !Ref X or !GetAtt X.Attr ("" otherwise).
+func refTo(v any) string {
+	if s := str(path(v, "Ref")); s != "" {
+		return s
+	}
+	if parts, ok := path(v, "Fn::GetAtt").([]any); ok && len(parts) == 2 {
+		return str(parts[0])
+	}
+	return ""
+}
+
+// TestTemplateRoutes checks the HTTP API's routes against the route groups
+// each function serves: every route reaches its function's integration.
 func TestTemplateRoutes(t *testing.T) {
 	doc := readDeployFile(t, "template.yaml")
-	fns := samFunctions(doc)
+	integrations := resourcesOfType(doc, "AWS::ApiGatewayV2::Integration")
+	got := map[string][]string{}
+	for id, r := range resourcesOfType(doc, "AWS::ApiGatewayV2::Route") {
+		p := path(r, "Properties")
+		integration, ok := strings.CutPrefix(str(path(p, "Target", "Fn::Sub")), "integrations/${")
+		integration = strings.TrimSuffix(integration, "}")
+		if !ok || integrations[integration] == nil {
+			t.Errorf("%s: Target %v, want !Sub integrations/${<Function>Integration}", id, path(p, "Target"))
+			continue
+		}
+		fn := refTo(path(integrations[integration], "Properties", "IntegrationUri"))
+		got[fn] = append(got[fn], str(path(p, "RouteKey")))
+		if refTo(path(p, "ApiId")) != "HttpApi" || str(path(r, "Condition")) != "UseHttpApi" {
+			t.Errorf("%s: ApiId %v, Condition %v; want !Ref HttpApi and UseHttpApi", id, path(p, "ApiId"), path(r, "Condition"))
+		}
+	}
+	for id, r := range integrations {
+		p := path(r, "Properties")
+		if str(path(p, "IntegrationType")) != "AWS_PROXY" || str(path(p, "PayloadFormatVersion")) != "2.0" ||
+			refTo(path(p, "ApiId")) != "HttpApi" || str(path(r, "Condition")) != "UseHttpApi" {
+			t.Errorf("%s: want an AWS_PROXY integration of payload format \"2.0\" on HttpApi, with Condition UseHttpApi", id)
+		}
+	}
 	seen := map[string]string{}
 	for _, fn := range functionDirs(t) {
 		id := logicalID(fn)
-		var got []string
-		events, _ := path(fns[id], "Properties", "Events").(map[string]any)
-		for name, ev := range events {
-			if str(path(ev, "Type")) != "HttpApi" {
-				continue
-			}
-			p := path(ev, "Properties")
-			route := str(path(p, "Method")) + " " + str(path(p, "Path"))
-			got = append(got, route)
+		routes := got[id]
+		sort.Strings(routes)
+		for _, route := range routes {
 			if other, dup := seen[route]; dup {
 				t.Errorf("%s is routed to %s and %s", route, other, id)
 			}
 			seen[route] = id
-			if fmt.Sprint(path(p, "ApiId")) != "map[Ref:HttpApi]" || str(path(p, "PayloadFormatVersion")) != "2.0" {
-				t.Errorf("%s.%s: ApiId %v, PayloadFormatVersion %v; want !Ref HttpApi and \"2.0\"",
-					id, name, path(p, "ApiId"), path(p, "PayloadFormatVersion"))
-			}
 		}
-		sort.Strings(got)
-		if want := wantRoutes(t, fn); !slices.Equal(got, want) {
-			t.Errorf("%s routes:\n got %v\nwant %v", id, got, want)
+		if want := wantRoutes(t, fn); !slices.Equal(routes, want) {
+			t.Errorf("%s routes:\n got %v\nwant %v", id, routes, want)
 		}
+	}
+	for fn := range got {
+		if !slices.Contains(functionDirs(t), strings.ToLower(strings.TrimSuffix(fn, "Function"))) {
+			t.Errorf("routes reach %q, which is no function", fn)
+		}
+	}
+	for _, id := range []string{"HttpApi", "HttpApiStage"} {
+		if str(path(doc, "Resources", id, "Condition")) != "UseHttpApi" {
+			t.Errorf("%s: want Condition UseHttpApi", id)
+		}
+	}
+	stage := path(doc, "Resources", "HttpApiStage", "Properties")
+	if str(path(stage, "StageName")) != "$default" || path(stage, "AutoDeploy") != true {
+		t.Errorf("HttpApiStage: want the auto-deployed $default stage (no path prefix), got %v", stage)
 	}
 }
 
+// Which functions take which event sources: functions/leads and
+// functions/batch start the cores (boot.LeadsCore, boot.BatchCore).
+const (
+	eventsFunction = "LeadsFunction"
+	tickFunction   = "BatchFunction"
+)
+
+// TestTemplateEvents checks the event sources, explicit resources each:
+// every one has an adapter in shared/platform, reaches the function that
+// has its core, and is allowed to.
 func TestTemplateEvents(t *testing.T) {
 	doc := readDeployFile(t, "template.yaml")
-	for id, fn := range samFunctions(doc) {
-		events, _ := path(fn, "Properties", "Events").(map[string]any)
-		for name, ev := range events {
-			p := path(ev, "Properties")
-			switch typ := str(path(ev, "Type")); typ {
-			case "HttpApi":
-			case "SQS":
-				if types, _ := path(p, "FunctionResponseTypes").([]any); !slices.Contains(types, any("ReportBatchItemFailures")) {
-					t.Errorf("%s.%s: SQS without FunctionResponseTypes [ReportBatchItemFailures]: the runtime answers partial batch failures", id, name)
+	res := path(doc, "Resources").(map[string]any)
+	permissions := resourcesOfType(doc, "AWS::Lambda::Permission")
+	allowed := func(fn, principal, sourceArnOf string) bool {
+		for _, p := range permissions {
+			pp := path(p, "Properties")
+			if refTo(path(pp, "FunctionName")) == fn && str(path(pp, "Principal")) == principal &&
+				str(path(pp, "Action")) == "lambda:InvokeFunction" && refTo(path(pp, "SourceArn")) == sourceArnOf {
+				return true
+			}
+		}
+		return false
+	}
+	sources := 0
+	for id, r := range res {
+		p := path(r, "Properties")
+		switch typ := str(path(r, "Type")); typ {
+		case "AWS::Lambda::EventSourceMapping":
+			sources++
+			queue := refTo(path(p, "EventSourceArn"))
+			if str(path(res, queue, "Type")) != "AWS::SQS::Queue" {
+				t.Errorf("%s: source %s is not an SQS queue, the one mapping shared/platform adapts", id, queue)
+			}
+			if fn := refTo(path(p, "FunctionName")); fn != eventsFunction {
+				t.Errorf("%s: function %s, want %s", id, fn, eventsFunction)
+			}
+			if types, _ := path(p, "FunctionResponseTypes").([]any); !slices.Contains(types, any("ReportBatchItemFailures")) {
+				t.Errorf("%s: without FunctionResponseTypes [ReportBatchItemFailures]: the runtime answers partial batch failures", id)
+			}
+			want := []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}
+			if got := allowedActions(doc, roleID(eventsFunction), queue); !slices.Equal(got, want) {
+				t.Errorf("%s: %s may %v on %s, want exactly %v (what the mapping polls with)", id, roleID(eventsFunction), got, queue, want)
+			}
+		case "AWS::Events::Rule":
+			sources++
+			targets, _ := path(p, "Targets").([]any)
+			if len(targets) == 0 {
+				t.Errorf("%s: no targets", id)
+			}
+			for _, tg := range targets {
+				if fn := refTo(path(tg, "Arn")); fn != eventsFunction {
+					t.Errorf("%s: target %s, want %s", id, fn, eventsFunction)
 				}
-			case "EventBridgeRule":
-				if path(p, "DeadLetterConfig") == nil {
-					t.Errorf("%s.%s: EventBridge rule without a dead-letter queue", id, name)
+				if path(tg, "DeadLetterConfig", "Arn") == nil {
+					t.Errorf("%s: a target without a dead-letter queue", id)
 				}
-			case "ScheduleV2":
-				if got := str(path(p, "Input")); got != platform.ScheduleInput {
-					t.Errorf("%s.%s: Input %q, want platform.ScheduleInput %q", id, name, got, platform.ScheduleInput)
-				}
-				if err := checkAWSSchedule(str(path(p, "ScheduleExpression"))); err != nil {
-					t.Errorf("%s.%s: %v", id, name, err)
-				}
-			default:
-				t.Errorf("%s.%s: event type %s has no adapter in shared/platform", id, name, typ)
+			}
+			if !allowed(eventsFunction, "events.amazonaws.com", id) {
+				t.Errorf("%s: no AWS::Lambda::Permission lets the rule invoke %s", id, eventsFunction)
+			}
+		case "AWS::Scheduler::Schedule":
+			sources++
+			tg := path(p, "Target")
+			if got := str(path(tg, "Input")); got != platform.ScheduleInput {
+				t.Errorf("%s: Input %q, want platform.ScheduleInput %q", id, got, platform.ScheduleInput)
+			}
+			if err := checkAWSSchedule(str(path(p, "ScheduleExpression"))); err != nil {
+				t.Errorf("%s: %v", id, err)
+			}
+			fn := refTo(path(tg, "Arn"))
+			if fn != tickFunction {
+				t.Errorf("%s: target %s, want %s", id, fn, tickFunction)
+			}
+			role := refTo(path(tg, "RoleArn"))
+			if got := allowedActions(doc, role, fn); !slices.Equal(got, []string{"lambda:InvokeFunction"}) {
+				t.Errorf("%s: its role %s may %v on %s, want exactly [lambda:InvokeFunction]", id, role, got, fn)
+			}
+			if got := fmt.Sprint(path(res, role, "Properties", "AssumeRolePolicyDocument", "Statement")); !strings.Contains(got, "Service:scheduler.amazonaws.com") {
+				t.Errorf("%s: role %s is not assumed by scheduler.amazonaws.com: %s", id, role, got)
+			}
+		case "AWS::SNS::Subscription", "AWS::Lambda::EventInvokeConfig", "AWS::Events::EventBus", "AWS::Pipes::Pipe":
+			t.Errorf("%s: %s has no adapter in shared/platform", id, typ)
+		}
+	}
+	if sources != 3 {
+		t.Errorf("%d event sources, want 3 (the leads queue, the EventBridge rule, the tick schedule)", sources)
+	}
+}
+
+// allowedActions are the actions a role's policies (inline and managed in
+// the template) allow on the resource logical id refers to, sorted.
+func allowedActions(doc map[string]any, role, resource string) []string {
+	var docs []any
+	props := path(doc, "Resources", role, "Properties")
+	policies, _ := path(props, "Policies").([]any)
+	for _, p := range policies {
+		docs = append(docs, path(p, "PolicyDocument"))
+	}
+	arns, _ := path(props, "ManagedPolicyArns").([]any)
+	for _, a := range arns {
+		if alts, ok := path(a, "Fn::If").([]any); ok && len(alts) == 3 {
+			a = alts[1]
+		}
+		docs = append(docs, path(doc, "Resources", refTo(a), "Properties", "PolicyDocument"))
+	}
+	var actions []string
+	for _, d := range docs {
+		stmts, _ := path(d, "Statement").([]any)
+		for _, st := range stmts {
+			if str(path(st, "Effect")) != "Allow" || !slices.Contains(refsIn(path(st, "Resource")), resource) {
+				continue
+			}
+			actions = append(actions, stringList(path(st, "Action"))...)
+		}
+	}
+	sort.Strings(actions)
+	return slices.Compact(actions)
+}
+
+// refsIn are the logical ids a value refers to: !Ref, !GetAtt and the ${X}
+// and ${X.Attr} of !Sub, in lists too.
+func refsIn(v any) []string {
+	var out []string
+	switch v := v.(type) {
+	case []any:
+		for _, e := range v {
+			out = append(out, refsIn(e)...)
+		}
+	case map[string]any:
+		if id := refTo(v); id != "" {
+			return []string{id}
+		}
+		if s, ok := v["Fn::Sub"].(string); ok {
+			for _, m := range regexp.MustCompile(`\$\{([A-Za-z0-9:]+)(\.[A-Za-z]+)?\}`).FindAllStringSubmatch(s, -1) {
+				out = append(out, m[1])
 			}
 		}
 	}
+	return out
+}
+
+// stringList is a policy's Action or Resource as a list: one string or a list of them.
+func stringList(v any) []string {
+	if s, ok := v.(string); ok {
+		return []string{s}
+	}
+	var out []string
+	list, _ := v.([]any)
+	for _, e := range list {
+		if s, ok := e.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func TestTemplateEnvironment(t *testing.T) {
@@ -351,30 +543,87 @@ func TestTemplateState(t *testing.T) {
 	doc := readDeployFile(t, "template.yaml")
 	table := path(doc, "Resources", "StateTable", "Properties")
 	checks := map[string]string{
-		"BillingMode":             "PAY_PER_REQUEST",
-		"KeySchema":               "[map[AttributeName:pk KeyType:HASH] map[AttributeName:sk KeyType:RANGE]]",
-		"AttributeDefinitions":    "[map[AttributeName:pk AttributeType:S] map[AttributeName:sk AttributeType:S]]",
-		"TimeToLiveSpecification": "map[AttributeName:ttl Enabled:true]",
+		"BillingMode":                      "PAY_PER_REQUEST",
+		"KeySchema":                        "[map[AttributeName:pk KeyType:HASH] map[AttributeName:sk KeyType:RANGE]]",
+		"AttributeDefinitions":             "[map[AttributeName:pk AttributeType:S] map[AttributeName:sk AttributeType:S]]",
+		"TimeToLiveSpecification":          "map[AttributeName:ttl Enabled:true]",
+		"DeletionProtectionEnabled":        "true",
+		"PointInTimeRecoverySpecification": "map[PointInTimeRecoveryEnabled:true]",
 	}
 	for key, want := range checks {
 		if got := fmt.Sprint(path(table, key)); got != want {
-			t.Errorf("StateTable %s: got %s, want %s (shared/store/dynamostore/doc.go)", key, got, want)
+			t.Errorf("StateTable %s: got %s, want %s (shared/store/dynamostore/doc.go, production settings)", key, got, want)
 		}
+	}
+	for _, key := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
+		if got := str(path(doc, "Resources", "StateTable", key)); got != "Retain" {
+			t.Errorf("StateTable %s: got %q, want Retain (the state outlives the stack)", key, got)
+		}
+	}
+	if path(table, "GlobalSecondaryIndexes") != nil || path(table, "LocalSecondaryIndexes") != nil {
+		t.Error("StateTable has an index: dynamostore queries none, and the policies allow none")
 	}
 	stmts := path(doc, "Resources", "StateTablePolicy", "Properties", "PolicyDocument", "Statement").([]any)
 	if len(stmts) != 1 {
 		t.Fatalf("StateTablePolicy: %d statements, want 1", len(stmts))
 	}
-	wantActions := "[dynamodb:GetItem dynamodb:PutItem dynamodb:UpdateItem dynamodb:DeleteItem dynamodb:Query]"
-	if got := fmt.Sprint(path(stmts[0], "Action")); got != wantActions {
-		t.Errorf("StateTablePolicy actions: got %s, want exactly %s", got, wantActions)
+	got := stringList(path(stmts[0], "Action"))
+	sort.Strings(got)
+	if want := storeActions(t); !slices.Equal(got, want) {
+		t.Errorf("StateTablePolicy actions: got %v, want exactly the operations dynamostore calls, %v", got, want)
 	}
 	if got := fmt.Sprint(path(stmts[0], "Resource")); got != "map[Fn::GetAtt:[StateTable Arn]]" {
 		t.Errorf("StateTablePolicy resource: got %s, want the table only", got)
 	}
-	if path(doc, "Outputs", "ApiUrl") == nil {
-		t.Error("Outputs: no ApiUrl")
+	for _, fn := range functionDirs(t) {
+		role := roleID(logicalID(fn))
+		if got := allowedActions(doc, role, "StateTable"); !slices.Equal(got, storeActions(t)) {
+			t.Errorf("%s may %v on the table, want %v", role, got, storeActions(t))
+		}
 	}
+}
+
+// storeActions are the DynamoDB operations the store calls: the methods of
+// the *dynamodb.Client that shared/store/dynamostore's Store calls, read
+// from its source (table.go's CreateTable is for tests and local runs),
+// as IAM actions, sorted.
+func storeActions(tb testing.TB) []string {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join(root, "shared", "store", "dynamostore", "*.go"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var actions []string
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") || filepath.Base(name) == "table.go" {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			if recv, ok := sel.X.(*ast.SelectorExpr); ok && recv.Sel.Name == "client" {
+				actions = append(actions, "dynamodb:"+sel.Sel.Name)
+			}
+			return true
+		})
+	}
+	sort.Strings(actions)
+	actions = slices.Compact(actions)
+	if len(actions) == 0 {
+		tb.Fatal("found no s.client.X calls in shared/store/dynamostore")
+	}
+	return actions
 }
 
 func TestMakefileTargets(t *testing.T) {
@@ -394,119 +643,6 @@ func TestMakefileTargets(t *testing.T) {
 	}
 }
 
-// scfFunctions are serverless.yml's functions by key.
-func scfFunctions(doc map[string]any) map[string]map[string]any {
-	fns := map[string]map[string]any{}
-	m, _ := path(doc, "inputs", "functions").(map[string]any)
-	for k, v := range m {
-		fns[k], _ = v.(map[string]any)
-	}
-	return fns
-}
-
-func TestServerlessFunctions(t *testing.T) {
-	doc := readDeployFile(t, "serverless.yml")
-	if got := str(doc["component"]); got != "multi-scf" {
-		t.Errorf("component: got %q, want multi-scf", got)
-	}
-	in := path(doc, "inputs")
-	if got := str(path(in, "runtime")); got != "Go1" {
-		t.Errorf("runtime: got %q, want Go1", got)
-	}
-	if got := str(path(in, "src", "src")); got != "./dist/tencent/multi-scf" {
-		t.Errorf("src: got %q, want ./dist/tencent/multi-scf (make build's bundle)", got)
-	}
-	fns := scfFunctions(doc)
-	var got []string
-	for k := range fns {
-		got = append(got, k)
-	}
-	sort.Strings(got)
-	if want := functionDirs(t); !slices.Equal(got, want) {
-		t.Errorf("functions: got %v, want %v (one per functions/ directory)", got, want)
-	}
-	for name, fn := range fns {
-		if got := str(fn["handler"]); got != name {
-			t.Errorf("%s: handler %q, want %q (the binary's name in the bundle)", name, got, name)
-		}
-		if m, ok := fn["memorySize"].(int); !ok || !(m == 64 || m >= 128 && m <= 3072 && m%128 == 0) {
-			t.Errorf("%s: memorySize %v, want 64 or a multiple of 128 up to 3072", name, fn["memorySize"])
-		}
-		if s, ok := fn["timeout"].(int); !ok || s < 1 || s > 900 {
-			t.Errorf("%s: timeout %v, want 1..900 seconds", name, fn["timeout"])
-		}
-		if str(path(fn, "vpc", "vpcId")) == "" || fn["publicAccess"] != true {
-			t.Errorf("%s: want a vpc (Redis) and publicAccess (WeChat's API)", name)
-		}
-		checkSCFEnvironment(t, name, fn["environment"])
-	}
-}
-
-func checkSCFEnvironment(t *testing.T, function string, v any) {
-	t.Helper()
-	env := map[string]string{}
-	list, _ := v.([]any)
-	for _, kv := range list {
-		env[str(path(kv, "key"))] = str(path(kv, "value"))
-	}
-	if env["WXN_STORE"] != "redis" {
-		t.Errorf("%s: WXN_STORE %q, want redis", function, env["WXN_STORE"])
-	}
-	need := []string{"WECHAT_APPID", "WECHAT_SECRET", "WXN_SESSION_SECRET", "WXN_API_KEYS", "WXN_REDIS_URL"}
-	if function == "wxpush" {
-		need = append(need, "WECHAT_PUSH_TOKEN")
-	}
-	for _, k := range need {
-		if env[k] == "" {
-			t.Errorf("%s: %s is missing", function, k)
-		}
-	}
-	for k, v := range env {
-		if slices.Contains(secrets, k) && v != "${env:"+k+"}" {
-			t.Errorf("%s: %s is %q, want ${env:%s} (from the deployer's environment, never the file)", function, k, v, k)
-		}
-	}
-	if _, ok := env["WXN_CONFIG"]; ok {
-		t.Errorf("%s: WXN_CONFIG is set; the bundle's wxnotify.yaml next to the binary is the configuration", function)
-	}
-}
-
-func TestServerlessTriggers(t *testing.T) {
-	doc := readDeployFile(t, "serverless.yml")
-	fns := scfFunctions(doc)
-	urls := map[string]int{}
-	triggers, _ := path(doc, "inputs", "triggers").([]any)
-	for i, tr := range triggers {
-		fn, typ, p := str(path(tr, "function")), str(path(tr, "type")), path(tr, "parameters")
-		if fns[fn] == nil {
-			t.Errorf("trigger %d (%s): no function %q", i, typ, fn)
-		}
-		switch typ {
-		case "http":
-			urls[fn]++
-			if str(path(p, "authType")) != "NONE" || path(p, "netConfig", "enableExtranet") != true {
-				t.Errorf("%s Function URL: want authType NONE (wxnotify authenticates) and public access", fn)
-			}
-		case "timer":
-			if err := checkTencentCron(str(path(p, "cronExpression"))); err != nil {
-				t.Errorf("%s timer: %v", fn, err)
-			}
-		case "ckafka":
-			if r, ok := path(p, "retry").(int); !ok || r < 1 || r > 100 {
-				t.Errorf("%s ckafka: retry %v, want 1..100 (the runtime fails the whole batch on a failure)", fn, path(p, "retry"))
-			}
-		default:
-			t.Errorf("%s: trigger type %s has no adapter in shared/platform", fn, typ)
-		}
-	}
-	for _, fn := range functionDirs(t) {
-		serves := len(groupsOf(t, fn)) > 0
-		if serves && urls[fn] != 1 {
-			t.Errorf("%s: %d Function URLs, want 1", fn, urls[fn])
-		}
-	}
-}
-
 // TestCloudsAgree checks that a function gets the same time on both clouds.
 func TestCloudsAgree(t *testing.T) {
 	sam := readDeployFile(t, "template.yaml")
@@ -523,121 +659,6 @@ func TestCloudsAgree(t *testing.T) {
 	}
 }
 
-var rateRe = regexp.MustCompile(`^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$`)
-
-// checkAWSSchedule validates an EventBridge Scheduler expression: rate(N
-// unit), unit singular exactly when N is 1, or cron() with six fields of
-// which day-of-month or day-of-week is "?".
-func checkAWSSchedule(expr string) error {
-	if m := rateRe.FindStringSubmatch(expr); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		if n < 1 || (n == 1) != !strings.HasSuffix(m[2], "s") {
-			return fmt.Errorf("%q: rate needs a positive value, with a singular unit for 1 only", expr)
-		}
-		return nil
-	}
-	inner, ok := strings.CutPrefix(expr, "cron(")
-	if !ok || !strings.HasSuffix(inner, ")") {
-		return fmt.Errorf("%q is neither rate(...) nor cron(...)", expr)
-	}
-	f := strings.Fields(strings.TrimSuffix(inner, ")"))
-	if len(f) != 6 {
-		return fmt.Errorf("%q: an AWS cron has 6 fields (minutes hours day-of-month month day-of-week year)", expr)
-	}
-	if (f[2] == "?") == (f[4] == "?") {
-		return fmt.Errorf("%q: exactly one of day-of-month and day-of-week must be ?", expr)
-	}
-	bounds := [][2]int{{0, 59}, {0, 23}, {1, 31}, {1, 12}, {1, 7}, {1970, 2199}}
-	for i, field := range f {
-		if field == "?" && (i == 2 || i == 4) {
-			continue
-		}
-		if err := checkCronField(field, bounds[i][0], bounds[i][1]); err != nil {
-			return fmt.Errorf("%q field %d: %v", expr, i+1, err)
-		}
-	}
-	return nil
-}
-
-// checkTencentCron validates an SCF timer: seven fields (second minute
-// hour day-of-month month day-of-week year).
-func checkTencentCron(expr string) error {
-	f := strings.Fields(expr)
-	if len(f) != 7 {
-		return fmt.Errorf("%q: an SCF timer has 7 fields (second minute hour day month week year)", expr)
-	}
-	bounds := [][2]int{{0, 59}, {0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 6}, {1970, 2099}}
-	for i, field := range f {
-		if err := checkCronField(field, bounds[i][0], bounds[i][1]); err != nil {
-			return fmt.Errorf("%q field %d: %v", expr, i+1, err)
-		}
-	}
-	return nil
-}
-
-// checkCronField accepts *, N, A-B, lists of those, and /step after * or a
-// value or range, within [lo, hi].
-func checkCronField(field string, lo, hi int) error {
-	for part := range strings.SplitSeq(field, ",") {
-		base, step, hasStep := strings.Cut(part, "/")
-		if hasStep {
-			n, err := strconv.Atoi(step)
-			if err != nil || n < 1 || n > hi {
-				return fmt.Errorf("bad step %q", step)
-			}
-		}
-		if base == "*" {
-			continue
-		}
-		from, to, isRange := strings.Cut(base, "-")
-		if !isRange {
-			to = from
-		}
-		a, errA := strconv.Atoi(from)
-		b, errB := strconv.Atoi(to)
-		if errA != nil || errB != nil || a < lo || b > hi || a > b {
-			return fmt.Errorf("%q is not *, a value or a range within %d-%d", base, lo, hi)
-		}
-	}
-	return nil
-}
-
-func TestScheduleValidators(t *testing.T) {
-	tests := []struct {
-		expr  string
-		check func(string) error
-		ok    bool
-	}{
-		{"rate(1 minute)", checkAWSSchedule, true},
-		{"rate(5 minutes)", checkAWSSchedule, true},
-		{"rate(1 minutes)", checkAWSSchedule, false},
-		{"rate(2 minute)", checkAWSSchedule, false},
-		{"rate(0 minutes)", checkAWSSchedule, false},
-		{"cron(0/5 * * * ? *)", checkAWSSchedule, true},
-		{"cron(0 9 ? * 2-6 *)", checkAWSSchedule, true},
-		{"cron(0 9 * * * *)", checkAWSSchedule, false},
-		{"cron(0 9 * * ?)", checkAWSSchedule, false},
-		{"cron(61 9 * * ? *)", checkAWSSchedule, false},
-		{"every minute", checkAWSSchedule, false},
-		{"0 */1 * * * * *", checkTencentCron, true},
-		{"0 0 2 1 * * *", checkTencentCron, true},
-		{"*/5 * * * * * *", checkTencentCron, true},
-		{"0 30 9 * * 1-5 *", checkTencentCron, true},
-		{"0 */1 * * * *", checkTencentCron, false},
-		{"0 60 * * * * *", checkTencentCron, false},
-		{"0 0 24 * * * *", checkTencentCron, false},
-		{"0 0 0 0 * * *", checkTencentCron, false},
-		{"0 */0 * * * * *", checkTencentCron, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.expr, func(t *testing.T) {
-			if err := tt.check(tt.expr); (err == nil) != tt.ok {
-				t.Errorf("got %v, want valid %v", err, tt.ok)
-			}
-		})
-	}
-}
-
 // TestDeployDocs keeps docs/deploy.md's commands in step with the files.
 func TestDeployDocs(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(root, "docs", "deploy.md"))
@@ -648,6 +669,28 @@ func TestDeployDocs(t *testing.T) {
 	for _, want := range []string{"sam build", "sam deploy", "scf deploy", "make build", "aws secretsmanager create-secret"} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("docs/deploy.md does not mention %q", want)
+		}
+	}
+	// Every parameter of template.yaml has a row in the parameters table.
+	for name := range path(readDeployFile(t, "template.yaml"), "Parameters").(map[string]any) {
+		if !strings.Contains(doc, "| `"+name+"` |") {
+			t.Errorf("docs/deploy.md has no row for the template parameter %s", name)
+		}
+	}
+	// Every ${env:NAME} of serverless.yml is named.
+	src, err := os.ReadFile(filepath.Join(root, "serverless.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code []string
+	for l := range strings.Lines(string(src)) {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			code = append(code, l)
+		}
+	}
+	for _, m := range regexp.MustCompile(`\$\{env:(\w+)\}`).FindAllStringSubmatch(strings.Join(code, ""), -1) {
+		if !strings.Contains(doc, m[1]) {
+			t.Errorf("docs/deploy.md does not name serverless.yml's setting %s", m[1])
 		}
 	}
 	for _, k := range secrets {
