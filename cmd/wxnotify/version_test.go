@@ -30,9 +30,9 @@ func checkoutRoot(t *testing.T) string {
 // not decide what the test checks).
 func goCommand(t *testing.T, dir, goflags string, args ...string) *exec.Cmd {
 	t.Helper()
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to build the CLI: %v", err)
 	}
 	cmd := exec.Command(gobin, args...)
 	cmd.Dir = dir
