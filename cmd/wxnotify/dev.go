@@ -45,6 +45,10 @@ flags:
            and capped per user), as in a deployment without message push.
 `
 
+// defaultDataDir is the data directory of `wxnotify dev` without --data
+// and WXN_DATA_DIR, relative to the current directory.
+const defaultDataDir = ".wxnotify"
+
 // devServer is everything `wxnotify dev` runs, built so tests can start it
 // on a random port.
 type devServer struct {
@@ -133,7 +137,7 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 		cfg.DataDir = o.dataDir
 	}
 	if cfg.DataDir == "" {
-		cfg.DataDir = ".wxnotify"
+		cfg.DataDir = defaultDataDir
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -145,10 +149,11 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 	}
 	srv := &devServer{}
 	if len(cfg.APIKeys) == 0 {
-		if srv.apiKey, err = keptSecret(filepath.Join(cfg.DataDir, "api.key"), 16); err != nil {
+		// The CLI finds this key when none is given (readDevAPIKey).
+		if srv.apiKey, err = keptSecret(filepath.Join(cfg.DataDir, devAPIKeyFile), devAPIKeyBytes); err != nil {
 			return nil, err
 		}
-		srv.apiKey = "wxn_dev_" + srv.apiKey
+		srv.apiKey = devAPIKeyPrefix + srv.apiKey
 		cfg.APIKeys = []string{srv.apiKey}
 	}
 	ln, err := net.Listen("tcp", o.addr)
@@ -336,6 +341,7 @@ func (s *devServer) printBanner(w io.Writer) {
 	if s.apiKey != "" {
 		fmt.Fprintf(w, "API key (WXN_API_KEYS is unset, generated and kept in the data dir): %s\n", s.apiKey)
 	}
+	fmt.Fprintln(w, s.cliHint())
 	if s.fake == nil {
 		return
 	}
@@ -368,6 +374,35 @@ func (s *devServer) printBanner(w io.Writer) {
 	fmt.Fprintf(w, "  %s\n", subscribe)
 	fmt.Fprintf(w, "  curl -s -XPOST $U/v1/notifications -H \"Authorization: Bearer $K\" -d '{\"to\":{\"userId\":\"sales-42\"},\"template\":\"%s\",\"data\":%s}'\n", tmpl.Alias, data)
 	fmt.Fprintf(w, "  curl -s \"$U/sandbox/messages?openid=%s\"\n", s.fake.OpenID("alice"))
+}
+
+// cliHint tells how the CLI reaches this server: the CLI's defaults (the
+// address, the generated key in .wxnotify) or the variables that say
+// otherwise.
+func (s *devServer) cliHint() string {
+	var env []string
+	if s.url != defaultURL {
+		env = append(env, "WXN_URL="+s.url)
+	}
+	switch {
+	case s.apiKey == "":
+		env = append(env, "WXN_API_KEY=<one of WXN_API_KEYS>")
+	case s.parts.Config.DataDir != defaultDataDir:
+		env = append(env, "WXN_DATA_DIR="+s.parts.Config.DataDir)
+	}
+	hint := "CLI: wxnotify send, batch and consents use this server"
+	if s.apiKey != "" {
+		hint += " and its generated key"
+	}
+	if len(env) == 0 {
+		hint += " from this directory, with no flags"
+	} else {
+		hint += " once " + strings.Join(env, " and ") + " is set"
+	}
+	if s.fake != nil {
+		hint += "; wxnotify templates sync --sandbox --dry-run shows the sandbox's templates as wxnotify.yaml would have them"
+	}
+	return hint + "."
 }
 
 // demoData is valid sample data for a template's keywords.
