@@ -130,7 +130,9 @@ func parseRecipients(r io.Reader) (recipientsFile, error) {
 		if name != "" {
 			columns[i] += " (" + name + ")"
 		}
-		bad := func(reason string) { problems = append(problems, csvProblem{Line: 1, Column: columns[i], Reason: reason}) }
+		bad := func(reason string) {
+			problems = append(problems, csvProblem{Line: 1, Column: columns[i], Reason: reason})
+		}
 		lower := strings.ToLower(name)
 		switch {
 		case name == "":
