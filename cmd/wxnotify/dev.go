@@ -158,7 +158,7 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return nil, err
+		return nil, listenError(o.addr, err)
 	}
 	srv.listener = ln
 	srv.url = "http://" + ln.Addr().String()
@@ -222,6 +222,25 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 	}
 	srv.handler = mux
 	return srv, nil
+}
+
+// listenError says in one line why dev cannot listen on addr and what to
+// do: the usual case is a port already taken, by another wxnotify dev or
+// anything else.
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%s is in use; pick another with --addr (e.g. --addr 127.0.0.1:8081)", addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("%s: permission denied (ports below 1024 need privileges); pick another with --addr", addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("%s is not an address of this machine; pick another with --addr", addr)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		err = oe.Err
+	}
+	return fmt.Errorf("--addr %s: %v (give host:port, e.g. 127.0.0.1:8080)", addr, err)
 }
 
 // setDevPush decides once whether the dev server runs with WeChat's
