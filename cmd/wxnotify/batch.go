@@ -54,8 +54,9 @@ Exit status: 0 created, 1 failure, 2 usage.
 const batchWatchUsage = `usage: wxnotify batch watch ID [--interval 1s]
 
 Polls a batch until it is done, showing sent, skipped, failed and unknown
-recipients, the rate and the time left: a progress bar redrawn in place on a
-terminal, one line per change otherwise.
+recipients, the rate and the time left: on a terminal one line redrawn in
+place at each poll, fitted to the terminal's width (it never wraps); one
+plain line per change otherwise (a file, a pipe, TERM=dumb).
 
   --interval DURATION    time between polls (default 1s, at least 100ms)
 ` + apiFlagsUsage + `
@@ -232,7 +233,8 @@ func (c *cli) batchWatch(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.usageError("batch watch", batchWatchUsage, err.Error())
 	}
-	p := &progress{w: c.stdout, tty: c.terminal(c.stdout), now: c.now}
+	p := &progress{w: c.stdout, tty: c.terminal(c.stdout), now: c.now,
+		columns: func() int { return c.columns(c.stdout) }}
 	failures := 0
 	for {
 		var b batchState

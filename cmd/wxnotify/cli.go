@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -44,6 +45,9 @@ type cli struct {
 	// terminal reports whether w is a terminal (batch watch redraws in
 	// place on one).
 	terminal func(w io.Writer) bool
+	// columns is the width of the terminal w is, 0 when unknown (batch
+	// watch fits its line to it).
+	columns func(w io.Writer) int
 	// warned holds the deprecated environment variables already warned of.
 	warned map[string]bool
 }
@@ -56,6 +60,13 @@ func newCLI(stdout, stderr io.Writer, getenv func(string) string) *cli {
 		now:  time.Now,
 		terminal: func(w io.Writer) bool {
 			return getenv("TERM") != "dumb" && isCharDevice(w)
+		},
+		columns: func(w io.Writer) int {
+			if n := terminalColumns(w); n > 0 {
+				return n
+			}
+			n, _ := strconv.Atoi(getenv("COLUMNS"))
+			return n
 		},
 	}
 }

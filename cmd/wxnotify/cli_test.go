@@ -251,7 +251,7 @@ func TestProgress(t *testing.T) {
 
 	t.Run("Terminal", func(t *testing.T) {
 		var out bytes.Buffer
-		p := &progress{w: &out, tty: true, now: clock}
+		p := &progress{w: &out, tty: true, now: clock, columns: func() int { return 200 }}
 		p.show(running(10, 0))
 		now = now.Add(2 * time.Second)
 		p.show(running(40, 10))

@@ -76,7 +76,7 @@ func (c *cli) devDataDir() string {
 const devAPIKeyFile = "api.key"
 
 // devAPIKeyPrefix starts every key `wxnotify dev` generates.
-const devAPIKeyPrefix = "wxn_dev_"
+const devAPIKeyPrefix = "wxn_dev_" // #nosec G101 -- the prefix of generated keys, no credential
 
 // devAPIKeyBytes is the size of the random part of a generated key: 16
 // bytes, 32 hex characters in the file.
