@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -44,6 +45,9 @@ type sample struct {
 
 // show records b and draws it.
 func (p *progress) show(b batchState) {
+	// What the server named is shown without control characters, which
+	// would move the cursor or break the line.
+	b.ID, b.Status = printable(b.ID), printable(b.Status)
 	now := p.now()
 	p.samples = append(p.samples, sample{at: now, done: b.done()})
 	for len(p.samples) > 2 && now.Sub(p.samples[1].at) >= rateWindow {
@@ -144,6 +148,16 @@ func termLine(b batchState, tail string, cols int) string {
 		return line
 	}
 	return cut(line, room)
+}
+
+// printable is s without control characters.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // width is the number of terminal columns s takes: one a rune (batch ids,

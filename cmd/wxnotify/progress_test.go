@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTermLineFits: at every terminal width, for every state of a batch,
@@ -59,5 +60,21 @@ func TestTermLineSmallBatch(t *testing.T) {
 	want := "running [###----------]  24% 123/500 sent 120 skip 3 fail 0 unk 0 50.0/s ETA 8s"
 	if got := termLine(b, "  50.0/s ETA 8s", 80); got != want || width(got) > 79 {
 		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestProgressShowsNoControlCharacters: an id or status with control
+// characters in the server's answer draws none, on a terminal or not.
+func TestProgressShowsNoControlCharacters(t *testing.T) {
+	b := batchState{ID: "bat_1\x1b[2J\n", Status: "run\rning", Total: 2, Sent: 1}
+	for _, tty := range []bool{false, true} {
+		var out strings.Builder
+		p := &progress{w: &out, tty: tty, now: time.Now}
+		p.show(b)
+		p.end()
+		got := strings.TrimSuffix(strings.TrimPrefix(out.String(), "\r\x1b[K"), "\n")
+		if strings.ContainsAny(got, "\r\n\x1b") || !strings.HasPrefix(got, "bat_1[2J running") {
+			t.Fatalf("terminal %v: got %q", tty, out.String())
+		}
 	}
 }
