@@ -33,7 +33,9 @@ WECHAT_SECRET it runs the sandbox: a fake WeChat in the same process, with the
 
 flags:
   --addr ADDR    listen address (default 127.0.0.1:8080)
-  --data DIR     data directory (default $WXN_DATA_DIR, else .wxnotify)
+  --data DIR     data directory (default $WXN_DATA_DIR, else .wxnotify); the
+                 API key dev generates is kept in DIR/api.key, where the CLI
+                 finds it
   --push on|off  WeChat's message push (default $WXN_PUSH_ENABLED, else on in
                  the sandbox and as configured with real WeChat)
       on:  the sandbox pushes WeChat's events (popups, sent events) to

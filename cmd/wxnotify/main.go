@@ -30,7 +30,10 @@ commands:
 Run 'wxnotify <command> --help' for a command's flags.
 
 send, batch and consents call a running wxnotify: --url (default $WXN_URL,
-else http://127.0.0.1:8080) with an API key, --key (default $WXN_API_KEY).
+else http://127.0.0.1:8080, wxnotify dev's address) with an API key, --key
+(default $WXN_API_KEY, else, for a server on this machine, the key wxnotify
+dev generated in $WXN_DATA_DIR or .wxnotify); -v says which were used.
+Older variable names (WECHAT_*, WXNOTIFY_*) still work, with a warning.
 
 Exit status: 0 success, 1 failure (including an error answered by the API
 or WeChat), 2 usage error.
