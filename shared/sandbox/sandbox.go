@@ -45,18 +45,12 @@ func (s *Sandbox) Routes() []Route {
 		{"GET /sandbox/messages", s.messages},
 		{"POST /sandbox/faults", s.faults},
 		{"GET /sandbox/wechat", s.wechat},
-		// WeChat's token and template-management API, answered by the fake
-		// with the templates it was given (the dev server's catalog), so that
-		// `wxnotify templates sync --sandbox` runs the same calls as against
-		// WeChat. Sends go through wxnotify, not through here.
-		{"GET " + WeChatPath + "/cgi-bin/token", s.wechatAPI},
+		// The access token and template list of WeChat's API, answered by the
+		// fake with the templates it was given (the dev server's catalog), so
+		// that `wxnotify templates sync --sandbox` makes the calls it makes
+		// to WeChat. Sends go through wxnotify, not through here.
 		{"POST " + WeChatPath + "/cgi-bin/stable_token", s.wechatAPI},
 		{"GET " + WeChatPath + "/wxaapi/newtmpl/gettemplate", s.wechatAPI},
-		{"GET " + WeChatPath + "/wxaapi/newtmpl/getcategory", s.wechatAPI},
-		{"GET " + WeChatPath + "/wxaapi/newtmpl/getpubtemplatetitles", s.wechatAPI},
-		{"GET " + WeChatPath + "/wxaapi/newtmpl/getpubtemplatekeywords", s.wechatAPI},
-		{"POST " + WeChatPath + "/wxaapi/newtmpl/addtemplate", s.wechatAPI},
-		{"POST " + WeChatPath + "/wxaapi/newtmpl/deltemplate", s.wechatAPI},
 	}
 }
 

@@ -79,7 +79,7 @@ func TestSubscribeByCodeWhileTheFakeRemembersIt(t *testing.T) {
 	}
 }
 
-// The sandbox serves the fake's token and template-management API under
+// The sandbox serves the fake's stable_token and getTemplateList under
 // /sandbox/wechat, with the credentials GET /sandbox/wechat answers: WeChat's
 // own client, with a token source as `wxnotify templates sync` uses, reads
 // the templates the fake was given. The send API is not served there.
