@@ -30,10 +30,7 @@ var cliEnvNames = map[string][]string{
 // deprecation warning; an older name set beside the new one is ignored, with
 // a warning too. Each warning is printed once.
 func (c *cli) env(name string) string {
-	olds, known := cliEnvNames[name]
-	if !known {
-		panic("wxnotify: env: " + name + " is not one of the CLI's variables")
-	}
+	olds := cliEnvNames[name] // a name not listed has no older names
 	v := strings.TrimSpace(c.getenv(name))
 	used := name
 	for _, old := range olds {

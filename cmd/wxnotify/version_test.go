@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -102,7 +103,15 @@ func TestVersionNamesTheRevision(t *testing.T) {
 func TestBuildFromAnotherModule(t *testing.T) {
 	root := checkoutRoot(t)
 	dir := t.TempDir()
-	goMod := "module example.com/try\n\ngo 1.26.0\n\nrequire " + version.Module + " v0.0.0\n\nreplace " + version.Module + " => " + root + "\n"
+	ours, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goLine := regexp.MustCompile(`(?m)^go [0-9.]+$`).Find(ours)
+	if goLine == nil {
+		t.Fatal("no go directive in the checkout's go.mod")
+	}
+	goMod := "module example.com/try\n\n" + string(goLine) + "\n\nrequire " + version.Module + " v0.0.0\n\nreplace " + version.Module + " => " + root + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(goMod), 0o644); err != nil {
 		t.Fatal(err)
 	}
