@@ -6,9 +6,14 @@ BENCHPKG ?= ./shared/store/...
 
 .PHONY: dev test test-js lint vet tidy actionlint release staticcheck gotest bench bench-coldstart build soak load
 
-## dev: run every function on one local server (bbolt + sandbox WeChat).
+## dev: run every function on one local server (bbolt + sandbox WeChat). ARGS passes flags to
+## `wxnotify dev` (make dev ARGS="--addr 127.0.0.1:9090 --push off"). The CLI is built to DEVBIN and run
+## from there, so that its own message is all a failure prints (go run would add its exit status).
+ARGS   ?=
+DEVBIN ?= ./wxnotify
 dev:
-	$(GO) run ./cmd/wxnotify dev
+	@$(GO) build -o $(DEVBIN) ./cmd/wxnotify
+	@$(DEVBIN) dev $(ARGS)
 
 ## test: lint, then every test with the race detector (the README's test command).
 test: lint sec gotest test-js

@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"strings"
 	"time"
 )
 
@@ -38,6 +34,10 @@ Schedules a batch send and prints its id on stdout.
                          keyword that differs by recipient. Empty cells take the --data value.
                            userId,thing1,number2
                            sales-42,Acme Ltd,7
+                         A file with bad rows creates nothing: every problem is listed with its
+                         line and column (ids, field counts, CSV syntax, encoding); the values'
+                         fit to the template is checked by the server, which names the first
+                         bad row.
   --audience consenting  instead of --file: every user who can receive the template
   --template ALIAS       a template alias (or template id) of wxnotify.yaml
   --data key=value       a keyword value shared by every recipient; repeatable
@@ -54,8 +54,9 @@ Exit status: 0 created, 1 failure, 2 usage.
 const batchWatchUsage = `usage: wxnotify batch watch ID [--interval 1s]
 
 Polls a batch until it is done, showing sent, skipped, failed and unknown
-recipients, the rate and the time left: a progress bar redrawn in place on a
-terminal, one line per change otherwise.
+recipients, the rate and the time left: on a terminal one line redrawn in
+place at each poll, fitted to the terminal's width (it never wraps); one
+plain line per change otherwise (a file, a pipe, TERM=dumb).
 
   --interval DURATION    time between polls (default 1s, at least 100ms)
 ` + apiFlagsUsage + `
@@ -178,10 +179,12 @@ func (c *cli) batchCreate(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.usageError("batch create", batchCreateUsage, err.Error())
 	}
+	var rf recipientsFile
 	if o.file != "" {
-		if o.req.Recipients, err = c.readRecipients(o.file); err != nil {
+		if rf, err = c.readRecipients(o.file); err != nil {
 			return c.fail("batch create", err)
 		}
+		o.req.Recipients = rf.Recipients
 	}
 	var b batchState
 	raw, err := api.call(ctx, "POST", "/v1/batches", o.req, &b)
@@ -189,6 +192,14 @@ func (c *cli) batchCreate(ctx context.Context, args []string) int {
 		_, _ = c.stdout.Write(raw)
 	}
 	if err != nil {
+		if where, ok := rf.recipientProblem(err); ok {
+			// The server stops at the first recipient it refuses.
+			name := o.file
+			if name == "-" {
+				name = "stdin"
+			}
+			err = fmt.Errorf("%s: %s: %w (no batch was created; the server names the first bad row only)", name, where, err)
+		}
 		return c.fail("batch create", err)
 	}
 	if !o.json {
@@ -196,107 +207,6 @@ func (c *cli) batchCreate(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "batch %s %s: %d recipients; follow it with: wxnotify batch watch %s\n", b.ID, b.Status, b.Total, b.ID)
 	}
 	return exitOK
-}
-
-// readRecipients reads the recipients CSV at path, or stdin for "-".
-func (c *cli) readRecipients(path string) ([]batchRecipient, error) {
-	if path == "-" {
-		rs, err := parseRecipients(c.stdin)
-		if err != nil {
-			return nil, fmt.Errorf("stdin: %w", err)
-		}
-		return rs, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	rs, err := parseRecipients(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return rs, nil
-}
-
-// parseRecipients reads a recipients CSV: a header row, then one recipient
-// a row. The header names a userId column, an openid column or both
-// (matched in any case), and data keys; every row fills exactly one of
-// userId and openid, and its non-empty data cells become the recipient's
-// data. A UTF-8 byte order mark (as spreadsheets write) is ignored. Errors
-// name the line.
-func parseRecipients(r io.Reader) ([]batchRecipient, error) {
-	cr := csv.NewReader(r)
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, errors.New("empty file: a header row and at least one recipient are expected")
-	}
-	if err != nil {
-		return nil, err
-	}
-	userCol, openCol := -1, -1
-	seen := map[string]bool{}
-	for i, name := range header {
-		if i == 0 {
-			name = strings.TrimPrefix(name, "\ufeff")
-		}
-		name = strings.TrimSpace(name)
-		header[i] = name
-		switch {
-		case name == "":
-			return nil, fmt.Errorf("line 1: column %d has no name", i+1)
-		case seen[strings.ToLower(name)]:
-			return nil, fmt.Errorf("line 1: column %q appears twice", name)
-		}
-		seen[strings.ToLower(name)] = true
-		switch strings.ToLower(name) {
-		case "userid":
-			userCol = i
-		case "openid":
-			openCol = i
-		}
-	}
-	if userCol < 0 && openCol < 0 {
-		return nil, errors.New("line 1: the header has neither a userId nor an openid column")
-	}
-	var out []batchRecipient
-	for {
-		row, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		line, _ := cr.FieldPos(0)
-		var rc batchRecipient
-		if userCol >= 0 {
-			rc.UserID = strings.TrimSpace(row[userCol])
-		}
-		if openCol >= 0 {
-			rc.OpenID = strings.TrimSpace(row[openCol])
-		}
-		switch {
-		case rc.UserID == "" && rc.OpenID == "":
-			return nil, fmt.Errorf("line %d: no userId or openid", line)
-		case rc.UserID != "" && rc.OpenID != "":
-			return nil, fmt.Errorf("line %d: both userId and openid are set; give one", line)
-		}
-		for i, v := range row {
-			if i == userCol || i == openCol || v == "" {
-				continue
-			}
-			if rc.Data == nil {
-				rc.Data = map[string]string{}
-			}
-			rc.Data[header[i]] = v
-		}
-		out = append(out, rc)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no recipients after the header row")
-	}
-	return out, nil
 }
 
 // minInterval bounds how often watch polls.
@@ -323,7 +233,8 @@ func (c *cli) batchWatch(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.usageError("batch watch", batchWatchUsage, err.Error())
 	}
-	p := &progress{w: c.stdout, tty: c.terminal(c.stdout), now: c.now}
+	p := &progress{w: c.stdout, tty: c.terminal(c.stdout), now: c.now,
+		columns: func() int { return c.columns(c.stdout) }}
 	failures := 0
 	for {
 		var b batchState

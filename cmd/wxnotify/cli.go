@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,7 +27,10 @@ const defaultURL = "http://127.0.0.1:8080"
 
 // apiFlagsUsage documents the flags every API command shares.
 const apiFlagsUsage = `  --url URL              wxnotify's base URL (default $WXN_URL, else ` + defaultURL + `)
-  --key KEY              API key, one of the server's WXN_API_KEYS (default $WXN_API_KEY)
+  --key KEY              API key, one of the server's WXN_API_KEYS (default $WXN_API_KEY, else,
+                         for a server on this machine, the key wxnotify dev generated in
+                         $WXN_DATA_DIR or .wxnotify)
+  -v, --verbose          say on stderr where the URL and the API key came from
 `
 
 // cli runs the commands other than dev: what they share is injected so that
@@ -41,6 +45,11 @@ type cli struct {
 	// terminal reports whether w is a terminal (batch watch redraws in
 	// place on one).
 	terminal func(w io.Writer) bool
+	// columns is the width of the terminal w is, 0 when unknown (batch
+	// watch fits its line to it).
+	columns func(w io.Writer) int
+	// warned holds the deprecated environment variables already warned of.
+	warned map[string]bool
 }
 
 // newCLI returns the cli of the real process.
@@ -51,6 +60,13 @@ func newCLI(stdout, stderr io.Writer, getenv func(string) string) *cli {
 		now:  time.Now,
 		terminal: func(w io.Writer) bool {
 			return getenv("TERM") != "dumb" && isCharDevice(w)
+		},
+		columns: func(w io.Writer) int {
+			if n := terminalColumns(w); n > 0 {
+				return n
+			}
+			n, _ := strconv.Atoi(getenv("COLUMNS"))
+			return n
 		},
 	}
 }
@@ -209,34 +225,38 @@ func (f *timeFlag) Set(s string) error {
 // apiFlags are the flags that locate wxnotify's API.
 type apiFlags struct {
 	url, key string
+	verbose  bool
 }
 
 func (a *apiFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.url, "url", "", "wxnotify's base URL")
 	fs.StringVar(&a.key, "key", "", "API key")
+	fs.BoolVar(&a.verbose, "verbose", false, "say where the URL and key came from")
+	fs.BoolVar(&a.verbose, "v", false, "say where the URL and key came from")
 }
 
 // client resolves the flags against the environment into an API client.
 func (a *apiFlags) client(c *cli) (*apiClient, error) {
-	base := a.url
+	base, baseFrom := a.url, "--url"
 	if base == "" {
-		base = strings.TrimSpace(c.getenv("WXN_URL"))
+		base, baseFrom = c.env("WXN_URL"), "$WXN_URL"
 	}
 	if base == "" {
-		base = defaultURL
+		base, baseFrom = defaultURL, "the default, wxnotify dev's address"
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--url: %q is not an http(s) URL", base)
 	}
-	key := a.key
-	if key == "" {
-		key = strings.TrimSpace(c.getenv("WXN_API_KEY"))
+	key, keyFrom, err := c.apiKey(a.key, u)
+	if err != nil {
+		return nil, err
 	}
-	if key == "" {
-		return nil, errors.New("no API key: pass --key or set WXN_API_KEY (`wxnotify dev` prints one)")
+	base = strings.TrimRight(base, "/")
+	if a.verbose {
+		fmt.Fprintf(c.stderr, "wxnotify: calling %s (from %s) with the API key from %s\n", base, baseFrom, keyFrom)
 	}
-	return &apiClient{base: strings.TrimRight(base, "/"), key: key, http: c.http}, nil
+	return &apiClient{base: base, key: key, keyFrom: keyFrom, http: c.http}, nil
 }
 
 // isCharDevice reports whether w is a character device: a terminal.

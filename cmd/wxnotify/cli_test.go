@@ -101,10 +101,10 @@ func TestCommandUsageErrors(t *testing.T) {
 		{"ShowWithoutUser", key, []string{"consents", "show"}, "--user or --openid is required"},
 		{"ShowUserAndOpenID", key, []string{"consents", "show", "--user", "u", "--openid", "o"}, "not both"},
 		{"TemplatesNoSubcommand", nil, []string{"templates"}, "a subcommand is required"},
-		{"SyncWithoutCredentials", nil, []string{"templates", "sync"}, "WECHAT_APPID and WECHAT_SECRET are required"},
-		{"SyncBadTokenFree", map[string]string{"WECHAT_TOKEN_FREE": "maybe"}, []string{"templates", "sync"}, `WECHAT_TOKEN_FREE: "maybe"`},
-		{"SyncBadAPIBase", map[string]string{"WECHAT_APPID": "wx1", "WECHAT_SECRET": "s", "WECHAT_API_BASE": "nope"},
-			[]string{"templates", "sync"}, `WECHAT_API_BASE: "nope" is not an http(s) URL`},
+		{"SyncWithoutCredentials", nil, []string{"templates", "sync"}, "WXN_WECHAT_APPID and WXN_WECHAT_SECRET are required"},
+		{"SyncBadTokenFree", map[string]string{"WXN_WECHAT_TOKEN_FREE": "maybe"}, []string{"templates", "sync"}, `WXN_WECHAT_TOKEN_FREE: "maybe"`},
+		{"SyncBadAPIBase", map[string]string{"WXN_WECHAT_APPID": "wx1", "WXN_WECHAT_SECRET": "s", "WXN_WECHAT_API_BASE": "nope"},
+			[]string{"templates", "sync"}, `WXN_WECHAT_API_BASE: "nope" is not an http(s) URL`},
 		{"SyncArgument", nil, []string{"templates", "sync", "wxnotify.yaml"}, `unexpected argument "wxnotify.yaml"`},
 	}
 	for _, tc := range tests {
@@ -251,7 +251,7 @@ func TestProgress(t *testing.T) {
 
 	t.Run("Terminal", func(t *testing.T) {
 		var out bytes.Buffer
-		p := &progress{w: &out, tty: true, now: clock}
+		p := &progress{w: &out, tty: true, now: clock, columns: func() int { return 200 }}
 		p.show(running(10, 0))
 		now = now.Add(2 * time.Second)
 		p.show(running(40, 10))

@@ -20,7 +20,10 @@ const maxAnswer = 8 << 20
 type apiClient struct {
 	base string // scheme://host[/prefix], no trailing slash
 	key  string
-	http *http.Client
+	// keyFrom says where key came from: "--key", "$WXN_API_KEY" or the
+	// file of wxnotify dev.
+	keyFrom string
+	http    *http.Client
 }
 
 // apiError is an error answer of the API: its status and error body.
@@ -31,6 +34,9 @@ type apiError struct {
 	Field         string
 	WeChatErrcode int
 	RequestID     string
+	// KeyFrom is where the rejected API key came from, for a 401 when it was
+	// not --key or $WXN_API_KEY.
+	KeyFrom string
 }
 
 func (e *apiError) Error() string {
@@ -48,7 +54,11 @@ func (e *apiError) Error() string {
 		fmt.Fprintf(&b, " (WeChat errcode %d)", e.WeChatErrcode)
 	}
 	if e.Status == http.StatusUnauthorized {
-		b.WriteString(" (check --key or WXN_API_KEY)")
+		if e.KeyFrom != "" {
+			b.WriteString(" (the API key came from " + e.KeyFrom + "; pass --key or set WXN_API_KEY)")
+		} else {
+			b.WriteString(" (check --key or WXN_API_KEY)")
+		}
 	}
 	if e.RequestID != "" {
 		b.WriteString(" [request " + e.RequestID + "]")
@@ -76,7 +86,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]by
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.key)
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
 	req.Header.Set("User-Agent", "wxnotify-cli")
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -95,7 +107,11 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]by
 		return nil, fmt.Errorf("%s %s: answer larger than %d bytes", method, path, maxAnswer)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return raw, answerError(resp.StatusCode, raw)
+		ae := answerError(resp.StatusCode, raw)
+		if ae.Status == http.StatusUnauthorized && c.keyFrom != "--key" && c.keyFrom != "$WXN_API_KEY" {
+			ae.KeyFrom = c.keyFrom
+		}
+		return raw, ae
 	}
 	return raw, nil
 }

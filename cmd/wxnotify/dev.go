@@ -33,7 +33,9 @@ WECHAT_SECRET it runs the sandbox: a fake WeChat in the same process, with the
 
 flags:
   --addr ADDR    listen address (default 127.0.0.1:8080)
-  --data DIR     data directory (default $WXN_DATA_DIR, else .wxnotify)
+  --data DIR     data directory (default $WXN_DATA_DIR, else .wxnotify); the
+                 API key dev generates is kept in DIR/api.key, where the CLI
+                 finds it
   --push on|off  WeChat's message push (default $WXN_PUSH_ENABLED, else on in
                  the sandbox and as configured with real WeChat)
       on:  the sandbox pushes WeChat's events (popups, sent events) to
@@ -44,6 +46,10 @@ flags:
            program's reports are the only source of consent (rate-limited
            and capped per user), as in a deployment without message push.
 `
+
+// defaultDataDir is the data directory of `wxnotify dev` without --data
+// and WXN_DATA_DIR, relative to the current directory.
+const defaultDataDir = ".wxnotify"
 
 // devServer is everything `wxnotify dev` runs, built so tests can start it
 // on a random port.
@@ -133,7 +139,7 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 		cfg.DataDir = o.dataDir
 	}
 	if cfg.DataDir == "" {
-		cfg.DataDir = ".wxnotify"
+		cfg.DataDir = defaultDataDir
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
@@ -145,15 +151,16 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 	}
 	srv := &devServer{}
 	if len(cfg.APIKeys) == 0 {
-		if srv.apiKey, err = keptSecret(filepath.Join(cfg.DataDir, "api.key"), 16); err != nil {
+		// The CLI finds this key when none is given (readDevAPIKey).
+		if srv.apiKey, err = keptSecret(filepath.Join(cfg.DataDir, devAPIKeyFile), devAPIKeyBytes); err != nil {
 			return nil, err
 		}
-		srv.apiKey = "wxn_dev_" + srv.apiKey
+		srv.apiKey = devAPIKeyPrefix + srv.apiKey
 		cfg.APIKeys = []string{srv.apiKey}
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return nil, err
+		return nil, listenError(o.addr, err)
 	}
 	srv.listener = ln
 	srv.url = "http://" + ln.Addr().String()
@@ -217,6 +224,25 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 	}
 	srv.handler = mux
 	return srv, nil
+}
+
+// listenError says in one line why dev cannot listen on addr and what to
+// do: the usual case is a port already taken, by another wxnotify dev or
+// anything else.
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("%s is in use; pick another with --addr (e.g. --addr 127.0.0.1:8081)", addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("%s: permission denied (ports below 1024 need privileges); pick another with --addr", addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("%s is not an address of this machine; pick another with --addr", addr)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		err = oe.Err
+	}
+	return fmt.Errorf("--addr %s: %v (give host:port, e.g. 127.0.0.1:8080)", addr, err)
 }
 
 // setDevPush decides once whether the dev server runs with WeChat's
@@ -336,6 +362,7 @@ func (s *devServer) printBanner(w io.Writer) {
 	if s.apiKey != "" {
 		fmt.Fprintf(w, "API key (WXN_API_KEYS is unset, generated and kept in the data dir): %s\n", s.apiKey)
 	}
+	fmt.Fprintln(w, s.cliHint())
 	if s.fake == nil {
 		return
 	}
@@ -368,6 +395,35 @@ func (s *devServer) printBanner(w io.Writer) {
 	fmt.Fprintf(w, "  %s\n", subscribe)
 	fmt.Fprintf(w, "  curl -s -XPOST $U/v1/notifications -H \"Authorization: Bearer $K\" -d '{\"to\":{\"userId\":\"sales-42\"},\"template\":\"%s\",\"data\":%s}'\n", tmpl.Alias, data)
 	fmt.Fprintf(w, "  curl -s \"$U/sandbox/messages?openid=%s\"\n", s.fake.OpenID("alice"))
+}
+
+// cliHint tells how the CLI reaches this server: the CLI's defaults (the
+// address, the generated key in .wxnotify) or the variables that say
+// otherwise.
+func (s *devServer) cliHint() string {
+	var env []string
+	if s.url != defaultURL {
+		env = append(env, "WXN_URL="+s.url)
+	}
+	switch {
+	case s.apiKey == "":
+		env = append(env, "WXN_API_KEY=<one of WXN_API_KEYS>")
+	case s.parts.Config.DataDir != defaultDataDir:
+		env = append(env, "WXN_DATA_DIR="+s.parts.Config.DataDir)
+	}
+	hint := "CLI: wxnotify send, batch and consents use this server"
+	if s.apiKey != "" {
+		hint += " and its generated key"
+	}
+	if len(env) == 0 {
+		hint += " from this directory, with no flags"
+	} else {
+		hint += " once " + strings.Join(env, " and ") + " is set"
+	}
+	if s.fake != nil {
+		hint += "; wxnotify templates sync --sandbox --dry-run shows the sandbox's templates as wxnotify.yaml would have them"
+	}
+	return hint + "."
 }
 
 // demoData is valid sample data for a template's keywords.

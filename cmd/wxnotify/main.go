@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/wxnotify/wxnotify/shared/version"
 )
 
 const usage = `usage: wxnotify <command> [flags]
@@ -21,12 +23,17 @@ commands:
   send       send one notification through the API and print its outcome
   batch      create, watch or cancel a batch send
   consents   show a user's consent ledger
+  version    print the module version and VCS revision this binary was built from
+             (also --version)
   help       show this help
 
 Run 'wxnotify <command> --help' for a command's flags.
 
 send, batch and consents call a running wxnotify: --url (default $WXN_URL,
-else http://127.0.0.1:8080) with an API key, --key (default $WXN_API_KEY).
+else http://127.0.0.1:8080, wxnotify dev's address) with an API key, --key
+(default $WXN_API_KEY, else, for a server on this machine, the key wxnotify
+dev generated in $WXN_DATA_DIR or .wxnotify); -v says which were used.
+Older variable names (WECHAT_*, WXNOTIFY_*) still work, with a warning.
 
 Exit status: 0 success, 1 failure (including an error answered by the API
 or WeChat), 2 usage error.
@@ -47,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "version", "--version", "-version":
+		return runVersion(args[1:], stdout, stderr)
 	case "dev":
 		return runDev(args[1:], stdout, stderr)
 	case "templates", "send", "batch", "consents":
@@ -57,4 +66,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wxnotify: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+}
+
+const versionUsage = `usage: wxnotify version   (or wxnotify --version)
+
+Prints the module version and the VCS revision this binary was built from,
+e.g. "wxnotify v1.2.0 (revision 0123456789ab, 2026-12-06T18:00:00Z) go1.26.0":
+the version is a tag or pseudo-version when built as a module dependency
+(go install ...@v1.2.0), "(devel)" when built from a checkout; the revision
+is missing when the build had no VCS information (-buildvcs=false).
+`
+
+// runVersion is `wxnotify version`.
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	switch {
+	case len(args) > 0 && isHelp(args[0]):
+		fmt.Fprint(stdout, versionUsage)
+		return 0
+	case len(args) > 0:
+		fmt.Fprintf(stderr, "wxnotify version: unexpected argument %q\n\n%s", args[0], versionUsage)
+		return 2
+	}
+	fmt.Fprintln(stdout, version.Get().String())
+	return 0
 }

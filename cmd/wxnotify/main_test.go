@@ -17,6 +17,11 @@ func TestRun(t *testing.T) {
 		{"NoArgs", nil, 2, "", "usage: wxnotify"},
 		{"Help", []string{"help"}, 0, "usage: wxnotify", ""},
 		{"Unknown", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{"HelpListsVersion", []string{"--help"}, 0, "  version    print the module version", ""},
+		{"Version", []string{"version"}, 0, "wxnotify ", ""},
+		{"VersionFlag", []string{"--version"}, 0, "wxnotify ", ""},
+		{"VersionHelp", []string{"version", "--help"}, 0, "usage: wxnotify version", ""},
+		{"VersionArgument", []string{"version", "now"}, 2, "", `wxnotify version: unexpected argument "now"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -26,10 +27,11 @@ Run 'wxnotify templates <subcommand> --help' for its flags.
 Exit status: 0 success, 1 failure, 2 usage.
 `
 
-const templatesSyncUsage = `usage: wxnotify templates sync [--config wxnotify.yaml] [--dry-run]
+const templatesSyncUsage = `usage: wxnotify templates sync [--config wxnotify.yaml] [--dry-run] [--sandbox [--url URL]]
 
 Reads the mini program's subscribe-message templates from WeChat
-(getTemplateList) and updates the templates section of wxnotify.yaml:
+(getTemplateList), or with --sandbox from the sandbox WeChat of a running
+wxnotify dev, and updates the templates section of wxnotify.yaml:
   - templates already there (matched by id) keep their alias, policy and
     comments; title, kind and keywords (names, types, labels, enum values)
     are filled in from WeChat;
@@ -42,10 +44,16 @@ result loads (a rule using a removed template must be changed first).
   --config FILE          the file to update (default $WXN_CONFIG, else wxnotify.yaml;
                          created when missing)
   --dry-run              print the changes as a diff and write nothing
+  --sandbox              read the templates of the sandbox WeChat of wxnotify dev (the
+                         templates of the wxnotify.yaml it runs with) instead of WeChat
+  --url URL              with --sandbox: wxnotify dev's base URL (default $WXN_URL, else
+                         ` + defaultURL + `)
 
-Environment: WECHAT_APPID and WECHAT_SECRET (the mini program's credentials),
-WECHAT_API_BASE (default https://api.weixin.qq.com), or WECHAT_TOKEN_FREE=true
-inside WeChat Cloud Hosting.
+Environment, without --sandbox: WXN_WECHAT_APPID and WXN_WECHAT_SECRET (the
+mini program's credentials), WXN_WECHAT_API_BASE (default
+https://api.weixin.qq.com), or WXN_WECHAT_TOKEN_FREE=true inside WeChat Cloud
+Hosting. The older names WECHAT_APPID, WECHAT_SECRET, WECHAT_API_BASE and
+WECHAT_TOKEN_FREE still work, with a warning.
 
 Exit status: 0 success (also when nothing changed), 1 failure, 2 usage.
 `
@@ -62,17 +70,28 @@ func (c *cli) templatesSync(ctx context.Context, args []string) int {
 	fset := flag.NewFlagSet("templates sync", flag.ContinueOnError)
 	path := fset.String("config", "", "")
 	dryRun := fset.Bool("dry-run", false, "")
+	sandbox := fset.Bool("sandbox", false, "")
+	devURL := fset.String("url", "", "")
 	if _, code, ok := c.parse(fset, templatesSyncUsage, args, 0); !ok {
 		return code
 	}
 	if *path == "" {
-		*path = c.getenv("WXN_CONFIG")
+		*path = c.env("WXN_CONFIG")
 	}
 	if *path == "" {
 		*path = "wxnotify.yaml"
 	}
-	wcfg, err := c.wechatConfig()
-	if err != nil {
+	if *devURL != "" && !*sandbox {
+		return c.usageError("templates sync", templatesSyncUsage, "--url is for --sandbox; WeChat's address is WXN_WECHAT_API_BASE")
+	}
+	var wcfg wechat.Config
+	var err error
+	if *sandbox {
+		wcfg, err = c.sandboxWeChat(ctx, *devURL)
+		if err != nil {
+			return c.fail("templates sync", err)
+		}
+	} else if wcfg, err = c.wechatConfig(); err != nil {
 		return c.usageError("templates sync", templatesSyncUsage, err.Error())
 	}
 
@@ -123,29 +142,69 @@ func (c *cli) printSyncReport(rep syncReport, would string) {
 }
 
 // wechatConfig reads WeChat's credentials and endpoint from the
-// environment, as the functions do.
+// environment, under the names the functions use (WXN_WECHAT_*).
 func (c *cli) wechatConfig() (wechat.Config, error) {
 	cfg := wechat.Config{
-		AppID:   strings.TrimSpace(c.getenv("WECHAT_APPID")),
-		Secret:  strings.TrimSpace(c.getenv("WECHAT_SECRET")),
-		BaseURL: strings.TrimSpace(c.getenv("WECHAT_API_BASE")),
+		AppID:   c.env("WXN_WECHAT_APPID"),
+		Secret:  c.env("WXN_WECHAT_SECRET"),
+		BaseURL: c.env("WXN_WECHAT_API_BASE"),
 	}
-	if v := c.getenv("WECHAT_TOKEN_FREE"); v != "" {
+	if v := c.env("WXN_WECHAT_TOKEN_FREE"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return cfg, fmt.Errorf("WECHAT_TOKEN_FREE: %q is not true or false", v)
+			return cfg, fmt.Errorf("WXN_WECHAT_TOKEN_FREE: %q is not true or false", v)
 		}
 		cfg.TokenFree = b
 	}
 	if cfg.BaseURL != "" {
 		if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return cfg, fmt.Errorf("WECHAT_API_BASE: %q is not an http(s) URL", cfg.BaseURL)
+			return cfg, fmt.Errorf("WXN_WECHAT_API_BASE: %q is not an http(s) URL", cfg.BaseURL)
 		}
 	}
 	if !cfg.TokenFree && (cfg.AppID == "" || cfg.Secret == "") {
-		return cfg, errors.New("WECHAT_APPID and WECHAT_SECRET are required to read the templates from WeChat")
+		return cfg, errors.New("WXN_WECHAT_APPID and WXN_WECHAT_SECRET are required to read the templates from WeChat " +
+			"(or --sandbox, to read those of wxnotify dev's sandbox WeChat)")
 	}
 	return cfg, nil
+}
+
+// sandboxWeChat asks the wxnotify dev at base (--url, else $WXN_URL, else
+// its default address) for its sandbox WeChat (GET /sandbox/wechat) and
+// returns the configuration that reads the templates from it, through the
+// same WeChat API a real sync calls, at /sandbox/wechat/.
+func (c *cli) sandboxWeChat(ctx context.Context, base string) (wechat.Config, error) {
+	if base == "" {
+		base = c.env("WXN_URL")
+	}
+	if base == "" {
+		base = defaultURL
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return wechat.Config{}, fmt.Errorf("--url: %q is not an http(s) URL", base)
+	}
+	base = strings.TrimRight(base, "/")
+	api := &apiClient{base: base, http: c.http}
+	var creds struct {
+		AppID  string `json:"appid"`
+		Secret string `json:"secret"`
+		Path   string `json:"path"`
+	}
+	if _, err := api.call(ctx, "GET", "/sandbox/wechat", nil, &creds); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+			return wechat.Config{}, fmt.Errorf("%s runs no sandbox WeChat (it is not wxnotify dev, or dev runs with real WeChat credentials): "+
+				"drop --sandbox and set WXN_WECHAT_APPID and WXN_WECHAT_SECRET", base)
+		}
+		if ae == nil {
+			return wechat.Config{}, fmt.Errorf("%w (start it with wxnotify dev, or give its address with --url)", err)
+		}
+		return wechat.Config{}, err
+	}
+	if creds.AppID == "" || creds.Secret == "" || !strings.HasPrefix(creds.Path, "/") {
+		return wechat.Config{}, fmt.Errorf("GET %s/sandbox/wechat: the answer has no appid, secret and path", base)
+	}
+	return wechat.Config{AppID: creds.AppID, Secret: creds.Secret, BaseURL: base + creds.Path}, nil
 }
 
 // fetchTemplates reads the app's templates from WeChat. Outside token-free

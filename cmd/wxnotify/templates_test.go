@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +34,7 @@ func syncWeChat(tb testing.TB, templates ...wechattest.Template) (*wechattest.Se
 	tb.Helper()
 	fake := wechattest.NewServer(wechattest.Options{Templates: templates})
 	tb.Cleanup(fake.Close)
-	return fake, map[string]string{"WECHAT_APPID": fake.AppID(), "WECHAT_SECRET": fake.Secret(), "WECHAT_API_BASE": fake.URL()}
+	return fake, map[string]string{"WXN_WECHAT_APPID": fake.AppID(), "WXN_WECHAT_SECRET": fake.Secret(), "WXN_WECHAT_API_BASE": fake.URL()}
 }
 
 // copyTestdata copies testdata/name to a temporary file and returns its path.
@@ -266,4 +268,73 @@ func FuzzSyncTemplates(f *testing.F) {
 			t.Fatalf("a second sync changed the output (%v, %+v):\n%s\n---\n%s", err, rep, out, again)
 		}
 	})
+}
+
+// TestTemplatesSyncFromDevSandbox runs `templates sync --sandbox` against a
+// running `wxnotify dev`: the file it writes holds the dev server's catalog
+// (ids, titles, kinds, keywords with their labels and enum values) read
+// through the sandbox WeChat's template API, and loads; a second sync
+// changes nothing.
+func TestTemplatesSyncFromDevSandbox(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(t.TempDir(), "wxnotify.yaml")
+	got := cliRun(t, map[string]string{"WXN_URL": e.url}, "", "templates", "sync", "--sandbox", "--config", path)
+	if got.code != exitOK || !strings.Contains(got.stdout, "wrote "+path) {
+		t.Fatalf("templates sync --sandbox: got exit %d, stdout %q, stderr %q; want 0 and the file written", got.code, got.stdout, got.stderr)
+	}
+	f, err := config.ParseFile([]byte(readFile(t, path)))
+	if err != nil {
+		t.Fatalf("the synced file does not load: %v", err)
+	}
+	catalog := e.srv.parts.Service.Catalog().Templates()
+	if len(catalog) == 0 || len(f.Templates) != len(catalog) {
+		t.Fatalf("synced %d templates, the dev server has %d", len(f.Templates), len(catalog))
+	}
+	for i, want := range catalog {
+		g := f.Templates[i]
+		if g.ID != want.ID || g.Title != want.Title || notify.Kind(g.Kind) != want.Kind || len(g.Keywords) != len(want.Keywords) {
+			t.Fatalf("synced template %d: got %+v, want %+v", i, g, want)
+		}
+		for j, kw := range want.Keywords {
+			gk := g.Keywords[j]
+			if gk.Name != kw.Name || gk.Label != kw.Label || strings.Join(gk.Enum, "|") != strings.Join(kw.Enum, "|") {
+				t.Fatalf("template %s keyword %d: got %+v, want %+v", want.ID, j, gk, kw)
+			}
+		}
+	}
+	again := cliRun(t, map[string]string{"WXN_URL": e.url}, "", "templates", "sync", "--sandbox", "--config", path)
+	if again.code != exitOK || !strings.Contains(again.stdout, "is up to date") {
+		t.Fatalf("second sync: got exit %d, stdout %q, stderr %q; want it up to date", again.code, again.stdout, again.stderr)
+	}
+}
+
+// TestTemplatesSyncSandboxErrors: --sandbox against a server that is not
+// wxnotify dev, or nothing at all, says what to do and writes nothing; --url
+// without --sandbox is a usage error.
+func TestTemplatesSyncSandboxErrors(t *testing.T) {
+	other := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(other.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	path := filepath.Join(t.TempDir(), "wxnotify.yaml")
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"NotDev", other.URL, "runs no sandbox WeChat"},
+		{"NothingThere", closed.URL, "start it with wxnotify dev, or give its address with --url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := cliRun(t, nil, "", "templates", "sync", "--sandbox", "--url", tc.url, "--config", path)
+			if got.code != exitFailure || !strings.Contains(got.stderr, tc.want) {
+				t.Fatalf("got exit %d, stderr %q; want 1 and %q", got.code, got.stderr, tc.want)
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Fatalf("%s was written: %v", path, err)
+			}
+		})
+	}
+	got := cliRun(t, nil, "", "templates", "sync", "--url", other.URL)
+	if got.code != exitUsage || !strings.Contains(got.stderr, "--url is for --sandbox") {
+		t.Fatalf("--url without --sandbox: got exit %d, stderr %q; want a usage error", got.code, got.stderr)
+	}
 }

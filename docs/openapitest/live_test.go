@@ -390,6 +390,18 @@ func runScenario(t *testing.T, s *devServer) string {
 	s.want(t, 200, "POST", "/sandbox/unsubscribe", "", map[string]string{"openid": lenaOpenID, "templateId": noticeID})
 	s.want(t, 400, "POST", "/sandbox/faults", "", map[string]any{"api": "nope", "errcode": -1})
 
+	// The sandbox's templates through WeChat's API, as `wxnotify templates sync --sandbox` reads them.
+	wx := s.want(t, 200, "GET", "/sandbox/wechat", "", nil)
+	tok := s.want(t, 200, "POST", "/sandbox/wechat/cgi-bin/stable_token", "",
+		map[string]string{"grant_type": "client_credential", "appid": wx.str("appid"), "secret": wx.str("secret")})
+	if a := s.want(t, 200, "GET", "/sandbox/wechat/wxaapi/newtmpl/gettemplate?access_token="+url.QueryEscape(tok.str("access_token")), "", nil); len(a.get("data").([]any)) != 3 {
+		t.Fatalf("the sandbox's templates: got %s, want the 3 of the configuration", a.raw)
+	}
+	if a := s.want(t, 200, "POST", "/sandbox/wechat/cgi-bin/stable_token", "",
+		map[string]string{"grant_type": "client_credential", "appid": wx.str("appid"), "secret": "wrong"}); a.get("errcode") == nil {
+		t.Fatalf("stable_token with a wrong secret: got %s, want WeChat's errcode", a.raw)
+	}
+
 	// Lead events.
 	event := map[string]any{"id": "evt-7f3a", "type": "lead.assigned", "occurredAt": "2026-11-21T09:30:00Z",
 		"data": map[string]any{"lead": map[string]any{"id": "L-1001", "name": "Acme Ltd"}, "assignee": map[string]any{"userId": salesID}}}

@@ -44,7 +44,31 @@ func (s *Sandbox) Routes() []Route {
 		{"POST /sandbox/unsubscribe", s.unsubscribe},
 		{"GET /sandbox/messages", s.messages},
 		{"POST /sandbox/faults", s.faults},
+		{"GET /sandbox/wechat", s.wechat},
+		// The access token and template list of WeChat's API, answered by the
+		// fake with the templates it was given (the dev server's catalog), so
+		// that `wxnotify templates sync --sandbox` makes the calls it makes
+		// to WeChat. Sends go through wxnotify, not through here.
+		{"POST " + WeChatPath + "/cgi-bin/stable_token", s.wechatAPI},
+		{"GET " + WeChatPath + "/wxaapi/newtmpl/gettemplate", s.wechatAPI},
 	}
+}
+
+// WeChatPath is where the sandbox serves the fake's WeChat API: the base URL
+// of a WeChat client that talks to the sandbox is the dev server's URL
+// followed by WeChatPath.
+const WeChatPath = "/sandbox/wechat"
+
+// GET /sandbox/wechat -> {"appid", "secret", "path"}: the fake's credentials
+// and where its API is. They are the sandbox's own, made up at each start;
+// anyone who reaches the dev server may play its users anyway.
+func (s *Sandbox) wechat(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"appid": s.fake.AppID(), "secret": s.fake.Secret(), "path": WeChatPath})
+}
+
+// wechatAPI passes a request under WeChatPath to the fake's WeChat API.
+func (s *Sandbox) wechatAPI(w http.ResponseWriter, r *http.Request) {
+	http.StripPrefix(WeChatPath, s.fake.Handler()).ServeHTTP(w, r)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
