@@ -16,8 +16,10 @@ import (
 	"testing"
 
 	"github.com/wxnotify/wxnotify/shared/boot"
+	"github.com/wxnotify/wxnotify/shared/config"
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/secrets"
 )
 
 // groupNames name httpapi's route groups as functions' main.go refer to them.
@@ -29,10 +31,39 @@ var groupNames = map[string]httpapi.Group{
 // healthzFunction is the function API Gateway routes GET /healthz to.
 const healthzFunction = "login"
 
-// secrets are the variables that must come from a secret store, never from
-// the template or serverless.yml themselves.
-var secrets = []string{"WECHAT_SECRET", "WXN_SESSION_SECRET", "WXN_API_KEYS", "WECHAT_PUSH_TOKEN",
-	"WECHAT_PUSH_AES_KEY", "WECHAT_PUSH_AES_KEY_PREVIOUS", "WXN_REDIS_URL"}
+// secretNames are the variables that must come from the secret store,
+// never from the template or serverless.yml themselves, under their WXN_
+// names and their old ones.
+func secretNames() []string {
+	names := config.SecretNames()
+	for old, name := range config.OldNames() {
+		if slices.Contains(names, name) {
+			names = append(names, old)
+		}
+	}
+	return names
+}
+
+// checkEnvironment checks one function's environment in a deployment
+// file: only variables the server reads, under their WXN_ names, no
+// secret and no deploy-time copy of one.
+func checkEnvironment(t *testing.T, where string, env map[string]any) {
+	t.Helper()
+	known := append(config.Names(), secrets.Names()...)
+	for k, v := range env {
+		switch {
+		case slices.Contains(secretNames(), k):
+			t.Errorf("%s: %s is a secret: it belongs in the secret store (WXN_SECRETS_ID), not the environment", where, k)
+		case config.OldNames()[k] != "":
+			t.Errorf("%s: %s is an old name: use %s", where, k, config.OldNames()[k])
+		case !slices.Contains(known, k):
+			t.Errorf("%s: %s is not a variable wxnotify reads (a typo?)", where, k)
+		}
+		if strings.Contains(fmt.Sprint(v), "{{resolve:") {
+			t.Errorf("%s: %s is a deploy-time dynamic reference %v: the functions read the secret store themselves", where, k, v)
+		}
+	}
+}
 
 // functionDirs are the deployable functions: functions/<name>/main.go.
 func functionDirs(tb testing.TB) []string {
@@ -284,7 +315,8 @@ func TestTemplateEvents(t *testing.T) {
 func TestTemplateEnvironment(t *testing.T) {
 	doc := readDeployFile(t, "template.yaml")
 	global, _ := path(doc, "Globals", "Function", "Environment", "Variables").(map[string]any)
-	want := map[string]string{"WXN_STORE": "dynamodb", "WXN_CONFIG": "/var/task/" + boot.ConfigFileName}
+	want := map[string]string{"WXN_STORE": "dynamodb", "WXN_CONFIG": "/var/task/" + boot.ConfigFileName,
+		"WXN_SECRETS_SOURCE": secrets.SourceAWS}
 	for k, v := range want {
 		if got := str(global[k]); got != v {
 			t.Errorf("Globals %s: got %q, want %q", k, got, v)
@@ -293,58 +325,29 @@ func TestTemplateEnvironment(t *testing.T) {
 	if got := fmt.Sprint(global["WXN_DYNAMODB_TABLE"]); got != "map[Ref:StateTable]" {
 		t.Errorf("Globals WXN_DYNAMODB_TABLE: got %s, want !Ref StateTable", got)
 	}
-	for _, k := range []string{"WECHAT_APPID", "WECHAT_SECRET", "WXN_SESSION_SECRET", "WXN_API_KEYS"} {
-		if global[k] == nil {
-			t.Errorf("Globals: %s is missing (config.Require needs it)", k)
-		}
+	params, _ := path(doc, "Parameters").(map[string]any)
+	ref, _ := path(global["WXN_SECRETS_ID"], "Ref").(string)
+	if _, ok := params[ref]; !ok {
+		t.Errorf("Globals WXN_SECRETS_ID: got %v, want !Ref of the parameter naming the secret", global["WXN_SECRETS_ID"])
 	}
-	envs := map[string]map[string]any{"Globals": global}
+	if global["WXN_WECHAT_APPID"] == nil {
+		t.Error("Globals: WXN_WECHAT_APPID is missing (config.Require needs it)")
+	}
+	checkEnvironment(t, "Globals", global)
 	for id, fn := range samFunctions(doc) {
 		env, _ := path(fn, "Properties", "Environment", "Variables").(map[string]any)
-		envs[id] = env
-	}
-	pushToken := false
-	for where, env := range envs {
-		for k, v := range env {
-			if !slices.Contains(secrets, k) {
-				continue
+		checkEnvironment(t, id, env)
+		for _, k := range []string{"WXN_SECRETS_SOURCE", "WXN_SECRETS_ID"} {
+			if _, ok := env[k]; ok {
+				t.Errorf("%s overrides Globals' %s: every function reads the one secret", id, k)
 			}
-			if err := checkSecretReference(v); err != nil {
-				t.Errorf("%s %s: %v", where, k, err)
-			}
-			pushToken = pushToken || (k == "WECHAT_PUSH_TOKEN" && where == logicalID("wxpush"))
 		}
 	}
-	if !pushToken {
-		t.Error("WxpushFunction has no WECHAT_PUSH_TOKEN")
-	}
-	for name, p := range path(doc, "Parameters").(map[string]any) {
-		if path(p, "NoEcho") != nil || slices.Contains(secrets, strings.ToUpper(name)) {
+	for name, p := range params {
+		if path(p, "NoEcho") != nil || slices.Contains(secretNames(), strings.ToUpper(name)) {
 			t.Errorf("parameter %s looks like a secret: secrets come from Secrets Manager", name)
 		}
 	}
-}
-
-var resolveRe = regexp.MustCompile(`^\{\{resolve:secretsmanager:\$\{\w+\}:SecretString:\w+\}\}$`)
-
-// checkSecretReference accepts a Secrets Manager dynamic reference, also
-// inside !If with AWS::NoValue.
-func checkSecretReference(v any) error {
-	if alts, ok := path(v, "Fn::If").([]any); ok && len(alts) == 3 {
-		for _, alt := range alts[1:] {
-			if fmt.Sprint(alt) == "map[Ref:AWS::NoValue]" {
-				continue
-			}
-			if err := checkSecretReference(alt); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if s := str(path(v, "Fn::Sub")); resolveRe.MatchString(s) {
-		return nil
-	}
-	return fmt.Errorf("got %v, want !Sub \"{{resolve:secretsmanager:${SecretName}:SecretString:KEY}}\"", v)
 }
 
 func TestTemplateState(t *testing.T) {
@@ -438,13 +441,16 @@ func TestServerlessFunctions(t *testing.T) {
 		if str(path(fn, "vpc", "vpcId")) == "" || fn["publicAccess"] != true {
 			t.Errorf("%s: want a vpc (Redis) and publicAccess (WeChat's API)", name)
 		}
+		if got := str(fn["role"]); got != "${env:TENCENT_SCF_ROLE}" {
+			t.Errorf("%s: role %q, want ${env:TENCENT_SCF_ROLE} (allowed ssm:GetSecretValue on the secret)", name, got)
+		}
 		checkSCFEnvironment(t, name, fn["environment"])
 	}
 }
 
 func checkSCFEnvironment(t *testing.T, function string, v any) {
 	t.Helper()
-	env := map[string]string{}
+	env := map[string]any{}
 	list, _ := v.([]any)
 	for _, kv := range list {
 		env[str(path(kv, "key"))] = str(path(kv, "value"))
@@ -452,18 +458,18 @@ func checkSCFEnvironment(t *testing.T, function string, v any) {
 	if env["WXN_STORE"] != "redis" {
 		t.Errorf("%s: WXN_STORE %q, want redis", function, env["WXN_STORE"])
 	}
-	need := []string{"WECHAT_APPID", "WECHAT_SECRET", "WXN_SESSION_SECRET", "WXN_API_KEYS", "WXN_REDIS_URL"}
-	if function == "wxpush" {
-		need = append(need, "WECHAT_PUSH_TOKEN")
+	if env["WXN_SECRETS_SOURCE"] != secrets.SourceTencent {
+		t.Errorf("%s: WXN_SECRETS_SOURCE %q, want %s", function, env["WXN_SECRETS_SOURCE"], secrets.SourceTencent)
 	}
-	for _, k := range need {
-		if env[k] == "" {
-			t.Errorf("%s: %s is missing", function, k)
+	for _, k := range []string{"WXN_WECHAT_APPID", "WXN_SECRETS_ID"} {
+		if env[k] != "${env:"+k+"}" {
+			t.Errorf("%s: %s is %q, want ${env:%s} (a setting of the deployer's)", function, k, env[k], k)
 		}
 	}
+	checkEnvironment(t, function, env)
 	for k, v := range env {
-		if slices.Contains(secrets, k) && v != "${env:"+k+"}" {
-			t.Errorf("%s: %s is %q, want ${env:%s} (from the deployer's environment, never the file)", function, k, v, k)
+		if s := v.(string); strings.HasPrefix(s, "${env:") && !slices.Contains([]string{"WXN_WECHAT_APPID", "WXN_SECRETS_ID", "WXN_PUSH_ENABLED"}, k) {
+			t.Errorf("%s: %s is %s: only settings come from the deployer's environment", function, k, s)
 		}
 	}
 	if _, ok := env["WXN_CONFIG"]; ok {
@@ -650,12 +656,9 @@ func TestDeployDocs(t *testing.T) {
 			t.Errorf("docs/deploy.md does not mention %q", want)
 		}
 	}
-	for _, k := range secrets {
-		if k == "WECHAT_PUSH_AES_KEY_PREVIOUS" {
-			continue
-		}
+	for _, k := range append(config.SecretNames(), secrets.Names()...) {
 		if !strings.Contains(doc, k) {
-			t.Errorf("docs/deploy.md does not name the secret %s", k)
+			t.Errorf("docs/deploy.md does not name %s", k)
 		}
 	}
 }

@@ -155,3 +155,24 @@ func WithSecret(getenv func(string) string, values map[string]string, what strin
 		return getenv(name)
 	}, nil
 }
+
+// Names are the WXN_ names of every variable FromEnv reads.
+func Names() []string {
+	names := make([]string, len(variables))
+	for i, v := range variables {
+		names[i] = v.name
+	}
+	return names
+}
+
+// OldNames are the names still read in place of the WXN_ ones, to the new
+// name each stands for.
+func OldNames() map[string]string {
+	m := map[string]string{}
+	for _, v := range variables {
+		if v.old != "" {
+			m[v.old] = v.name
+		}
+	}
+	return m
+}

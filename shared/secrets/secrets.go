@@ -47,6 +47,12 @@ const (
 	SourceTencent = "tencent-ssm"
 )
 
+// Names are the variables New reads to choose and reach the store (the
+// credentials and region aside, which the platform sets).
+func Names() []string {
+	return []string{"WXN_SECRETS_SOURCE", "WXN_SECRETS_ID", "WXN_SECRETS_VERSION", "WXN_SECRETS_ENDPOINT"}
+}
+
 // MinRefreshInterval is the least time between two reads of the secret by
 // Refresh: a flood of refusals by WeChat costs one read a minute.
 const MinRefreshInterval = time.Minute
