@@ -236,8 +236,11 @@ func hint(err error) string {
 	switch {
 	case code == "ResourceNotFoundException" || code == "ResourceNotFound":
 		return " (check WXN_SECRETS_ID and that the secret is in the function's region)"
-	case code == "AccessDeniedException" || code == "UnauthorizedOperation" || strings.HasPrefix(code, "AuthFailure"):
+	case code == "AccessDeniedException" || code == "UnauthorizedOperation" || code == "AuthFailure.UnauthorizedOperation":
 		return " (the function's role must be allowed GetSecretValue on this secret)"
+	case strings.HasPrefix(code, "AuthFailure") || code == "InvalidSignatureException" ||
+		code == "UnrecognizedClientException" || code == "ExpiredTokenException":
+		return " (the credentials were refused: run the function with a role, whose credentials the platform puts in the environment)"
 	case code == "DecryptionFailure":
 		return " (the function's role must be allowed kms:Decrypt with the secret's key)"
 	}

@@ -56,7 +56,7 @@ func TestLoad(t *testing.T) {
 				{"OK", "wxnotify", nil, ""},
 				{"ErrNotFound", "wxnotfy", nil, `secret "wxnotfy"`},
 				{"ErrDenied", "forbidden", nil, "must be allowed GetSecretValue"},
-				{"ErrWrongKey", "wxnotify", []string{"AWS_SECRET_ACCESS_KEY=wrong", "TENCENTCLOUD_SECRETKEY=wrong"}, "Signature"},
+				{"ErrWrongKey", "wxnotify", []string{"AWS_SECRET_ACCESS_KEY=wrong", "TENCENTCLOUD_SECRETKEY=wrong"}, "credentials were refused"},
 				{"ErrWrongToken", "wxnotify", []string{"AWS_SESSION_TOKEN=stale", "TENCENTCLOUD_SESSIONTOKEN=stale"}, "oken"},
 				{"ErrWrongVersion", "wxnotify", []string{"WXN_SECRETS_VERSION=AWSPREVIOUS-or-v0"}, "ResourceNotFound"},
 				{"ErrNotObject", "binary-ish", nil, "not a JSON object"},
