@@ -16,8 +16,10 @@ import (
 	"testing"
 
 	"github.com/wxnotify/wxnotify/shared/boot"
+	"github.com/wxnotify/wxnotify/shared/config"
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/secrets"
 )
 
 // groupNames name httpapi's route groups as functions' main.go refer to them.
@@ -29,10 +31,39 @@ var groupNames = map[string]httpapi.Group{
 // healthzFunction is the function API Gateway routes GET /healthz to.
 const healthzFunction = "login"
 
-// secrets are the variables that must come from a secret store, never from
-// the template or serverless.yml themselves.
-var secrets = []string{"WECHAT_SECRET", "WXN_SESSION_SECRET", "WXN_API_KEYS", "WECHAT_PUSH_TOKEN",
-	"WECHAT_PUSH_AES_KEY", "WECHAT_PUSH_AES_KEY_PREVIOUS", "WXN_REDIS_URL"}
+// secretNames are the variables that must come from the secret store,
+// never from the template or serverless.yml themselves, under their WXN_
+// names and their old ones.
+func secretNames() []string {
+	names := config.SecretNames()
+	for old, name := range config.OldNames() {
+		if slices.Contains(names, name) {
+			names = append(names, old)
+		}
+	}
+	return names
+}
+
+// checkEnvironment checks one function's environment in a deployment
+// file: only variables the server reads, under their WXN_ names, no
+// secret and no deploy-time copy of one.
+func checkEnvironment(t *testing.T, where string, env map[string]any) {
+	t.Helper()
+	known := append(config.Names(), secrets.Names()...)
+	for k, v := range env {
+		switch {
+		case slices.Contains(secretNames(), k):
+			t.Errorf("%s: %s is a secret: it belongs in the secret store (WXN_SECRETS_ID), not the environment", where, k)
+		case config.OldNames()[k] != "":
+			t.Errorf("%s: %s is an old name: use %s", where, k, config.OldNames()[k])
+		case !slices.Contains(known, k):
+			t.Errorf("%s: %s is not a variable wxnotify reads (a typo?)", where, k)
+		}
+		if strings.Contains(fmt.Sprint(v), "{{resolve:") {
+			t.Errorf("%s: %s is a deploy-time dynamic reference %v: the functions read the secret store themselves", where, k, v)
+		}
+	}
+}
 
 // functionDirs are the deployable functions: functions/<name>/main.go.
 func functionDirs(tb testing.TB) []string {
@@ -476,7 +507,8 @@ func stringList(v any) []string {
 func TestTemplateEnvironment(t *testing.T) {
 	doc := readDeployFile(t, "template.yaml")
 	global, _ := path(doc, "Globals", "Function", "Environment", "Variables").(map[string]any)
-	want := map[string]string{"WXN_STORE": "dynamodb", "WXN_CONFIG": "/var/task/" + boot.ConfigFileName}
+	want := map[string]string{"WXN_STORE": "dynamodb", "WXN_CONFIG": "/var/task/" + boot.ConfigFileName,
+		"WXN_SECRETS_SOURCE": secrets.SourceAWS}
 	for k, v := range want {
 		if got := str(global[k]); got != v {
 			t.Errorf("Globals %s: got %q, want %q", k, got, v)
@@ -485,58 +517,29 @@ func TestTemplateEnvironment(t *testing.T) {
 	if got := fmt.Sprint(global["WXN_DYNAMODB_TABLE"]); got != "map[Ref:StateTable]" {
 		t.Errorf("Globals WXN_DYNAMODB_TABLE: got %s, want !Ref StateTable", got)
 	}
-	for _, k := range []string{"WECHAT_APPID", "WECHAT_SECRET", "WXN_SESSION_SECRET", "WXN_API_KEYS"} {
-		if global[k] == nil {
-			t.Errorf("Globals: %s is missing (config.Require needs it)", k)
-		}
+	params, _ := path(doc, "Parameters").(map[string]any)
+	ref, _ := path(global["WXN_SECRETS_ID"], "Ref").(string)
+	if _, ok := params[ref]; !ok {
+		t.Errorf("Globals WXN_SECRETS_ID: got %v, want !Ref of the parameter naming the secret", global["WXN_SECRETS_ID"])
 	}
-	envs := map[string]map[string]any{"Globals": global}
+	if global["WXN_WECHAT_APPID"] == nil {
+		t.Error("Globals: WXN_WECHAT_APPID is missing (config.Require needs it)")
+	}
+	checkEnvironment(t, "Globals", global)
 	for id, fn := range samFunctions(doc) {
 		env, _ := path(fn, "Properties", "Environment", "Variables").(map[string]any)
-		envs[id] = env
-	}
-	pushToken := false
-	for where, env := range envs {
-		for k, v := range env {
-			if !slices.Contains(secrets, k) {
-				continue
+		checkEnvironment(t, id, env)
+		for _, k := range []string{"WXN_SECRETS_SOURCE", "WXN_SECRETS_ID"} {
+			if _, ok := env[k]; ok {
+				t.Errorf("%s overrides Globals' %s: every function reads the one secret", id, k)
 			}
-			if err := checkSecretReference(v); err != nil {
-				t.Errorf("%s %s: %v", where, k, err)
-			}
-			pushToken = pushToken || (k == "WECHAT_PUSH_TOKEN" && where == logicalID("wxpush"))
 		}
 	}
-	if !pushToken {
-		t.Error("WxpushFunction has no WECHAT_PUSH_TOKEN")
-	}
-	for name, p := range path(doc, "Parameters").(map[string]any) {
-		if path(p, "NoEcho") != nil || slices.Contains(secrets, strings.ToUpper(name)) {
+	for name, p := range params {
+		if path(p, "NoEcho") != nil || slices.Contains(secretNames(), strings.ToUpper(name)) {
 			t.Errorf("parameter %s looks like a secret: secrets come from Secrets Manager", name)
 		}
 	}
-}
-
-var resolveRe = regexp.MustCompile(`^\{\{resolve:secretsmanager:\$\{\w+\}:SecretString:\w+\}\}$`)
-
-// checkSecretReference accepts a Secrets Manager dynamic reference, also
-// inside !If with AWS::NoValue.
-func checkSecretReference(v any) error {
-	if alts, ok := path(v, "Fn::If").([]any); ok && len(alts) == 3 {
-		for _, alt := range alts[1:] {
-			if fmt.Sprint(alt) == "map[Ref:AWS::NoValue]" {
-				continue
-			}
-			if err := checkSecretReference(alt); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if s := str(path(v, "Fn::Sub")); resolveRe.MatchString(s) {
-		return nil
-	}
-	return fmt.Errorf("got %v, want !Sub \"{{resolve:secretsmanager:${SecretName}:SecretString:KEY}}\"", v)
 }
 
 func TestTemplateState(t *testing.T) {
@@ -693,12 +696,9 @@ func TestDeployDocs(t *testing.T) {
 			t.Errorf("docs/deploy.md does not name serverless.yml's setting %s", m[1])
 		}
 	}
-	for _, k := range secrets {
-		if k == "WECHAT_PUSH_AES_KEY_PREVIOUS" {
-			continue
-		}
+	for _, k := range append(config.SecretNames(), secrets.Names()...) {
 		if !strings.Contains(doc, k) {
-			t.Errorf("docs/deploy.md does not name the secret %s", k)
+			t.Errorf("docs/deploy.md does not name %s", k)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,9 +25,11 @@ import (
 	scfevents "github.com/tencentyun/scf-go-lib/events"
 
 	"github.com/wxnotify/wxnotify/internal/lockedbuf"
+	"github.com/wxnotify/wxnotify/shared/config"
 	"github.com/wxnotify/wxnotify/shared/platform"
 	"github.com/wxnotify/wxnotify/shared/platform/cloudcall"
 	"github.com/wxnotify/wxnotify/shared/platform/platformtest"
+	"github.com/wxnotify/wxnotify/shared/secrets/secretstest"
 	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
@@ -203,13 +206,44 @@ func freePort(tb testing.TB) string {
 func functionEnv(fake *wechattest.Server, store []string) []string {
 	return append([]string{
 		"PATH=" + os.Getenv("PATH"),
-		"WECHAT_APPID=" + fake.AppID(),
-		"WECHAT_SECRET=" + fake.Secret(),
-		"WECHAT_API_BASE=" + fake.URL(),
+		"WXN_WECHAT_APPID=" + fake.AppID(),
+		"WXN_WECHAT_SECRET=" + fake.Secret(),
+		"WXN_WECHAT_API_BASE=" + fake.URL(),
 		"WXN_SESSION_SECRET=" + sessionSecret,
 		"WXN_API_KEYS=" + apiKey,
 		"WXN_LOG_LEVEL=info",
 	}, store...)
+}
+
+// secretStore is a secretstest fake of either provider.
+type secretStore interface {
+	Put(id, value string)
+	Deny(id string)
+	Env(id string) []string
+}
+
+// secretStoreEnv is the environment of a function whose secrets are in
+// the secret "wxnotify" of f, as the deployment files set it: the
+// settings, and where the secret is. The secrets of functionEnv(fake,
+// store), the Redis URL included, go into the secret's JSON.
+func secretStoreEnv(tb testing.TB, f secretStore, fake *wechattest.Server, store []string) []string {
+	tb.Helper()
+	values := map[string]string{}
+	var env []string
+	for _, kv := range functionEnv(fake, store) {
+		k, v, _ := strings.Cut(kv, "=")
+		if slices.Contains(config.SecretNames(), k) {
+			values[k] = v
+		} else {
+			env = append(env, kv)
+		}
+	}
+	raw, err := json.Marshal(values)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f.Put("wxnotify", string(raw))
+	return append(env, f.Env("wxnotify")...)
 }
 
 // boltEnv keeps the state in a bbolt file: one process at a time.
@@ -269,6 +303,84 @@ func TestSCFLoginAndSend(t *testing.T) {
 		store = boltEnv(t)
 	}
 	loginAndSend(t, scfPlatform{}, fake, functionEnv(fake, store))
+}
+
+// TestLambdaSecretsManager is the whole flow with the secrets read from
+// (a local server speaking) AWS Secrets Manager at each cold start.
+func TestLambdaSecretsManager(t *testing.T) {
+	fake := wechattest.NewServer(wechattest.Options{})
+	defer fake.Close()
+	sm := secretstest.NewAWS()
+	defer sm.Close()
+	loginAndSend(t, lambdaPlatform{}, fake, secretStoreEnv(t, sm, fake, boltEnv(t)))
+	if got := sm.Calls(); got != 5 {
+		t.Errorf("GetSecretValue calls: got %d, want 5 (one per cold start of the 5 functions)", got)
+	}
+}
+
+// TestSCFSecretStore is the whole flow with the secrets, the Redis URL
+// included, read from (a local server speaking) Tencent Cloud SSM.
+func TestSCFSecretStore(t *testing.T) {
+	fake := wechattest.NewServer(wechattest.Options{})
+	defer fake.Close()
+	ssm := secretstest.NewTencent()
+	defer ssm.Close()
+	store, ok := redisEnv(t)
+	if !ok {
+		t.Log("no Redis: the SCF run keeps its state in bbolt")
+		store = boltEnv(t)
+	}
+	loginAndSend(t, scfPlatform{}, fake, secretStoreEnv(t, ssm, fake, store))
+	if got := ssm.Calls(); got != 5 {
+		t.Errorf("GetSecretValue calls: got %d, want 5 (one per cold start of the 5 functions)", got)
+	}
+}
+
+// TestSecretStoreInitFailure: a function whose secret cannot be read does
+// not start: it exits with status 1 and a message saying what to fix.
+func TestSecretStoreInitFailure(t *testing.T) {
+	fake := wechattest.NewServer(wechattest.Options{})
+	defer fake.Close()
+	sm := secretstest.NewAWS()
+	defer sm.Close()
+	ssm := secretstest.NewTencent()
+	defer ssm.Close()
+	denied := secretStoreEnv(t, sm, fake, boltEnv(t))
+	sm.Deny("wxnotify")
+	typo := secretStoreEnv(t, ssm, fake, boltEnv(t))
+	ssm.Put("wxnotify", `{"WXN_SESSION_SECRT":"0123456789abcdef0123456789abcdef"}`)
+	tests := []struct {
+		name string
+		env  []string
+		want []string
+	}{
+		{"AccessDenied", append(denied, "AWS_LAMBDA_RUNTIME_API=127.0.0.1:1"),
+			[]string{`login: secret "wxnotify" (WXN_SECRETS_SOURCE=aws-secretsmanager)`, "AccessDeniedException",
+				"must be allowed GetSecretValue on this secret"}},
+		{"UnknownKey", append(typo, "_LAMBDA_SERVER_PORT=1"),
+			[]string{`login: secret "wxnotify" (WXN_SECRETS_SOURCE=tencent-ssm): unknown keys WXN_SESSION_SECRT`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary(t, "login"))
+			cmd.Env = tt.env
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("got %v, want exit status 1\n%s", err, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output does not contain %q:\n%s", w, out)
+				}
+			}
+			if !strings.Contains(string(out), `"version"`) {
+				t.Errorf("no version line before the failure:\n%s", out)
+			}
+		})
+	}
 }
 
 // loginAndSend is the whole flow of the seeds, one function process at a

@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
+
+	"github.com/wxnotify/wxnotify/shared/secrets"
 )
 
 // scfFunctions are serverless.yml's functions by key.
@@ -60,8 +63,8 @@ func TestServerlessFunctions(t *testing.T) {
 		if got := fmt.Sprint(fn["cls"]); got != "map[logsetId:${env:TENCENT_CLS_LOGSET_ID} topicId:${env:TENCENT_CLS_TOPIC_ID}]" {
 			t.Errorf("%s: cls %s, want the CLS logset and topic from TENCENT_CLS_LOGSET_ID and TENCENT_CLS_TOPIC_ID", name, got)
 		}
-		if fn["role"] != nil {
-			t.Errorf("%s: role %v; the functions call no Tencent Cloud API and need no execution role", name, fn["role"])
+		if got := str(fn["role"]); got != "${env:TENCENT_SCF_ROLE}" {
+			t.Errorf("%s: role %q, want ${env:TENCENT_SCF_ROLE} (allowed ssm:GetSecretValue on the secret)", name, got)
 		}
 	}
 }
@@ -75,7 +78,7 @@ var scfFunctionKeys = []string{"name", "handler", "runtime", "namespace", "descr
 
 func checkSCFEnvironment(t *testing.T, function string, v any) {
 	t.Helper()
-	env := map[string]string{}
+	env := map[string]any{}
 	list, _ := v.([]any)
 	for _, kv := range list {
 		env[str(path(kv, "key"))] = str(path(kv, "value"))
@@ -83,18 +86,18 @@ func checkSCFEnvironment(t *testing.T, function string, v any) {
 	if env["WXN_STORE"] != "redis" {
 		t.Errorf("%s: WXN_STORE %q, want redis", function, env["WXN_STORE"])
 	}
-	need := []string{"WECHAT_APPID", "WECHAT_SECRET", "WXN_SESSION_SECRET", "WXN_API_KEYS", "WXN_REDIS_URL"}
-	if function == "wxpush" {
-		need = append(need, "WECHAT_PUSH_TOKEN")
+	if env["WXN_SECRETS_SOURCE"] != secrets.SourceTencent {
+		t.Errorf("%s: WXN_SECRETS_SOURCE %q, want %s", function, env["WXN_SECRETS_SOURCE"], secrets.SourceTencent)
 	}
-	for _, k := range need {
-		if env[k] == "" {
-			t.Errorf("%s: %s is missing", function, k)
+	for _, k := range []string{"WXN_WECHAT_APPID", "WXN_SECRETS_ID"} {
+		if env[k] != "${env:"+k+"}" {
+			t.Errorf("%s: %s is %q, want ${env:%s} (a setting of the deployer's)", function, k, env[k], k)
 		}
 	}
+	checkEnvironment(t, function, env)
 	for k, v := range env {
-		if slices.Contains(secrets, k) && v != "${env:"+k+"}" {
-			t.Errorf("%s: %s is %q, want ${env:%s} (from the deployer's environment, never the file)", function, k, v, k)
+		if s := v.(string); strings.HasPrefix(s, "${env:") && !slices.Contains([]string{"WXN_WECHAT_APPID", "WXN_SECRETS_ID", "WXN_PUSH_ENABLED"}, k) {
+			t.Errorf("%s: %s is %s: only settings come from the deployer's environment", function, k, s)
 		}
 	}
 	if _, ok := env["WXN_CONFIG"]; ok {

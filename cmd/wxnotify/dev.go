@@ -28,7 +28,7 @@ import (
 const devUsage = `usage: wxnotify dev [--addr 127.0.0.1:8080] [--data DIR] [--push on|off]
 
 Runs every function on one local server with a bbolt store under DIR. Without
-WECHAT_SECRET it runs the sandbox: a fake WeChat in the same process, with the
+WXN_WECHAT_SECRET it runs the sandbox: a fake WeChat in the same process, with the
 /sandbox/* routes to play the WeChat user. Configuration: see README.
 
 flags:
@@ -40,7 +40,7 @@ flags:
                  the sandbox and as configured with real WeChat)
       on:  the sandbox pushes WeChat's events (popups, sent events) to
            /wechat/push, signed and encrypted, and popup events confirm the
-           mini program's reports; with real WeChat, WECHAT_PUSH_TOKEN is
+           mini program's reports; with real WeChat, WXN_WECHAT_PUSH_TOKEN is
            required.
       off: nothing is pushed and /wechat/push answers 404; the mini
            program's reports are the only source of consent (rate-limited
@@ -268,7 +268,7 @@ func setDevPush(cfg *config.Config, flag string, getenv func(string) string) err
 	cfg.PushEnabled = true
 	if !cfg.Sandbox() {
 		if cfg.PushToken == "" {
-			return errors.New("--push on: WECHAT_PUSH_TOKEN is required with real WeChat credentials")
+			return errors.New("--push on: WXN_WECHAT_PUSH_TOKEN is required with real WeChat credentials")
 		}
 		return nil
 	}

@@ -110,8 +110,8 @@ func newEnvPush(t testing.TB, push string, vars ...string) *env {
 func newEnvWith(t testing.TB, o envOptions, vars ...string) *env {
 	t.Helper()
 	e := &env{t: t, vars: map[string]string{
-		"WECHAT_PUSH_TOKEN":   testPushToken,
-		"WECHAT_PUSH_AES_KEY": testAESKey,
+		"WXN_WECHAT_PUSH_TOKEN":   testPushToken,
+		"WXN_WECHAT_PUSH_AES_KEY": testAESKey,
 	}, http: &http.Client{Timeout: 20 * time.Second}, clock: &testClock{}}
 	for i := 0; i+1 < len(vars); i += 2 {
 		e.vars[vars[i]] = vars[i+1]
@@ -177,7 +177,7 @@ func newEnvWith(t testing.TB, o envOptions, vars ...string) *env {
 		srv.close()
 	})
 	e.srv, e.url, e.key, e.fake = srv, srv.url, srv.apiKey, srv.fake
-	e.token, e.aes = e.vars["WECHAT_PUSH_TOKEN"], e.vars["WECHAT_PUSH_AES_KEY"]
+	e.token, e.aes = e.vars["WXN_WECHAT_PUSH_TOKEN"], e.vars["WXN_WECHAT_PUSH_AES_KEY"]
 	return e
 }
 

@@ -13,7 +13,7 @@ import (
 
 // noPushVars unset the push Token and key newEnv gives by default: the
 // server as `make dev` starts it in a fresh shell.
-var noPushVars = []string{"WECHAT_PUSH_TOKEN", "", "WECHAT_PUSH_AES_KEY", ""}
+var noPushVars = []string{"WXN_WECHAT_PUSH_TOKEN", "", "WXN_WECHAT_PUSH_AES_KEY", ""}
 
 // --push and WXN_PUSH_ENABLED decide once whether the dev server runs with
 // WeChat's message push: the service's mode, /wechat/push, and whether the
@@ -61,15 +61,15 @@ func TestDevPushSwitch(t *testing.T) {
 		}
 	})
 	t.Run("OnWithRealWeChatNeedsAToken", func(t *testing.T) {
-		vars := map[string]string{"WECHAT_APPID": "wx0123456789abcdef", "WECHAT_SECRET": "0123456789abcdef0123456789abcdef"}
+		vars := map[string]string{"WXN_WECHAT_APPID": "wx0123456789abcdef", "WXN_WECHAT_SECRET": "0123456789abcdef0123456789abcdef"}
 		srv, err := startDev(context.Background(), devOptions{addr: "127.0.0.1:0", dataDir: t.TempDir(),
 			getenv: func(k string) string { return vars[k] }, push: "on"})
 		if err == nil {
 			srv.close()
-			t.Fatal("--push on with real WeChat and no WECHAT_PUSH_TOKEN: got no error")
+			t.Fatal("--push on with real WeChat and no WXN_WECHAT_PUSH_TOKEN: got no error")
 		}
-		if !strings.Contains(err.Error(), "WECHAT_PUSH_TOKEN") {
-			t.Fatalf("got %v, want the missing WECHAT_PUSH_TOKEN named", err)
+		if !strings.Contains(err.Error(), "WXN_WECHAT_PUSH_TOKEN") {
+			t.Fatalf("got %v, want the missing WXN_WECHAT_PUSH_TOKEN named", err)
 		}
 	})
 }

@@ -128,8 +128,8 @@ type devServer struct {
 // recorder names requests by.
 func newDevServer(tb testing.TB, patterns []string) *devServer {
 	tb.Helper()
-	vars := map[string]string{"WECHAT_APPID": testAppID, "WXN_SESSION_SECRET": strings.Repeat("s", 32),
-		"WXN_API_KEYS": testAPIKey, "WECHAT_PUSH_TOKEN": testPushToken, "WECHAT_PUSH_AES_KEY": testAESKey}
+	vars := map[string]string{"WXN_WECHAT_APPID": testAppID, "WXN_SESSION_SECRET": strings.Repeat("s", 32),
+		"WXN_API_KEYS": testAPIKey, "WXN_WECHAT_PUSH_TOKEN": testPushToken, "WXN_WECHAT_PUSH_AES_KEY": testAESKey}
 	cfg, err := config.FromEnv(func(k string) string { return vars[k] }, true)
 	if err != nil {
 		tb.Fatal(err)

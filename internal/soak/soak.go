@@ -222,8 +222,8 @@ func (s *system) start() error {
 	}
 	s.fake = wechattest.NewServer(wechattest.Options{AppID: appID, Templates: sandbox.Templates(example)})
 	s.key = "soak-api-key-0123456789"
-	env := map[string]string{"WECHAT_APPID": appID, "WECHAT_SECRET": s.fake.Secret(), "WECHAT_API_BASE": s.fake.URL(),
-		"WECHAT_PUSH_TOKEN": "soaktoken", "WECHAT_PUSH_AES_KEY": boot.RandomAESKey(),
+	env := map[string]string{"WXN_WECHAT_APPID": appID, "WXN_WECHAT_SECRET": s.fake.Secret(), "WXN_WECHAT_API_BASE": s.fake.URL(),
+		"WXN_WECHAT_PUSH_TOKEN": "soaktoken", "WXN_WECHAT_PUSH_AES_KEY": boot.RandomAESKey(),
 		"WXN_SESSION_SECRET": strings.Repeat("k", 32), "WXN_API_KEYS": s.key,
 		"WXN_BATCH_RATE": "5000", "WXN_BATCH_WORKERS": "16", "WXN_BATCH_PAGE_SIZE": "50"}
 	cfg, err := config.FromEnv(func(k string) string { return env[k] }, true)
@@ -256,7 +256,7 @@ func (s *system) start() error {
 	}
 	s.srv = httptest.NewServer(s.parts.API.NewMux(httpapi.AllGroups...))
 	return s.fake.SetPush(wechattest.PushConfig{URL: s.srv.URL + "/wechat/push", Token: "soaktoken",
-		EncodingAESKey: env["WECHAT_PUSH_AES_KEY"], JSON: s.cfg.Seed%2 == 0, Mode: wechattest.Safe, RetryDelay: 5 * time.Millisecond})
+		EncodingAESKey: env["WXN_WECHAT_PUSH_AES_KEY"], JSON: s.cfg.Seed%2 == 0, Mode: wechattest.Safe, RetryDelay: 5 * time.Millisecond})
 }
 
 func (s *system) stop() {

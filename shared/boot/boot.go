@@ -49,6 +49,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// RefreshSecret re-reads the AppSecret when WeChat refuses it
+	// (wechat.Config.RefreshSecret); Loaded.RefreshSecret makes it from
+	// the secret store. Nil: the AppSecret is fixed.
+	RefreshSecret func(ctx context.Context) (string, error)
 }
 
 // NewLogger returns the JSON logger of every function, at the level of
@@ -89,18 +93,26 @@ func OpenStore(ctx context.Context, c config.Config) (store.Store, error) {
 	}
 }
 
-// Build wires the parts from c on the given store.
+// Build wires the parts from c on the given store. It logs one warning per
+// variable set under its old name (c.Deprecated).
 func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range c.Deprecated {
+		msg := "environment variable " + d.Old + " is deprecated: rename it " + d.New
+		if d.Ignored {
+			msg = "environment variable " + d.Old + " is deprecated and ignored: " + d.New + " is set"
+		}
+		log.Warn(msg, slog.String("variable", d.Old), slog.String("use", d.New))
 	}
 	now := o.Now
 	if now == nil {
 		now = time.Now
 	}
 	wcfg := wechat.Config{AppID: c.AppID, Secret: c.Secret, BaseURL: c.APIBase, HTTPClient: o.HTTPClient,
-		Now: now, Logger: log, TokenFree: c.TokenFree}
+		Now: now, Logger: log, TokenFree: c.TokenFree, RefreshSecret: o.RefreshSecret}
 	if !c.TokenFree {
 		tokens, err := wechat.NewStoreTokenSource(st, wcfg, wechat.TokenOptions{})
 		if err != nil {
@@ -143,7 +155,7 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 				prev = append(prev, c.PushAESKeyPrevious)
 			}
 			if push.Crypter, err = wechat.NewCrypter(c.AppID, c.PushAESKey, prev...); err != nil {
-				return nil, fmt.Errorf("WECHAT_PUSH_AES_KEY: %w", err)
+				return nil, fmt.Errorf("WXN_WECHAT_PUSH_AES_KEY: %w", err)
 			}
 		}
 	}

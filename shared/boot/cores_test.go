@@ -35,7 +35,7 @@ func newLeadsRig(t *testing.T) *leadsRig {
 		Keywords: []wechattest.Keyword{{Name: "thing1"}, {Name: "character_string2"}, {Name: "time3"}, {Name: "thing4"}},
 	}}})
 	t.Cleanup(fake.Close)
-	env := map[string]string{"WECHAT_APPID": "wxleads", "WECHAT_SECRET": fake.Secret(), "WECHAT_API_BASE": fake.URL(),
+	env := map[string]string{"WXN_WECHAT_APPID": "wxleads", "WXN_WECHAT_SECRET": fake.Secret(), "WXN_WECHAT_API_BASE": fake.URL(),
 		"WXN_SESSION_SECRET": strings.Repeat("s", 32), "WXN_API_KEYS": "0123456789abcdef"}
 	cfg, err := config.FromEnv(func(k string) string { return env[k] }, true)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/platform"
 	"github.com/wxnotify/wxnotify/shared/platform/cloudcall"
+	"github.com/wxnotify/wxnotify/shared/secrets"
 )
 
 // ConfigFileName is the wxnotify.yaml a deployment bundles next to each
@@ -27,11 +28,14 @@ func Main(function string, groups ...httpapi.Group) {
 	MainCore(function, func(p *Parts) (platform.Handlers, error) { return Handlers(p, function, groups...), nil })
 }
 
-// MainCore is the whole main of a function: configuration from the
-// environment (validated, failing with the field's name), the store, the
+// MainCore is the whole main of a function: a log line with its version,
+// configuration from the environment and the secret store it names
+// (LoadConfig; validated, failing with the field's name), the store, the
 // parts, and the handlers core builds, handed to platform.Run (AWS Lambda,
 // Tencent Cloud SCF, or a local HTTP server until SIGTERM). It exits the
-// process with status 1 on a configuration or start-up error.
+// process with status 1 on a configuration or start-up error, a secret
+// store that cannot be read included, so the platform reports a failed
+// init with the message.
 //
 // When WXN_CONFIG is unset and a wxnotify.yaml lies next to the binary (as
 // `make build` bundles it), that file is the configuration.
@@ -60,19 +64,29 @@ func run(function string, core Core) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	getenv := withBundledConfig(os.Getenv, os.Executable)
-	cfg, err := config.FromEnv(getenv, false)
+	level := config.Lookup(getenv, "WXN_LOG_LEVEL")
+	log := NewLogger(os.Stderr, level)
+	logStart(log, function)
+	loaded, err := LoadConfig(ctx, getenv, false, secrets.Options{})
 	if err != nil {
 		return err
 	}
+	cfg := loaded.Config
 	if err := cfg.Require(); err != nil {
+		if loaded.Secrets != nil {
+			return fmt.Errorf("%w (secrets from %s)", err, secretName(loaded.Secrets))
+		}
 		return err
 	}
-	log := NewLogger(os.Stderr, cfg.LogLevel)
+	if cfg.LogLevel != level {
+		log = NewLogger(os.Stderr, cfg.LogLevel)
+	}
+	loaded.logSecrets(log)
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	parts, err := Build(cfg, st, Options{Function: function, Logger: log})
+	parts, err := Build(cfg, st, Options{Function: function, Logger: log, RefreshSecret: loaded.RefreshSecret()})
 	if err != nil {
 		_ = st.Close()
 		return err

@@ -1,6 +1,7 @@
 // Package config reads wxnotify's configuration: secrets and endpoints from
-// environment variables, templates (and later rules) from wxnotify.yaml. It
-// is validated at start; errors name the variable or field.
+// environment variables (named WXN_*; the secrets may come from a secret
+// store instead, see WithSecret), templates and rules from wxnotify.yaml.
+// It is validated at start; errors name the variable or field.
 package config
 
 import (
@@ -34,17 +35,17 @@ const (
 
 // Config is the whole configuration of a function or of `wxnotify dev`.
 type Config struct {
-	AppID     string // WECHAT_APPID
-	Secret    string // WECHAT_SECRET
-	APIBase   string // WECHAT_API_BASE
-	TokenFree bool   // WECHAT_TOKEN_FREE
+	AppID     string // WXN_WECHAT_APPID
+	Secret    string // WXN_WECHAT_SECRET
+	APIBase   string // WXN_WECHAT_API_BASE
+	TokenFree bool   // WXN_WECHAT_TOKEN_FREE
 
-	PushToken          string // WECHAT_PUSH_TOKEN
-	PushAESKey         string // WECHAT_PUSH_AES_KEY
-	PushAESKeyPrevious string // WECHAT_PUSH_AES_KEY_PREVIOUS
+	PushToken          string // WXN_WECHAT_PUSH_TOKEN
+	PushAESKey         string // WXN_WECHAT_PUSH_AES_KEY
+	PushAESKeyPrevious string // WXN_WECHAT_PUSH_AES_KEY_PREVIOUS
 	// PushEnabled: WeChat's message push reaches the wxpush function, so
 	// popup events confirm client reports (WXN_PUSH_ENABLED, or implied by
-	// WECHAT_PUSH_TOKEN where it is set).
+	// WXN_WECHAT_PUSH_TOKEN where it is set).
 	PushEnabled bool
 	// UnknownWindow (WXN_UNKNOWN_WINDOW): how long after its call an
 	// ambiguous send is settled with WeChat's sent event, or closed as not
@@ -65,6 +66,10 @@ type Config struct {
 	Batch         Batch
 
 	File File
+
+	// Deprecated lists the variables that were set under their old names
+	// (WECHAT_APPID for WXN_WECHAT_APPID...), each once, for a warning.
+	Deprecated []Deprecated
 }
 
 // File is wxnotify.yaml.
@@ -96,14 +101,24 @@ type KeywordSpec struct {
 // names, or the bundled example when useExample is true and WXN_CONFIG is
 // unset. It validates what it reads; it does not decide whether secrets are
 // required (Require does).
+//
+// Each WXN_WECHAT_* variable is also read under its old name (WECHAT_*),
+// recorded in Config.Deprecated; the new name wins when both are set.
 func FromEnv(getenv func(string) string, useExample bool) (Config, error) {
+	e := &envReader{getenv: getenv}
+	c, err := fromEnv(e.get, useExample)
+	c.Deprecated = e.deprecated
+	return c, err
+}
+
+func fromEnv(getenv func(string) string, useExample bool) (Config, error) {
 	c := Config{
-		AppID:              strings.TrimSpace(getenv("WECHAT_APPID")),
-		Secret:             strings.TrimSpace(getenv("WECHAT_SECRET")),
-		APIBase:            strings.TrimSpace(getenv("WECHAT_API_BASE")),
-		PushToken:          getenv("WECHAT_PUSH_TOKEN"),
-		PushAESKey:         getenv("WECHAT_PUSH_AES_KEY"),
-		PushAESKeyPrevious: getenv("WECHAT_PUSH_AES_KEY_PREVIOUS"),
+		AppID:              strings.TrimSpace(getenv("WXN_WECHAT_APPID")),
+		Secret:             strings.TrimSpace(getenv("WXN_WECHAT_SECRET")),
+		APIBase:            strings.TrimSpace(getenv("WXN_WECHAT_API_BASE")),
+		PushToken:          getenv("WXN_WECHAT_PUSH_TOKEN"),
+		PushAESKey:         getenv("WXN_WECHAT_PUSH_AES_KEY"),
+		PushAESKeyPrevious: getenv("WXN_WECHAT_PUSH_AES_KEY_PREVIOUS"),
 		Store:              strings.TrimSpace(getenv("WXN_STORE")),
 		DataDir:            getenv("WXN_DATA_DIR"),
 		RedisURL:           getenv("WXN_REDIS_URL"),
@@ -114,7 +129,7 @@ func FromEnv(getenv func(string) string, useExample bool) (Config, error) {
 		LogLevel:           strings.TrimSpace(getenv("WXN_LOG_LEVEL")),
 	}
 	var err error
-	if c.TokenFree, err = parseBool("WECHAT_TOKEN_FREE", getenv("WECHAT_TOKEN_FREE")); err != nil {
+	if c.TokenFree, err = parseBool("WXN_WECHAT_TOKEN_FREE", getenv("WXN_WECHAT_TOKEN_FREE")); err != nil {
 		return c, err
 	}
 	if c.PushEnabled, err = parseBool("WXN_PUSH_ENABLED", getenv("WXN_PUSH_ENABLED")); err != nil {
@@ -169,14 +184,14 @@ func FromEnv(getenv func(string) string, useExample bool) (Config, error) {
 	}
 	if c.APIBase != "" {
 		if u, err := url.Parse(c.APIBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return c, fmt.Errorf("WECHAT_API_BASE: %q is not an http(s) URL", c.APIBase)
+			return c, fmt.Errorf("WXN_WECHAT_API_BASE: %q is not an http(s) URL", c.APIBase)
 		}
 	}
 	if c.PushAESKey != "" && len(c.PushAESKey) != 43 {
-		return c, errors.New("WECHAT_PUSH_AES_KEY: an EncodingAESKey has 43 characters")
+		return c, errors.New("WXN_WECHAT_PUSH_AES_KEY: an EncodingAESKey has 43 characters")
 	}
 	if c.PushAESKeyPrevious != "" && len(c.PushAESKeyPrevious) != 43 {
-		return c, errors.New("WECHAT_PUSH_AES_KEY_PREVIOUS: an EncodingAESKey has 43 characters")
+		return c, errors.New("WXN_WECHAT_PUSH_AES_KEY_PREVIOUS: an EncodingAESKey has 43 characters")
 	}
 	if c.SessionSecret != "" && len(c.SessionSecret) < notify.MinSecretLen {
 		return c, fmt.Errorf("WXN_SESSION_SECRET: must be at least %d characters", notify.MinSecretLen)
@@ -211,9 +226,9 @@ func FromEnv(getenv func(string) string, useExample bool) (Config, error) {
 func (c Config) Require() error {
 	switch {
 	case c.AppID == "":
-		return errors.New("WECHAT_APPID: required")
+		return errors.New("WXN_WECHAT_APPID: required")
 	case c.Secret == "" && !c.TokenFree:
-		return errors.New("WECHAT_SECRET: required (or WECHAT_TOKEN_FREE=true on WeChat Cloud Hosting)")
+		return errors.New("WXN_WECHAT_SECRET: required (or WXN_WECHAT_TOKEN_FREE=true on WeChat Cloud Hosting)")
 	case c.SessionSecret == "":
 		return errors.New("WXN_SESSION_SECRET: required")
 	case len(c.APIKeys) == 0:

@@ -56,10 +56,12 @@ func TestFromEnvErrorsNameTheField(t *testing.T) {
 		{"DynamoWithoutTable", env("WXN_STORE", "dynamodb"), "WXN_DYNAMODB_TABLE"},
 		{"ShortAPIKey", env("WXN_API_KEYS", "abc"), "WXN_API_KEYS"},
 		{"ShortSessionSecret", env("WXN_SESSION_SECRET", "short"), "WXN_SESSION_SECRET"},
-		{"BadAESKey", env("WECHAT_PUSH_AES_KEY", "tooshort"), "WECHAT_PUSH_AES_KEY"},
-		{"BadTokenFree", env("WECHAT_TOKEN_FREE", "maybe"), "WECHAT_TOKEN_FREE"},
+		{"BadAESKey", env("WXN_WECHAT_PUSH_AES_KEY", "tooshort"), "WXN_WECHAT_PUSH_AES_KEY:"},
+		{"BadAESKeyOldName", env("WECHAT_PUSH_AES_KEY", "tooshort"), "WXN_WECHAT_PUSH_AES_KEY:"},
+		{"BadPreviousAESKey", env("WXN_WECHAT_PUSH_AES_KEY_PREVIOUS", "tooshort"), "WXN_WECHAT_PUSH_AES_KEY_PREVIOUS:"},
+		{"BadTokenFree", env("WXN_WECHAT_TOKEN_FREE", "maybe"), "WXN_WECHAT_TOKEN_FREE:"},
 		{"BadTTL", env("WXN_SESSION_TTL", "1s"), "WXN_SESSION_TTL"},
-		{"BadBase", env("WECHAT_API_BASE", "ftp://x"), "WECHAT_API_BASE"},
+		{"BadBase", env("WXN_WECHAT_API_BASE", "ftp://x"), "WXN_WECHAT_API_BASE:"},
 		{"MissingFile", env("WXN_CONFIG", filepath.Join(dir, "nope.yaml")), "WXN_CONFIG"},
 		{"UnknownKey", env("WXN_CONFIG", write("typo.yaml", "templates:\n  - alias: a\n    id: x\n    keywrods: []\n")), "keywrods"},
 		{"BadKeyword", env("WXN_CONFIG", write("kw.yaml", "templates:\n  - alias: a\n    id: x\n    keywords:\n      - name: colour3\n")), "templates[0] (a).keywords.colour3"},
@@ -79,7 +81,7 @@ func TestFromEnvErrorsNameTheField(t *testing.T) {
 }
 
 func TestRequire(t *testing.T) {
-	c, err := FromEnv(env("WECHAT_APPID", "wx1", "WECHAT_SECRET", "s", "WXN_SESSION_SECRET", strings.Repeat("k", 32),
+	c, err := FromEnv(env("WXN_WECHAT_APPID", "wx1", "WXN_WECHAT_SECRET", "s", "WXN_SESSION_SECRET", strings.Repeat("k", 32),
 		"WXN_API_KEYS", "0123456789abcdef, fedcba9876543210"), true)
 	if err != nil {
 		t.Fatal(err)
@@ -90,8 +92,25 @@ func TestRequire(t *testing.T) {
 	if len(c.APIKeys) != 2 || c.Sandbox() {
 		t.Fatalf("got %d keys, sandbox %v; want 2 keys, no sandbox", len(c.APIKeys), c.Sandbox())
 	}
-	c.SessionSecret = ""
-	if err := c.Require(); err == nil || !strings.Contains(err.Error(), "WXN_SESSION_SECRET") {
-		t.Fatalf("Require without a session secret: got %v", err)
+	if len(c.Deprecated) != 0 {
+		t.Errorf("Deprecated: got %v, want none with the WXN_ names", c.Deprecated)
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"NoSessionSecret", func(c *Config) { c.SessionSecret = "" }, "WXN_SESSION_SECRET: required"},
+		{"NoAppID", func(c *Config) { c.AppID = "" }, "WXN_WECHAT_APPID: required"},
+		{"NoSecret", func(c *Config) { c.Secret = "" }, "WXN_WECHAT_SECRET: required (or WXN_WECHAT_TOKEN_FREE=true"},
+		{"NoAPIKeys", func(c *Config) { c.APIKeys = nil }, "WXN_API_KEYS: at least one"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := c
+			tt.change(&c)
+			if err := c.Require(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -64,6 +64,16 @@ type Config struct {
 	// StaticToken in tests. Every call except Code2Session needs one unless
 	// TokenFree is set; without it they fail.
 	Tokens TokenSource
+
+	// RefreshSecret, when set, returns the current AppSecret, e.g. re-read
+	// from a secret store. It is the hook for rotation: when WeChat refuses
+	// Secret (IsSecretRefused: errcode 40001 or 40125 from stable_token or
+	// code2Session), the Client or StoreTokenSource calls it, and if it
+	// returns another secret, makes the refused call once more with it and
+	// keeps it for later calls. It is called on every refusal, so it must
+	// bound its own cost (package secrets reads the store at most once a
+	// minute) and not block for long.
+	RefreshSecret func(ctx context.Context) (string, error)
 }
 
 // Client calls WeChat's server APIs for one mini program. It is safe for
@@ -78,7 +88,7 @@ type Config struct {
 type Client struct {
 	caller
 	appID     string
-	secret    string
+	secret    *appSecret
 	tokenFree bool
 	tokens    TokenSource
 }
@@ -95,7 +105,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{caller: cl, appID: cfg.AppID, secret: cfg.Secret, tokenFree: cfg.TokenFree, tokens: cfg.Tokens}, nil
+	return &Client{caller: cl, appID: cfg.AppID, secret: newAppSecret(cfg, cl.log), tokenFree: cfg.TokenFree, tokens: cfg.Tokens}, nil
 }
 
 // caller performs the HTTP exchanges shared by Client and StoreTokenSource.

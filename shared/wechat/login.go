@@ -64,6 +64,7 @@ type code2SessionResponse struct {
 // refused locally with ErrInvalidArgument.
 //
 // It needs Config.Secret, except in token-free mode, and no access token.
+// A secret WeChat refuses is replaced through Config.RefreshSecret, if set.
 //
 // https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/user-login/code2Session.html
 func (c *Client) Code2Session(ctx context.Context, code string) (Session, error) {
@@ -73,22 +74,33 @@ func (c *Client) Code2Session(ctx context.Context, code string) (Session, error)
 		return Session{}, fmt.Errorf("wechat %s: %w: empty code", api, ErrInvalidArgument)
 	case len(code) > maxCodeLen:
 		return Session{}, fmt.Errorf("wechat %s: %w: code longer than %d bytes", api, ErrInvalidArgument, maxCodeLen)
-	case c.secret == "" && !c.tokenFree:
+	}
+	secret := c.secret.get()
+	if secret == "" && !c.tokenFree {
 		return Session{}, fmt.Errorf("wechat %s: no secret configured", api)
 	}
-	q := url.Values{"js_code": {code}, "grant_type": {"authorization_code"}}
-	if c.appID != "" {
-		q.Set("appid", c.appID)
-	}
-	if c.secret != "" {
-		q.Set("secret", c.secret)
-	}
 	var out code2SessionResponse
-	if err := c.roundTrip(ctx, getRequest(api, "/sns/jscode2session", q), "", &out); err != nil {
+	err := c.roundTrip(ctx, code2SessionRequest(code, c.appID, secret), "", &out)
+	if err != nil && c.secret.renew(ctx, secret, err) {
+		out = code2SessionResponse{}
+		err = c.roundTrip(ctx, code2SessionRequest(code, c.appID, c.secret.get()), "", &out)
+	}
+	if err != nil {
 		return Session{}, err
 	}
 	if out.OpenID == "" {
 		return Session{}, &TransportError{API: api, Written: true, Err: errors.New("answer without openid")}
 	}
 	return Session{OpenID: out.OpenID, UnionID: out.UnionID, SessionKey: out.SessionKey}, nil
+}
+
+func code2SessionRequest(code, appID, secret string) *request {
+	q := url.Values{"js_code": {code}, "grant_type": {"authorization_code"}}
+	if appID != "" {
+		q.Set("appid", appID)
+	}
+	if secret != "" {
+		q.Set("secret", secret)
+	}
+	return getRequest("auth.code2Session", "/sns/jscode2session", q)
 }

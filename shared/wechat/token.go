@@ -149,8 +149,8 @@ type StoreTokenSource struct {
 	store    store.Store
 	key      store.Key
 	leaseKey store.Key
-	owner    []byte   // lease value: identifies this source in the store
-	fetchReq *request // stable_token
+	owner    []byte     // lease value: identifies this source in the store
+	secret   *appSecret // stable_token's secret
 	opts     TokenOptions
 
 	mu        sync.Mutex
@@ -200,8 +200,8 @@ type stableTokenResponse struct {
 }
 
 // NewStoreTokenSource returns a token source for the app of cfg (AppID,
-// Secret, BaseURL, HTTPClient, Now and Logger are used; TokenFree must be
-// false) that shares tokens through st. The same cfg, with Tokens set to
+// Secret, RefreshSecret, BaseURL, HTTPClient, Now and Logger are used;
+// TokenFree must be false) that shares tokens through st. The same cfg, with Tokens set to
 // the result, then configures the Client.
 func NewStoreTokenSource(st store.Store, cfg Config, opts TokenOptions) (*StoreTokenSource, error) {
 	switch {
@@ -224,11 +224,6 @@ func NewStoreTokenSource(st store.Store, cfg Config, opts TokenOptions) (*StoreT
 	if err != nil {
 		return nil, err
 	}
-	req, err := postRequest("auth.getStableAccessToken", "/cgi-bin/stable_token",
-		stableTokenBody{GrantType: "client_credential", AppID: cfg.AppID, Secret: cfg.Secret})
-	if err != nil {
-		return nil, err
-	}
 	return &StoreTokenSource{
 		caller:   cl,
 		appID:    cfg.AppID,
@@ -236,7 +231,7 @@ func NewStoreTokenSource(st store.Store, cfg Config, opts TokenOptions) (*StoreT
 		key:      key,
 		leaseKey: leaseKey,
 		owner:    []byte(rand.Text()),
-		fetchReq: req,
+		secret:   newAppSecret(cfg, cl.log),
 		opts:     opts,
 	}, nil
 }
@@ -513,17 +508,33 @@ func (s *StoreTokenSource) fetchWithoutStore(ctx context.Context, storeErr error
 	return s.fetch(ctx)
 }
 
-// fetch calls stable_token in normal mode.
+// fetch calls stable_token in normal mode, once more with the secret
+// RefreshSecret returns if WeChat refuses the secret.
+func (s *StoreTokenSource) fetch(ctx context.Context) (tokenRecord, error) {
+	secret := s.secret.get()
+	rec, err := s.fetchWith(ctx, secret)
+	if err != nil && s.secret.renew(ctx, secret, err) {
+		rec, err = s.fetchWith(ctx, s.secret.get())
+	}
+	return rec, err
+}
+
+// fetchWith calls stable_token with secret.
 //
 // https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-access-token/getStableAccessToken.html
-func (s *StoreTokenSource) fetch(ctx context.Context) (tokenRecord, error) {
+func (s *StoreTokenSource) fetchWith(ctx context.Context, secret string) (tokenRecord, error) {
+	req, err := postRequest("auth.getStableAccessToken", "/cgi-bin/stable_token",
+		stableTokenBody{GrantType: "client_credential", AppID: s.appID, Secret: secret})
+	if err != nil {
+		return tokenRecord{}, err
+	}
 	start := s.now()
 	var out stableTokenResponse
-	if err := s.roundTrip(ctx, s.fetchReq, "", &out); err != nil {
+	if err := s.roundTrip(ctx, req, "", &out); err != nil {
 		return tokenRecord{}, err
 	}
 	if out.AccessToken == "" || out.ExpiresIn <= 0 {
-		return tokenRecord{}, &TransportError{API: s.fetchReq.api, Written: true,
+		return tokenRecord{}, &TransportError{API: req.api, Written: true,
 			Err: errors.New("answer without access_token or expires_in")}
 	}
 	// Counting from before the request keeps the expiry on the safe side.

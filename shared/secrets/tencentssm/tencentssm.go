@@ -1,0 +1,228 @@
+// Package tencentssm reads one secret from Tencent Cloud Secrets Manager
+// (SSM): the GetSecretValue action of API 3.0 (version 2019-09-23) over
+// net/http, signed with TC3-HMAC-SHA256 (signature v3).
+//
+// https://cloud.tencent.com/document/api/213/30654 (signature v3)
+package tencentssm
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	// DefaultHost is SSM's API host.
+	DefaultHost = "ssm.tencentcloudapi.com"
+	// DefaultVersionID is the version GetSecretValue reads by default: the
+	// one SSM's rotation marks current.
+	DefaultVersionID = "SSM_Current"
+
+	service    = "ssm"
+	action     = "GetSecretValue"
+	apiVersion = "2019-09-23"
+	// contentType is sent and signed exactly so.
+	contentType = "application/json; charset=utf-8"
+	// maxResponseSize bounds an answer.
+	maxResponseSize = 1 << 20
+)
+
+// Credentials are Tencent Cloud API credentials: on SCF, the function
+// role's temporary ones (TENCENTCLOUD_SECRETID, TENCENTCLOUD_SECRETKEY,
+// TENCENTCLOUD_SESSIONTOKEN).
+type Credentials struct {
+	SecretID, SecretKey, Token string
+}
+
+// Config configures a Client.
+type Config struct {
+	// SecretName is the SSM secret's name.
+	SecretName string
+	// VersionID is the version to read (default SSM_Current).
+	VersionID string
+	// Region is the secret's region (TENCENTCLOUD_REGION), e.g. ap-guangzhou.
+	Region      string
+	Credentials Credentials
+	// Endpoint replaces https://ssm.tencentcloudapi.com, for tests.
+	Endpoint string
+	// HTTPClient makes the call; it should have a timeout.
+	HTTPClient *http.Client
+	// Now is the clock of the signature. Default time.Now.
+	Now func() time.Time
+}
+
+// Client reads one secret.
+type Client struct {
+	cfg      Config
+	endpoint string
+	host     string
+}
+
+// Error is an answer of SSM with Response.Error: Code such as
+// ResourceNotFound, UnauthorizedOperation or AuthFailure.SignatureFailure.
+type Error struct {
+	Code      string
+	Message   string
+	RequestID string
+}
+
+func (e *Error) Error() string {
+	msg := "tencent ssm GetSecretValue: " + e.Code
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	if e.RequestID != "" {
+		msg += " (request " + e.RequestID + ")"
+	}
+	return msg
+}
+
+// New returns a Client for cfg, or an error naming what is missing.
+func New(cfg Config) (*Client, error) {
+	switch {
+	case cfg.SecretName == "":
+		return nil, errors.New("no secret name")
+	case cfg.Region == "":
+		return nil, errors.New("no region: TENCENTCLOUD_REGION is unset")
+	case cfg.Credentials.SecretID == "" || cfg.Credentials.SecretKey == "":
+		return nil, errors.New("no credentials: TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY are unset (SCF sets them when the function has a role)")
+	case cfg.HTTPClient == nil:
+		return nil, errors.New("no HTTP client")
+	}
+	if cfg.VersionID == "" {
+		cfg.VersionID = DefaultVersionID
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	endpoint := cfg.Endpoint
+	if endpoint == "" {
+		endpoint = "https://" + DefaultHost
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("endpoint %q is not an http(s) URL", endpoint)
+	}
+	return &Client{cfg: cfg, endpoint: strings.TrimRight(endpoint, "/") + "/", host: u.Host}, nil
+}
+
+// Endpoint is the URL the client calls.
+func (c *Client) Endpoint() string { return c.endpoint }
+
+type getSecretValueInput struct {
+	SecretName string `json:"SecretName"`
+	VersionID  string `json:"VersionId"`
+}
+
+type getSecretValueOutput struct {
+	Response struct {
+		SecretName   string `json:"SecretName"`
+		VersionID    string `json:"VersionId"`
+		SecretString string `json:"SecretString"`
+		SecretBinary string `json:"SecretBinary"`
+		RequestID    string `json:"RequestId"`
+		Error        *struct {
+			Code    string `json:"Code"`
+			Message string `json:"Message"`
+		} `json:"Error"`
+	} `json:"Response"`
+}
+
+// GetSecretValue returns the secret's SecretString. It returns *Error for
+// an answer with Response.Error.
+func (c *Client) GetSecretValue(ctx context.Context) (string, error) {
+	body, err := json.Marshal(getSecretValueInput{SecretName: c.cfg.SecretName, VersionID: c.cfg.VersionID})
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	ts := c.cfg.Now().Unix()
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("X-TC-Action", action)
+	req.Header.Set("X-TC-Version", apiVersion)
+	req.Header.Set("X-TC-Timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("X-TC-Region", c.cfg.Region)
+	if c.cfg.Credentials.Token != "" {
+		req.Header.Set("X-TC-Token", c.cfg.Credentials.Token)
+	}
+	req.Header.Set("Authorization", Authorization(c.cfg.Credentials, service, c.host, ts, body))
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("tencent ssm GetSecretValue: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
+	if err != nil {
+		return "", fmt.Errorf("tencent ssm GetSecretValue: reading the answer: %w", err)
+	}
+	if len(data) > maxResponseSize {
+		return "", fmt.Errorf("tencent ssm GetSecretValue: answer larger than %d bytes", maxResponseSize)
+	}
+	var out getSecretValueOutput
+	if err := json.Unmarshal(data, &out); err != nil {
+		return "", fmt.Errorf("tencent ssm GetSecretValue: http %d, malformed answer: %w", resp.StatusCode, err)
+	}
+	r := out.Response
+	if r.Error != nil {
+		return "", &Error{Code: r.Error.Code, Message: r.Error.Message, RequestID: r.RequestID}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("tencent ssm GetSecretValue: http status %d", resp.StatusCode)
+	}
+	if r.SecretString == "" {
+		if r.SecretBinary != "" {
+			return "", errors.New("tencent ssm GetSecretValue: the secret is binary: store the JSON object as its secret string")
+		}
+		return "", errors.New("tencent ssm GetSecretValue: the secret string is empty")
+	}
+	return r.SecretString, nil
+}
+
+// Authorization is the TC3-HMAC-SHA256 Authorization header of a POST to
+// host with the JSON body payload at the Unix time ts, signing the
+// headers content-type (as contentType) and host.
+func Authorization(cred Credentials, service, host string, ts int64, payload []byte) string {
+	const signedHeaders = "content-type;host"
+	canonical := "POST\n/\n\n" +
+		"content-type:" + contentType + "\nhost:" + host + "\n\n" +
+		signedHeaders + "\n" + sha256Hex(payload)
+	date := time.Unix(ts, 0).UTC().Format("2006-01-02")
+	scope := date + "/" + service + "/tc3_request"
+	stringToSign := "TC3-HMAC-SHA256\n" + strconv.FormatInt(ts, 10) + "\n" + scope + "\n" + sha256Hex([]byte(canonical))
+	return "TC3-HMAC-SHA256 Credential=" + cred.SecretID + "/" + scope +
+		", SignedHeaders=" + signedHeaders + ", Signature=" + Signature(cred.SecretKey, date, service, stringToSign)
+}
+
+// Signature is the hex TC3-HMAC-SHA256 signature of stringToSign with the
+// key derived from secretKey, the UTC date (2006-01-02) and service.
+func Signature(secretKey, date, service, stringToSign string) string {
+	k := hmacSHA256([]byte("TC3"+secretKey), date)
+	k = hmacSHA256(k, service)
+	k = hmacSHA256(k, "tc3_request")
+	return hex.EncodeToString(hmacSHA256(k, stringToSign))
+}
+
+func hmacSHA256(key []byte, msg string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
