@@ -4,7 +4,7 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHPKG ?= ./shared/store/...
 
-.PHONY: dev test test-js lint vet tidy actionlint release staticcheck gotest bench bench-coldstart build soak load
+.PHONY: dev test test-js typecheck-js lint vet tidy actionlint release staticcheck gotest bench bench-coldstart build soak load
 
 ## dev: run every function on one local server (bbolt + sandbox WeChat). ARGS passes flags to
 ## `wxnotify dev` (make dev ARGS="--addr 127.0.0.1:9090 --push off"). The CLI is built to DEVBIN and run
@@ -16,14 +16,25 @@ dev:
 	@$(DEVBIN) dev $(ARGS)
 
 ## test: lint, then every test with the race detector (the README's test command).
-test: lint sec gotest test-js
+test: lint sec gotest test-js typecheck-js
 
 gotest: node_modules/.bin/dynalite
 	$(GO) test -race -count=1 $(PKGS)
 
-## test-js: the mini-program client kit's tests (Node's built-in runner).
+## test-js: the mini-program client kit's tests (Node's built-in runner), among them the package test
+## (npm pack, an offline install into a scratch project, the miniprogram folder DevTools builds from).
 test-js:
 	node --test clients/miniprogram/test/
+
+## typecheck-js: the kit, its index.d.ts and the example page, type-checked strictly against WeChat's
+## official typings (miniprogram-api-typings and typescript, pinned by package-lock.json).
+typecheck-js: node_modules/.bin/tsc
+	node_modules/.bin/tsc -p clients/miniprogram/tsconfig.json --checkJs --strict --noEmit
+
+# tsc comes with the same npm ci as dynalite; this runs it only when an older install lacks it.
+node_modules/.bin/tsc: node_modules/.bin/dynalite
+	@test -e $@ || npm ci --no-audit --no-fund
+	@touch $@
 
 lint: vet staticcheck tidy actionlint
 	@unformatted=$$(find . -name '*.go' -not -path './node_modules/*' -not -path './dist/*' -exec gofmt -l {} +); \

@@ -1,113 +1,25 @@
-// Type definitions for wxnotify-miniprogram.
+// Type definitions for wxnotify-miniprogram. They use WeChat's official typings (npm install -D
+// miniprogram-api-typings; DevTools' TypeScript templates have it).
+/// <reference types="miniprogram-api-typings" />
 
 /**
- * The few shapes of the wx API the kit uses, under the names
- * miniprogram-api-typings gives them (its global `WechatMiniprogram`
- * namespace). They are declared here so that the package needs nothing;
- * the real `wx` fits them, so it can be passed as `options.wx`.
+ * The methods of the global `wx` the kit calls, with the signatures of
+ * WeChat's official typings (miniprogram-api-typings, global namespace
+ * `WechatMiniprogram`). The real `wx` is one, so it can be passed as
+ * `options.wx`.
  */
-export declare namespace WechatMiniprogram {
-  interface GeneralCallbackResult {
-    errMsg: string;
-  }
-
-  interface LoginSuccessCallbackResult extends GeneralCallbackResult {
-    code: string;
-  }
-
-  interface LoginOption {
-    timeout?: number;
-    success?(res: LoginSuccessCallbackResult): void;
-    fail?(res: GeneralCallbackResult): void;
-  }
-
-  /** `{errMsg: "requestSubscribeMessage:ok", "<tmplId>": "accept" | "reject" | "ban" | "filter" | ...}` */
-  interface RequestSubscribeMessageSuccessCallbackResult {
-    [TEMPLATE_ID: string]: string;
-    errMsg: string;
-  }
-
-  interface RequestSubscribeMessageFailCallbackResult extends GeneralCallbackResult {
-    errCode: number;
-  }
-
-  interface RequestSubscribeMessageOption {
-    tmplIds: string[];
-    success?(res: RequestSubscribeMessageSuccessCallbackResult): void;
-    fail?(res: RequestSubscribeMessageFailCallbackResult): void;
-  }
-
-  /** Lists only the templates whose "always keep this choice" the user ticked. */
-  interface SubscriptionsSetting {
-    mainSwitch: boolean;
-    itemSettings?: Record<string, string>;
-  }
-
-  interface GetSettingSuccessCallbackResult extends GeneralCallbackResult {
-    subscriptionsSetting?: SubscriptionsSetting;
-  }
-
-  interface GetSettingOption {
-    withSubscriptions?: boolean;
-    success?(res: GetSettingSuccessCallbackResult): void;
-    fail?(res: GeneralCallbackResult): void;
-  }
-
-  interface OpenSettingSuccessCallbackResult extends GeneralCallbackResult {
-    subscriptionsSetting?: SubscriptionsSetting;
-  }
-
-  interface OpenSettingOption {
-    withSubscriptions?: boolean;
-    success?(res: OpenSettingSuccessCallbackResult): void;
-    fail?(res: GeneralCallbackResult): void;
-  }
-
-  interface ShowModalSuccessCallbackResult extends GeneralCallbackResult {
-    confirm: boolean;
-    cancel: boolean;
-  }
-
-  interface ShowModalOption {
-    title?: string;
-    content?: string;
-    confirmText?: string;
-    cancelText?: string;
-    success?(res: ShowModalSuccessCallbackResult): void;
-    fail?(res: GeneralCallbackResult): void;
-  }
-
-  interface RequestSuccessCallbackResult extends GeneralCallbackResult {
-    statusCode: number;
-    data: unknown;
-    header: Record<string, string>;
-  }
-
-  interface RequestOption {
-    url: string;
-    method?: 'OPTIONS' | 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'TRACE' | 'CONNECT';
-    header?: Record<string, string>;
-    data?: string | object | ArrayBuffer;
-    timeout?: number;
-    dataType?: string;
-    responseType?: 'text' | 'arraybuffer';
-    success?(res: RequestSuccessCallbackResult): void;
-    fail?(res: GeneralCallbackResult): void;
-  }
-
-  /** The methods of the global `wx` the kit calls. */
-  interface Wx {
-    login(option: LoginOption): unknown;
-    request(option: RequestOption): unknown;
-    requestSubscribeMessage(option: RequestSubscribeMessageOption): unknown;
-    getSetting(option: GetSettingOption): unknown;
-    openSetting(option: OpenSettingOption): unknown;
-    showModal(option: ShowModalOption): unknown;
-    getStorageSync(key: string): any;
-    setStorageSync(key: string, data: any): void;
-    removeStorageSync(key: string): void;
-  }
-}
+export type WxApi = Pick<
+  WechatMiniprogram.Wx,
+  | 'login'
+  | 'request'
+  | 'requestSubscribeMessage'
+  | 'getSetting'
+  | 'openSetting'
+  | 'showModal'
+  | 'getStorageSync'
+  | 'setStorageSync'
+  | 'removeStorageSync'
+>;
 
 /** wxnotify's session body (POST /v1/session, POST /v1/bindings), as kept in storage. */
 export interface Session {
@@ -191,8 +103,8 @@ export interface HttpRequest {
   url: string;
   method: 'GET' | 'POST';
   header: Record<string, string>;
-  /** A JSON value to send as the body (absent for GET). */
-  data?: unknown;
+  /** The JSON object to send as the body (absent for GET). */
+  data?: Record<string, unknown>;
   timeout?: number;
 }
 
@@ -203,9 +115,21 @@ export interface HttpResponse {
   header?: Record<string, string>;
 }
 
-export interface ClientOptions {
-  /** wxnotify's address, e.g. "https://notify.example.com"; it must be in the request domain list. */
-  baseURL: string;
+/**
+ * The URL of each wxnotify function the kit calls, for deployments where every function has its own
+ * address (Tencent Cloud's Function URLs, `https://<appid>-<id>.<region>.tencentscf.com`). The kit
+ * appends the route's path (e.g. `/v1/session`) to the URL. Each must be in the mini program's request
+ * domain list.
+ */
+export interface Endpoints {
+  /** The login function (POST /v1/session); not needed with loginWith, which logs in through the app's backend. */
+  login?: string;
+  /** The consent function (GET /v1/templates, GET|POST /v1/consents). */
+  consent: string;
+}
+
+/** The options of createClient besides the address. */
+export interface CommonOptions {
   /** Storage key of the session (default "wxnotify.session"). */
   storageKey?: string;
   /**
@@ -217,12 +141,15 @@ export interface ClientOptions {
   /** Sends one request (default: wx.request). A rejection becomes ApiError code "network". */
   request?: (req: HttpRequest) => Promise<HttpResponse>;
   /** The wx object (default: the global wx). */
-  wx?: WechatMiniprogram.Wx;
+  wx?: WxApi;
   /** Clock in milliseconds (default Date.now). */
   now?: () => number;
   /** Renew the session this long before it expires (default 60000). */
   renewBeforeMs?: number;
-  /** Template ids per wx.requestSubscribeMessage call (default 3; newer clients allow 5). */
+  /**
+   * Template ids per wx.requestSubscribeMessage call: 1 to MAX_TMPL_IDS_PER_CALL (5, WeChat's documented
+   * limit), the default. Use 3 for WeChat clients that refuse more (errCode 20003).
+   */
   maxPerCall?: number;
   /** Request timeout in milliseconds (default: the app's networkTimeout). */
   timeout?: number;
@@ -234,6 +161,25 @@ export interface ClientOptions {
   /** Milliseconds before the first resend of a report, growing linearly (default 500). */
   reportRetryDelay?: number;
 }
+
+/**
+ * Where wxnotify is: exactly one of baseURL (one address serves every route: AWS's HTTP API, a custom
+ * domain, `wxnotify dev`) and endpoints (each function's own URL: Tencent Cloud). createClient throws a
+ * TypeError for neither or both.
+ */
+export type ClientOptions = CommonOptions &
+  (
+    | {
+        /** wxnotify's address, e.g. "https://notify.example.com"; it must be in the request domain list. */
+        baseURL: string;
+        endpoints?: undefined;
+      }
+    | {
+        baseURL?: undefined;
+        /** Each function's URL. */
+        endpoints: Endpoints;
+      }
+  );
 
 export interface Client {
   /**
@@ -262,7 +208,8 @@ export interface Client {
    * only be invoked by user TAP gesture", SubscribeError kind
    * "tap_required"). Call prepare() first so the template ids are known.
    *
-   * One popup: at most maxPerCall ids of one kind; the others are returned
+   * One popup: at most maxPerCall ids (MAX_TMPL_IDS_PER_CALL by default), all
+   * one-time or all long-term (WeChat refuses a mix); the others are returned
    * in `remaining` for the next tap.
    *
    * Rejects with SubscribeError when WeChat fails, ApiError when wxnotify
@@ -351,3 +298,9 @@ export declare const SUBSCRIBE_FAIL_KINDS: Readonly<Record<number, SubscribeFail
 
 /** The default text of openSettingsFlow's modal (the seeds' wording). */
 export declare const SETTINGS_MODAL: Readonly<Required<SettingsModalText>>;
+
+/**
+ * The most template ids one wx.requestSubscribeMessage call takes (5), per WeChat's documentation of the
+ * call: "一次调用最多可订阅5条消息". The default and the upper bound of maxPerCall.
+ */
+export declare const MAX_TMPL_IDS_PER_CALL: number;

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/wxnotify/wxnotify/shared/httpapi"
 )
 
 // TestPrintedDemo runs the curl demo `wxnotify dev` prints, as a newcomer
@@ -61,7 +64,9 @@ func TestPrintedDemo(t *testing.T) {
 }
 
 // TestMiniprogramKitAgainstDevServer runs the mini-program kit's integration
-// tests (clients/miniprogram) with Node against a real dev server.
+// tests (clients/miniprogram) with Node against a real dev server, and
+// against its login and consent functions each at its own URL, serving only
+// its own routes as on Tencent Cloud (the kit's endpoints option).
 func TestMiniprogramKitAgainstDevServer(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -70,9 +75,14 @@ func TestMiniprogramKitAgainstDevServer(t *testing.T) {
 		t.Skipf("node not installed: %v", err)
 	}
 	e := newEnv(t)
+	login := httptest.NewServer(e.srv.parts.API.NewMux(httpapi.Login))
+	t.Cleanup(login.Close)
+	consent := httptest.NewServer(e.srv.parts.API.NewMux(httpapi.Consent))
+	t.Cleanup(consent.Close)
 	cmd := exec.Command("node", "--test", "test/integration.test.js")
 	cmd.Dir = "../../clients/miniprogram"
-	cmd.Env = append(os.Environ(), "WXNOTIFY_URL="+e.url, "WXNOTIFY_API_KEY="+e.key)
+	cmd.Env = append(os.Environ(), "WXNOTIFY_URL="+e.url, "WXNOTIFY_API_KEY="+e.key,
+		"WXNOTIFY_LOGIN_URL="+login.URL, "WXNOTIFY_CONSENT_URL="+consent.URL)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --test integration.test.js: %v\n%s", err, out)

@@ -1,10 +1,12 @@
 'use strict';
 
-// An in-memory model of wxnotify's mini program routes (API.md), for the
-// stub's wx.request: sessions that expire on the test clock, the template
-// catalog, and a consent ledger with the server's prompt rule. It checks
-// request bodies as strictly as wxnotify does, so a kit that sends the
-// wrong shape gets the 400 the real server would give.
+// An in-memory model of wxnotify's mini program routes (docs/openapi.yaml),
+// for the stub's wx.request: sessions that expire on the test clock, the
+// template catalog, and a consent ledger with the server's prompt rule. It
+// checks request bodies as strictly as wxnotify does, so a kit that sends
+// the wrong shape gets the 400 the real server would give. As deployed on
+// Tencent Cloud, each function serves only its own routes:
+// server.functionHandler('login' | 'consent') answers the others 404.
 
 const TEMPLATES = [
   { alias: 'lead_assigned', templateId: 'tpl-lead', kind: 'one-time', title: 'Lead assigned',
@@ -12,11 +14,20 @@ const TEMPLATES = [
   { alias: 'lead_digest', templateId: 'tpl-digest', kind: 'one-time', title: 'Lead digest', keywords: { thing1: 'thing' } },
   { alias: 'visit_reminder', templateId: 'tpl-visit', kind: 'one-time', title: 'Visit reminder', keywords: { time3: 'time' } },
   { alias: 'order_paid', templateId: 'tpl-paid', kind: 'one-time', title: 'Order paid', keywords: { amount1: 'amount' } },
+  { alias: 'order_shipped', templateId: 'tpl-shipped', kind: 'one-time', title: 'Order shipped', keywords: { thing1: 'thing' } },
+  { alias: 'visit_summary', templateId: 'tpl-summary', kind: 'one-time', title: 'Visit summary', keywords: { thing5: 'thing' } },
   { alias: 'service_status', templateId: 'tpl-status', kind: 'long-term', title: 'Service status', keywords: { phrase1: 'phrase' } },
   { alias: 'outage', templateId: 'tpl-outage', kind: 'long-term', title: 'Outage', keywords: { thing2: 'thing' } },
 ];
 
 const ACCEPTS = ['accept', 'acceptWithAudio', 'acceptWithAlert'];
+
+// The routes each wxnotify function serves (shared/httpapi's groups) that
+// the fake models.
+const FUNCTION_ROUTES = {
+  login: ['POST /v1/session'],
+  consent: ['GET /v1/templates', 'GET /v1/consents', 'POST /v1/consents'],
+};
 
 /**
  * @param {{now: () => number, ttlMs?: number, templates?: Array<object>}} options
@@ -68,6 +79,19 @@ function createFakeServer(options) {
           return c;
         }),
         ignored: ignored || [],
+      };
+    },
+    /**
+     * A handler for one function's own URL: it serves that function's
+     * routes and answers 404 to the others, as a Tencent Cloud Function URL
+     * does.
+     */
+    functionHandler(name) {
+      const routes = FUNCTION_ROUTES[name];
+      if (!routes) throw new Error('fake server: no function ' + name);
+      return (req) => {
+        const route = req.method + ' ' + new URL(req.url).pathname;
+        return routes.includes(route) ? server.handle(req) : error(404, 'not_found', 'no route ' + route + ' on ' + name);
       };
     },
     /** Handles one wx.request call. */
@@ -189,7 +213,7 @@ function createFakeServer(options) {
   return server;
 }
 
-module.exports = { createFakeServer, TEMPLATES };
+module.exports = { createFakeServer, TEMPLATES, FUNCTION_ROUTES };
 
 /**
  * A test world: a manual clock, the wx stub, the fake server answering its
@@ -216,7 +240,8 @@ function createWorld(clientOptions, worldOptions) {
   const stub = createWxStub(Object.assign({ kinds }, w.stub));
   const server = createFakeServer({ now: clock.now, ttlMs: w.ttlMs });
   stub.on('request', (req) => server.handle(req));
-  const client = createClient(Object.assign({ baseURL: 'https://notify.example.com', wx: stub.wx, now: clock.now }, clientOptions));
+  const address = clientOptions && clientOptions.endpoints ? {} : { baseURL: 'https://notify.example.com' };
+  const client = createClient(Object.assign(address, { wx: stub.wx, now: clock.now }, clientOptions));
   return { clock, stub, server, client };
 }
 

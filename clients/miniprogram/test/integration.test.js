@@ -4,6 +4,10 @@
 // credentials (sandbox mode) and set WXNOTIFY_URL to its address (and
 // WXNOTIFY_API_KEY to the API key it prints, for the binding test), e.g.
 //   WXNOTIFY_URL=http://127.0.0.1:8080 WXNOTIFY_API_KEY=wxn_dev_... node --test test/
+// WXNOTIFY_LOGIN_URL and WXNOTIFY_CONSENT_URL, when set, are the login and
+// consent functions each at its own URL on the same store, serving only
+// their own routes as on Tencent Cloud (cmd/wxnotify's
+// TestMiniprogramKitAgainstDevServer starts them), for the endpoints tests.
 // wx.login codes and popup answers come from the sandbox's /sandbox/login
 // and /sandbox/subscribe, requests go over HTTP with fetch. Uses the
 // lead_assigned template of the bundled example wxnotify.yaml.
@@ -16,6 +20,8 @@ const { createWxStub } = require('./wx-stub');
 
 const BASE = process.env.WXNOTIFY_URL;
 const API_KEY = process.env.WXNOTIFY_API_KEY;
+const LOGIN_URL = process.env.WXNOTIFY_LOGIN_URL;
+const CONSENT_URL = process.env.WXNOTIFY_CONSENT_URL;
 const ALIAS = 'lead_assigned';
 
 async function post(path, body, apiKey) {
@@ -49,11 +55,17 @@ async function fetchRequest(req) {
 }
 
 // sandboxWorld plays one new WeChat user: wx.login asks the sandbox for a
-// code, the popup answers with choices through the sandbox.
-function sandboxWorld(choice, settings, loginWith) {
+// code, the popup answers with choices through the sandbox. address is
+// {baseURL} (default: the dev server) or {endpoints}.
+function sandboxWorld(choice, settings, loginWith, address) {
   const user = 'kit-' + crypto.randomUUID();
   const stub = createWxStub({ settings });
-  const client = createClient({ baseURL: BASE, wx: stub.wx, request: fetchRequest, loginWith });
+  const sent = [];
+  const request = (req) => {
+    sent.push(req);
+    return fetchRequest(req);
+  };
+  const client = createClient(Object.assign({ wx: stub.wx, request, loginWith }, address || { baseURL: BASE }));
   stub.on('login', async () => ({ ok: Object.assign({ errMsg: 'login:ok' }, await post('/sandbox/login', { user })) }));
   stub.on('requestSubscribeMessage', async (args) => {
     const choices = {};
@@ -62,7 +74,7 @@ function sandboxWorld(choice, settings, loginWith) {
     });
     return { ok: await post('/sandbox/subscribe', { openid: client.getSession().openid, choices }) };
   });
-  return { stub, client };
+  return { stub, client, sent };
 }
 
 describe('against wxnotify dev', { skip: !BASE && 'set WXNOTIFY_URL to a `wxnotify dev` sandbox to run' }, () => {
@@ -138,5 +150,57 @@ describe('against wxnotify dev', { skip: !BASE && 'set WXNOTIFY_URL to a `wxnoti
     const client = createClient({ baseURL: BASE, wx: stub.wx, request: fetchRequest });
     await assert.rejects(client.login(), (err) =>
       err instanceof ApiError && err.status === 400 && err.code === 'invalid_code' && typeof err.requestId === 'string');
+  });
+});
+
+describe('against wxnotify functions at their own URLs', {
+  skip: !(BASE && LOGIN_URL && CONSENT_URL) && 'set WXNOTIFY_LOGIN_URL and WXNOTIFY_CONSENT_URL to run',
+}, () => {
+  const endpoints = { login: LOGIN_URL, consent: CONSENT_URL };
+
+  // routes lists requests as "<function> <method> <path>".
+  function routes(sent) {
+    const names = { [new URL(LOGIN_URL).origin]: 'login', [new URL(CONSENT_URL).origin]: 'consent' };
+    return sent.map((req) => {
+      const u = new URL(req.url);
+      return (names[u.origin] || u.origin) + ' ' + req.method + ' ' + u.pathname;
+    });
+  }
+
+  it('endpoints: the login function logs in, the consent function records the popup', async () => {
+    const { stub, client, sent } = sandboxWorld('accept', undefined, undefined, { endpoints });
+    const [tpl] = await client.prepare([ALIAS]);
+    const state = await stub.tap(() => client.subscribe([ALIAS]));
+    assert.equal(state.result[tpl.templateId], 'accept');
+    const c = state.consents.find((x) => x.alias === ALIAS);
+    assert.deepEqual({ status: c.status, credits: c.credits }, { status: 'accept', credits: 1 });
+    assert.deepEqual(routes(sent), [
+      'login POST /v1/session',
+      'consent GET /v1/templates',
+      'consent POST /v1/consents',
+    ]);
+  });
+
+  it('a session the consent function refuses is renewed at the login function', async () => {
+    const { stub, client, sent } = sandboxWorld('accept', undefined, undefined, { endpoints });
+    const s = await client.login();
+    stub.wx.setStorageSync('wxnotify.session', Object.assign({}, s, { token: s.token + 'x' }));
+    const fresh = createClient({ endpoints, wx: stub.wx, request: (req) => {
+      sent.push(req);
+      return fetchRequest(req);
+    } });
+    const state = await fresh.consents();
+    assert.ok(state.consents.some((x) => x.alias === ALIAS));
+    assert.deepEqual(routes(sent), [
+      'login POST /v1/session',
+      'consent GET /v1/consents',
+      'login POST /v1/session',
+      'consent GET /v1/consents',
+    ]);
+  });
+
+  it('one function\'s URL as baseURL is refused by the routes it does not serve', async () => {
+    const { client } = sandboxWorld('accept', undefined, undefined, { baseURL: CONSENT_URL });
+    await assert.rejects(client.login(), (err) => err instanceof ApiError && err.status === 404 && err.code === 'not_found');
   });
 });

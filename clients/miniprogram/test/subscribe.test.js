@@ -3,7 +3,8 @@
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const { createWorld } = require('./fake-server');
-const { SubscribeError, isAccepted, SUBSCRIBE_FAIL_KINDS } = require('..');
+const { createClient, SubscribeError, isAccepted, SUBSCRIBE_FAIL_KINDS, MAX_TMPL_IDS_PER_CALL } = require('..');
+const { createWxStub } = require('./wx-stub');
 
 // prepared returns a world whose client has loaded the templates, as a page
 // does in onLoad.
@@ -187,16 +188,16 @@ describe('subscribe fail codes', () => {
 describe('subscribe grouping', () => {
   const cases = [
     {
-      name: 'three one-time ids fit one popup',
-      aliases: ['lead_assigned', 'lead_digest', 'visit_reminder'],
-      popup: ['tpl-lead', 'tpl-digest', 'tpl-visit'],
+      name: 'five one-time ids, WeChat\'s limit, fit one popup',
+      aliases: ['lead_assigned', 'lead_digest', 'visit_reminder', 'order_paid', 'order_shipped'],
+      popup: ['tpl-lead', 'tpl-digest', 'tpl-visit', 'tpl-paid', 'tpl-shipped'],
       remaining: [],
     },
     {
-      name: 'more than three ids: the rest waits for the next tap',
-      aliases: ['lead_assigned', 'lead_digest', 'visit_reminder', 'order_paid'],
-      popup: ['tpl-lead', 'tpl-digest', 'tpl-visit'],
-      remaining: ['order_paid'],
+      name: 'more than five ids: the rest waits for the next tap',
+      aliases: ['lead_assigned', 'lead_digest', 'visit_reminder', 'order_paid', 'order_shipped', 'visit_summary'],
+      popup: ['tpl-lead', 'tpl-digest', 'tpl-visit', 'tpl-paid', 'tpl-shipped'],
+      remaining: ['visit_summary'],
     },
     {
       name: 'one-time and long-term are never mixed',
@@ -211,26 +212,36 @@ describe('subscribe grouping', () => {
       remaining: ['lead_assigned'],
     },
     {
-      name: 'mixed and more than three',
-      aliases: ['lead_assigned', 'service_status', 'lead_digest', 'visit_reminder', 'order_paid', 'outage'],
+      name: 'mixed and more than five',
+      aliases: ['lead_assigned', 'service_status', 'lead_digest', 'visit_reminder', 'order_paid', 'outage',
+        'order_shipped', 'visit_summary'],
+      popup: ['tpl-lead', 'tpl-digest', 'tpl-visit', 'tpl-paid', 'tpl-shipped'],
+      remaining: ['visit_summary', 'service_status', 'outage'],
+    },
+    {
+      name: 'maxPerCall 3 for clients that take fewer',
+      options: { maxPerCall: 3 },
+      aliases: ['lead_assigned', 'lead_digest', 'visit_reminder', 'order_paid'],
       popup: ['tpl-lead', 'tpl-digest', 'tpl-visit'],
-      remaining: ['order_paid', 'service_status', 'outage'],
+      remaining: ['order_paid'],
     },
   ];
   for (const tc of cases) {
     it(tc.name, async () => {
-      const { client, stub } = await prepared();
+      const { client, stub } = await prepared(tc.options);
       const state = await stub.tap(() => client.subscribe(tc.aliases));
       const popups = stub.callsOf('requestSubscribeMessage');
       assert.equal(popups.length, 1, 'one popup per tap');
       assert.deepEqual(popups[0].args.tmplIds, tc.popup);
       assert.deepEqual(state.remaining, tc.remaining);
+      assert.deepEqual(Object.keys(state.result).sort(), ['errMsg'].concat(tc.popup).sort(), 'WeChat answered the popup');
     });
   }
 
   it('later taps take the remaining groups until none is left', async () => {
     const { client, stub } = await prepared();
-    let aliases = ['lead_assigned', 'service_status', 'lead_digest', 'visit_reminder', 'order_paid', 'outage'];
+    let aliases = ['lead_assigned', 'service_status', 'lead_digest', 'visit_reminder', 'order_paid', 'outage',
+      'order_shipped', 'visit_summary'];
     const taps = [];
     while (aliases.length > 0) {
       const state = await stub.tap(() => client.subscribe(aliases));
@@ -238,26 +249,33 @@ describe('subscribe grouping', () => {
       aliases = state.remaining;
       assert.ok(taps.length < 5, 'too many taps');
     }
-    assert.deepEqual(taps, [['tpl-lead', 'tpl-digest', 'tpl-visit'], ['tpl-paid'], ['tpl-status', 'tpl-outage']]);
+    assert.deepEqual(taps, [
+      ['tpl-lead', 'tpl-digest', 'tpl-visit', 'tpl-paid', 'tpl-shipped'], ['tpl-summary'], ['tpl-status', 'tpl-outage'],
+    ]);
     const state = await client.consents();
     assert.deepEqual(state.consents.map((c) => [c.alias, c.status]), [
-      ['lead_assigned', 'accept'], ['lead_digest', 'accept'], ['visit_reminder', 'accept'],
-      ['order_paid', 'accept'], ['service_status', 'accept'], ['outage', 'accept'],
+      ['lead_assigned', 'accept'], ['lead_digest', 'accept'], ['visit_reminder', 'accept'], ['order_paid', 'accept'],
+      ['order_shipped', 'accept'], ['visit_summary', 'accept'], ['service_status', 'accept'], ['outage', 'accept'],
     ]);
   });
 
-  it('maxPerCall raises the ids per popup for newer clients', async () => {
-    const { client, stub } = await prepared({ maxPerCall: 5 });
-    stub.on('requestSubscribeMessage', (args) => {
-      const res = { errMsg: 'requestSubscribeMessage:ok' };
-      args.tmplIds.forEach((id) => {
-        res[id] = 'accept';
-      });
-      return { ok: res };
-    });
-    const state = await stub.tap(() => client.subscribe(['lead_assigned', 'lead_digest', 'visit_reminder', 'order_paid']));
-    assert.equal(stub.callsOf('requestSubscribeMessage')[0].args.tmplIds.length, 4);
-    assert.deepEqual(state.remaining, []);
+  it('the limit is the one WeChat documents, and maxPerCall cannot exceed it', () => {
+    assert.equal(MAX_TMPL_IDS_PER_CALL, 5);
+    const stub = createWxStub();
+    for (const maxPerCall of [MAX_TMPL_IDS_PER_CALL + 1, 10]) {
+      assert.throws(() => createClient({ baseURL: 'https://notify.example.com', wx: stub.wx, maxPerCall }),
+        (err) => err instanceof TypeError && /maxPerCall must be an integer from 1 to 5 .*got /.test(err.message), String(maxPerCall));
+    }
+    for (const maxPerCall of [1, MAX_TMPL_IDS_PER_CALL]) {
+      assert.doesNotThrow(() => createClient({ baseURL: 'https://notify.example.com', wx: stub.wx, maxPerCall }));
+    }
+  });
+
+  it('a mix asked for by template id is split too', async () => {
+    const { client, stub } = await prepared();
+    const state = await stub.tap(() => client.subscribe(['tpl-status', 'tpl-lead', 'tpl-outage', 'tpl-digest']));
+    assert.deepEqual(stub.callsOf('requestSubscribeMessage')[0].args.tmplIds, ['tpl-status', 'tpl-outage']);
+    assert.deepEqual(state.remaining, ['lead_assigned', 'lead_digest']);
   });
 });
 

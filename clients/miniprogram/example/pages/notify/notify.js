@@ -3,18 +3,26 @@
 // Drop pages/notify/ into a mini program, add "pages/notify/notify" to the
 // pages of app.json, set BASE_URL (it must be in the request domain list of
 // the mini program console) and install the kit: npm install
-// wxnotify-miniprogram + "Build npm" in the developer tools, or copy its
-// index.js (e.g. to utils/wxnotify.js) and change the require below.
-const { createClient, isAccepted } = require('wxnotify-miniprogram');
+// wxnotify-miniprogram, then 构建 npm (Build npm) in the developer tools; or
+// copy its miniprogram_dist/index.js (e.g. to utils/wxnotify.js) and change
+// the require below.
+const { createClient, isAccepted, SubscribeError } = require('wxnotify-miniprogram');
+
+/** @typedef {import('wxnotify-miniprogram').ConsentState} ConsentState */
+/** @typedef {{statusText: string, credits: number, alwaysKeep: boolean, prompt: boolean}} ConsentView */
 
 const BASE_URL = 'https://notify.example.com';
 const ALIAS = 'lead_assigned';
 
-// One client for the page. To bind the user to your own account (the seeds'
-// username/password login), pass loginWith: (code) => your login API, which
-// checks the password, calls POST /v1/bindings and returns its body.
+// One client for the page. On Tencent Cloud, where each function has its own
+// URL, pass the deployment's endpoints instead of baseURL:
+//   createClient({ endpoints: { login: '<login URL>', consent: '<consent URL>' } })
+// To bind the user to your own account (the seeds' username/password login),
+// pass loginWith: (code) => your login API, which checks the password, calls
+// POST /v1/bindings and returns its body.
 const notify = createClient({ baseURL: BASE_URL });
 
+/** @type {Record<string, string>} */
 const STATUS_TEXT = {
   '': '未订阅',
   accept: '已订阅',
@@ -27,7 +35,7 @@ Page({
   data: {
     ready: false,
     account: '',
-    consent: null,
+    consent: /** @type {ConsentView | null} */ (null),
     error: '',
   },
 
@@ -72,7 +80,7 @@ Page({
         return undefined;
       },
       (err) => {
-        if (err.kind === 'main_switch_off') {
+        if (err instanceof SubscribeError && err.kind === 'main_switch_off') {
           return this.openSettings();
         }
         return this.showError(err);
@@ -87,6 +95,7 @@ Page({
       .catch((err) => this.showError(err));
   },
 
+  /** @param {ConsentState} state */
   showState(state) {
     const session = notify.getSession();
     const c = state.consents.find((x) => x.alias === ALIAS);
@@ -104,7 +113,8 @@ Page({
     });
   },
 
+  /** @param {unknown} err */
   showError(err) {
-    this.setData({ error: (err && err.message) || String(err) });
+    this.setData({ error: err instanceof Error ? err.message : String(err) });
   },
 });

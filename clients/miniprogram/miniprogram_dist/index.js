@@ -9,9 +9,11 @@
  * the consent state lives on the server instead of being asked for on every
  * visit.
  *
- * Plain CommonJS and ES2017, no dependencies: copy this file into a mini
- * program or install the package and build npm in the developer tools.
- * Types are in index.d.ts.
+ * Plain CommonJS and ES2017, no dependencies: install the package and build
+ * npm (构建 npm) in the developer tools, or copy this file into a mini
+ * program. Types are in ../index.d.ts; the JSDoc below names them and
+ * WeChat's official typings (miniprogram-api-typings), and `make test`
+ * checks this file against both with tsc --strict.
  *
  * THE TAP RULE. WeChat shows the subscribe popup only while the user's tap is
  * being handled: wx.requestSubscribeMessage must be called synchronously in
@@ -22,15 +24,56 @@
  * thing the tap handler does.
  */
 
+/** @typedef {import('../index').ClientOptions} ClientOptions */
+/** @typedef {import('../index').Client} Client */
+/** @typedef {import('../index').Endpoints} Endpoints */
+/** @typedef {import('../index').WxApi} WxApi */
+/** @typedef {import('../index').Session} Session */
+/** @typedef {import('../index').Template} Template */
+/** @typedef {import('../index').ConsentState} ConsentState */
+/** @typedef {import('../index').SubscribeResult} SubscribeResult */
+/** @typedef {import('../index').SubscribeStatus} SubscribeStatus */
+/** @typedef {import('../index').SubscribeFailKind} SubscribeFailKind */
+/** @typedef {import('../index').SettingsFlowResult} SettingsFlowResult */
+/** @typedef {import('../index').SettingsModalText} SettingsModalText */
+/** @typedef {import('../index').ReportedSettings} ReportedSettings */
+/** @typedef {import('../index').HttpRequest} HttpRequest */
+/** @typedef {import('../index').HttpResponse} HttpResponse */
+/** @typedef {WechatMiniprogram.RequestSubscribeMessageSuccessCallbackResult} SubscribeSuccess */
+/** @typedef {{errMsg?: string, errCode?: number | string}} WxFail */
+/** @typedef {{result: Record<string, string>, settings?: ReportedSettings}} Report */
+
 const DEFAULT_STORAGE_KEY = 'wxnotify.session';
 const DEFAULT_RENEW_BEFORE_MS = 60 * 1000;
-const DEFAULT_MAX_PER_CALL = 3;
 const SUBSCRIBE_OK = 'requestSubscribeMessage:ok';
 const TAP_ERROR = /TAP gesture/i;
 
 /**
+ * The most template ids one wx.requestSubscribeMessage call takes, and the
+ * default of maxPerCall. WeChat's documentation of the call
+ * (https://developers.weixin.qq.com/miniprogram/dev/api/open-api/subscribe-message/wx.requestSubscribeMessage.html)
+ * says of tmplIds: "一次调用最多可订阅5条消息" (at most 5 messages per call);
+ * more fail with errCode 20003 "Templates count out of max bounds". Earlier
+ * versions of the page said 3: maxPerCall may lower the limit for WeChat
+ * clients that still refuse more than 3, never raise it.
+ */
+const MAX_TMPL_IDS_PER_CALL = 5;
+
+/**
+ * The routes the kit calls, by the wxnotify function that serves them. With
+ * baseURL one address serves every function (AWS, `wxnotify dev`); with
+ * endpoints each function has its own URL (Tencent Cloud's Function URLs).
+ * wxnotify's other functions (send, wxpush, leads, batch) are for servers.
+ * @type {Readonly<Record<keyof Endpoints, string>>}
+ */
+const KIT_FUNCTIONS = Object.freeze({
+  login: 'POST /v1/session',
+  consent: 'GET /v1/templates, GET|POST /v1/consents',
+});
+
+/**
  * The text the seeds show before sending the user to the settings page.
- * @type {Readonly<{title: string, content: string, confirmText: string, cancelText: string}>}
+ * @type {Readonly<Required<SettingsModalText>>}
  */
 const SETTINGS_MODAL = Object.freeze({
   title: '',
@@ -41,7 +84,7 @@ const SETTINGS_MODAL = Object.freeze({
 
 /**
  * The kind of each fail code of wx.requestSubscribeMessage.
- * @type {Readonly<Record<number, string>>}
+ * @type {Readonly<Record<number, SubscribeFailKind>>}
  */
 const SUBSCRIBE_FAIL_KINDS = Object.freeze({
   10001: 'empty', // TmplIds can't be empty
@@ -63,7 +106,7 @@ const SUBSCRIBE_FAIL_KINDS = Object.freeze({
 class WxError extends Error {
   /**
    * @param {string} api the wx API that failed, e.g. "login"
-   * @param {{errMsg?: string, errCode?: number|string}} [res] its fail result
+   * @param {WxFail} [res] its fail result
    */
   constructor(api, res) {
     const errMsg = (res && res.errMsg) || api + ':fail';
@@ -85,15 +128,16 @@ class WxError extends Error {
  * tap (see the tap rule), "unknown" any other failure.
  */
 class SubscribeError extends WxError {
-  /** @param {{errMsg?: string, errCode?: number|string}} [res] */
+  /** @param {WxFail} [res] */
   constructor(res) {
     super('requestSubscribeMessage', res);
     this.name = 'SubscribeError';
+    /** @type {SubscribeFailKind | undefined} */
     let kind = this.errCode !== undefined ? SUBSCRIBE_FAIL_KINDS[this.errCode] : undefined;
     if (!kind) {
       kind = TAP_ERROR.test(this.errMsg) ? 'tap_required' : 'unknown';
     }
-    /** @type {string} */
+    /** @type {SubscribeFailKind} */
     this.kind = kind;
     if (kind === 'tap_required') {
       this.message = this.errMsg + ' (call prepare() before the tap, then subscribe() first thing in the tap handler)';
@@ -131,54 +175,41 @@ class ApiError extends Error {
  * Reports whether a status of the success object grants a message: accept,
  * and newer clients' acceptWithAudio and acceptWithAlert.
  * @param {unknown} status
- * @returns {boolean}
+ * @returns {status is 'accept' | 'acceptWithAudio' | 'acceptWithAlert'}
  */
 function isAccepted(status) {
   return status === 'accept' || status === 'acceptWithAudio' || status === 'acceptWithAlert';
 }
 
 /**
- * Creates a client for one wxnotify deployment.
+ * Creates a client for one wxnotify deployment, addressed by baseURL (one
+ * address for every route) or endpoints (each function's URL); see
+ * ClientOptions in index.d.ts for every option.
  *
- * @param {object} options
- * @param {string} options.baseURL wxnotify's address, e.g. "https://notify.example.com"
- *   (it must be in the mini program's request domain list)
- * @param {string} [options.storageKey] where the session is kept with wx.setStorageSync
- *   (default "wxnotify.session")
- * @param {(code: string) => Promise<object>} [options.loginWith] hands a fresh wx.login code to
- *   the app's own login API, which checks its user, binds it with POST /v1/bindings and
- *   returns wxnotify's session body ({token, expiresAt, openid, userId}); without it the
- *   client calls POST /v1/session itself
- * @param {(req: {url: string, method: string, header: Record<string, string>, data?: unknown,
- *   timeout?: number}) => Promise<{statusCode: number, data: unknown, header?: Record<string, string>}>}
- *   [options.request] sends one HTTP request (default: wx.request)
- * @param {object} [options.wx] the wx object (default: the global wx)
- * @param {() => number} [options.now] the clock in milliseconds (default Date.now)
- * @param {number} [options.renewBeforeMs] renew a session this long before it expires (default 60 s)
- * @param {number} [options.maxPerCall] template ids per wx.requestSubscribeMessage call (default 3)
- * @param {number} [options.timeout] request timeout in milliseconds (default: the app's networkTimeout)
- * @param {number} [options.reportRetries] how often a consent report that got no answer or a 5xx is
- *   sent again with the same Idempotency-Key (default 2)
- * @param {number} [options.reportRetryDelay] milliseconds before the first resend, growing linearly
- *   (default 500)
- * @returns {import('./index').Client}
+ * @param {ClientOptions} options
+ * @returns {Client}
+ * @throws {TypeError} for options that cannot work, naming the one to fix
  */
 function createClient(options) {
-  if (!options || typeof options.baseURL !== 'string' || !/^https?:\/\/[^/]/.test(options.baseURL)) {
-    throw new TypeError('wxnotify: createClient needs baseURL, e.g. "https://notify.example.com"');
+  if (!options || typeof options !== 'object') {
+    throw new TypeError('wxnotify: createClient needs options: {baseURL} or {endpoints: {login, consent}}');
   }
-  const baseURL = options.baseURL.replace(/\/+$/, '');
-  const storageKey = options.storageKey || DEFAULT_STORAGE_KEY;
   const loginWith = options.loginWith;
-  const wxApi = options.wx || globalWx();
-  if (!wxApi) {
+  const urls = functionURLs(options.baseURL, options.endpoints, loginWith !== undefined);
+  const storageKey = options.storageKey || DEFAULT_STORAGE_KEY;
+  const givenWx = options.wx || globalWx();
+  if (!givenWx) {
     throw new TypeError('wxnotify: no wx object: run inside a mini program or pass options.wx');
   }
+  /** @type {WxApi} */
+  const wxApi = givenWx;
   const now = options.now || Date.now;
   const renewBeforeMs = options.renewBeforeMs !== undefined ? options.renewBeforeMs : DEFAULT_RENEW_BEFORE_MS;
-  const maxPerCall = options.maxPerCall !== undefined ? options.maxPerCall : DEFAULT_MAX_PER_CALL;
-  if (!Number.isInteger(maxPerCall) || maxPerCall < 1) {
-    throw new TypeError('wxnotify: maxPerCall must be a positive integer');
+  const maxPerCall = options.maxPerCall !== undefined ? options.maxPerCall : MAX_TMPL_IDS_PER_CALL;
+  if (!Number.isInteger(maxPerCall) || maxPerCall < 1 || maxPerCall > MAX_TMPL_IDS_PER_CALL) {
+    throw new TypeError('wxnotify: maxPerCall must be an integer from 1 to ' + MAX_TMPL_IDS_PER_CALL +
+      ' (WeChat takes at most ' + MAX_TMPL_IDS_PER_CALL + ' template ids per wx.requestSubscribeMessage), got ' +
+      String(maxPerCall));
   }
   const request = options.request || wxRequest(wxApi);
   const timeout = options.timeout;
@@ -194,16 +225,17 @@ function createClient(options) {
     return 'rpt-' + now().toString(36) + '-' + reports.toString(36) + '-' + Math.random().toString(36).slice(2, 10);
   }
 
-  /** @type {null | {token: string, expiresAt: string, openid: string, userId?: string}} */
+  /** @type {Session | null} */
   let session = null;
   let sessionLoaded = false;
-  /** @type {null | Promise<any>} */
+  /** @type {Promise<Session> | null} */
   let loggingIn = null;
-  /** @type {null | Array<any>} */
+  /** @type {Template[] | null} */
   let catalog = null;
-  /** @type {null | Promise<Array<any>>} */
+  /** @type {Promise<Template[]> | null} */
   let loadingCatalog = null;
 
+  /** @returns {Session | null} */
   function currentSession() {
     if (!sessionLoaded) {
       sessionLoaded = true;
@@ -218,10 +250,15 @@ function createClient(options) {
     return session;
   }
 
+  /**
+   * @param {Session | null} s
+   * @returns {s is Session}
+   */
   function fresh(s) {
     return s !== null && Date.parse(s.expiresAt) - now() > renewBeforeMs;
   }
 
+  /** @param {Session} s */
   function keep(s) {
     session = s;
     sessionLoaded = true;
@@ -232,16 +269,19 @@ function createClient(options) {
     }
   }
 
+  /** @returns {Promise<Session>} */
   async function doLogin() {
-    const res = await wxCall(wxApi, 'login', {});
+    const res = await wxLogin(wxApi);
     if (!res || typeof res.code !== 'string' || res.code === '') {
       throw new WxError('login', { errMsg: 'login:fail no code in the answer' });
     }
+    /** @type {unknown} */
     let body;
     if (loginWith) {
       body = await loginWith(res.code);
     } else {
-      body = await send('POST', '/v1/session', { code: res.code }, '');
+      // functionURLs guarantees urls.login when loginWith is absent.
+      body = await send('POST', /** @type {string} */ (urls.login), '/v1/session', { code: res.code }, '');
     }
     const s = validSession(body);
     if (!s) {
@@ -254,7 +294,7 @@ function createClient(options) {
   /**
    * Logs in: wx.login, then POST /v1/session (or options.loginWith), and
    * keeps the session in storage. Concurrent calls share one login.
-   * @returns {Promise<{token: string, expiresAt: string, openid: string, userId?: string}>}
+   * @returns {Promise<Session>}
    */
   function login() {
     if (!loggingIn) {
@@ -267,22 +307,40 @@ function createClient(options) {
     return loggingIn;
   }
 
+  /** @returns {Promise<Session>} */
   async function ensureSession() {
     const s = currentSession();
     return fresh(s) ? s : login();
   }
 
-  // renew answers a 401 for staleToken: another call may have renewed the
-  // session meanwhile; otherwise log in again.
+  /**
+   * Answers a 401 for staleToken: another call may have renewed the session
+   * meanwhile; otherwise log in again.
+   * @param {string} staleToken
+   * @returns {Promise<Session>}
+   */
   async function renew(staleToken) {
     const s = currentSession();
-    if (s && s.token !== staleToken && fresh(s)) {
+    if (fresh(s) && s.token !== staleToken) {
       return s;
     }
     return login();
   }
 
-  async function send(method, path, data, token, extraHeader) {
+  /**
+   * Sends one request to base + path and returns the parsed body of a 2xx
+   * answer.
+   * @param {'GET' | 'POST'} method
+   * @param {string} base the function's URL, without a trailing slash
+   * @param {string} path
+   * @param {Record<string, unknown> | undefined} data the JSON body
+   * @param {string} token the session token, "" for none
+   * @param {Record<string, string>} [extraHeader]
+   * @returns {Promise<unknown>}
+   * @throws {ApiError}
+   */
+  async function send(method, base, path, data, token, extraHeader) {
+    /** @type {Record<string, string>} */
     const header = Object.assign({ Accept: 'application/json' }, extraHeader);
     if (data !== undefined) {
       header['Content-Type'] = 'application/json';
@@ -290,7 +348,8 @@ function createClient(options) {
     if (token) {
       header.Authorization = 'Bearer ' + token;
     }
-    const req = { url: baseURL + path, method: method, header: header };
+    /** @type {HttpRequest} */
+    const req = { url: base + path, method: method, header: header };
     if (data !== undefined) {
       req.data = data;
     }
@@ -304,8 +363,7 @@ function createClient(options) {
       if (err instanceof ApiError) {
         throw err;
       }
-      const msg = (err && (err.errMsg || err.message)) || 'request failed';
-      throw new ApiError({ status: 0, code: 'network', message: msg });
+      throw new ApiError({ status: 0, code: 'network', message: errorText(err) || 'request failed' });
     }
     const status = Number(res && res.statusCode);
     const body = parseBody(res && res.data);
@@ -315,30 +373,41 @@ function createClient(options) {
     return body;
   }
 
-  // call sends an authenticated request; on a 401 it renews the session
-  // once and retries once.
+  /**
+   * Sends an authenticated request to the consent function; on a 401 it
+   * renews the session once and retries once.
+   * @param {'GET' | 'POST'} method
+   * @param {string} path
+   * @param {Record<string, unknown>} [data]
+   * @param {Record<string, string>} [extraHeader]
+   * @returns {Promise<unknown>}
+   */
   async function call(method, path, data, extraHeader) {
     const s = await ensureSession();
     try {
-      return await send(method, path, data, s.token, extraHeader);
+      return await send(method, urls.consent, path, data, s.token, extraHeader);
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 401) {
         throw err;
       }
     }
     const renewed = await renew(s.token);
-    return send(method, path, data, renewed.token, extraHeader);
+    return send(method, urls.consent, path, data, renewed.token, extraHeader);
   }
 
-  // postReport sends one consent report with an Idempotency-Key, and sends
-  // it again with the same key when no answer or a 5xx came (up to
-  // reportRetries times): the server counts a popup once however often its
-  // report arrives, and a report lost on a flaky network is a credit lost.
+  /**
+   * Sends one consent report with an Idempotency-Key, and sends it again
+   * with the same key when no answer or a 5xx came (up to reportRetries
+   * times): the server counts a popup once however often its report
+   * arrives, and a report lost on a flaky network is a credit lost.
+   * @param {Report} report
+   * @returns {Promise<ConsentState>}
+   */
   async function postReport(report) {
     const header = { 'Idempotency-Key': reportKey() };
     for (let attempt = 0; ; attempt++) {
       try {
-        return await call('POST', '/v1/consents', report, header);
+        return /** @type {ConsentState} */ (await call('POST', '/v1/consents', report, header));
       } catch (err) {
         const retryable = err instanceof ApiError && (err.status === 0 || err.status >= 500);
         if (!retryable || attempt >= reportRetries) {
@@ -352,7 +421,7 @@ function createClient(options) {
   /**
    * The configured templates (GET /v1/templates), fetched once per client.
    * @param {{refresh?: boolean}} [opts] refresh: fetch again
-   * @returns {Promise<Array<object>>}
+   * @returns {Promise<Template[]>}
    */
   function templates(opts) {
     if (opts && opts.refresh) {
@@ -365,10 +434,11 @@ function createClient(options) {
       loadingCatalog = call('GET', '/v1/templates').then(
         (body) => {
           loadingCatalog = null;
-          if (!body || !Array.isArray(body.templates)) {
+          const list = body && typeof body === 'object' ? /** @type {{templates?: unknown}} */ (body).templates : undefined;
+          if (!Array.isArray(list)) {
             throw new TypeError('wxnotify: GET /v1/templates answered without a templates list');
           }
-          catalog = body.templates;
+          catalog = /** @type {Template[]} */ (list);
           return catalog.slice();
         },
         (err) => {
@@ -385,7 +455,7 @@ function createClient(options) {
    * later subscribe(aliases) can call wx.requestSubscribeMessage
    * synchronously in the tap. Call it when the page loads.
    * @param {string[]} aliases template aliases (or template ids)
-   * @returns {Promise<Array<object>>} their templates
+   * @returns {Promise<Template[]>} their templates
    */
   async function prepare(aliases) {
     const names = aliasList(aliases);
@@ -403,11 +473,11 @@ function createClient(options) {
    * fetch them first and the popup is then usually refused (SubscribeError
    * with kind "tap_required"), although the next tap works.
    *
-   * One popup takes at most maxPerCall (3) ids of one kind: one-time and
-   * long-term templates cannot be mixed. Only the first call in a tap is
-   * allowed, so when the aliases need more than one popup, subscribe asks
-   * for the first group and returns the others in `remaining`, for a
-   * subscribe(remaining) in the next tap.
+   * One popup takes at most maxPerCall (MAX_TMPL_IDS_PER_CALL, 5) ids of one
+   * kind: one-time and long-term templates cannot be mixed. Only the first
+   * call in a tap is allowed, so when the aliases need more than one popup,
+   * subscribe asks for the first group and returns the others in
+   * `remaining`, for a subscribe(remaining) in the next tap.
    *
    * The success object is reported as is to POST /v1/consents, with the
    * subscriptionsSetting of wx.getSetting({withSubscriptions: true}) unless
@@ -415,7 +485,7 @@ function createClient(options) {
    *
    * @param {string[]} aliases template aliases (or template ids)
    * @param {{settings?: boolean}} [opts]
-   * @returns {Promise<object>} the server's consent state ({consents, ignored}) with
+   * @returns {Promise<SubscribeResult>} the server's consent state ({consents, ignored}) with
    *   result (the success object), statuses (alias -> status) and remaining (aliases)
    * @throws {SubscribeError} when wx.requestSubscribeMessage fails (kind says why)
    * @throws {ApiError} when wxnotify refuses the report
@@ -438,18 +508,27 @@ function createClient(options) {
       }
       return finishSubscribe(plan, requestSubscribe(wxApi, plan.first), opts);
     }
-    return templates().then((list) => {
-      const plan = planGroups(resolveAliases(names, list), maxPerCall);
+    const list = names;
+    return templates().then((all) => {
+      const plan = planGroups(resolveAliases(list, all), maxPerCall);
       return finishSubscribe(plan, requestSubscribe(wxApi, plan.first), opts);
     });
   }
 
+  /**
+   * @param {{first: Template[], rest: Template[]}} plan
+   * @param {Promise<SubscribeSuccess>} popup
+   * @param {{settings?: boolean}} [opts]
+   * @returns {Promise<SubscribeResult>}
+   */
   async function finishSubscribe(plan, popup, opts) {
     const result = await popup;
+    /** @type {Record<string, SubscribeStatus | undefined>} */
     const statuses = {};
     plan.first.forEach((t) => {
-      statuses[t.alias] = result ? result[t.templateId] : undefined;
+      statuses[t.alias] = result ? /** @type {SubscribeStatus | undefined} */ (result[t.templateId]) : undefined;
     });
+    /** @type {Report} */
     const report = { result: reportedResult(result) };
     if (!opts || opts.settings !== false) {
       const settings = await readSettings();
@@ -465,10 +544,11 @@ function createClient(options) {
     });
   }
 
+  /** @returns {Promise<ReportedSettings | undefined>} */
   async function readSettings() {
     let res;
     try {
-      res = await wxCall(wxApi, 'getSetting', { withSubscriptions: true });
+      res = await wxGetSetting(wxApi);
     } catch (err) {
       return undefined;
     }
@@ -484,13 +564,15 @@ function createClient(options) {
    * needs a tap, and the confirm tap counts), then reports the
    * subscriptionsSetting of wx.getSetting({withSubscriptions: true}) to
    * POST /v1/consents.
-   * @param {{title?: string, content?: string, confirmText?: string, cancelText?: string}} [opts]
-   * @returns {Promise<object>} the server's consent state with opened (the user confirmed)
-   *   and, when read, settings
+   * @param {SettingsModalText} [opts]
+   * @returns {Promise<SettingsFlowResult>} the server's consent state with opened (the user
+   *   confirmed) and, when read, settings
    */
   function openSettingsFlow(opts) {
     const modal = Object.assign({}, SETTINGS_MODAL, opts || {});
+    /** @type {Promise<boolean>} */
     const opened = new Promise((resolve, reject) => {
+      /** @type {WechatMiniprogram.ShowModalOption} */
       const showOpts = {
         content: modal.content,
         confirmText: modal.confirmText,
@@ -534,10 +616,10 @@ function createClient(options) {
 
   /**
    * The user's consent state (GET /v1/consents): one entry per template.
-   * @returns {Promise<{consents: Array<object>, ignored: string[]}>}
+   * @returns {Promise<ConsentState>}
    */
-  function consents() {
-    return call('GET', '/v1/consents');
+  async function consents() {
+    return /** @type {ConsentState} */ (await call('GET', '/v1/consents'));
   }
 
   /**
@@ -547,7 +629,7 @@ function createClient(options) {
    * GET /v1/consents. Call it when the page loads, never in the tap before
    * subscribe(): it awaits.
    * @param {string} alias a template alias (or template id)
-   * @param {{consents: Array<object>}} [state] a state from consents() or subscribe()
+   * @param {ConsentState} [state] a state from consents() or subscribe()
    * @returns {Promise<boolean>}
    */
   async function shouldPrompt(alias, state) {
@@ -563,7 +645,7 @@ function createClient(options) {
 
   /**
    * The stored session, or null; it may be expired.
-   * @returns {null | {token: string, expiresAt: string, openid: string, userId?: string}}
+   * @returns {Session | null}
    */
   function getSession() {
     const s = currentSession();
@@ -594,27 +676,113 @@ function createClient(options) {
   };
 }
 
+/**
+ * The URL of each function the kit calls, from exactly one of baseURL and
+ * endpoints, without trailing slashes.
+ * @param {unknown} baseURL
+ * @param {unknown} endpoints
+ * @param {boolean} ownLogin options.loginWith is set: the kit never calls the login function
+ * @returns {{login: string | undefined, consent: string}}
+ * @throws {TypeError} naming what to fix
+ */
+function functionURLs(baseURL, endpoints, ownLogin) {
+  const functions = Object.keys(KIT_FUNCTIONS).join(', ');
+  if (baseURL !== undefined && endpoints !== undefined) {
+    throw new TypeError('wxnotify: give either baseURL (one address for every route) or endpoints ' +
+      '(one URL per function), not both');
+  }
+  if (baseURL !== undefined) {
+    const base = checkedURL('baseURL', baseURL);
+    return { login: base, consent: base };
+  }
+  if (endpoints === undefined) {
+    throw new TypeError('wxnotify: createClient needs baseURL, one address for every route (e.g. ' +
+      '"https://notify.example.com"), or endpoints, the URL of each function the kit calls ({' + functions +
+      '}, e.g. the Function URLs of a Tencent Cloud deployment)');
+  }
+  if (!endpoints || typeof endpoints !== 'object' || Array.isArray(endpoints)) {
+    throw new TypeError('wxnotify: endpoints must be an object {' + functions + '} of function URLs');
+  }
+  const given = /** @type {Record<string, unknown>} */ (endpoints);
+  Object.keys(given).forEach((name) => {
+    if (!Object.prototype.hasOwnProperty.call(KIT_FUNCTIONS, name)) {
+      throw new TypeError('wxnotify: endpoints.' + name + ' is not a function the kit calls: it calls ' +
+        Object.keys(KIT_FUNCTIONS).map((f) => f + ' (' + KIT_FUNCTIONS[/** @type {keyof Endpoints} */ (f)] + ')').join(' and '));
+    }
+  });
+  if (given.consent === undefined) {
+    throw new TypeError('wxnotify: endpoints.consent is required: the consent function\'s URL (' +
+      KIT_FUNCTIONS.consent + ')');
+  }
+  const consent = checkedURL('endpoints.consent', given.consent);
+  if (given.login === undefined) {
+    if (!ownLogin) {
+      throw new TypeError('wxnotify: endpoints.login is required unless loginWith is given: the login ' +
+        'function\'s URL (' + KIT_FUNCTIONS.login + ')');
+    }
+    return { login: undefined, consent: consent };
+  }
+  return { login: checkedURL('endpoints.login', given.login), consent: consent };
+}
+
+/**
+ * @param {string} name the option, for the error
+ * @param {unknown} value
+ * @returns {string} value without trailing slashes
+ */
+function checkedURL(name, value) {
+  if (typeof value !== 'string' || !/^https?:\/\/[^/\s]/.test(value)) {
+    throw new TypeError('wxnotify: ' + name + ' must be an http(s) URL, e.g. "https://notify.example.com", got ' +
+      (typeof value === 'string' ? JSON.stringify(value) : typeof value));
+  }
+  return value.replace(/\/+$/, '');
+}
+
+/** @returns {WxApi | undefined} */
 function globalWx() {
-  // eslint-disable-next-line no-undef
   return typeof wx !== 'undefined' ? wx : undefined;
 }
 
-// wxCall calls a callback-style wx API as a promise.
-function wxCall(wxApi, api, args) {
+/**
+ * wx.login as a promise.
+ * @param {WxApi} wxApi
+ * @returns {Promise<WechatMiniprogram.LoginSuccessCallbackResult>}
+ */
+function wxLogin(wxApi) {
   return new Promise((resolve, reject) => {
-    wxApi[api](
-      Object.assign({}, args, {
-        success: resolve,
-        fail(res) {
-          reject(new WxError(api, res));
-        },
-      })
-    );
+    wxApi.login({
+      success: resolve,
+      fail(res) {
+        reject(new WxError('login', res));
+      },
+    });
   });
 }
 
-// requestSubscribe calls wx.requestSubscribeMessage at once (the promise
-// executor runs synchronously).
+/**
+ * wx.getSetting({withSubscriptions: true}) as a promise.
+ * @param {WxApi} wxApi
+ * @returns {Promise<WechatMiniprogram.GetSettingSuccessCallbackResult>}
+ */
+function wxGetSetting(wxApi) {
+  return new Promise((resolve, reject) => {
+    wxApi.getSetting({
+      withSubscriptions: true,
+      success: resolve,
+      fail(res) {
+        reject(new WxError('getSetting', res));
+      },
+    });
+  });
+}
+
+/**
+ * Calls wx.requestSubscribeMessage at once (the promise executor runs
+ * synchronously).
+ * @param {WxApi} wxApi
+ * @param {Template[]} group at most MAX_TMPL_IDS_PER_CALL templates of one kind
+ * @returns {Promise<SubscribeSuccess>}
+ */
 function requestSubscribe(wxApi, group) {
   return new Promise((resolve, reject) => {
     wxApi.requestSubscribeMessage({
@@ -627,47 +795,100 @@ function requestSubscribe(wxApi, group) {
   });
 }
 
+/**
+ * The default request option: wx.request, with the body as text (parsed by
+ * parseBody, so that a non-JSON answer is kept).
+ * @param {WxApi} wxApi
+ * @returns {(req: HttpRequest) => Promise<HttpResponse>}
+ */
 function wxRequest(wxApi) {
   return function (req) {
     return new Promise((resolve, reject) => {
-      wxApi.request(
-        Object.assign({}, req, {
-          dataType: 'json',
-          responseType: 'text',
-          success(res) {
-            resolve({ statusCode: res.statusCode, data: res.data, header: res.header });
-          },
-          fail: reject,
-        })
-      );
+      /** @type {WechatMiniprogram.RequestOption} */
+      const option = {
+        url: req.url,
+        method: req.method,
+        header: req.header,
+        dataType: 'json',
+        responseType: 'text',
+        success(res) {
+          resolve({ statusCode: res.statusCode, data: res.data, header: res.header });
+        },
+        fail: reject,
+      };
+      if (req.data !== undefined) {
+        option.data = req.data;
+      }
+      if (req.timeout !== undefined) {
+        option.timeout = req.timeout;
+      }
+      wxApi.request(option);
     });
   };
 }
 
+/**
+ * The errMsg of a wx failure or the message of an Error.
+ * @param {unknown} err
+ * @returns {string}
+ */
+function errorText(err) {
+  if (err && typeof err === 'object') {
+    const e = /** @type {{errMsg?: unknown, message?: unknown}} */ (err);
+    if (typeof e.errMsg === 'string' && e.errMsg !== '') {
+      return e.errMsg;
+    }
+    if (typeof e.message === 'string') {
+      return e.message;
+    }
+  }
+  return '';
+}
+
+/**
+ * A session body, or null when v is not one.
+ * @param {unknown} v
+ * @returns {Session | null}
+ */
 function validSession(v) {
-  if (!v || typeof v !== 'object' || typeof v.token !== 'string' || v.token === '' ||
-      typeof v.expiresAt !== 'string' || Number.isNaN(Date.parse(v.expiresAt))) {
+  if (!v || typeof v !== 'object') {
     return null;
   }
-  const s = { token: v.token, expiresAt: v.expiresAt, openid: typeof v.openid === 'string' ? v.openid : '' };
-  if (typeof v.userId === 'string' && v.userId !== '') {
-    s.userId = v.userId;
+  const b = /** @type {Record<string, unknown>} */ (v);
+  if (typeof b.token !== 'string' || b.token === '' || typeof b.expiresAt !== 'string' ||
+      Number.isNaN(Date.parse(b.expiresAt))) {
+    return null;
+  }
+  /** @type {Session} */
+  const s = { token: b.token, expiresAt: b.expiresAt, openid: typeof b.openid === 'string' ? b.openid : '' };
+  if (typeof b.userId === 'string' && b.userId !== '') {
+    s.userId = b.userId;
   }
   return s;
 }
 
+/**
+ * @param {unknown} aliases an alias or a list of them
+ * @returns {string[]}
+ */
 function aliasList(aliases) {
-  if (typeof aliases === 'string') {
-    aliases = [aliases];
-  }
-  if (!Array.isArray(aliases) || aliases.length === 0 || aliases.some((a) => typeof a !== 'string' || a === '')) {
+  const list = typeof aliases === 'string' ? [aliases] : aliases;
+  if (!Array.isArray(list) || list.length === 0 || list.some((a) => typeof a !== 'string' || a === '')) {
     throw new TypeError('wxnotify: aliases must be a non-empty array of template aliases');
   }
-  return aliases;
+  return list;
 }
 
+/**
+ * The templates of names (aliases or template ids), each once.
+ * @param {string[]} names
+ * @param {Template[]} list the catalog
+ * @returns {Template[]}
+ */
 function resolveAliases(names, list) {
+  /** @type {Template[]} */
   const out = [];
+  /** @type {string[]} */
   const unknown = [];
   names.forEach((name) => {
     const t = list.find((x) => x.alias === name || x.templateId === name);
@@ -684,10 +905,18 @@ function resolveAliases(names, list) {
   return out;
 }
 
-// planGroups splits templates into popups of at most max ids of one kind,
-// in the order the kinds first appear; the first is asked now.
+/**
+ * Splits templates into popups of at most max ids of one kind, in the order
+ * the kinds first appear: WeChat refuses one-time and long-term ids in one
+ * call (20002). The first popup is asked now, the rest in later taps.
+ * @param {Template[]} list at least one template
+ * @param {number} max ids per popup
+ * @returns {{first: Template[], rest: Template[]}}
+ */
 function planGroups(list, max) {
+  /** @type {string[]} */
   const kinds = [];
+  /** @type {Record<string, Template[]>} */
   const byKind = {};
   list.forEach((t) => {
     const k = t.kind || 'one-time';
@@ -697,12 +926,14 @@ function planGroups(list, max) {
     }
     byKind[k].push(t);
   });
+  /** @type {Template[][]} */
   const groups = [];
   kinds.forEach((k) => {
     for (let i = 0; i < byKind[k].length; i += max) {
       groups.push(byKind[k].slice(i, i + max));
     }
   });
+  /** @type {Template[]} */
   const rest = [];
   groups.slice(1).forEach((g) => {
     g.forEach((t) => rest.push(t));
@@ -710,9 +941,14 @@ function planGroups(list, max) {
   return { first: groups[0], rest: rest };
 }
 
-// reportedResult is the success object as wxnotify takes it: errMsg and the
-// template ids' statuses (all strings).
+/**
+ * The success object as wxnotify takes it: errMsg and the template ids'
+ * statuses (all strings).
+ * @param {SubscribeSuccess} result
+ * @returns {Record<string, string>}
+ */
 function reportedResult(result) {
+  /** @type {Record<string, string>} */
   const out = { errMsg: SUBSCRIBE_OK };
   if (result && typeof result === 'object') {
     Object.keys(result).forEach((k) => {
@@ -724,22 +960,28 @@ function reportedResult(result) {
   return out;
 }
 
-// subscriptionsSetting keeps the fields wxnotify reads from a getSetting
-// answer.
+/**
+ * The fields wxnotify reads from a getSetting answer.
+ * @param {WechatMiniprogram.GetSettingSuccessCallbackResult} res
+ * @returns {ReportedSettings | undefined}
+ */
 function subscriptionsSetting(res) {
   const s = res && res.subscriptionsSetting;
   if (!s || typeof s !== 'object') {
     return undefined;
   }
+  /** @type {ReportedSettings} */
   const out = {};
   if (typeof s.mainSwitch === 'boolean') {
     out.mainSwitch = s.mainSwitch;
   }
-  if (s.itemSettings && typeof s.itemSettings === 'object') {
+  const given = s.itemSettings;
+  if (given && typeof given === 'object') {
+    /** @type {Record<string, string>} */
     const items = {};
-    Object.keys(s.itemSettings).forEach((id) => {
-      if (typeof s.itemSettings[id] === 'string') {
-        items[id] = s.itemSettings[id];
+    Object.keys(given).forEach((id) => {
+      if (typeof given[id] === 'string') {
+        items[id] = given[id];
       }
     });
     out.itemSettings = items;
@@ -747,6 +989,11 @@ function subscriptionsSetting(res) {
   return out;
 }
 
+/**
+ * A response body: JSON text parsed, other text kept, nothing as null.
+ * @param {unknown} data
+ * @returns {unknown}
+ */
 function parseBody(data) {
   if (typeof data !== 'string') {
     return data === undefined ? null : data;
@@ -761,6 +1008,11 @@ function parseBody(data) {
   }
 }
 
+/**
+ * @param {Record<string, string> | undefined} header
+ * @param {string} name
+ * @returns {string | undefined} the value of name, matched case-insensitively
+ */
 function headerValue(header, name) {
   if (!header || typeof header !== 'object') {
     return undefined;
@@ -770,8 +1022,16 @@ function headerValue(header, name) {
   return key === undefined ? undefined : String(header[key]);
 }
 
+/**
+ * The ApiError of a non-2xx answer.
+ * @param {number} status
+ * @param {unknown} body
+ * @param {Record<string, string> | undefined} header
+ * @returns {ApiError}
+ */
 function toApiError(status, body, header) {
-  const e = body && typeof body === 'object' && body.error && typeof body.error === 'object' ? body.error : null;
+  const b = body && typeof body === 'object' ? /** @type {{error?: unknown}} */ (body) : null;
+  const e = b && b.error && typeof b.error === 'object' ? /** @type {Record<string, unknown>} */ (b.error) : null;
   if (e && typeof e.code === 'string') {
     return new ApiError({
       status: status,
@@ -798,4 +1058,9 @@ module.exports = {
   WxError: WxError,
   SUBSCRIBE_FAIL_KINDS: SUBSCRIBE_FAIL_KINDS,
   SETTINGS_MODAL: SETTINGS_MODAL,
+  MAX_TMPL_IDS_PER_CALL: MAX_TMPL_IDS_PER_CALL,
 };
+
+// The exports as index.d.ts declares them: tsc fails here when the two part.
+/** @type {typeof import('../index')} */
+const declared = module.exports; // eslint-disable-line no-unused-vars

@@ -1,0 +1,38 @@
+// Compile-time tests of index.d.ts, run by `make typecheck-js` (tsconfig.json): what a TypeScript mini
+// program may write, and, marked @ts-expect-error, what it may not (tsc fails if such a line compiles).
+import { createClient, ClientOptions, MAX_TMPL_IDS_PER_CALL, SubscribeError, WxApi } from 'wxnotify-miniprogram';
+
+const byBase: ClientOptions = { baseURL: 'https://notify.example.com' };
+const byFunction: ClientOptions = { endpoints: { login: 'https://login.example.com', consent: 'https://consent.example.com' } };
+const ownLogin: ClientOptions = {
+  endpoints: { consent: 'https://consent.example.com' },
+  loginWith: async (code) => ({ token: code, expiresAt: '2099-01-01T00:00:00Z', openid: 'o1' }),
+};
+// @ts-expect-error neither baseURL nor endpoints
+const neither: ClientOptions = {};
+// @ts-expect-error both baseURL and endpoints
+const both: ClientOptions = { baseURL: 'https://a.example.com', endpoints: { consent: 'https://b.example.com' } };
+// @ts-expect-error endpoints without the consent function
+const noConsent: ClientOptions = { endpoints: { login: 'https://login.example.com' } };
+// @ts-expect-error send is not a function the kit calls
+const send: ClientOptions = { endpoints: { consent: 'https://c.example.com', send: 'https://s.example.com' } };
+
+// The real wx is a WxApi.
+const real: WxApi = wx;
+const client = createClient({ baseURL: 'https://notify.example.com', wx: real, maxPerCall: MAX_TMPL_IDS_PER_CALL });
+
+export async function onTap(): Promise<void> {
+  try {
+    const state = await client.subscribe(['lead_assigned']);
+    const answer: string = state.result.errMsg;
+    const credits: number = state.consents[0].credits;
+    void answer;
+    void credits;
+  } catch (err) {
+    if (err instanceof SubscribeError && err.kind === 'too_many') {
+      createClient({ baseURL: 'https://notify.example.com', maxPerCall: 3 });
+    }
+  }
+}
+
+export { byBase, byFunction, ownLogin, neither, both, noConsent, send };
