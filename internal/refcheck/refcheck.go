@@ -42,9 +42,13 @@ type Options struct {
 	Skip []string
 }
 
-// skipDirs are never read: version control, installed packages, build
-// output, wxnotify dev's data.
-var skipDirs = []string{".git", "node_modules", "dist", ".wxnotify"}
+// skipDirs are never read, wherever they are: version control, installed
+// packages, wxnotify dev's data. skipRootDirs are skipped at the root only:
+// the build output (internal/dist is source).
+var (
+	skipDirs     = []string{".git", "node_modules", ".wxnotify"}
+	skipRootDirs = []string{"dist"}
+)
 
 var (
 	// outside matches mentions of files that exist only outside the
@@ -373,7 +377,7 @@ func readTree(root string, skip []string) ([]file, error) {
 		}
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
-			if rel != "." && (slices.Contains(skipDirs, d.Name()) || slices.Contains(skip, rel)) {
+			if rel != "." && (slices.Contains(skipDirs, d.Name()) || slices.Contains(skipRootDirs, rel) || slices.Contains(skip, rel)) {
 				return filepath.SkipDir
 			}
 			return nil
