@@ -23,17 +23,27 @@ import (
 const maxBinaryBytes = 15 << 20
 
 func TestBinarySize(t *testing.T) {
+	empty, err := os.Stat(binary(t, "emptyfn"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, fn := range functions {
 		fi, err := os.Stat(binary(t, fn))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Size() > maxBinaryBytes {
-			t.Errorf("%s: %.1f MB, want at most %d MB (a dependency that keeps all methods, such as net/rpc's server, is back?)",
-				fn, float64(fi.Size())/(1<<20), maxBinaryBytes>>20)
+		ratio := float64(fi.Size()) / float64(empty.Size())
+		t.Logf("%s: %.2f MB, %.2fx the empty aws-lambda-go function (%.2f MB)", fn, float64(fi.Size())/(1<<20), ratio, float64(empty.Size())/(1<<20))
+		if fi.Size() > maxBinaryBytes || ratio > maxSizeRatio {
+			t.Errorf("%s: %.1f MB, %.2fx the empty function; want at most %d MB and %.1fx (a dependency that keeps all methods, such as net/rpc's server, is back?)",
+				fn, float64(fi.Size())/(1<<20), ratio, maxBinaryBytes>>20, maxSizeRatio)
 		}
 	}
 }
+
+// maxSizeRatio bounds a function binary against the empty aws-lambda-go
+// function built the same way in the same run.
+const maxSizeRatio = 2.5
 
 // healthzEvent is an HTTP API request for GET /healthz.
 func healthzEvent() []byte {
