@@ -135,6 +135,11 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("WXN_SESSION_SECRET: %w", err)
 	}
+	if c.SessionSecretPrevious != "" {
+		if err := sessions.AcceptPrevious([]byte(c.SessionSecretPrevious)); err != nil {
+			return nil, fmt.Errorf("WXN_SESSION_SECRET_PREVIOUS: %w", err)
+		}
+	}
 	rules, err := c.File.CompileRules(catalog)
 	if err != nil {
 		return nil, err
@@ -148,7 +153,7 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 	}
 	var push *httpapi.PushConfig
 	if c.PushToken != "" {
-		push = &httpapi.PushConfig{Token: c.PushToken}
+		push = &httpapi.PushConfig{Token: c.PushToken, PreviousToken: c.PushTokenPrevious}
 		if c.PushAESKey != "" {
 			var prev []string
 			if c.PushAESKeyPrevious != "" {

@@ -43,6 +43,7 @@ type Config struct {
 	PushToken          string // WXN_WECHAT_PUSH_TOKEN
 	PushAESKey         string // WXN_WECHAT_PUSH_AES_KEY
 	PushAESKeyPrevious string // WXN_WECHAT_PUSH_AES_KEY_PREVIOUS
+	PushTokenPrevious  string // WXN_WECHAT_PUSH_TOKEN_PREVIOUS: also accepted while the Token is rotated
 	// PushEnabled: WeChat's message push reaches the wxpush function, so
 	// popup events confirm client reports (WXN_PUSH_ENABLED, or implied by
 	// WXN_WECHAT_PUSH_TOKEN where it is set).
@@ -58,12 +59,16 @@ type Config struct {
 	RedisPrefix string // WXN_REDIS_PREFIX
 	DynamoTable string // WXN_DYNAMODB_TABLE
 
-	SessionSecret string        // WXN_SESSION_SECRET
-	SessionTTL    time.Duration // WXN_SESSION_TTL
-	APIKeys       []string      // WXN_API_KEYS
-	ConfigPath    string        // WXN_CONFIG
-	LogLevel      string        // WXN_LOG_LEVEL
-	Batch         Batch
+	SessionSecret string // WXN_SESSION_SECRET
+	// SessionSecretPrevious (WXN_SESSION_SECRET_PREVIOUS) still verifies the
+	// tokens it signed while the session secret is rotated; new tokens are
+	// signed with SessionSecret.
+	SessionSecretPrevious string
+	SessionTTL            time.Duration // WXN_SESSION_TTL
+	APIKeys               []string      // WXN_API_KEYS
+	ConfigPath            string        // WXN_CONFIG
+	LogLevel              string        // WXN_LOG_LEVEL
+	Batch                 Batch
 
 	File File
 
@@ -113,20 +118,22 @@ func FromEnv(getenv func(string) string, useExample bool) (Config, error) {
 
 func fromEnv(getenv func(string) string, useExample bool) (Config, error) {
 	c := Config{
-		AppID:              strings.TrimSpace(getenv("WXN_WECHAT_APPID")),
-		Secret:             strings.TrimSpace(getenv("WXN_WECHAT_SECRET")),
-		APIBase:            strings.TrimSpace(getenv("WXN_WECHAT_API_BASE")),
-		PushToken:          getenv("WXN_WECHAT_PUSH_TOKEN"),
-		PushAESKey:         getenv("WXN_WECHAT_PUSH_AES_KEY"),
-		PushAESKeyPrevious: getenv("WXN_WECHAT_PUSH_AES_KEY_PREVIOUS"),
-		Store:              strings.TrimSpace(getenv("WXN_STORE")),
-		DataDir:            getenv("WXN_DATA_DIR"),
-		RedisURL:           getenv("WXN_REDIS_URL"),
-		RedisPrefix:        getenv("WXN_REDIS_PREFIX"),
-		DynamoTable:        getenv("WXN_DYNAMODB_TABLE"),
-		SessionSecret:      getenv("WXN_SESSION_SECRET"),
-		ConfigPath:         getenv("WXN_CONFIG"),
-		LogLevel:           strings.TrimSpace(getenv("WXN_LOG_LEVEL")),
+		AppID:                 strings.TrimSpace(getenv("WXN_WECHAT_APPID")),
+		Secret:                strings.TrimSpace(getenv("WXN_WECHAT_SECRET")),
+		APIBase:               strings.TrimSpace(getenv("WXN_WECHAT_API_BASE")),
+		PushToken:             getenv("WXN_WECHAT_PUSH_TOKEN"),
+		PushAESKey:            getenv("WXN_WECHAT_PUSH_AES_KEY"),
+		PushAESKeyPrevious:    getenv("WXN_WECHAT_PUSH_AES_KEY_PREVIOUS"),
+		PushTokenPrevious:     getenv("WXN_WECHAT_PUSH_TOKEN_PREVIOUS"),
+		Store:                 strings.TrimSpace(getenv("WXN_STORE")),
+		DataDir:               getenv("WXN_DATA_DIR"),
+		RedisURL:              getenv("WXN_REDIS_URL"),
+		RedisPrefix:           getenv("WXN_REDIS_PREFIX"),
+		DynamoTable:           getenv("WXN_DYNAMODB_TABLE"),
+		SessionSecret:         getenv("WXN_SESSION_SECRET"),
+		SessionSecretPrevious: getenv("WXN_SESSION_SECRET_PREVIOUS"),
+		ConfigPath:            getenv("WXN_CONFIG"),
+		LogLevel:              strings.TrimSpace(getenv("WXN_LOG_LEVEL")),
 	}
 	var err error
 	if c.TokenFree, err = parseBool("WXN_WECHAT_TOKEN_FREE", getenv("WXN_WECHAT_TOKEN_FREE")); err != nil {
@@ -192,6 +199,9 @@ func fromEnv(getenv func(string) string, useExample bool) (Config, error) {
 	}
 	if c.PushAESKeyPrevious != "" && len(c.PushAESKeyPrevious) != 43 {
 		return c, errors.New("WXN_WECHAT_PUSH_AES_KEY_PREVIOUS: an EncodingAESKey has 43 characters")
+	}
+	if c.SessionSecretPrevious != "" && len(c.SessionSecretPrevious) < notify.MinSecretLen {
+		return c, fmt.Errorf("WXN_SESSION_SECRET_PREVIOUS: must be at least %d characters", notify.MinSecretLen)
 	}
 	if c.SessionSecret != "" && len(c.SessionSecret) < notify.MinSecretLen {
 		return c, fmt.Errorf("WXN_SESSION_SECRET: must be at least %d characters", notify.MinSecretLen)

@@ -28,7 +28,9 @@ var variables = []variable{
 	{name: "WXN_WECHAT_PUSH_TOKEN", old: "WECHAT_PUSH_TOKEN", secret: true},
 	{name: "WXN_WECHAT_PUSH_AES_KEY", old: "WECHAT_PUSH_AES_KEY", secret: true},
 	{name: "WXN_WECHAT_PUSH_AES_KEY_PREVIOUS", old: "WECHAT_PUSH_AES_KEY_PREVIOUS", secret: true},
+	{name: "WXN_WECHAT_PUSH_TOKEN_PREVIOUS", secret: true},
 	{name: "WXN_SESSION_SECRET", secret: true},
+	{name: "WXN_SESSION_SECRET_PREVIOUS", secret: true},
 	{name: "WXN_API_KEYS", secret: true},
 	// The Redis URL carries the Redis password.
 	{name: "WXN_REDIS_URL", secret: true},

@@ -18,11 +18,21 @@ import (
 // PushConfig is the message-push configuration of the mini program console.
 type PushConfig struct {
 	Token string
+	// PreviousToken, when set, is accepted as well as Token: the overlap
+	// while the push Token is rotated (WeChat signs with the new one as soon
+	// as the console saves it).
+	PreviousToken string
 	// Crypter decrypts safe-mode pushes; nil accepts plaintext pushes only.
 	Crypter *wechat.Crypter
 	// MaxSkew bounds how far a push's timestamp may be from now (default
 	// 5 minutes); older signed requests are replays.
 	MaxSkew time.Duration
+}
+
+// signed reports whether check accepts the current Token or the previous
+// one.
+func (p *PushConfig) signed(check func(token string) bool) bool {
+	return check(p.Token) || p.PreviousToken != "" && check(p.PreviousToken)
 }
 
 // Options configure the API.

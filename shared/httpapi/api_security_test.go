@@ -60,6 +60,12 @@ type apiRig struct {
 
 func newAPIRig(tb testing.TB) *apiRig {
 	tb.Helper()
+	return newAPIRigWith(tb, &httpapi.PushConfig{Token: testPushTok})
+}
+
+// newAPIRigWith is newAPIRig with its own push configuration.
+func newAPIRigWith(tb testing.TB, push *httpapi.PushConfig) *apiRig {
+	tb.Helper()
 	clock := &testClock{now: time.Now().Truncate(time.Second)}
 	st, err := boltstore.Open(filepath.Join(tb.TempDir(), "db"), boltstore.Options{NoSync: true, Now: clock.Now})
 	if err != nil {
@@ -86,7 +92,7 @@ func newAPIRig(tb testing.TB) *apiRig {
 		tb.Fatal(err)
 	}
 	api, err := httpapi.New(httpapi.Options{Service: svc, APIKeys: []string{testAPIKey, testAPIKey2}, Now: clock.Now,
-		Push: &httpapi.PushConfig{Token: testPushTok}})
+		Push: push})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -383,5 +389,31 @@ func TestPlaintextPushSignatureBoundToBody(t *testing.T) {
 		if a := verify(ts); a.status != http.StatusUnauthorized {
 			t.Fatalf("URL verification signed at %d: got %d %q, want 401", ts.Unix(), a.status, a.raw)
 		}
+	}
+}
+
+// While the push Token is rotated, WeChat signs with the new Token as soon as
+// the console saves it, and instances not yet updated expect the old one:
+// with PreviousToken both are accepted, any other is not.
+func TestPushTokenRotation(t *testing.T) {
+	const newTok = "rotatedPushToken2026"
+	r := newAPIRigWith(t, &httpapi.PushConfig{Token: newTok, PreviousToken: testPushTok})
+	timestamp := strconv.FormatInt(r.clock.Now().Unix(), 10)
+	verify := func(tok string) answer {
+		q := url.Values{"timestamp": {timestamp}, "nonce": {"9"}, "echostr": {"e7"}, "signature": {wechat.Signature(tok, timestamp, "9")}}
+		return r.do(t, "192.0.2.40", "GET", "/wechat/push?"+q.Encode(), "", nil)
+	}
+	for _, tok := range []string{newTok, testPushTok} {
+		if a := verify(tok); a.status != http.StatusOK || a.raw != "e7" {
+			t.Fatalf("URL check signed with %q: got %d %q, want 200 e7", tok, a.status, a.raw)
+		}
+	}
+	if a := verify("someOtherToken"); a.status != http.StatusUnauthorized {
+		t.Fatalf("URL check signed with another token: got %d %q, want 401", a.status, a.raw)
+	}
+	after := newAPIRigWith(t, &httpapi.PushConfig{Token: newTok})
+	q := url.Values{"timestamp": {timestamp}, "nonce": {"9"}, "echostr": {"e7"}, "signature": {wechat.Signature(testPushTok, timestamp, "9")}}
+	if a := after.do(t, "192.0.2.40", "GET", "/wechat/push?"+q.Encode(), "", nil); a.status != http.StatusUnauthorized {
+		t.Fatalf("the old Token after the rotation: got %d %q, want 401", a.status, a.raw)
 	}
 }

@@ -31,7 +31,9 @@ func (a *API) handlePushVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if !wechat.VerifySignature(a.push.Token, q.Get("signature"), q.Get("timestamp"), q.Get("nonce")) {
+	if !a.push.signed(func(tok string) bool {
+		return wechat.VerifySignature(tok, q.Get("signature"), q.Get("timestamp"), q.Get("nonce"))
+	}) {
 		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "invalid signature"))
 		return
 	}
@@ -72,7 +74,9 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, notify.Errorf(notify.CodeBadRequest, "malformed encrypted push body"))
 			return
 		}
-		if !wechat.VerifyMsgSignature(a.push.Token, q.Get("msg_signature"), timestamp, nonce, env.Encrypt) {
+		if !a.push.signed(func(tok string) bool {
+			return wechat.VerifyMsgSignature(tok, q.Get("msg_signature"), timestamp, nonce, env.Encrypt)
+		}) {
 			writeError(w, r, unauthorized)
 			return
 		}
@@ -89,7 +93,7 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, notify.Errorf(notify.CodeUnauthorized,
 			"plaintext push refused: an EncodingAESKey is configured, so set the console's message encryption mode to safe"))
 		return
-	case !wechat.VerifySignature(a.push.Token, q.Get("signature"), timestamp, nonce):
+	case !a.push.signed(func(tok string) bool { return wechat.VerifySignature(tok, q.Get("signature"), timestamp, nonce) }):
 		writeError(w, r, unauthorized)
 		return
 	default:

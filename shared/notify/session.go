@@ -36,9 +36,10 @@ var tokenEncoding = base64.RawURLEncoding.Strict()
 // Sessions issues and verifies session tokens: HMAC-SHA256-signed, expiring,
 // carrying appid and openid. The WeChat session_key never enters a token.
 type Sessions struct {
-	secret []byte
-	ttl    time.Duration
-	now    func() time.Time
+	secret   []byte
+	previous [][]byte // still verified during a rotation
+	ttl      time.Duration
+	now      func() time.Time
 }
 
 // NewSessions returns a token issuer. secret must be at least MinSecretLen
@@ -72,8 +73,37 @@ func (s *Sessions) Issue(appID, openID string) (string, time.Time) {
 	return body + "." + base64.RawURLEncoding.EncodeToString(s.mac(body)), exp
 }
 
-func (s *Sessions) mac(body string) []byte {
-	m := hmac.New(sha256.New, s.secret)
+// AcceptPrevious makes Verify also accept tokens signed with each of the
+// previous secrets (during a rotation of the session secret); Issue keeps
+// signing with the current one.
+func (s *Sessions) AcceptPrevious(secrets ...[]byte) error {
+	for _, p := range secrets {
+		if len(p) < MinSecretLen {
+			return errors.New("previous session secret: must be at least 32 bytes")
+		}
+		s.previous = append(s.previous, append([]byte(nil), p...))
+	}
+	return nil
+}
+
+// signedBy reports whether sig is body's MAC under the current secret or
+// a previous one.
+func (s *Sessions) signedBy(body string, sig []byte) bool {
+	if hmac.Equal(sig, s.mac(body)) {
+		return true
+	}
+	for _, p := range s.previous {
+		if hmac.Equal(sig, macWith(p, body)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Sessions) mac(body string) []byte { return macWith(s.secret, body) }
+
+func macWith(secret []byte, body string) []byte {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(body))
 	return m.Sum(nil)
 }
@@ -92,7 +122,7 @@ func (s *Sessions) Verify(token string) (Session, error) {
 	}
 	body, sig := token[:dot], token[dot+1:]
 	got, err := tokenEncoding.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, s.mac(body)) {
+	if err != nil || !s.signedBy(body, got) {
 		unauthorized.Err = errBadToken
 		return Session{}, unauthorized
 	}
