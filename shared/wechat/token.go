@@ -364,7 +364,8 @@ func (s *StoreTokenSource) finish(ctx context.Context, f *flight, skip string, r
 	s.flight = nil
 	f.rec, f.err = rec, err
 	s.mu.Unlock()
-	close(f.done)
+	// The failure is logged before the waiters are released, so that the
+	// log line precedes every error it explains.
 	switch {
 	case IsIPNotWhitelisted(err):
 		// Nothing works until an operator acts: say what to do.
@@ -375,6 +376,7 @@ func (s *StoreTokenSource) finish(ctx context.Context, f *flight, skip string, r
 		s.log.LogAttrs(ctx, slog.LevelWarn, "wechat access token refresh failed",
 			slog.String("appid", s.appID), slog.String("error", err.Error()))
 	}
+	close(f.done)
 }
 
 // refresh returns a token that is valid, not skip, and not due unless
