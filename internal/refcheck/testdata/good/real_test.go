@@ -1,5 +1,0 @@
-package sample
-
-import "testing"
-
-func TestReal(t *testing.T) {}
