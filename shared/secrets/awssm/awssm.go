@@ -15,21 +15,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/wxnotify/wxnotify/shared/secrets/internal/wire"
 )
 
 // DefaultVersionStage is the version GetSecretValue returns by default.
 const DefaultVersionStage = "AWSCURRENT"
-
-// maxResponseSize bounds an answer: a secret holds at most 64 KB.
-const maxResponseSize = 1 << 20
 
 // Config configures a Client.
 type Config struct {
@@ -101,10 +98,12 @@ func New(cfg Config) (*Client, error) {
 	endpoint := cfg.Endpoint
 	if endpoint == "" {
 		endpoint = "https://secretsmanager." + region + "." + domain(partition, region)
-	} else if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("endpoint %q is not an http(s) URL", endpoint)
 	}
-	return &Client{cfg: cfg, region: region, endpoint: strings.TrimRight(endpoint, "/") + "/", signer: v4.NewSigner()}, nil
+	base, _, err := wire.Endpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, region: region, endpoint: base, signer: v4.NewSigner()}, nil
 }
 
 // Endpoint is the URL the client calls.
@@ -166,19 +165,11 @@ func (c *Client) GetSecretValue(ctx context.Context) (string, error) {
 	if err := c.signer.SignHTTP(ctx, c.cfg.Credentials, req, hex.EncodeToString(sum[:]), "secretsmanager", c.region, c.cfg.Now()); err != nil {
 		return "", fmt.Errorf("signing the request: %w", err)
 	}
-	resp, err := c.cfg.HTTPClient.Do(req)
+	status, data, err := wire.Do(c.cfg.HTTPClient, req, "aws secretsmanager GetSecretValue")
 	if err != nil {
-		return "", fmt.Errorf("aws secretsmanager GetSecretValue: %w", err)
+		return "", err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
-	if err != nil {
-		return "", fmt.Errorf("aws secretsmanager GetSecretValue: reading the answer: %w", err)
-	}
-	if len(data) > maxResponseSize {
-		return "", fmt.Errorf("aws secretsmanager GetSecretValue: answer larger than %d bytes", maxResponseSize)
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var e errorBody
 		_ = json.Unmarshal(data, &e)
 		code := e.Type
@@ -186,13 +177,13 @@ func (c *Client) GetSecretValue(ctx context.Context) (string, error) {
 			code = code[i+1:]
 		}
 		if code == "" {
-			code = http.StatusText(resp.StatusCode)
+			code = http.StatusText(status)
 		}
 		msg := e.Message
 		if msg == "" {
 			msg = e.MessageU
 		}
-		return "", &Error{Status: resp.StatusCode, Code: code, Message: msg}
+		return "", &Error{Status: status, Code: code, Message: msg}
 	}
 	var out getSecretValueOutput
 	if err := json.Unmarshal(data, &out); err != nil {

@@ -14,12 +14,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/wxnotify/wxnotify/shared/secrets/internal/wire"
 )
 
 const (
@@ -34,8 +33,6 @@ const (
 	apiVersion = "2019-09-23"
 	// contentType is sent and signed exactly so.
 	contentType = "application/json; charset=utf-8"
-	// maxResponseSize bounds an answer.
-	maxResponseSize = 1 << 20
 )
 
 // Credentials are Tencent Cloud API credentials: on SCF, the function
@@ -110,11 +107,11 @@ func New(cfg Config) (*Client, error) {
 	if endpoint == "" {
 		endpoint = "https://" + DefaultHost
 	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("endpoint %q is not an http(s) URL", endpoint)
+	base, host, err := wire.Endpoint(endpoint)
+	if err != nil {
+		return nil, err
 	}
-	return &Client{cfg: cfg, endpoint: strings.TrimRight(endpoint, "/") + "/", host: u.Host}, nil
+	return &Client{cfg: cfg, endpoint: base, host: host}, nil
 }
 
 // Endpoint is the URL the client calls.
@@ -160,28 +157,20 @@ func (c *Client) GetSecretValue(ctx context.Context) (string, error) {
 		req.Header.Set("X-TC-Token", c.cfg.Credentials.Token)
 	}
 	req.Header.Set("Authorization", Authorization(c.cfg.Credentials, service, c.host, ts, body))
-	resp, err := c.cfg.HTTPClient.Do(req)
+	status, data, err := wire.Do(c.cfg.HTTPClient, req, "tencent ssm GetSecretValue")
 	if err != nil {
-		return "", fmt.Errorf("tencent ssm GetSecretValue: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
-	if err != nil {
-		return "", fmt.Errorf("tencent ssm GetSecretValue: reading the answer: %w", err)
-	}
-	if len(data) > maxResponseSize {
-		return "", fmt.Errorf("tencent ssm GetSecretValue: answer larger than %d bytes", maxResponseSize)
+		return "", err
 	}
 	var out getSecretValueOutput
 	if err := json.Unmarshal(data, &out); err != nil {
-		return "", fmt.Errorf("tencent ssm GetSecretValue: http %d, malformed answer: %w", resp.StatusCode, err)
+		return "", fmt.Errorf("tencent ssm GetSecretValue: http %d, malformed answer: %w", status, err)
 	}
 	r := out.Response
 	if r.Error != nil {
 		return "", &Error{Code: r.Error.Code, Message: r.Error.Message, RequestID: r.RequestID}
 	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("tencent ssm GetSecretValue: http status %d", resp.StatusCode)
+	if status != http.StatusOK {
+		return "", fmt.Errorf("tencent ssm GetSecretValue: http status %d", status)
 	}
 	if r.SecretString == "" {
 		if r.SecretBinary != "" {
