@@ -148,8 +148,7 @@ func (c *checker) file(f file) {
 			c.target(f, n, m[1]+m[2], strings.TrimSuffix(m[1], "."), strings.TrimPrefix(m[2], "#"), true)
 		}
 		if isMD {
-			trimmed := strings.TrimSpace(line)
-			if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
+			if isFence(line) {
 				inFence = !inFence
 				continue
 			}
@@ -267,6 +266,12 @@ var (
 	htmlAnchor = regexp.MustCompile(`<a\s+(?:name|id)="([^"]+)"`)
 )
 
+// isFence reports whether a Markdown line opens or closes a code fence.
+func isFence(line string) bool {
+	trimmed := strings.TrimSpace(line)
+	return strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~")
+}
+
 // Anchors returns the anchors GitHub gives the headings of a Markdown
 // document (and explicit <a name> / <a id> anchors): the heading's text,
 // lower-cased, without characters other than letters, digits, marks,
@@ -277,8 +282,7 @@ func Anchors(md string) map[string]bool {
 	out := map[string]bool{}
 	inFence := false
 	for line := range strings.SplitSeq(md, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
+		if isFence(line) {
 			inFence = !inFence
 			continue
 		}
