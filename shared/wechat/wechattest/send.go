@@ -145,38 +145,51 @@ type sendBody struct {
 // records the Message and, when push is set, pushes a subscribe_msg_sent_event once the answer is written
 // (or dropped), as WeChat does after answering.
 func (s *Server) handleSend(r *http.Request) reply {
+	rep, stranger := s.send(r)
+	if stranger != "" {
+		// Outside s.mu: the Multi asks the other Servers, which lock their own.
+		if m := s.multi.Load(); m != nil {
+			m.refusedOpenID(s, stranger)
+		}
+	}
+	return rep
+}
+
+// send does handleSend's work under s.mu. It also returns touser when the send is refused with 40003
+// because that openid is no user of this mini program, "" otherwise.
+func (s *Server) send(r *http.Request) (reply, string) {
 	m, okBody := decodeObject(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.Now()
 	if rep, ok := s.checkToken(r, now); !ok {
-		return rep
+		return rep, ""
 	}
 	if !s.quotas.send.take(day(now), s.sendQuota) {
-		return s.fail(45009, "")
+		return s.fail(45009, ""), ""
 	}
 	if !okBody {
-		return s.fail(47001, "")
+		return s.fail(47001, ""), ""
 	}
 	var f [5]string
 	for i, key := range []string{"touser", "template_id", "page", "miniprogram_state", "lang"} {
 		v, ok := stringField(m, key)
 		if !ok {
-			return s.fail(47001, "")
+			return s.fail(47001, ""), ""
 		}
 		f[i] = v
 	}
 	openid, id, page, state, lang := f[0], f[1], f[2], f[3], f[4]
 	u := s.users[openid]
 	if u == nil {
-		return s.fail(40003, "")
+		return s.fail(40003, ""), openid
 	}
 	t := s.template(id)
 	if t == nil {
-		return s.fail(40037, "")
+		return s.fail(40037, ""), ""
 	}
 	if !s.validPage(page) {
-		return s.fail(41030, "")
+		return s.fail(41030, ""), ""
 	}
 	if state == "" {
 		state = "formal"
@@ -186,16 +199,16 @@ func (s *Server) handleSend(r *http.Request) reply {
 	}
 	switch {
 	case !slices.Contains([]string{"developer", "trial", "formal"}, state):
-		return s.fail(47003, "argument invalid! miniprogram_state invalid")
+		return s.fail(47003, "argument invalid! miniprogram_state invalid"), ""
 	case !slices.Contains([]string{"zh_CN", "en_US", "zh_HK", "zh_TW"}, lang):
-		return s.fail(47003, "argument invalid! lang invalid")
+		return s.fail(47003, "argument invalid! lang invalid"), ""
 	}
 	data, bad := t.check(m["data"])
 	if bad != "" {
-		return s.fail(47003, "argument invalid! data."+bad+".value invalid")
+		return s.fail(47003, "argument invalid! data."+bad+".value invalid"), ""
 	}
 	if !u.allows(t) {
-		return s.fail(43101, "")
+		return s.fail(43101, ""), ""
 	}
 	if t.Type == OneTime {
 		u.subs[id].credits--
@@ -206,7 +219,7 @@ func (s *Server) handleSend(r *http.Request) reply {
 	s.keepLocked(u, msg)
 	ev := s.event(openid, wechat.EventSubscribeSent)
 	ev.Items = []wechat.PushItem{{TemplateID: id, MsgID: strconv.FormatInt(msg.MsgID, 10), ErrorCode: 0, ErrorStatus: "success"}}
-	return reply{body: sendBody{Errmsg: "ok", MsgID: msg.MsgID}, after: s.pushLaterLocked(ev)}
+	return reply{body: sendBody{Errmsg: "ok", MsgID: msg.MsgID}, after: s.pushLaterLocked(ev)}, ""
 }
 
 // validPage reports whether page may be sent: empty, or any page when Options.Pages is empty, else one

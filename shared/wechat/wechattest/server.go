@@ -138,6 +138,9 @@ type Server struct {
 	pmu      sync.Mutex
 	pcond    *sync.Cond
 	inFlight int // pushes prepared (pushLater) and not yet ended
+
+	// multi is the Multi that serves this Server with other apps, nil when there is none.
+	multi atomic.Pointer[Multi]
 }
 
 // New returns a Server without a listener: serve its Handler. It fails when opts are inconsistent (an
@@ -294,11 +297,14 @@ type errorBody struct {
 
 // fail is the reply of WeChat error code with msg (its usual message when empty); WeChat ends every error
 // message with a request id.
-func (s *Server) fail(code int, msg string) reply {
+func (s *Server) fail(code int, msg string) reply { return failAt(s.Now(), code, msg) }
+
+// failAt is the reply of WeChat error code with msg (its usual message when empty) at time now.
+func failAt(now time.Time, code int, msg string) reply {
 	if msg == "" {
 		msg = errmsg(code)
 	}
-	return reply{errcode: code, body: errorBody{Errcode: code, Errmsg: msg + " rid: " + s.rid()}}
+	return reply{errcode: code, body: errorBody{Errcode: code, Errmsg: msg + " rid: " + ridAt(now)}}
 }
 
 // errmsg is WeChat's message for an error code.
@@ -384,11 +390,11 @@ func errmsg(code int) string {
 	return "errcode " + strconv.Itoa(code)
 }
 
-// rid is a request id shaped like WeChat's: the time in hex and two random words.
-func (s *Server) rid() string {
+// ridAt is a request id shaped like WeChat's: the time now in hex and two random words.
+func ridAt(now time.Time) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%08x-%x-%x", uint32(s.Now().Unix()), b[:4], b[4:])
+	return fmt.Sprintf("%08x-%x-%x", uint32(now.Unix()), b[:4], b[4:])
 }
 
 // route adapts an API handler: it counts the call, applies an injected fault, checks the method and
@@ -536,18 +542,32 @@ func boolField(m map[string]json.RawMessage, key string) (bool, bool) {
 	return v, true
 }
 
+// endpoint is one API the fake serves: its path, its name (Fault.API, Calls), its HTTP method and its
+// handler.
+type endpoint struct {
+	path, api, method string
+	handle            func(*Server, *http.Request) reply
+}
+
+// endpoints are WeChat's paths the fake serves, shared by a Server's routes and a Multi's.
+var endpoints = []endpoint{
+	{"/cgi-bin/token", APIToken, http.MethodGet, (*Server).handleToken},
+	{"/cgi-bin/stable_token", APIStableToken, http.MethodPost, (*Server).handleStableToken},
+	{"/sns/jscode2session", APICode2Session, http.MethodGet, (*Server).handleCode2Session},
+	{"/cgi-bin/message/subscribe/send", APISend, http.MethodPost, (*Server).handleSend},
+	{"/wxaapi/newtmpl/gettemplate", APIGetTemplate, http.MethodGet, (*Server).handleGetTemplate},
+	{"/wxaapi/newtmpl/getcategory", APIGetCategory, http.MethodGet, (*Server).handleGetCategory},
+	{"/wxaapi/newtmpl/getpubtemplatetitles", APIGetPubTemplateTitles, http.MethodGet, (*Server).handleGetPubTemplateTitles},
+	{"/wxaapi/newtmpl/getpubtemplatekeywords", APIGetPubTemplateKeywords, http.MethodGet, (*Server).handleGetPubTemplateKeywords},
+	{"/wxaapi/newtmpl/addtemplate", APIAddTemplate, http.MethodPost, (*Server).handleAddTemplate},
+	{"/wxaapi/newtmpl/deltemplate", APIDelTemplate, http.MethodPost, (*Server).handleDelTemplate},
+}
+
 // routes maps WeChat's paths to the API handlers.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/cgi-bin/token", s.route(APIToken, http.MethodGet, s.handleToken))
-	mux.Handle("/cgi-bin/stable_token", s.route(APIStableToken, http.MethodPost, s.handleStableToken))
-	mux.Handle("/sns/jscode2session", s.route(APICode2Session, http.MethodGet, s.handleCode2Session))
-	mux.Handle("/cgi-bin/message/subscribe/send", s.route(APISend, http.MethodPost, s.handleSend))
-	mux.Handle("/wxaapi/newtmpl/gettemplate", s.route(APIGetTemplate, http.MethodGet, s.handleGetTemplate))
-	mux.Handle("/wxaapi/newtmpl/getcategory", s.route(APIGetCategory, http.MethodGet, s.handleGetCategory))
-	mux.Handle("/wxaapi/newtmpl/getpubtemplatetitles", s.route(APIGetPubTemplateTitles, http.MethodGet, s.handleGetPubTemplateTitles))
-	mux.Handle("/wxaapi/newtmpl/getpubtemplatekeywords", s.route(APIGetPubTemplateKeywords, http.MethodGet, s.handleGetPubTemplateKeywords))
-	mux.Handle("/wxaapi/newtmpl/addtemplate", s.route(APIAddTemplate, http.MethodPost, s.handleAddTemplate))
-	mux.Handle("/wxaapi/newtmpl/deltemplate", s.route(APIDelTemplate, http.MethodPost, s.handleDelTemplate))
+	for _, e := range endpoints {
+		mux.Handle(e.path, s.route(e.api, e.method, func(r *http.Request) reply { return e.handle(s, r) }))
+	}
 	return mux
 }

@@ -100,6 +100,16 @@ func (s *Server) InvalidateTokens() {
 	s.latest, s.stable = nil, nil
 }
 
+// issued reports whether the Server issued the access token v and still remembers it (valid or not:
+// checkToken then tells which error it is); a token it never issued, or forgot a day after it died,
+// answers 40001 from any Server. A Multi asks it to route a call to the app whose token it carries.
+func (s *Server) issued(v string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.tokens[v]
+	return ok
+}
+
 // checkToken checks the access_token of an API call; s.mu must be held. It answers 41001 when the token
 // is missing, 40001 when it is unknown or was replaced more than 5 minutes ago (or force-refreshed away),
 // 42001 when it expired.

@@ -48,6 +48,13 @@ func (s *Server) userLocked(openid string) *user {
 	return u
 }
 
+// knows reports whether openid is a user of this mini program, made known by Login or Subscribe.
+func (s *Server) knows(openid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users[openid] != nil
+}
+
 // sub is u's subscription to template id, created when missing.
 func (u *user) sub(id string) *subscription {
 	sb := u.subs[id]
