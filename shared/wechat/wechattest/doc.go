@@ -16,5 +16,9 @@
 // that a client cannot pass against it while being wrong against the real thing. Where WeChat's behaviour
 // is not documented, the doc comments say which behaviour the fake chose.
 //
-// A Server is safe for concurrent use.
+// A Server fakes one mini program. A Multi serves several Servers at one base URL, as WeChat's one host
+// serves every app: each call reaches the app named by its appid or by the Server that issued its
+// access token, and a send with one app's token to another app's openid is refused with 40003.
+//
+// A Server and a Multi are safe for concurrent use.
 package wechattest

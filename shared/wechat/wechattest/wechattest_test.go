@@ -73,6 +73,12 @@ func (a answer) int(tb testing.TB, key string) int64 {
 // call makes a raw call to the fake: body is nil, a string sent as is, or a value sent as JSON.
 func call(tb testing.TB, srv *wechattest.Server, method, path string, q url.Values, body any) answer {
 	tb.Helper()
+	return callAt(tb, srv.URL(), srv.Client(), method, path, q, body)
+}
+
+// callAt is call against the fake listening at base (a Server's or a Multi's URL) with client.
+func callAt(tb testing.TB, base string, client *http.Client, method, path string, q url.Values, body any) answer {
+	tb.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -85,7 +91,7 @@ func call(tb testing.TB, srv *wechattest.Server, method, path string, q url.Valu
 		}
 		r = bytes.NewReader(data)
 	}
-	u := srv.URL() + path
+	u := base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
@@ -93,7 +99,7 @@ func call(tb testing.TB, srv *wechattest.Server, method, path string, q url.Valu
 	if err != nil {
 		tb.Fatal(err)
 	}
-	resp, err := srv.Client().Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		tb.Fatalf("%s %s: %v", method, path, err)
 	}
