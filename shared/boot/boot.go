@@ -30,12 +30,40 @@ import (
 
 // Parts are the built components of a function.
 type Parts struct {
-	Config  config.Config
-	Store   store.Store
+	Config config.Config
+	Store  store.Store
+	// Apps are the deployment's mini programs, in the configuration's
+	// order, each bound to its own service; WeChat and Service are the
+	// default app's.
+	Apps    []*App
 	WeChat  *wechat.Client
 	Service *notify.Service
 	API     *httpapi.API
 	Logger  *slog.Logger
+}
+
+// App is one mini program's parts: the service bound to it (its AppID, its
+// WeChat client with its token, its catalog and rules, its batch rate
+// limit) on the deployment's store.
+type App struct {
+	ID      string
+	WeChat  *wechat.Client
+	Service *notify.Service
+}
+
+// App returns the app whose id or AppID is name, or nil.
+func (p *Parts) App(name string) *App {
+	for _, a := range p.Apps {
+		if a.ID == name {
+			return a
+		}
+	}
+	for _, a := range p.Apps {
+		if a.Service.AppID() == name {
+			return a
+		}
+	}
+	return nil
 }
 
 // Close releases the store.
@@ -49,10 +77,11 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// RefreshSecret re-reads the AppSecret when WeChat refuses it
+	// RefreshSecret re-reads an app's AppSecret, from the variable (or
+	// secret key) it names, when WeChat refuses it
 	// (wechat.Config.RefreshSecret); Loaded.RefreshSecret makes it from
-	// the secret store. Nil: the AppSecret is fixed.
-	RefreshSecret func(ctx context.Context) (string, error)
+	// the secret store. Nil: the AppSecrets are fixed.
+	RefreshSecret func(ctx context.Context, variable string) (string, error)
 }
 
 // NewLogger returns the JSON logger of every function, at the level of
@@ -111,23 +140,6 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 	if now == nil {
 		now = time.Now
 	}
-	wcfg := wechat.Config{AppID: c.AppID, Secret: c.Secret, BaseURL: c.APIBase, HTTPClient: o.HTTPClient,
-		Now: now, Logger: log, TokenFree: c.TokenFree, RefreshSecret: o.RefreshSecret}
-	if !c.TokenFree {
-		tokens, err := wechat.NewStoreTokenSource(st, wcfg, wechat.TokenOptions{})
-		if err != nil {
-			return nil, err
-		}
-		wcfg.Tokens = tokens
-	}
-	wx, err := wechat.New(wcfg)
-	if err != nil {
-		return nil, err
-	}
-	catalog, err := c.File.Catalog()
-	if err != nil {
-		return nil, err
-	}
 	if c.SessionSecret == "" {
 		return nil, errors.New("WXN_SESSION_SECRET: required")
 	}
@@ -140,35 +152,93 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 			return nil, fmt.Errorf("WXN_SESSION_SECRET_PREVIOUS: %w", err)
 		}
 	}
-	rules, err := c.File.CompileRules(catalog)
+	p := &Parts{Config: c, Store: st, Logger: log}
+	var apps []httpapi.App
+	def := c.Default().ID
+	for _, ac := range c.AllApps() {
+		a, hp, err := buildApp(c, ac, st, sessions, now, log, o)
+		if err != nil {
+			if len(c.Apps) > 0 {
+				return nil, fmt.Errorf("app %q: %w", ac.ID, err)
+			}
+			return nil, err
+		}
+		p.Apps = append(p.Apps, a)
+		apps = append(apps, hp)
+		if ac.ID == def {
+			p.WeChat, p.Service = a.WeChat, a.Service
+		}
+	}
+	api, err := httpapi.New(httpapi.Options{Apps: apps, DefaultApp: def, APIKeys: c.APIKeys, Logger: log, Now: now, Function: o.Function})
 	if err != nil {
 		return nil, err
 	}
-	svc, err := notify.New(notify.Options{AppID: c.AppID, Store: st, WeChat: wx, Catalog: catalog, Rules: rules,
-		PushConfigured: c.PushEnabled, UnknownWindow: c.UnknownWindow,
+	p.API = api
+	return p, nil
+}
+
+// buildApp wires one app: its WeChat client (its token shared through the
+// store, one per AppID), its catalog and rules, its service and its push.
+func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.Sessions, now func() time.Time,
+	log *slog.Logger, o Options) (*App, httpapi.App, error) {
+	if len(c.Apps) > 0 {
+		log = log.With(slog.String("app", ac.ID))
+	}
+	wcfg := wechat.Config{AppID: ac.AppID, Secret: ac.Secret, BaseURL: c.APIBase, HTTPClient: o.HTTPClient,
+		Now: now, Logger: log, TokenFree: c.TokenFree}
+	if o.RefreshSecret != nil {
+		variable := ac.SecretVariable
+		wcfg.RefreshSecret = func(ctx context.Context) (string, error) { return o.RefreshSecret(ctx, variable) }
+	}
+	if !c.TokenFree {
+		tokens, err := wechat.NewStoreTokenSource(st, wcfg, wechat.TokenOptions{})
+		if err != nil {
+			return nil, httpapi.App{}, err
+		}
+		wcfg.Tokens = tokens
+	}
+	wx, err := wechat.New(wcfg)
+	if err != nil {
+		return nil, httpapi.App{}, err
+	}
+	catalog, err := ac.File.Catalog()
+	if err != nil {
+		return nil, httpapi.App{}, err
+	}
+	rules, err := ac.File.CompileRules(catalog)
+	if err != nil {
+		return nil, httpapi.App{}, err
+	}
+	svc, err := notify.New(notify.Options{AppID: ac.AppID, Store: st, WeChat: wx, Catalog: catalog, Rules: rules,
+		PushConfigured: ac.PushEnabled, UnknownWindow: c.UnknownWindow,
 		Sessions: sessions, Now: now, Logger: log,
 		Batch: notify.BatchOptions{Rate: c.Batch.Rate, Workers: c.Batch.Workers, PageSize: c.Batch.PageSize}})
 	if err != nil {
-		return nil, err
+		return nil, httpapi.App{}, err
 	}
 	var push *httpapi.PushConfig
-	if c.PushToken != "" {
-		push = &httpapi.PushConfig{Token: c.PushToken, PreviousToken: c.PushTokenPrevious}
-		if c.PushAESKey != "" {
+	if ac.PushToken != "" {
+		push = &httpapi.PushConfig{Token: ac.PushToken, PreviousToken: ac.PushTokenPrevious}
+		if ac.PushAESKey != "" {
 			var prev []string
-			if c.PushAESKeyPrevious != "" {
-				prev = append(prev, c.PushAESKeyPrevious)
+			if ac.PushAESKeyPrevious != "" {
+				prev = append(prev, ac.PushAESKeyPrevious)
 			}
-			if push.Crypter, err = wechat.NewCrypter(c.AppID, c.PushAESKey, prev...); err != nil {
-				return nil, fmt.Errorf("WXN_WECHAT_PUSH_AES_KEY: %w", err)
+			if push.Crypter, err = wechat.NewCrypter(ac.AppID, ac.PushAESKey, prev...); err != nil {
+				return nil, httpapi.App{}, fmt.Errorf("%s: %w", appVar(c, ac, "WXN_WECHAT_PUSH_AES_KEY"), err)
 			}
 		}
 	}
-	api, err := httpapi.New(httpapi.Options{Service: svc, APIKeys: c.APIKeys, Push: push, Logger: log, Now: now, Function: o.Function})
-	if err != nil {
-		return nil, err
+	return &App{ID: ac.ID, WeChat: wx, Service: svc}, httpapi.App{ID: ac.ID, Service: svc, Push: push, APIKeys: ac.APIKeys}, nil
+}
+
+// appVar names an app's variable in errors: the plain one for the
+// single-app shape, WXN_APP_<ID>_* otherwise.
+func appVar(c config.Config, ac config.App, name string) string {
+	if len(c.Apps) == 0 {
+		return name
 	}
-	return &Parts{Config: c, Store: st, WeChat: wx, Service: svc, API: api, Logger: log}, nil
+	return config.AppVariable(ac.ID, name)
 }
 
 // RandomSecret returns n random bytes as hex, for generated keys.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,7 +19,7 @@ import (
 // EventBridge, CKafka) and from POST /v1/events.
 func LeadsCore(p *Parts) (platform.Handlers, error) {
 	h := Handlers(p, "leads", httpapi.Events)
-	h.Events = LeadEvents(p.Service, p.Logger)
+	h.Events = LeadEvents(p, p.Logger)
 	return h, nil
 }
 
@@ -29,23 +30,38 @@ func BatchCore(p *Parts) (platform.Handlers, error) {
 	return h, nil
 }
 
-// Tick is the batch function's scheduled work: due batches, then the
-// sweeps (with push enabled) that withdraw client-reported accepts WeChat
-// never confirmed and settle ambiguous sends with WeChat's sent events. All run
-// on every tick; one failing does not stop the others.
+// Tick is the batch function's scheduled work, for every app at once: due
+// batches, then the sweeps (with push enabled) that withdraw
+// client-reported accepts WeChat never confirmed and settle ambiguous sends
+// with WeChat's sent events. All run on every tick; one failing does not
+// stop the others. The apps tick concurrently, each under its own rate
+// limit, so that one app's long batch does not use up another's tick.
 func Tick(p *Parts) func(ctx context.Context, deadline time.Time) error {
 	return func(ctx context.Context, deadline time.Time) error {
-		batchErr := p.Service.RunBatches(ctx, deadline)
-		n, sweepErr := p.Service.SweepReports(ctx)
-		if n > 0 {
-			p.Logger.Info("withdrew unconfirmed consent reports", "count", n)
+		errs := make([]error, len(p.Apps))
+		var wg sync.WaitGroup
+		for i, a := range p.Apps {
+			wg.Go(func() { errs[i] = tickApp(ctx, a, p.Logger, deadline) })
 		}
-		settled, unknownErr := p.Service.SweepUnknown(ctx)
-		if settled > 0 {
-			p.Logger.Info("settled unknown sends", "count", settled)
-		}
-		return errors.Join(batchErr, sweepErr, unknownErr)
+		wg.Wait()
+		return errors.Join(errs...)
 	}
+}
+
+func tickApp(ctx context.Context, a *App, log *slog.Logger, deadline time.Time) error {
+	batchErr := a.Service.RunBatches(ctx, deadline)
+	n, sweepErr := a.Service.SweepReports(ctx)
+	if n > 0 {
+		log.Info("withdrew unconfirmed consent reports", "app", a.ID, "count", n)
+	}
+	settled, unknownErr := a.Service.SweepUnknown(ctx)
+	if settled > 0 {
+		log.Info("settled unknown sends", "app", a.ID, "count", settled)
+	}
+	if err := errors.Join(batchErr, sweepErr, unknownErr); err != nil {
+		return fmt.Errorf("app %s: %w", a.ID, err)
+	}
+	return nil
 }
 
 // eventWorkers bounds the events of one delivery handled at once.
@@ -58,7 +74,10 @@ const eventWorkers = 8
 // queue after a few receipts instead of retrying them forever. Malformed
 // events from CKafka, which has no dead-letter queue, are acknowledged.
 // Every rejection is logged with the event id and the reason.
-func LeadEvents(svc *notify.Service, log *slog.Logger) func(ctx context.Context, events []platform.Event) ([]string, error) {
+//
+// An event names its app with a top-level "app" (an app id or an AppID);
+// one without goes to the default app.
+func LeadEvents(p *Parts, log *slog.Logger) func(ctx context.Context, events []platform.Event) ([]string, error) {
 	return func(ctx context.Context, events []platform.Event) ([]string, error) {
 		var (
 			mu     sync.Mutex
@@ -70,7 +89,7 @@ func LeadEvents(svc *notify.Service, log *slog.Logger) func(ctx context.Context,
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				if again := handleLeadEvent(ctx, svc, log, e); again {
+				if again := handleLeadEvent(ctx, p, log, e); again {
 					mu.Lock()
 					failed = append(failed, e.ID)
 					mu.Unlock()
@@ -82,8 +101,12 @@ func LeadEvents(svc *notify.Service, log *slog.Logger) func(ctx context.Context,
 	}
 }
 
-func handleLeadEvent(ctx context.Context, svc *notify.Service, log *slog.Logger, e platform.Event) (again bool) {
+func handleLeadEvent(ctx context.Context, p *Parts, log *slog.Logger, e platform.Event) (again bool) {
 	ev, err := parseQueuedEvent(e)
+	var svc *notify.Service
+	if err == nil {
+		svc, err = eventService(p, ev)
+	}
 	if err == nil {
 		var out notify.EventOutcome
 		out, err = svc.HandleEvent(ctx, ev)
@@ -100,6 +123,20 @@ func handleLeadEvent(ctx context.Context, svc *notify.Service, log *slog.Logger,
 	}
 	log.Error("lead event rejected", "message", e.ID, "source", e.Source, "err", err)
 	return e.Source == platform.SourceSQS || e.Source == platform.SourceEventBridge
+}
+
+// eventService returns the service of the app an event names with its
+// top-level "app", or the default app's. An app that the deployment does
+// not have is a bad request (the event is not retried).
+func eventService(p *Parts, ev notify.Event) (*notify.Service, error) {
+	if ev.App == "" {
+		return p.Service, nil
+	}
+	if a := p.App(ev.App); a != nil {
+		return a.Service, nil
+	}
+	return nil, &notify.Error{Code: notify.CodeAppNotFound, Field: "app", Message: "the event names an app this deployment does not have",
+		Err: notify.ErrEventMalformed}
 }
 
 // parseQueuedEvent reads the canonical event from a message body. An

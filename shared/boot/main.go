@@ -54,7 +54,13 @@ func Handlers(p *Parts, function string, groups ...httpapi.Group) platform.Handl
 	h := platform.Handlers{HTTP: p.API.NewMux(groups...)}
 	for _, g := range groups {
 		if g == httpapi.Send {
-			h.Invoke = cloudcall.New(p.Service, cloudcall.Options{Logger: p.Logger, Function: function}).Invoke
+			apps := func(name string) (cloudcall.Sender, bool) {
+				if a := p.App(name); a != nil {
+					return a.Service, true
+				}
+				return nil, false
+			}
+			h.Invoke = cloudcall.New(p.Service, cloudcall.Options{Logger: p.Logger, Function: function, Apps: apps}).Invoke
 		}
 	}
 	return h

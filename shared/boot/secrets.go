@@ -54,14 +54,15 @@ func secretName(l *secrets.Loader) string {
 	return "secret " + `"` + l.ID() + `" (WXN_SECRETS_SOURCE=` + l.Source() + ")"
 }
 
-// RefreshSecret is the wechat.Config.RefreshSecret hook of l: it re-reads
-// the secret (at most once a minute, see secrets.Loader.Refresh) and
-// returns its AppSecret. It is nil without a secret store.
-func (l Loaded) RefreshSecret() func(ctx context.Context) (string, error) {
+// RefreshSecret is the Options.RefreshSecret hook of l: it re-reads the
+// secret (at most once a minute, see secrets.Loader.Refresh) and returns
+// the AppSecret under the app's variable (WXN_WECHAT_SECRET, or
+// WXN_APP_<ID>_WECHAT_SECRET). It is nil without a secret store.
+func (l Loaded) RefreshSecret() func(ctx context.Context, variable string) (string, error) {
 	if l.Secrets == nil {
 		return nil
 	}
-	return func(ctx context.Context) (string, error) {
+	return func(ctx context.Context, variable string) (string, error) {
 		values, err := l.Secrets.Refresh(ctx)
 		if err != nil {
 			return "", err
@@ -70,7 +71,7 @@ func (l Loaded) RefreshSecret() func(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return config.Lookup(env, "WXN_WECHAT_SECRET"), nil
+		return config.Lookup(env, variable), nil
 	}
 }
 

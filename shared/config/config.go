@@ -70,7 +70,16 @@ type Config struct {
 	LogLevel              string        // WXN_LOG_LEVEL
 	Batch                 Batch
 
+	// File is wxnotify.yaml as written.
 	File File
+	// Apps are the mini programs of a file with apps, in the file's order,
+	// each with its credentials, templates and rules; AppID, Secret,
+	// PushToken, PushTokenPrevious, PushAESKey, PushAESKeyPrevious and
+	// PushEnabled above are then the default app's. A file of the
+	// single-app shape leaves Apps empty: see AllApps.
+	Apps []App
+	// DefaultApp is the id of the app the short routes serve.
+	DefaultApp string
 
 	// Deprecated lists the variables that were set under their old names
 	// (WECHAT_APPID for WXN_WECHAT_APPID...), each once, for a warning.
@@ -78,9 +87,15 @@ type Config struct {
 }
 
 // File is wxnotify.yaml.
+//
+// It has one of two shapes: templates and rules at the top (one mini
+// program, the app "default"), or apps, each with its own templates and
+// rules, and optionally defaultApp (the app of the short routes).
 type File struct {
-	Templates []TemplateSpec `yaml:"templates"`
-	Rules     []RuleSpec     `yaml:"rules"`
+	DefaultApp string         `yaml:"defaultApp,omitempty"`
+	Apps       []AppSpec      `yaml:"apps,omitempty"`
+	Templates  []TemplateSpec `yaml:"templates"`
+	Rules      []RuleSpec     `yaml:"rules"`
 }
 
 // TemplateSpec is one template of wxnotify.yaml.
@@ -156,13 +171,8 @@ func fromEnv(getenv func(string) string, useExample bool) (Config, error) {
 			return c, fmt.Errorf("WXN_SESSION_TTL: %q is not a duration of at least 1m (e.g. 24h)", v)
 		}
 	}
-	for k := range strings.SplitSeq(getenv("WXN_API_KEYS"), ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			if len(k) < 16 {
-				return c, errors.New("WXN_API_KEYS: every key must be at least 16 characters")
-			}
-			c.APIKeys = append(c.APIKeys, k)
-		}
+	if c.APIKeys, err = parseKeys("WXN_API_KEYS", getenv("WXN_API_KEYS")); err != nil {
+		return c, err
 	}
 	if c.Batch, err = readBatch(getenv); err != nil {
 		return c, err
@@ -228,28 +238,70 @@ func fromEnv(getenv func(string) string, useExample bool) (Config, error) {
 	if c.File, err = ParseFile(raw); err != nil {
 		return c, fmt.Errorf("%s: %w", source, err)
 	}
+	if err := resolveApps(&c, getenv); err != nil {
+		return c, err
+	}
+	if len(c.Apps) > 0 {
+		def := c.Default()
+		c.AppID, c.Secret = def.AppID, def.Secret
+		c.PushToken, c.PushTokenPrevious = def.PushToken, def.PushTokenPrevious
+		c.PushAESKey, c.PushAESKeyPrevious = def.PushAESKey, def.PushAESKeyPrevious
+		c.PushEnabled = def.PushEnabled
+	}
 	return c, nil
 }
 
 // Require checks what a cloud deployment needs: real WeChat credentials (or
 // token-free mode), a session secret and at least one API key.
+//
+// With several apps, each needs its AppID and AppSecret (WXN_APP_<ID>_*;
+// the default app may use the plain WXN_WECHAT_* variables), and every app
+// needs a key that may act for it.
 func (c Config) Require() error {
-	switch {
-	case c.AppID == "":
-		return errors.New("WXN_WECHAT_APPID: required")
-	case c.Secret == "" && !c.TokenFree:
-		return errors.New("WXN_WECHAT_SECRET: required (or WXN_WECHAT_TOKEN_FREE=true on WeChat Cloud Hosting)")
-	case c.SessionSecret == "":
+	multi := len(c.Apps) > 0
+	for _, a := range c.AllApps() {
+		appIDVar, secretVar := "WXN_WECHAT_APPID", "WXN_WECHAT_SECRET"
+		if multi {
+			appIDVar, secretVar = AppVariable(a.ID, appIDVar)+" (or apps[].appId)", AppVariable(a.ID, secretVar)
+			if a.ID == c.DefaultApp {
+				secretVar += " or WXN_WECHAT_SECRET"
+			}
+		}
+		switch {
+		case a.AppID == "":
+			return fmt.Errorf("%s: required", appIDVar)
+		case a.Secret == "" && !c.TokenFree:
+			return fmt.Errorf("%s: required (or WXN_WECHAT_TOKEN_FREE=true on WeChat Cloud Hosting)", secretVar)
+		}
+	}
+	if c.SessionSecret == "" {
 		return errors.New("WXN_SESSION_SECRET: required")
-	case len(c.APIKeys) == 0:
-		return errors.New("WXN_API_KEYS: at least one key is required")
+	}
+	for _, a := range c.AllApps() {
+		if len(c.APIKeys) == 0 && len(a.APIKeys) == 0 {
+			if !multi {
+				return errors.New("WXN_API_KEYS: at least one key is required")
+			}
+			return fmt.Errorf("WXN_API_KEYS or %s: app %q needs at least one key that may act for it", AppVariable(a.ID, "WXN_API_KEYS"), a.ID)
+		}
 	}
 	return nil
 }
 
 // Sandbox reports whether `wxnotify dev` should run the built-in fake
 // WeChat: no real secret is configured.
-func (c Config) Sandbox() bool { return c.Secret == "" && !c.TokenFree }
+// With several apps, none has one.
+func (c Config) Sandbox() bool {
+	if c.TokenFree {
+		return false
+	}
+	for _, a := range c.AllApps() {
+		if a.Secret != "" {
+			return false
+		}
+	}
+	return c.Secret == ""
+}
 
 // ParseFile parses and validates wxnotify.yaml. Unknown keys are errors, so
 // a typo does not silently drop a setting.
@@ -259,6 +311,12 @@ func ParseFile(raw []byte) (File, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
 		return f, fmt.Errorf("invalid yaml: %w", err)
+	}
+	if err := f.checkApps(); err != nil {
+		return f, err
+	}
+	if len(f.Apps) > 0 {
+		return f, nil
 	}
 	catalog, err := f.Catalog()
 	if err != nil {

@@ -73,7 +73,7 @@ func lookupVariable(name string) (variable, bool) {
 			return v, true
 		}
 	}
-	return variable{}, false
+	return lookupAppVariable(name)
 }
 
 // Lookup returns the value of the variable name (its WXN_ name) through

@@ -34,7 +34,7 @@ type ledgerConsentJSON struct {
 // userId; not_found when none is. (userId is checked by pathParams.)
 func (a *API) handleUserConsents(w http.ResponseWriter, r *http.Request) {
 	userID := r.PathValue("userId")
-	openID, err := a.svc.ResolveUserID(r.Context(), userID)
+	openID, err := svc(r).ResolveUserID(r.Context(), userID)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -49,7 +49,7 @@ func (a *API) handleUserConsents(w http.ResponseWriter, r *http.Request) {
 func (a *API) handleOpenIDConsents(w http.ResponseWriter, r *http.Request) {
 	openID := r.PathValue("openid")
 	var userID string
-	u, err := a.svc.User(r.Context(), openID)
+	u, err := svc(r).User(r.Context(), openID)
 	switch {
 	case err == nil:
 		userID = u.UserID
@@ -62,7 +62,7 @@ func (a *API) handleOpenIDConsents(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) writeLedger(w http.ResponseWriter, r *http.Request, openID, userID string) {
 	noteOpenID(r, openID)
-	cs, err := a.svc.Consents(r.Context(), openID)
+	cs, err := svc(r).Consents(r.Context(), openID)
 	if err != nil {
 		writeError(w, r, err)
 		return

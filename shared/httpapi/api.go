@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
-	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -35,13 +33,22 @@ func (p *PushConfig) signed(check func(token string) bool) bool {
 	return check(p.Token) || p.PreviousToken != "" && check(p.PreviousToken)
 }
 
+// defaultMaxSkew is PushConfig.MaxSkew's default.
+const defaultMaxSkew = 5 * time.Minute
+
 // Options configure the API.
 type Options struct {
+	// Apps are the mini programs served. Every route is served for each
+	// app under /v1/apps/{app}/... (and /wechat/push/{app}); the short
+	// /v1/... and /wechat/push serve DefaultApp (default: the first app).
+	Apps       []App
+	DefaultApp string
+	// Service and Push, without Apps, are one app "default".
 	Service *notify.Service
-	// APIKeys authenticate server routes.
-	APIKeys []string
-	// Push enables /wechat/push; nil answers it 404.
-	Push     *PushConfig
+	Push    *PushConfig
+	// APIKeys authenticate server routes for every app (App.APIKeys for
+	// one app only).
+	APIKeys  []string
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Function string // the function name in log lines
@@ -49,9 +56,11 @@ type Options struct {
 
 // API serves the HTTP routes. Build it with New and mount route groups.
 type API struct {
-	svc      *notify.Service
-	keys     [][sha256.Size]byte
-	push     *PushConfig
+	apps     map[string]*app // by id
+	byAppID  map[string]*app
+	order    []*app
+	def      *app
+	keys     [][sha256.Size]byte // keys of every app
 	log      *slog.Logger
 	now      func() time.Time
 	function string
@@ -61,10 +70,10 @@ type API struct {
 
 // New returns the API.
 func New(opts Options) (*API, error) {
-	if opts.Service == nil {
-		return nil, errors.New("httpapi: Service is required")
+	a := &API{log: opts.Logger, now: opts.Now, function: opts.Function}
+	if err := a.newApps(opts); err != nil {
+		return nil, err
 	}
-	a := &API{svc: opts.Service, push: opts.Push, log: opts.Logger, now: opts.Now, function: opts.Function}
 	for _, k := range opts.APIKeys {
 		a.keys = append(a.keys, sha256.Sum256([]byte(k)))
 	}
@@ -75,9 +84,6 @@ func New(opts Options) (*API, error) {
 		a.now = time.Now
 	}
 	a.authFails = newAuthLimiter(a.now)
-	if a.push != nil && a.push.MaxSkew <= 0 {
-		a.push.MaxSkew = 5 * time.Minute
-	}
 	if a.function == "" {
 		a.function = "wxnotify"
 	}
@@ -168,7 +174,9 @@ func (a *API) NewMux(groups ...Group) *Mux {
 	})
 	for _, g := range groups {
 		for _, rt := range a.routes(g) {
-			m.handle(rt)
+			m.handle(rt, true)
+			rt.pattern = appRoute(rt.pattern)
+			m.handle(rt, true)
 		}
 	}
 	m.mux.HandleFunc("/", m.fallback)
@@ -178,10 +186,12 @@ func (a *API) NewMux(groups ...Group) *Mux {
 // HandleFunc registers another public route (the sandbox's, for instance)
 // with the same middleware.
 func (m *Mux) HandleFunc(pattern string, h http.HandlerFunc) {
-	m.handle(route{pattern: pattern, handler: h})
+	m.handle(route{pattern: pattern, handler: h}, false)
 }
 
-func (m *Mux) handle(rt route) {
+// handle registers rt; an app route (every route of a group) is bound to
+// its app before anything else runs (withApp).
+func (m *Mux) handle(rt route, appRoute bool) {
 	params, err := routeParams(rt.pattern)
 	if err != nil {
 		panic(err)
@@ -189,6 +199,9 @@ func (m *Mux) handle(rt route) {
 	h := checkPath(params, rt.handler)
 	if rt.auth != nil {
 		h = rt.auth(h)
+	}
+	if appRoute {
+		h = m.api.withApp(h)
 	}
 	maxBody := rt.maxBody
 	if maxBody <= 0 {
@@ -222,12 +235,22 @@ func (m *Mux) fallback(w http.ResponseWriter, r *http.Request) {
 // a scanner there must not lock out the real callers: only failures are
 // slowed. The keys' length (at least 16 characters of a random string) is
 // what makes guessing hopeless; the limit cuts the cost and noise of trying.
+//
+// A valid key that may not act for the request's app (a key of other apps
+// only) is app_forbidden (403): it is a valid key, so it counts as no
+// failed attempt.
 func (a *API) server(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key, ok := bearer(r)
-		if ok && a.validKey(key) {
-			h(w, r)
-			return
+		if ok {
+			switch a.scope(appOf(r), key) {
+			case keyValid:
+				h(w, r)
+				return
+			case keyOtherApp:
+				writeError(w, r, notify.Errorf(notify.CodeAppForbidden, "this API key may not act for app %q", appOf(r).id))
+				return
+			}
 		}
 		addr := clientAddr(r)
 		if wait, blocked := a.authFails.blocked(addr); blocked {
@@ -240,20 +263,10 @@ func (a *API) server(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// validKey compares in constant time against every key (hashes first, so
-// that the length of a key leaks nothing either).
-func (a *API) validKey(key string) bool {
-	sum := sha256.Sum256([]byte(key))
-	ok := 0
-	for _, k := range a.keys {
-		ok |= subtle.ConstantTimeCompare(sum[:], k[:])
-	}
-	return ok == 1
-}
-
 type sessionKey struct{}
 
-// session requires a mini-program session token.
+// session requires a mini-program session token of the request's app: a
+// valid token that another app issued is app_forbidden (403).
 func (a *API) session(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r)
@@ -261,9 +274,10 @@ func (a *API) session(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "a session token is required (Authorization: Bearer <token>)"))
 			return
 		}
-		sess, err := a.svc.Sessions().Verify(token)
-		if err == nil && sess.AppID != a.svc.AppID() {
-			err = notify.Errorf(notify.CodeUnauthorized, "invalid or expired session token")
+		ap := appOf(r)
+		sess, err := ap.svc.Sessions().Verify(token)
+		if err == nil && sess.AppID != ap.svc.AppID() {
+			err = notify.Errorf(notify.CodeAppForbidden, "this session token is of another app than %q: log in through this app's routes", ap.id)
 		}
 		if err != nil {
 			writeError(w, r, err)

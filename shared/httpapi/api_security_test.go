@@ -257,9 +257,11 @@ func TestSessionTokensRefusedOverHTTP(t *testing.T) {
 	body, sig, _ := strings.Cut(strings.TrimPrefix(valid, "wxn1."), ".")
 	payload, _ := base64.RawURLEncoding.DecodeString(body)
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + base64.RawURLEncoding.EncodeToString(payload) + "."
+	if a := r.do(t, "192.0.2.9", "GET", "/v1/consents", otherApp, nil); a.status != http.StatusForbidden || a.body.Error.Code != "app_forbidden" {
+		t.Fatalf("a token of another app: got %d %s, want 403 app_forbidden", a.status, a.raw)
+	}
 	for _, tc := range []struct{ name, auth string }{
 		{"None", ""},
-		{"OtherApp", otherApp},
 		{"Forged", "wxn1." + body + "." + strings.Repeat("A", len(sig))},
 		{"Truncated", valid[:len(valid)-3]},
 		{"Padded", valid + "="},

@@ -88,7 +88,7 @@ func (a *API) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	b, err := a.svc.CreateBatch(r.Context(), req)
+	b, err := svc(r).CreateBatch(r.Context(), req)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -98,7 +98,7 @@ func (a *API) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 
 // GET /v1/batches/{id}
 func (a *API) handleGetBatch(w http.ResponseWriter, r *http.Request) {
-	b, err := a.svc.Batch(r.Context(), r.PathValue("id"))
+	b, err := svc(r).Batch(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -108,7 +108,7 @@ func (a *API) handleGetBatch(w http.ResponseWriter, r *http.Request) {
 
 // DELETE /v1/batches/{id}
 func (a *API) handleCancelBatch(w http.ResponseWriter, r *http.Request) {
-	b, err := a.svc.CancelBatch(r.Context(), r.PathValue("id"))
+	b, err := svc(r).CancelBatch(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -14,6 +14,8 @@ var statusOf = map[notify.Code]int{
 	notify.CodeUnauthorized:      http.StatusUnauthorized,
 	notify.CodeForbidden:         http.StatusForbidden,
 	notify.CodeNotFound:          http.StatusNotFound,
+	notify.CodeAppNotFound:       http.StatusNotFound,
+	notify.CodeAppForbidden:      http.StatusForbidden,
 	notify.CodeConflict:          http.StatusConflict,
 	notify.CodePayloadTooLarge:   http.StatusRequestEntityTooLarge,
 	notify.CodeRateLimited:       http.StatusTooManyRequests,

@@ -74,8 +74,20 @@ func (a *API) handleEvents(w http.ResponseWriter, r *http.Request) {
 		Accepted      int                     `json:"accepted"`
 		Notifications []eventNotificationJSON `json:"notifications"`
 	}{Notifications: []eventNotificationJSON{}}
+	ap := appOf(r)
 	for i, ev := range evs {
-		res, err := a.svc.HandleEvent(r.Context(), ev)
+		if ev.App != "" && ev.App != ap.id && ev.App != ap.svc.AppID() {
+			field := "app"
+			if len(evs) > 1 || bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+				field = fmt.Sprintf("[%d].app", i)
+			}
+			writeError(w, r, notify.FieldError(field, "names app %q, but this route serves app %q (post it to /v1/apps/%s/events)",
+				truncateParam(ev.App), ap.id, truncateParam(ev.App)))
+			return
+		}
+	}
+	for i, ev := range evs {
+		res, err := ap.svc.HandleEvent(r.Context(), ev)
 		if err != nil {
 			if e, ok := err.(*notify.Error); ok && !notify.IsRetryable(err) {
 				writeError(w, r, &notify.Error{Code: e.Code, Field: joinField(fmt.Sprintf("[%d]", i), e.Field), Message: e.Message, Err: e.Err})

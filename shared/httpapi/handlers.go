@@ -30,7 +30,7 @@ func (a *API) handleSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	res, err := a.svc.Login(r.Context(), body.Code)
+	res, err := svc(r).Login(r.Context(), body.Code)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -49,7 +49,7 @@ func (a *API) handleBind(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	res, err := a.svc.Bind(r.Context(), body.UserID, body.Code)
+	res, err := svc(r).Bind(r.Context(), body.UserID, body.Code)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -60,7 +60,7 @@ func (a *API) handleBind(w http.ResponseWriter, r *http.Request) {
 
 // DELETE /v1/bindings/{userId}
 func (a *API) handleUnbind(w http.ResponseWriter, r *http.Request) {
-	if err := a.svc.Unbind(r.Context(), r.PathValue("userId")); err != nil {
+	if err := svc(r).Unbind(r.Context(), r.PathValue("userId")); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -76,11 +76,11 @@ type templateJSON struct {
 }
 
 // GET /v1/templates
-func (a *API) handleTemplates(w http.ResponseWriter, _ *http.Request) {
+func (a *API) handleTemplates(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Templates []templateJSON `json:"templates"`
 	}{Templates: []templateJSON{}}
-	for _, t := range a.svc.Catalog().Templates() {
+	for _, t := range svc(r).Catalog().Templates() {
 		kws := map[string]string{}
 		for _, kw := range t.Keywords {
 			kws[kw.Name] = kw.Type
@@ -108,7 +108,7 @@ type consentsResponse struct {
 
 func (a *API) writeConsents(w http.ResponseWriter, r *http.Request, ignored []string) {
 	sess := sessionFrom(r.Context())
-	cs, err := a.svc.Consents(r.Context(), sess.OpenID)
+	cs, err := svc(r).Consents(r.Context(), sess.OpenID)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -154,7 +154,7 @@ func (a *API) handlePostConsents(w http.ResponseWriter, r *http.Request) {
 	// A retry with the same key after a lost answer is not counted again.
 	report.ID = r.Header.Get("Idempotency-Key")
 	sess := sessionFrom(r.Context())
-	ignored, err := a.svc.RecordReport(r.Context(), sess.OpenID, report)
+	ignored, err := svc(r).RecordReport(r.Context(), sess.OpenID, report)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -352,7 +352,7 @@ func (a *API) handleSend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	n, err := a.svc.Send(r.Context(), req)
+	n, err := svc(r).Send(r.Context(), req)
 	if n.OpenID != "" {
 		noteOpenID(r, n.OpenID)
 	}
@@ -370,7 +370,7 @@ func (a *API) handleSend(w http.ResponseWriter, r *http.Request) {
 
 // GET /v1/notifications/{id}
 func (a *API) handleGetNotification(w http.ResponseWriter, r *http.Request) {
-	n, err := a.svc.Notification(r.Context(), r.PathValue("id"))
+	n, err := svc(r).Notification(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -22,6 +22,7 @@ type ctxKey struct{}
 type requestInfo struct {
 	id            string
 	openIDHash    string
+	app           string
 	wechatErrcode int
 	err           error
 }
@@ -36,6 +37,13 @@ func requestID(r *http.Request) string {
 		return info.id
 	}
 	return ""
+}
+
+// noteApp records the request's app for the log line.
+func noteApp(r *http.Request, id string) {
+	if info := infoFrom(r.Context()); info != nil {
+		info.app = id
+	}
 }
 
 // noteOpenID records the caller's openid (hashed) for the log line.
@@ -129,6 +137,9 @@ func (a *API) logRequest(r *http.Request, info *requestInfo, status int, latency
 		slog.String("route", routeOf(r)),
 		slog.Int("status", status),
 		slog.Float64("latencyMs", float64(latency.Microseconds())/1000),
+	}
+	if info.app != "" {
+		attrs = append(attrs, slog.String("app", info.app))
 	}
 	if info.openIDHash != "" {
 		attrs = append(attrs, slog.String("openid", info.openIDHash))

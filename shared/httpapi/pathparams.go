@@ -23,6 +23,10 @@ var pathParams = map[string]func(string) error{
 	"bindings/{userId}": userIDParam,
 	"users/{userId}":    userIDParam,
 	"openids/{openid}":  openIDParam,
+	// The app of /v1/apps/{app}/... and /wechat/push/{app} (withApp has
+	// already found it: an unknown one never gets here).
+	"apps/{app}": appParam,
+	"push/{app}": appParam,
 }
 
 // maxRecordIDLen bounds a record id in a path: wxnotify's are 30 bytes.

@@ -15,29 +15,29 @@ import (
 
 // checkPushQuery verifies the timestamp window of a signed push request: a
 // signed request older (or newer) than MaxSkew is a replay.
-func (a *API) checkPushQuery(timestamp string) bool {
+func (a *API) checkPushQuery(push *PushConfig, timestamp string) bool {
 	ts, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
 		return false
 	}
 	d := a.now().Sub(time.Unix(ts, 0))
-	return d <= a.push.MaxSkew && d >= -a.push.MaxSkew
+	return d <= push.MaxSkew && d >= -push.MaxSkew
 }
 
 // GET /wechat/push: the console's URL verification.
 func (a *API) handlePushVerify(w http.ResponseWriter, r *http.Request) {
-	if a.push == nil {
+	if appOf(r).push == nil {
 		writeError(w, r, notify.Errorf(notify.CodeNotFound, "message push is not configured"))
 		return
 	}
 	q := r.URL.Query()
-	if !a.push.signed(func(tok string) bool {
+	if !appOf(r).push.signed(func(tok string) bool {
 		return wechat.VerifySignature(tok, q.Get("signature"), q.Get("timestamp"), q.Get("nonce"))
 	}) {
 		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "invalid signature"))
 		return
 	}
-	if !a.checkPushQuery(q.Get("timestamp")) {
+	if !a.checkPushQuery(appOf(r).push, q.Get("timestamp")) {
 		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "timestamp outside the accepted window"))
 		return
 	}
@@ -47,7 +47,7 @@ func (a *API) handlePushVerify(w http.ResponseWriter, r *http.Request) {
 
 // POST /wechat/push: plaintext, compatible or safe mode; XML or JSON.
 func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
-	if a.push == nil {
+	if appOf(r).push == nil {
 		writeError(w, r, notify.Errorf(notify.CodeNotFound, "message push is not configured"))
 		return
 	}
@@ -63,7 +63,7 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 	delivery := notify.Delivery{ID: timestamp + "." + nonce}
 	switch {
 	case q.Get("encrypt_type") == "aes":
-		if a.push.Crypter == nil {
+		if appOf(r).push.Crypter == nil {
 			writeError(w, r, notify.Errorf(notify.CodeBadRequest, "safe-mode push received but no EncodingAESKey is configured"))
 			return
 		}
@@ -74,26 +74,26 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, notify.Errorf(notify.CodeBadRequest, "malformed encrypted push body"))
 			return
 		}
-		if !a.push.signed(func(tok string) bool {
+		if !appOf(r).push.signed(func(tok string) bool {
 			return wechat.VerifyMsgSignature(tok, q.Get("msg_signature"), timestamp, nonce, env.Encrypt)
 		}) {
 			writeError(w, r, unauthorized)
 			return
 		}
-		if plain, err = a.push.Crypter.Decrypt(env.Encrypt); err != nil {
+		if plain, err = appOf(r).push.Crypter.Decrypt(env.Encrypt); err != nil {
 			// A valid signature over an undecryptable body: forged with a
 			// leaked token, or a key mismatch. Either way, not ours.
 			writeError(w, r, &notify.Error{Code: notify.CodeUnauthorized, Message: "cannot decrypt push", Err: err})
 			return
 		}
-	case a.push.Crypter != nil:
+	case appOf(r).push.Crypter != nil:
 		// The signature of a plaintext push does not cover its body: with
 		// an EncodingAESKey configured, anyone who saw one push URL could
 		// post any body under it. Only safe (or compatible) mode is taken.
 		writeError(w, r, notify.Errorf(notify.CodeUnauthorized,
 			"plaintext push refused: an EncodingAESKey is configured, so set the console's message encryption mode to safe"))
 		return
-	case !a.push.signed(func(tok string) bool { return wechat.VerifySignature(tok, q.Get("signature"), timestamp, nonce) }):
+	case !appOf(r).push.signed(func(tok string) bool { return wechat.VerifySignature(tok, q.Get("signature"), timestamp, nonce) }):
 		writeError(w, r, unauthorized)
 		return
 	default:
@@ -103,12 +103,12 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 		sum := sha256.Sum256(body)
 		delivery.Digest = hex.EncodeToString(sum[:16])
 	}
-	if !a.checkPushQuery(timestamp) {
+	if !a.checkPushQuery(appOf(r).push, timestamp) {
 		writeError(w, r, notify.Errorf(notify.CodeUnauthorized, "push timestamp outside the accepted window"))
 		return
 	}
 	if ts, err := strconv.ParseInt(timestamp, 10, 64); err == nil {
-		delivery.Until = time.Unix(ts, 0).Add(a.push.MaxSkew)
+		delivery.Until = time.Unix(ts, 0).Add(appOf(r).push.MaxSkew)
 	}
 	// Signed, but decoding would replace bytes that are not UTF-8 with
 	// U+FFFD (JSON), and an openid is what keys a user's ledger: an event
@@ -129,7 +129,7 @@ func (a *API) handlePush(w http.ResponseWriter, r *http.Request) {
 	noteOpenID(r, ev.FromUserName)
 	// WeChat redelivers with the same timestamp and nonce: they tell a copy
 	// from a second identical event.
-	if err := a.svc.ApplyPushDelivery(r.Context(), ev, delivery); err != nil {
+	if err := svc(r).ApplyPushDelivery(r.Context(), ev, delivery); err != nil {
 		// Not "success": WeChat delivers the push again (ErrPushInProgress
 		// while a copy is being applied; a store failure otherwise).
 		writeError(w, r, err)

@@ -24,6 +24,12 @@ const (
 	// outage). Nothing is lost: retry, with the same idempotency key.
 	CodeStoreUnavailable Code = "store_unavailable"
 	CodeInternal         Code = "internal"
+	// CodeAppNotFound: the {app} of the route names no app of the
+	// deployment (404).
+	CodeAppNotFound Code = "app_not_found"
+	// CodeAppForbidden: the API key or session token is valid, but for
+	// other apps than the route's (403).
+	CodeAppForbidden Code = "app_forbidden"
 )
 
 // Error is the domain's one error type. Message is safe to show to callers;

@@ -35,6 +35,10 @@ type Event struct {
 	Type       string         `json:"type"`
 	OccurredAt time.Time      `json:"occurredAt,omitzero"` // zero when the event has none
 	Data       map[string]any `json:"data,omitempty"`
+	// App optionally names the app (its id or AppID) the event is for; the
+	// edge routes it (a queue's event without one goes to the default
+	// app, a webhook's must name the route's app).
+	App string `json:"app,omitempty"`
 }
 
 // MaxEventSize bounds an encoded event (256 KiB, the message limit of SQS
@@ -109,6 +113,12 @@ func ParseEvent(body []byte) (Event, error) {
 			return Event{}, malformedEvent(ErrEventMalformed, "occurredAt", "must be an RFC 3339 time such as 2026-11-21T09:30:00Z")
 		}
 	}
+	if raw, ok := top["app"]; ok && !isJSONNull(raw) {
+		if json.Unmarshal(raw, &ev.App) != nil || ev.App == "" || len(ev.App) > 64 ||
+			strings.TrimFunc(ev.App, isAppChar) != "" {
+			return Event{}, malformedEvent(ErrEventMalformed, "app", "must be an app id or AppID (1 to 64 letters, digits, '-' or '_')")
+		}
+	}
 	if raw, ok := top["data"]; ok && !isJSONNull(raw) {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
@@ -124,6 +134,10 @@ func ParseEvent(body []byte) (Event, error) {
 func isJSONNull(raw json.RawMessage) bool { return string(raw) == "null" }
 
 // eventIdent reads the required identifier field of an event.
+func isAppChar(r rune) bool {
+	return r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+}
+
 func eventIdent(top map[string]json.RawMessage, field string) (string, error) {
 	raw, ok := top[field]
 	if !ok || isJSONNull(raw) {

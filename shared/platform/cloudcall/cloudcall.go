@@ -45,6 +45,9 @@ type Request struct {
 	MiniprogramState string           `json:"miniprogramState"` // developer|trial|formal, default formal
 	Lang             string           `json:"lang"`             // zh_CN|en_US|zh_HK|zh_TW, default zh_CN
 	IdempotencyKey   string           `json:"idempotencyKey"`
+	// App names the app (its id or AppID) to send for, in a deployment of
+	// several mini programs; empty: the default app.
+	App string `json:"app,omitempty"`
 }
 
 // Value is one data item. WeChat's shape is {"value": "..."}; a bare string
@@ -119,13 +122,17 @@ type Options struct {
 	// Function names the function in log lines; leave it empty when
 	// Logger already carries a "function" attribute.
 	Function string
+	// Apps finds the sender of the app a Request names (its id or AppID);
+	// nil: a Request that names an app is refused.
+	Apps func(name string) (Sender, bool)
 }
 
 // Handler answers cloud-call shaped invocations.
 type Handler struct {
-	svc Sender
-	log *slog.Logger
-	fn  string
+	svc  Sender
+	apps func(name string) (Sender, bool)
+	log  *slog.Logger
+	fn   string
 }
 
 // New returns a Handler sending through svc.
@@ -133,7 +140,7 @@ func New(svc Sender, o Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{svc: svc, log: o.Logger, fn: o.Function}
+	return &Handler{svc: svc, apps: o.Apps, log: o.Logger, fn: o.Function}
 }
 
 // Invoke is a platform.Handlers.Invoke core: it decodes the payload as a
@@ -177,7 +184,19 @@ func (h *Handler) send(ctx context.Context, start time.Time, req Request) Result
 	for k, v := range req.Data {
 		data[k] = string(v)
 	}
-	n, err := h.svc.Send(ctx, notify.SendRequest{
+	sender := h.svc
+	if req.App != "" {
+		var ok bool
+		if h.apps != nil {
+			sender, ok = h.apps(req.App)
+		}
+		if !ok {
+			res := fail(CodeInvalidArgument, "data format error: app: no such app in this deployment")
+			h.logResult(ctx, start, res, notify.Notification{}, nil)
+			return res
+		}
+	}
+	n, err := sender.Send(ctx, notify.SendRequest{
 		To:       notify.Recipient{OpenID: req.ToUser},
 		Template: req.TemplateID, Data: data, Page: req.Page,
 		MiniprogramState: req.MiniprogramState, Lang: req.Lang,
