@@ -40,8 +40,8 @@ type BoltEntry struct {
 
 // DumpBolt reads every bucket of the bbolt file at path, which no process
 // may hold open.
-func DumpBolt(path string, now time.Time) (BoltDump, error) {
-	d := BoltDump{Header: Header{Layout: "v1", Backend: "bolt", DumpedAtMS: now.UnixMilli()}}
+func DumpBolt(path string) (BoltDump, error) {
+	d := BoltDump{Header: Header{Layout: "v1", Backend: "bolt", DumpedAtMS: time.Now().UnixMilli()}}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
 	if err != nil {
 		return d, fmt.Errorf("open %s: %w", path, err)

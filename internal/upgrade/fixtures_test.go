@@ -48,6 +48,9 @@ func TestWriteFixtures(t *testing.T) {
 		if t.Failed() {
 			return
 		}
+		if exp.Layout == "" {
+			t.Fatalf("%s was skipped: the fixtures need every backend (start Redis, run npm ci)", backend)
+		}
 		if first == nil {
 			first = &exp
 			continue
@@ -81,7 +84,7 @@ func generate(t *testing.T, backend string) (any, Expect) {
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}
-		d, err := DumpBolt(path, time.Now())
+		d, err := DumpBolt(path)
 		if err != nil {
 			t.Fatal(err)
 		}
