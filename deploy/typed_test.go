@@ -496,7 +496,7 @@ func TestTemplateTypedCatchesMistakes(t *testing.T) {
 		{"RefToNothing", "FunctionName: !Ref LeadsFunction", "FunctionName: !Ref LeadFunction", "Ref LeadFunction: no such"},
 		{"SubOfNothing", "${LoginLogGroup}:*", "${LogInLogGroup}:*", "LogInLogGroup: no such"},
 		{"UnknownCondition", "Condition: UseFunctionUrls", "Condition: UseFunctionURLs", "UseFunctionURLs"},
-		{"MisspeltOutputKey", "    Description: The message push URL", "    Descripton: The message push URL", `unknown field "Descripton"`},
+		{"MisspeltOutputKey", "    Description: \"The message push URL", "    Descripton: \"The message push URL", `unknown field "Descripton"`},
 		{"MisspeltParameterKey", "    Default: PassThrough\n", "    Defalt: PassThrough\n", "Tracing has no default"},
 	}
 	for _, tt := range tests {
