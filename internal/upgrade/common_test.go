@@ -1,6 +1,10 @@
 package upgrade
 
 import (
+	"os"
+
+	yaml "go.yaml.in/yaml/v3"
+
 	"context"
 	"path/filepath"
 	"strings"
@@ -118,7 +122,12 @@ func newFake(t *testing.T) *wechattest.Server {
 // This is the one place that says how a deployment is configured: when the
 // configuration takes a new shape (several mini programs), only this
 // function changes, and the fixtures must still read back through it.
-func buildParts(t *testing.T, st store.Store, wx *wechattest.Server) *boot.Parts {
+//
+// With shape "apps" the deployment has moved to wxnotify.yaml's apps: the
+// fixtures' mini program is the app "crm" (with the same AppID), listed
+// after a new app "customer" and made the default with defaultApp, the
+// credentials under WXN_APP_CRM_*. Either way Parts.Service is crm's.
+func buildParts(t *testing.T, st store.Store, wx *wechattest.Server, shape ...string) *boot.Parts {
 	t.Helper()
 	env := map[string]string{
 		"WXN_WECHAT_APPID":    appID,
@@ -128,6 +137,13 @@ func buildParts(t *testing.T, st store.Store, wx *wechattest.Server) *boot.Parts
 		"WXN_API_KEYS":        "0123456789abcdef",
 		"WXN_CONFIG":          filepath.Join("testdata", "wxnotify.yaml"),
 		"WXN_BATCH_RATE":      "1000",
+	}
+	if len(shape) > 0 && shape[0] == "apps" {
+		env["WXN_CONFIG"] = appsConfig(t)
+		delete(env, "WXN_WECHAT_APPID")
+		delete(env, "WXN_WECHAT_SECRET")
+		env["WXN_APP_CRM_WECHAT_SECRET"] = wx.Secret()
+		env["WXN_APP_CUSTOMER_WECHAT_SECRET"] = "customer-secret"
 	}
 	cfg, err := config.FromEnv(func(k string) string { return env[k] }, false)
 	if err != nil {
@@ -139,6 +155,37 @@ func buildParts(t *testing.T, st store.Store, wx *wechattest.Server) *boot.Parts
 	}
 	t.Cleanup(func() { _ = parts.Close() })
 	return parts
+}
+
+// otherAppID is the AppID of the app "customer" that the apps shape adds.
+const otherAppID = "wx0f1c2e3d4a5b6c71"
+
+// appsConfig writes the apps shape of testdata/wxnotify.yaml: the same
+// catalog for the apps "customer" and "crm" (the fixtures' AppID), crm the
+// default.
+func appsConfig(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "wxnotify.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := config.ParseFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := config.File{DefaultApp: "crm", Apps: []config.AppSpec{
+		{ID: "customer", AppID: otherAppID, Templates: single.Templates},
+		{ID: "crm", AppID: appID, Templates: single.Templates, Rules: single.Rules},
+	}}
+	out, err := yaml.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "wxnotify.yaml")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // standing reads a user's credits and long-term acceptances per template

@@ -28,18 +28,68 @@ func TestUpgradeKeepsData(t *testing.T) {
 		t.Fatalf("expect.json describes nothing to check: %+v", exp)
 	}
 	for _, backend := range storeenv.Backends {
-		t.Run(backend, func(t *testing.T) {
-			st := loadFixture(t, backend)
-			wx := newFake(t)
-			p := buildParts(t, st, wx)
-			checkReadBack(t, p.Service, exp)
-			if _, err := st.Get(context.Background(), tokenKey()); err != nil {
-				t.Errorf("the shared access token does not read back: %v", err)
+		for _, shape := range []string{"single", "apps"} {
+			t.Run(backend+"/"+shape, func(t *testing.T) {
+				upgradeBackend(t, backend, shape, exp)
+			})
+		}
+	}
+}
+
+// upgradeBackend checks one backend's fixture under one configuration
+// shape (see buildParts).
+func upgradeBackend(t *testing.T, backend, shape string, exp Expect) {
+	st := loadFixture(t, backend)
+	wx := newFake(t)
+	p := buildParts(t, st, wx, shape)
+	if p.Service.AppID() != appID {
+		t.Fatalf("the default app is %s, want the fixtures' %s", p.Service.AppID(), appID)
+	}
+	if shape == "apps" {
+		checkOtherAppSeesNothing(t, p.App("customer").Service, exp)
+	}
+	checkReadBack(t, p.Service, exp)
+	if _, err := st.Get(context.Background(), tokenKey()); err != nil {
+		t.Errorf("the shared access token does not read back: %v", err)
+	}
+	checkRepeats(t, p.Service, wx, exp)
+	checkNewSend(t, p.Service, wx, exp)
+	checkScheduledBatch(t, p.Service, wx, exp)
+}
+
+// checkOtherAppSeesNothing: an app added by the upgrade sees none of the
+// old app's users, notifications or batches.
+func checkOtherAppSeesNothing(t *testing.T, other *notify.Service, exp Expect) {
+	t.Helper()
+	ctx := context.Background()
+	if other.AppID() != otherAppID {
+		t.Fatalf("customer's AppID %s", other.AppID())
+	}
+	for _, u := range exp.Users {
+		if u.UserID != "" {
+			if _, err := other.ResolveUserID(ctx, u.UserID); notify.CodeOf(err) != notify.CodeNotFound {
+				t.Errorf("customer resolves %s: %v, want not_found", u.UserID, err)
 			}
-			checkRepeats(t, p.Service, wx, exp)
-			checkNewSend(t, p.Service, wx, exp)
-			checkScheduledBatch(t, p.Service, wx, exp)
-		})
+		}
+		cs, err := other.Consents(ctx, u.OpenID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.Credits != 0 || c.LongTerm {
+				t.Errorf("customer sees a standing of crm's user: %+v", c)
+			}
+		}
+	}
+	for _, n := range exp.Notifications {
+		if _, err := other.Notification(ctx, n.ID); notify.CodeOf(err) != notify.CodeNotFound {
+			t.Errorf("customer reads crm's notification %s: %v, want not_found", n.ID, err)
+		}
+	}
+	for _, b := range exp.Batches {
+		if _, err := other.Batch(ctx, b.ID); notify.CodeOf(err) != notify.CodeNotFound {
+			t.Errorf("customer reads crm's batch %s: %v, want not_found", b.ID, err)
+		}
 	}
 }
 
