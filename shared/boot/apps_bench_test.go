@@ -32,7 +32,7 @@ func BenchmarkSendApps(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			const users = 50
-			mux, counting, targets := benchApps(b, users, b.N/(3*users)+1, push)
+			mux, counting, targets, _ := benchApps(b, users, b.N/(3*users)+1, push, nil)
 			before := counting.Total()
 			b.ResetTimer()
 			for i := range b.N {
@@ -57,9 +57,10 @@ const benchKey = "bench-key-0123456789abcdef"
 
 type benchTarget struct{ app, openID string }
 
-// benchApps builds three apps on one counting bolt store, with users
-// holding creditsEach credits of lead_assigned in each app.
-func benchApps(b *testing.B, users, creditsEach int, push bool) (http.Handler, *storetest.Counting, []benchTarget) {
+// benchApps builds three apps (sales, customer, test) on one counting bolt
+// store, with users holding creditsEach credits of lead_assigned in each
+// app; extra sets more variables.
+func benchApps(b testing.TB, users, creditsEach int, push bool, extra map[string]string) (http.Handler, *storetest.Counting, []benchTarget, *Parts) {
 	b.Helper()
 	const tmpl = "bench-lead-tmpl"
 	ids := []string{"sales", "customer", "test"}
@@ -79,6 +80,9 @@ func benchApps(b *testing.B, users, creditsEach int, push bool) (http.Handler, *
 		if push {
 			env[config.AppVariable(id, "WXN_PUSH_ENABLED")] = "true"
 		}
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	multi, err := wechattest.NewMultiServer(servers...)
 	if err != nil {
@@ -140,5 +144,5 @@ func benchApps(b *testing.B, users, creditsEach int, push bool) (http.Handler, *
 			b.Fatalf("warm-up send to %s: %d %s", tg.app, rec.Code, rec.Body.String())
 		}
 	}
-	return mux, counting, targets
+	return mux, counting, targets, parts
 }
