@@ -264,11 +264,11 @@ func (a *apiFlags) client(c *cli) (*apiClient, error) {
 	}
 	base = strings.TrimRight(base, "/")
 	if a.verbose {
-		which := "the default app (short routes /v1/...)"
+		which := "" // the default app, on the short routes
 		if app != "" {
-			which = "app " + app + " (from " + appFrom + ")"
+			which = " for app " + app + " (from " + appFrom + ")"
 		}
-		fmt.Fprintf(c.stderr, "wxnotify: calling %s (from %s) for %s with the API key from %s\n", base, baseFrom, which, keyFrom)
+		fmt.Fprintf(c.stderr, "wxnotify: calling %s (from %s)%s with the API key from %s\n", base, baseFrom, which, keyFrom)
 	}
 	return &apiClient{base: base, key: key, keyFrom: keyFrom, app: app, appFrom: appFrom, http: c.http}, nil
 }
