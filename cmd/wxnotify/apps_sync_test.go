@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -201,5 +204,88 @@ func TestSyncAppTemplatesAddsMissingKey(t *testing.T) {
 	want := "apps:\n  - id: a # first\n    rules: []\n    templates: []\n  - id: b\n    templates: []\n    rules: []\n"
 	if string(out) != want || rep.changed() {
 		t.Fatalf("got %q (changed %v), want %q", out, rep.changed(), want)
+	}
+}
+
+// appsDev stands in for a wxnotify dev of several apps: GET /sandbox/wechat
+// answers the sandbox WeChat of the app its ?app= names (with "app": the
+// id; the default app without ?app=), and the fakes' WeChat API is under
+// /sandbox/wechat/. answerApp false answers as a dev of one app does, no
+// "app" and the ?app= ignored.
+func appsDev(tb testing.TB, m *wechattest.Multi, ids map[string]*wechattest.Server, answerApp bool) string {
+	tb.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /sandbox/wechat", func(w http.ResponseWriter, r *http.Request) {
+		app := r.URL.Query().Get("app")
+		if !answerApp || app == "" {
+			app = "sales"
+		}
+		s := ids[app]
+		if s == nil {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":{"code":"app_not_found","message":"no such app"}}`))
+			return
+		}
+		body := map[string]string{"appid": s.AppID(), "secret": s.Secret(), "path": "/sandbox/wechat"}
+		if answerApp {
+			body["app"] = app
+		}
+		_ = json.NewEncoder(w).Encode(body)
+	})
+	mux.Handle("/sandbox/wechat/", http.StripPrefix("/sandbox/wechat", m.Handler()))
+	ts := httptest.NewServer(mux)
+	tb.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// TestTemplatesSyncAppSandbox: --sandbox --app asks dev for that app's
+// sandbox WeChat and syncs its templates into that app only; a dev that
+// does not know the app, or answers for one app only, is refused for
+// another app, and nothing is written.
+func TestTemplatesSyncAppSandbox(t *testing.T) {
+	m := appsWeChat(t, []wechattest.Template{salesLead}, []wechattest.Template{customerShipped, syncStatus})
+	ids := map[string]*wechattest.Server{"sales": m.App(salesAppID), "customer": m.Apps()[1]}
+	path := copyTestdata(t, "sync-apps-before.yaml")
+	before := readFile(t, path)
+
+	single := appsDev(t, m, ids, false)
+	got := cliRun(t, nil, "", "templates", "sync", "--config", path, "--app", "customer", "--sandbox", "--url", single)
+	if got.code != exitFailure || !strings.Contains(got.stderr, `the sandbox WeChat of its one app, not of app "customer"`) {
+		t.Fatalf("a one-app dev: exit %d, stderr %q; want it refused", got.code, got.stderr)
+	}
+	delete(ids, "customer")
+	multi := appsDev(t, m, ids, true)
+	got = cliRun(t, nil, "", "templates", "sync", "--config", path, "--app", "customer", "--sandbox", "--url", multi)
+	if got.code != exitFailure || !strings.Contains(got.stderr, `has no app "customer"`) {
+		t.Fatalf("a dev without the app: exit %d, stderr %q; want it refused", got.code, got.stderr)
+	}
+	if readFile(t, path) != before {
+		t.Fatal("a refused sync wrote the file")
+	}
+
+	ids["customer"] = m.Apps()[1]
+	got = cliRun(t, nil, "", "templates", "sync", "--config", path, "--app", "customer", "--sandbox", "--url", multi)
+	if got.code != exitOK {
+		t.Fatalf("sync --sandbox --app customer: exit %d, stderr %q", got.code, got.stderr)
+	}
+	after := readFile(t, path)
+	const appLine = "  # The customers' mini program."
+	headBefore, _ := splitAt(t, before, appLine)
+	headAfter, _ := splitAt(t, after, appLine)
+	if headAfter != headBefore {
+		t.Fatalf("the sales app changed:\n%s", unifiedDiff("before", "after", headBefore, headAfter))
+	}
+	f, err := config.ParseFile([]byte(after))
+	if err != nil {
+		t.Fatalf("the synced file does not load: %v", err)
+	}
+	if c := f.Apps[1].Templates; len(c) != 2 || c[0].Title != customerShipped.Title || c[1].ID != syncStatus.PriTmplID {
+		t.Fatalf("customer templates %+v, want the customer sandbox's", c)
+	}
+
+	// The default app may use a dev of one app: its sandbox is that app's.
+	got = cliRun(t, nil, "", "templates", "sync", "--config", path, "--app", "sales", "--sandbox", "--url", single)
+	if got.code != exitOK || !strings.Contains(got.stdout, "updated: lead_assigned") {
+		t.Fatalf("sync --sandbox --app sales on a one-app dev: exit %d, stdout %q, stderr %q", got.code, got.stdout, got.stderr)
 	}
 }

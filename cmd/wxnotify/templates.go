@@ -335,8 +335,12 @@ func (c *cli) sandboxWeChat(ctx context.Context, base string, t syncTarget) (wec
 	}
 	// A dev of one app answers no app: its sandbox WeChat is the default
 	// app's, right for that app only.
-	if app != "" && (creds.App != "" || !t.isDefault) && creds.App != app {
-		return wechat.Config{}, fmt.Errorf("GET %s%s: the answer is for app %q, not %q (a wxnotify dev of one app, or of another file?)", base, route, creds.App, app)
+	switch {
+	case app == "" || creds.App == app:
+	case creds.App == "" && !t.isDefault:
+		return wechat.Config{}, fmt.Errorf("GET %s%s: wxnotify dev answered the sandbox WeChat of its one app, not of app %q (is it running this wxnotify.yaml?)", base, route, app)
+	case creds.App != "":
+		return wechat.Config{}, fmt.Errorf("GET %s%s: the answer is for app %q, not %q", base, route, creds.App, app)
 	}
 	return wechat.Config{AppID: creds.AppID, Secret: creds.Secret, BaseURL: base + creds.Path}, nil
 }
