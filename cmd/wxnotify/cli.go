@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wxnotify/wxnotify/shared/config"
 )
 
 // Exit codes of every command.
@@ -30,7 +32,10 @@ const apiFlagsUsage = `  --url URL              wxnotify's base URL (default $WX
   --key KEY              API key, one of the server's WXN_API_KEYS (default $WXN_API_KEY, else,
                          for a server on this machine, the key wxnotify dev generated in
                          $WXN_DATA_DIR or .wxnotify)
-  -v, --verbose          say on stderr where the URL and the API key came from
+  --app ID               the app (mini program) of a multi-app deployment: requests go to
+                         /v1/apps/ID/... (default $WXN_APP, else the short routes /v1/...,
+                         which serve the deployment's default app)
+  -v, --verbose          say on stderr where the URL, the API key and the app came from
 `
 
 // cli runs the commands other than dev: what they share is injected so that
@@ -224,13 +229,14 @@ func (f *timeFlag) Set(s string) error {
 
 // apiFlags are the flags that locate wxnotify's API.
 type apiFlags struct {
-	url, key string
-	verbose  bool
+	url, key, app string
+	verbose       bool
 }
 
 func (a *apiFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&a.url, "url", "", "wxnotify's base URL")
 	fs.StringVar(&a.key, "key", "", "API key")
+	fs.StringVar(&a.app, "app", "", "the app of a multi-app deployment")
 	fs.BoolVar(&a.verbose, "verbose", false, "say where the URL and key came from")
 	fs.BoolVar(&a.verbose, "v", false, "say where the URL and key came from")
 }
@@ -248,15 +254,40 @@ func (a *apiFlags) client(c *cli) (*apiClient, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--url: %q is not an http(s) URL", base)
 	}
+	app, appFrom, err := a.resolveApp(c)
+	if err != nil {
+		return nil, err
+	}
 	key, keyFrom, err := c.apiKey(a.key, u)
 	if err != nil {
 		return nil, err
 	}
 	base = strings.TrimRight(base, "/")
 	if a.verbose {
-		fmt.Fprintf(c.stderr, "wxnotify: calling %s (from %s) with the API key from %s\n", base, baseFrom, keyFrom)
+		which := "" // the default app, on the short routes
+		if app != "" {
+			which = " for app " + app + " (from " + appFrom + ")"
+		}
+		fmt.Fprintf(c.stderr, "wxnotify: calling %s (from %s)%s with the API key from %s\n", base, baseFrom, which, keyFrom)
 	}
-	return &apiClient{base: base, key: key, keyFrom: keyFrom, http: c.http}, nil
+	return &apiClient{base: base, key: key, keyFrom: keyFrom, app: app, appFrom: appFrom, http: c.http}, nil
+}
+
+// resolveApp returns the app the requests are for: --app, else $WXN_APP,
+// else "" (the default app, on the short routes). from says where it came
+// from, for messages. An id that is not an app id is an error.
+func (a *apiFlags) resolveApp(c *cli) (app, from string, err error) {
+	app, from = strings.TrimSpace(a.app), "--app"
+	if app == "" {
+		app, from = c.env("WXN_APP"), "$WXN_APP"
+	}
+	if app == "" {
+		return "", "", nil
+	}
+	if err := config.CheckAppID(app); err != nil {
+		return "", "", fmt.Errorf("%s: %w", from, err)
+	}
+	return app, from, nil
 }
 
 // isCharDevice reports whether w is a character device: a terminal.

@@ -23,7 +23,21 @@ type apiClient struct {
 	// keyFrom says where key came from: "--key", "$WXN_API_KEY" or the
 	// file of wxnotify dev.
 	keyFrom string
-	http    *http.Client
+	// app is the app the /v1/ requests are for (--app or $WXN_APP):
+	// they go to /v1/apps/<app>/...; "" keeps the short routes of the
+	// default app. appFrom says where it came from.
+	app, appFrom string
+	http         *http.Client
+}
+
+// route is the path of the request for path: a /v1/ path of the API moves
+// under /v1/apps/<app>/ when the client is for an app; anything else (the
+// sandbox's routes) is left alone.
+func (c *apiClient) route(path string) string {
+	if rest, ok := strings.CutPrefix(path, "/v1/"); ok && c.app != "" {
+		return "/v1/apps/" + url.PathEscape(c.app) + "/" + rest
+	}
+	return path
 }
 
 // apiError is an error answer of the API: its status and error body.
@@ -37,6 +51,9 @@ type apiError struct {
 	// KeyFrom is where the rejected API key came from, for a 401 when it was
 	// not --key or $WXN_API_KEY.
 	KeyFrom string
+	// App and AppFrom are the app the request was for and where it came
+	// from ("" for the default app), for app_not_found and app_forbidden.
+	App, AppFrom string
 }
 
 func (e *apiError) Error() string {
@@ -60,10 +77,27 @@ func (e *apiError) Error() string {
 			b.WriteString(" (check --key or WXN_API_KEY)")
 		}
 	}
+	b.WriteString(e.appHint())
 	if e.RequestID != "" {
 		b.WriteString(" [request " + e.RequestID + "]")
 	}
 	return b.String()
+}
+
+// appHint explains the answers about apps: an app the server does not
+// have, an API key or session of another app.
+func (e *apiError) appHint() string {
+	switch {
+	case e.Code == "app_not_found" && e.App != "":
+		return fmt.Sprintf(" (app %q from %s: the server has no such app; check --app or WXN_APP)", e.App, e.AppFrom)
+	case e.Code == "app_not_found":
+		return " (check --app or WXN_APP)"
+	case e.Code == "app_forbidden" && e.App != "":
+		return fmt.Sprintf(" (the API key does not act for app %q from %s: use a key of WXN_API_KEYS or of that app's own keys)", e.App, e.AppFrom)
+	case e.Code == "app_forbidden":
+		return " (the API key does not act for the default app: pass --app with the app it is for)"
+	}
+	return ""
 }
 
 // do sends method path with body encoded as JSON (none when nil) and
@@ -78,6 +112,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]by
 		}
 		rd = bytes.NewReader(b)
 	}
+	path = c.route(path)
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, err
@@ -111,6 +146,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body any) ([]by
 		if ae.Status == http.StatusUnauthorized && c.keyFrom != "--key" && c.keyFrom != "$WXN_API_KEY" {
 			ae.KeyFrom = c.keyFrom
 		}
+		ae.App, ae.AppFrom = c.app, c.appFrom
 		return raw, ae
 	}
 	return raw, nil

@@ -17,6 +17,7 @@ import (
 var cliEnvNames = map[string][]string{
 	"WXN_URL":               {"WXNOTIFY_URL"},
 	"WXN_API_KEY":           {"WXNOTIFY_API_KEY"},
+	"WXN_APP":               nil,
 	"WXN_CONFIG":            nil,
 	"WXN_DATA_DIR":          nil,
 	"WXN_WECHAT_APPID":      {"WECHAT_APPID"},

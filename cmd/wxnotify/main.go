@@ -19,7 +19,7 @@ const usage = `usage: wxnotify <command> [flags]
 
 commands:
   dev        run every function on one local server (bbolt store, sandbox WeChat)
-  templates  sync wxnotify.yaml's templates from WeChat (templates sync [--dry-run])
+  templates  sync wxnotify.yaml's templates from WeChat (templates sync [--app ID] [--dry-run])
   send       send one notification through the API and print its outcome
   batch      create, watch or cancel a batch send
   consents   show a user's consent ledger
@@ -33,6 +33,9 @@ send, batch and consents call a running wxnotify: --url (default $WXN_URL,
 else http://127.0.0.1:8080, wxnotify dev's address) with an API key, --key
 (default $WXN_API_KEY, else, for a server on this machine, the key wxnotify
 dev generated in $WXN_DATA_DIR or .wxnotify); -v says which were used.
+With several mini programs on one deployment, --app ID (default $WXN_APP)
+picks the app: requests go to /v1/apps/ID/...; without it they take the
+short routes /v1/..., the deployment's default app.
 Older variable names (WECHAT_*, WXNOTIFY_*) still work, with a warning.
 
 Exit status: 0 success, 1 failure (including an error answered by the API

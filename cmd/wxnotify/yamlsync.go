@@ -50,6 +50,16 @@ var (
 // (such as one with a rule using a removed template) comes with an error,
 // for a diff to show what went wrong; it must not be written.
 func syncTemplates(raw []byte, remote []wechat.Template) ([]byte, syncReport, error) {
+	return syncAppTemplates(raw, "", remote)
+}
+
+// syncAppTemplates is syncTemplates for the templates of one app: with a
+// file of apps (apps: non-empty), those of the app whose id is app,
+// apps[i].templates, every other part of the file (the other apps, their
+// templates and comments) kept; app is then required. With a file of the
+// single-app shape app must be "" or "default" (its one app), and the
+// top-level templates are synced.
+func syncAppTemplates(raw []byte, app string, remote []wechat.Template) ([]byte, syncReport, error) {
 	var rep syncReport
 	doc, blank, err := parseDocument(raw)
 	if err != nil {
@@ -68,15 +78,19 @@ func syncTemplates(raw []byte, remote []wechat.Template) ([]byte, syncReport, er
 	if len(root.Content) == 0 {
 		root.Style &^= yaml.FlowStyle // "{}" becomes a block mapping
 	}
-	seq := mapValue(root, "templates")
+	holder, where, err := templatesHolder(root, app)
+	if err != nil {
+		return nil, rep, err
+	}
+	seq := mapValue(holder, "templates")
 	switch {
 	case seq == nil:
 		seq = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		root.Content = append(root.Content, keyNode("templates"), seq)
+		holder.Content = append(holder.Content, keyNode("templates"), seq)
 	case seq.Kind == yaml.ScalarNode && seq.Tag == "!!null":
 		*seq = yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", HeadComment: seq.HeadComment, LineComment: seq.LineComment}
 	case seq.Kind != yaml.SequenceNode:
-		return nil, rep, fmt.Errorf("templates: line %d: must be a list", seq.Line)
+		return nil, rep, fmt.Errorf("%s: line %d: must be a list", where, seq.Line)
 	}
 
 	separated := blankBetween(splitLines(string(raw)), seq)
@@ -88,7 +102,7 @@ func syncTemplates(raw []byte, remote []wechat.Template) ([]byte, syncReport, er
 	inFile := map[string]bool{}
 	for i, item := range seq.Content {
 		if item.Kind != yaml.MappingNode {
-			return nil, rep, fmt.Errorf("templates[%d]: line %d: must be a mapping", i, item.Line)
+			return nil, rep, fmt.Errorf("%s[%d]: line %d: must be a mapping", where, i, item.Line)
 		}
 		aliases[scalarValue(item, "alias")] = true
 	}
@@ -161,6 +175,41 @@ func syncTemplates(raw []byte, remote []wechat.Template) ([]byte, syncReport, er
 		return out, rep, fmt.Errorf("the synced file would not load: %w", err)
 	}
 	return out, rep, nil
+}
+
+// templatesHolder returns the mapping whose templates key sync rewrites
+// and its name for errors: the top level ("templates") for a file of the
+// single-app shape, the mapping of app in apps ("apps[i].templates") for a
+// file of apps. It refuses an app the file does not have, and a file of
+// apps without app, listing the app ids.
+func templatesHolder(root *yaml.Node, app string) (*yaml.Node, string, error) {
+	apps := mapValue(root, "apps")
+	if apps == nil || (apps.Kind == yaml.SequenceNode && len(apps.Content) == 0) ||
+		(apps.Kind == yaml.ScalarNode && apps.Tag == "!!null") {
+		if app != "" && app != config.DefaultAppID {
+			return nil, "", fmt.Errorf("app %q: the file has no apps: (its one app is %q; drop --app)", app, config.DefaultAppID)
+		}
+		return root, "templates", nil
+	}
+	if apps.Kind != yaml.SequenceNode {
+		return nil, "", fmt.Errorf("apps: line %d: must be a list", apps.Line)
+	}
+	var ids []string
+	for i, item := range apps.Content {
+		if item.Kind != yaml.MappingNode {
+			return nil, "", fmt.Errorf("apps[%d]: line %d: must be a mapping", i, item.Line)
+		}
+		id := scalarValue(item, "id")
+		if app != "" && id == app {
+			return item, fmt.Sprintf("apps[%d].templates", i), nil
+		}
+		ids = append(ids, id)
+	}
+	list := strings.Join(ids, ", ")
+	if app == "" {
+		return nil, "", fmt.Errorf("the file has several apps: say which one's templates to sync with --app (one of %s)", list)
+	}
+	return nil, "", fmt.Errorf("app %q is not in the file's apps (%s)", app, list)
 }
 
 // blankLineMark is the head comment of a node that is to follow a blank
