@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,7 +28,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
-const devUsage = `usage: wxnotify dev [--addr 127.0.0.1:8080] [--data DIR] [--push on|off]
+const devUsage = `usage: wxnotify dev [--addr 127.0.0.1:8080] [--data DIR] [--push on|off] [--example single|apps]
 
 Runs every function on one local server with a bbolt store under DIR. Without
 WXN_WECHAT_SECRET it runs the sandbox: a fake WeChat in the same process, with the
@@ -45,6 +48,17 @@ flags:
       off: nothing is pushed and /wechat/push answers 404; the mini
            program's reports are the only source of consent (rate-limited
            and capped per user), as in a deployment without message push.
+  --example single|apps
+                 the bundled wxnotify.yaml to run when WXN_CONFIG is unset
+                 (default single)
+      single: one mini program, the CRM's (templates registration and
+           lead_assigned, the rule lead-assigned)
+      apps: two mini programs, sales (the default app: lead_assigned) and
+           customer (registration, appointment_booked); it is written to
+           DIR/example-apps.wxnotify.yaml. The sandbox runs one fake WeChat
+           per app, each app's routes under /v1/apps/<id>/...,
+           /wechat/push/<id> and /sandbox/apps/<id>/..., the short ones
+           serving the default app.
 `
 
 // defaultDataDir is the data directory of `wxnotify dev` without --data
@@ -54,8 +68,12 @@ const defaultDataDir = ".wxnotify"
 // devServer is everything `wxnotify dev` runs, built so tests can start it
 // on a random port.
 type devServer struct {
-	parts    *boot.Parts
-	fake     *wechattest.Server // nil with real credentials
+	parts *boot.Parts
+	fake  *wechattest.Server // the default app's; nil with real credentials
+	// multi serves the fakes of a configuration with apps at one URL
+	// (nil for the single-app shape); fakes are its apps' by app id.
+	multi    *wechattest.Multi
+	fakes    map[string]*wechattest.Server
 	handler  http.Handler
 	apiKey   string // the generated key, "" when WXN_API_KEYS is set
 	listener net.Listener
@@ -77,7 +95,14 @@ type devOptions struct {
 	push string
 	// retention replaces sandboxRetention (tests).
 	retention *wechattest.Retention
+	// example is --example: "apps" for the bundled example with apps,
+	// "single" or "" for the single-app one.
+	example string
 }
+
+// exampleAppsFile is where --example apps writes the bundled example with
+// apps in the data directory, the WXN_CONFIG dev then reads.
+const exampleAppsFile = "example-apps.wxnotify.yaml"
 
 // sandboxRetention is what the sandbox WeChat keeps besides its users and
 // their credits, so that `wxnotify dev` holds a bounded amount of memory
@@ -95,7 +120,14 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, devUsage) }
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	data := fs.String("data", "", "data directory (default $WXN_DATA_DIR or .wxnotify)")
-	var push string
+	var push, example string
+	fs.Func("example", "the bundled wxnotify.yaml: single or apps", func(v string) error {
+		if v != "single" && v != "apps" {
+			return fmt.Errorf("want single or apps, got %q", v)
+		}
+		example = v
+		return nil
+	})
 	fs.Func("push", "WeChat's message push: on or off", func(v string) error {
 		if v != "on" && v != "off" {
 			return fmt.Errorf("want on or off, got %q", v)
@@ -115,7 +147,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv, err := startDev(ctx, devOptions{addr: *addr, dataDir: *data, getenv: os.Getenv, logOut: stderr, push: push})
+	srv, err := startDev(ctx, devOptions{addr: *addr, dataDir: *data, getenv: os.Getenv, logOut: stderr, push: push, example: example})
 	if err != nil {
 		fmt.Fprintf(stderr, "wxnotify dev: %v\n", err)
 		return 1
@@ -131,6 +163,11 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 
 // startDev builds the server and starts listening (not yet serving).
 func startDev(ctx context.Context, o devOptions) (*devServer, error) {
+	getenv, err := exampleEnv(o)
+	if err != nil {
+		return nil, err
+	}
+	o.getenv = getenv
 	cfg, err := config.FromEnv(o.getenv, true)
 	if err != nil {
 		return nil, err
@@ -176,30 +213,10 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 		return nil, err
 	}
 	if cfg.Sandbox() {
-		if cfg.AppID == "" {
-			cfg.AppID = "wxsandbox0000000000"
+		if err := srv.startSandbox(&cfg, o); err != nil {
+			_ = ln.Close()
+			return nil, err
 		}
-		keep := sandboxRetention()
-		if o.retention != nil {
-			keep = *o.retention
-		}
-		fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: sandbox.Templates(cfg.File), Now: o.now,
-			Retention: keep})
-		cfg.Secret = fake.Secret()
-		cfg.APIBase = fake.URL()
-		if cfg.PushEnabled {
-			// The pushes get a transport of their own: http.DefaultTransport keeps 2 idle connections
-			// per host, so that under the concurrent pushes of many users most would open a connection
-			// and leave it in TIME_WAIT.
-			pushes := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
-			if err := fake.SetPush(wechattest.PushConfig{URL: srv.url + "/wechat/push", Token: cfg.PushToken,
-				EncodingAESKey: cfg.PushAESKey, JSON: true, Mode: wechattest.Safe, Client: pushes}); err != nil {
-				fake.Close()
-				_ = ln.Close()
-				return nil, err
-			}
-		}
-		srv.fake = fake
 	}
 
 	st := o.st
@@ -218,12 +235,154 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 	srv.parts = parts
 	mux := parts.API.NewMux(httpapi.AllGroups...)
 	if srv.fake != nil {
-		for _, rt := range sandbox.New(srv.fake).Routes() {
+		for _, rt := range srv.sandboxRoutes() {
 			mux.HandleFunc(rt.Pattern, rt.Handler)
 		}
 	}
 	srv.handler = mux
 	return srv, nil
+}
+
+// exampleEnv is o.getenv with --example apps applied: the bundled example
+// with apps is written to the data directory and WXN_CONFIG names it.
+func exampleEnv(o devOptions) (func(string) string, error) {
+	if o.example != "apps" {
+		return o.getenv, nil
+	}
+	if o.getenv("WXN_CONFIG") != "" {
+		return nil, errors.New("--example apps: WXN_CONFIG is set too; unset it to run the example, or drop --example")
+	}
+	dir := o.dataDir
+	if dir == "" {
+		dir = o.getenv("WXN_DATA_DIR")
+	}
+	if dir == "" {
+		dir = defaultDataDir
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	path := filepath.Join(dir, exampleAppsFile)
+	if err := os.WriteFile(path, config.ExampleApps, 0o600); err != nil {
+		return nil, fmt.Errorf("--example apps: %w", err)
+	}
+	getenv := o.getenv
+	return func(k string) string {
+		if k == "WXN_CONFIG" {
+			return path
+		}
+		return getenv(k)
+	}, nil
+}
+
+// sandboxAppID is the AppID of the sandbox's single app without
+// WXN_WECHAT_APPID.
+const sandboxAppID = "wxsandbox0000000000"
+
+// appSandboxAppID is the fixed AppID the sandbox gives the app id of a
+// configuration with apps when none is configured: "wxsandbox" and 10
+// hexadecimal digits of the id's SHA-256, the length of sandboxAppID.
+func appSandboxAppID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "wxsandbox" + hex.EncodeToString(sum[:5])
+}
+
+// pushClient is the HTTP client of the sandbox's pushes. They get a
+// transport of their own: http.DefaultTransport keeps 2 idle connections
+// per host, so that under the concurrent pushes of many users most would
+// open a connection and leave it in TIME_WAIT.
+func pushClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
+}
+
+// startSandbox starts the fake WeChat of every app and points cfg at it:
+// for the single-app shape one Server at its own URL, for apps one Server
+// per app behind one Multi (startSandboxApps).
+func (srv *devServer) startSandbox(cfg *config.Config, o devOptions) error {
+	keep := sandboxRetention()
+	if o.retention != nil {
+		keep = *o.retention
+	}
+	if len(cfg.Apps) > 0 {
+		return srv.startSandboxApps(cfg, o, keep)
+	}
+	if cfg.AppID == "" {
+		cfg.AppID = sandboxAppID
+	}
+	fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: sandbox.Templates(cfg.File), Now: o.now,
+		Retention: keep})
+	cfg.Secret = fake.Secret()
+	cfg.APIBase = fake.URL()
+	if cfg.PushEnabled {
+		if err := fake.SetPush(wechattest.PushConfig{URL: srv.url + "/wechat/push", Token: cfg.PushToken,
+			EncodingAESKey: cfg.PushAESKey, JSON: true, Mode: wechattest.Safe, Client: pushClient()}); err != nil {
+			fake.Close()
+			return err
+		}
+	}
+	srv.fake = fake
+	return nil
+}
+
+// startSandboxApps gives each app of cfg a fake WeChat (its AppID, or
+// appSandboxAppID; its templates; pushes to /wechat/push/<id> when its push
+// is on), serves them all at one URL (cfg.APIBase) and sets each app's
+// secret to its fake's.
+func (srv *devServer) startSandboxApps(cfg *config.Config, o devOptions, keep wechattest.Retention) error {
+	pushes := pushClient()
+	fakes := make([]*wechattest.Server, 0, len(cfg.Apps))
+	fail := func(err error) error {
+		for _, f := range fakes {
+			f.Close()
+		}
+		return err
+	}
+	srv.fakes = make(map[string]*wechattest.Server, len(cfg.Apps))
+	for i := range cfg.Apps {
+		a := &cfg.Apps[i]
+		if a.AppID == "" {
+			a.AppID = appSandboxAppID(a.ID)
+		}
+		fake, err := wechattest.New(wechattest.Options{AppID: a.AppID, Templates: sandbox.Templates(a.File), Now: o.now,
+			Retention: keep})
+		if err != nil {
+			return fail(fmt.Errorf("sandbox WeChat of app %q: %w", a.ID, err))
+		}
+		fakes = append(fakes, fake)
+		a.Secret = fake.Secret()
+		if a.PushEnabled {
+			if err := fake.SetPush(wechattest.PushConfig{URL: srv.url + "/wechat/push/" + a.ID, Token: a.PushToken,
+				EncodingAESKey: a.PushAESKey, JSON: true, Mode: wechattest.Safe, Client: pushes}); err != nil {
+				return fail(fmt.Errorf("sandbox WeChat of app %q: %w", a.ID, err))
+			}
+		}
+		srv.fakes[a.ID] = fake
+	}
+	multi, err := wechattest.NewMultiServer(fakes...)
+	if err != nil {
+		return fail(fmt.Errorf("sandbox WeChat: %w", err))
+	}
+	srv.multi = multi
+	cfg.APIBase = multi.URL()
+	def := cfg.Default()
+	cfg.AppID, cfg.Secret = def.AppID, def.Secret
+	srv.fake = srv.fakes[def.ID]
+	return nil
+}
+
+// sandboxRoutes are the /sandbox/* routes of the default app's fake and
+// the /sandbox/apps/{app}/... of every app's, {app} being its id or AppID.
+func (srv *devServer) sandboxRoutes() []sandbox.Route {
+	boxes := map[string]*sandbox.Sandbox{}
+	for _, a := range srv.parts.Config.AllApps() {
+		fake := srv.fakes[a.ID]
+		if srv.multi == nil {
+			fake = srv.fake
+		}
+		box := sandbox.New(fake)
+		boxes[a.ID], boxes[a.AppID] = box, box
+	}
+	return append(sandbox.New(srv.fake).Routes(), sandbox.AppRoutes(func(app string) *sandbox.Sandbox { return boxes[app] })...)
 }
 
 // listenError says in one line why dev cannot listen on addr and what to
@@ -252,7 +411,14 @@ func listenError(addr string, err error) error {
 // pairs reports with popup events, and the sandbox gets a generated push
 // Token and EncodingAESKey unless they are set. Off: no push Token, so
 // /wechat/push answers 404, and reports are the only consent source.
+//
+// With apps, each app decides alike (its WXN_APP_<ID>_PUSH_ENABLED, else
+// WXN_PUSH_ENABLED, else on in the sandbox) and gets its own Token and
+// EncodingAESKey; cfg's plain fields then mirror the default app's.
 func setDevPush(cfg *config.Config, flag string, getenv func(string) string) error {
+	if len(cfg.Apps) > 0 {
+		return setDevAppsPush(cfg, flag, getenv)
+	}
 	on := flag == "on"
 	switch {
 	case flag == "" && !cfg.Sandbox():
@@ -279,6 +445,69 @@ func setDevPush(cfg *config.Config, flag string, getenv func(string) string) err
 		cfg.PushAESKey = boot.RandomAESKey()
 	}
 	return nil
+}
+
+// setDevAppsPush is setDevPush for a configuration with apps.
+func setDevAppsPush(cfg *config.Config, flag string, getenv func(string) string) error {
+	sandboxed := cfg.Sandbox()
+	if flag == "" && !sandboxed {
+		return nil
+	}
+	for i := range cfg.Apps {
+		a := &cfg.Apps[i]
+		on := flag == "on"
+		if flag == "" {
+			var err error
+			if on, err = appPushDefault(*a, getenv); err != nil {
+				return err
+			}
+		}
+		if !on {
+			a.PushEnabled = false
+			a.PushToken, a.PushAESKey, a.PushAESKeyPrevious = "", "", ""
+			continue
+		}
+		a.PushEnabled = true
+		if !sandboxed {
+			if a.PushToken == "" {
+				name := config.AppVariable(a.ID, "WXN_WECHAT_PUSH_TOKEN")
+				if a.ID == cfg.DefaultApp {
+					name += " (or WXN_WECHAT_PUSH_TOKEN)"
+				}
+				return fmt.Errorf("--push on: %s is required with real WeChat credentials", name)
+			}
+			continue
+		}
+		if a.PushToken == "" {
+			a.PushToken = boot.RandomSecret(16)
+		}
+		if a.PushAESKey == "" {
+			a.PushAESKey = boot.RandomAESKey()
+		}
+	}
+	def := cfg.Default()
+	cfg.PushEnabled = def.PushEnabled
+	cfg.PushToken, cfg.PushAESKey, cfg.PushAESKeyPrevious = def.PushToken, def.PushAESKey, def.PushAESKeyPrevious
+	return nil
+}
+
+// appPushDefault is whether app a runs with push in the sandbox without
+// --push: as its WXN_APP_<ID>_PUSH_ENABLED says (for the default app
+// config already fell back to WXN_PUSH_ENABLED), else as
+// WXN_PUSH_ENABLED says, else on.
+func appPushDefault(a config.App, getenv func(string) string) (bool, error) {
+	if getenv(config.AppVariable(a.ID, "WXN_PUSH_ENABLED")) != "" {
+		return a.PushEnabled, nil
+	}
+	v := getenv("WXN_PUSH_ENABLED")
+	if v == "" {
+		return true, nil
+	}
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("WXN_PUSH_ENABLED: %q is not true or false", v)
+	}
+	return on, nil
 }
 
 // keptSecret reads a generated secret from path, creating it on first use so
@@ -338,7 +567,10 @@ func (s *devServer) serve(ctx context.Context) error {
 }
 
 func (s *devServer) close() {
-	if s.fake != nil {
+	switch {
+	case s.multi != nil:
+		s.multi.Close()
+	case s.fake != nil:
 		s.fake.Close()
 	}
 	if s.parts != nil {
@@ -370,31 +602,93 @@ func (s *devServer) printBanner(w io.Writer) {
 	if key == "" {
 		key = "$WXN_API_KEY"
 	}
-	tmpl, _ := s.parts.Service.Catalog().Lookup("lead_assigned")
+	if s.multi == nil {
+		s.printTryIt(w, demo{user: "alice", userID: "sales-42", fake: s.fake, svc: s.parts.Service,
+			push: s.parts.Config.PushEnabled, v1: "/v1", box: sandbox.Prefix}, key)
+		return
+	}
+	s.printApps(w, key)
+}
+
+// printApps is the banner's part for a configuration with apps: each app
+// with its AppID and push URL, and a "try it" for the default app on the
+// short routes and for the next app on its own.
+func (s *devServer) printApps(w io.Writer, key string) {
+	cfg := s.parts.Config
+	fmt.Fprintf(w, "\nApps (the short routes /v1/..., /wechat/push and /sandbox/... serve %s; each app's are under /v1/apps/<id>/..., /wechat/push/<id> and /sandbox/apps/<id>/...):\n", cfg.DefaultApp)
+	for _, a := range cfg.Apps {
+		push := "push off"
+		if a.PushEnabled {
+			push = "push to " + s.url + "/wechat/push/" + a.ID
+		}
+		fmt.Fprintf(w, "- %s: AppID %s, %s\n", a.ID, a.AppID, push)
+	}
+	def := cfg.Default()
+	s.printTryIt(w, demo{user: "alice", userID: def.ID + "-42", fake: s.fake, svc: s.parts.Service,
+		push: def.PushEnabled, v1: "/v1", box: sandbox.Prefix, label: " on the default app " + def.ID}, key)
+	for _, a := range cfg.Apps {
+		if a.ID == def.ID {
+			continue
+		}
+		app := s.parts.App(a.ID)
+		if app == nil {
+			return
+		}
+		s.printTryIt(w, demo{user: "bob", userID: a.ID + "-7", fake: s.fakes[a.ID], svc: app.Service,
+			push: a.PushEnabled, v1: "/v1/apps/" + a.ID, box: sandbox.AppsPrefix + "/" + a.ID,
+			label: " on the app " + a.ID + "'s own routes, U and K as above", noVars: true}, key)
+		return
+	}
+}
+
+// demo is what a "try it" of the banner plays: a sandbox user of one app
+// who logs in, is bound to userID, accepts a template and gets notified,
+// on the app's routes (v1: /v1 or /v1/apps/<id>; box: its sandbox prefix).
+type demo struct {
+	user, userID string
+	fake         *wechattest.Server
+	svc          *notify.Service
+	push         bool
+	v1, box      string
+	// label follows "Try it" in the banner.
+	label string
+	// noVars: U and K are already set by an earlier "try it".
+	noVars bool
+}
+
+// printTryIt prints the curl commands of d, each on a line of its own
+// starting with two spaces (tests run them as printed).
+func (s *devServer) printTryIt(w io.Writer, d demo, key string) {
+	tmpl, _ := d.svc.Catalog().Lookup("lead_assigned")
 	if tmpl.ID == "" {
-		ts := s.parts.Service.Catalog().Templates()
+		ts := d.svc.Catalog().Templates()
 		if len(ts) == 0 {
 			return
 		}
 		tmpl = ts[0]
 	}
 	data := demoData(tmpl)
-	bind := `curl -s -XPOST $U/v1/bindings -H "Authorization: Bearer $K" -d '{"userId":"sales-42","code":"'$CODE'"}'`
-	subscribe := fmt.Sprintf(`curl -s -XPOST $U/sandbox/subscribe -d '{"openid":"%s","choices":{"%s":"accept"}}'`, s.fake.OpenID("alice"), tmpl.ID)
+	openID := d.fake.OpenID(d.user)
+	bind := fmt.Sprintf(`curl -s -XPOST $U%s/bindings -H "Authorization: Bearer $K" -d '{"userId":"%s","code":"'$CODE'"}'`, d.v1, d.userID)
+	subscribe := fmt.Sprintf(`curl -s -XPOST $U%s/subscribe -d '{"openid":"%s","choices":{"%s":"accept"}}'`, d.box, openID, tmpl.ID)
 	how := "the sandbox pushes WeChat's popup event"
-	if !s.parts.Config.PushEnabled {
+	if !d.push {
 		// No push: the mini program's report of the popup is what counts,
 		// made with the session token the binding answered.
 		bind = `B=$(` + bind + `); echo "$B"; T=$(echo "$B" | sed 's/.*"token":"\([^"]*\)".*/\1/')`
-		subscribe += ` | curl -s -XPOST $U/v1/consents -H "Authorization: Bearer $T" -d @-`
+		subscribe += fmt.Sprintf(` | curl -s -XPOST $U%s/consents -H "Authorization: Bearer $T" -d @-`, d.v1)
 		how = "the mini program reports the popup"
 	}
-	fmt.Fprintf(w, "\nTry it (alice logs in, binds to sales-42, accepts %q, %s, gets notified):\n", tmpl.Alias, how)
-	fmt.Fprintf(w, "  U=%s K=%s; CODE=$(curl -s -XPOST $U/sandbox/login -d '{\"user\":\"alice\"}' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n", s.url, key)
+	fmt.Fprintf(w, "\nTry it%s (%s logs in, binds to %s, accepts %q, %s, gets notified):\n", d.label, d.user, d.userID, tmpl.Alias, how)
+	vars := fmt.Sprintf("U=%s K=%s; ", s.url, key)
+	if d.noVars {
+		vars = ""
+	}
+	fmt.Fprintf(w, "  %sCODE=$(curl -s -XPOST $U%s/login -d '{\"user\":\"%s\"}' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n", vars, d.box, d.user)
 	fmt.Fprintf(w, "  %s\n", bind)
 	fmt.Fprintf(w, "  %s\n", subscribe)
-	fmt.Fprintf(w, "  curl -s -XPOST $U/v1/notifications -H \"Authorization: Bearer $K\" -d '{\"to\":{\"userId\":\"sales-42\"},\"template\":\"%s\",\"data\":%s}'\n", tmpl.Alias, data)
-	fmt.Fprintf(w, "  curl -s \"$U/sandbox/messages?openid=%s\"\n", s.fake.OpenID("alice"))
+	fmt.Fprintf(w, "  curl -s -XPOST $U%s/notifications -H \"Authorization: Bearer $K\" -d '{\"to\":{\"userId\":\"%s\"},\"template\":\"%s\",\"data\":%s}'\n", d.v1, d.userID, tmpl.Alias, data)
+	fmt.Fprintf(w, "  curl -s \"$U%s/messages?openid=%s\"\n", d.box, openID)
 }
 
 // cliHint tells how the CLI reaches this server: the CLI's defaults (the

@@ -99,6 +99,8 @@ type envOptions struct {
 	logOut io.Writer
 	// retention replaces the sandbox's retention.
 	retention *wechattest.Retention
+	// example is the --example flag ("" for the default).
+	example string
 }
 
 // newEnvPush is newEnv with `wxnotify dev --push push` ("" for the default).
@@ -124,7 +126,7 @@ func newEnvWith(t testing.TB, o envOptions, vars ...string) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := startDev(ctx, devOptions{addr: "127.0.0.1:0", dataDir: t.TempDir(),
 		getenv: func(k string) string { return e.vars[k] }, logOut: logOut, now: e.clock.Now, st: o.st, push: o.push,
-		retention: o.retention})
+		retention: o.retention, example: o.example})
 	if err != nil {
 		cancel()
 		t.Fatalf("startDev: %v", err)

@@ -26,6 +26,12 @@ import (
 //go:embed example.wxnotify.yaml
 var Example []byte
 
+// ExampleApps is the bundled example wxnotify.yaml with apps (the CRM's
+// salespeople and its customers), used by `wxnotify dev --example apps`.
+//
+//go:embed example-apps.wxnotify.yaml
+var ExampleApps []byte
+
 // Store backends.
 const (
 	StoreBolt   = "bolt"

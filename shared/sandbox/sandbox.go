@@ -38,37 +38,99 @@ type Route struct {
 
 // Routes lists the sandbox routes for mounting on the dev server's mux.
 func (s *Sandbox) Routes() []Route {
-	return []Route{
-		{"POST /sandbox/login", s.login},
-		{"POST /sandbox/subscribe", s.subscribe},
-		{"POST /sandbox/unsubscribe", s.unsubscribe},
-		{"GET /sandbox/messages", s.messages},
-		{"POST /sandbox/faults", s.faults},
-		{"GET /sandbox/wechat", s.wechat},
-		// The access token and template list of WeChat's API, answered by the
-		// fake with the templates it was given (the dev server's catalog), so
-		// that `wxnotify templates sync --sandbox` makes the calls it makes
-		// to WeChat. Sends go through wxnotify, not through here.
-		{"POST " + WeChatPath + "/cgi-bin/stable_token", s.wechatAPI},
-		{"GET " + WeChatPath + "/wxaapi/newtmpl/gettemplate", s.wechatAPI},
+	out := make([]Route, 0, len(routes))
+	for _, rt := range routes {
+		out = append(out, Route{rt.method + " " + Prefix + rt.path, s.bind(rt.handle)})
 	}
+	return out
 }
 
-// WeChatPath is where the sandbox serves the fake's WeChat API: the base URL
-// of a WeChat client that talks to the sandbox is the dev server's URL
-// followed by WeChatPath.
-const WeChatPath = "/sandbox/wechat"
+// route is one sandbox route: its method and its path under the prefix
+// of its app ("/sandbox" or "/sandbox/apps/{app}").
+type route struct {
+	method, path string
+	handle       func(*Sandbox, http.ResponseWriter, *http.Request)
+}
+
+var routes = []route{
+	{"POST", "/login", (*Sandbox).login},
+	{"POST", "/subscribe", (*Sandbox).subscribe},
+	{"POST", "/unsubscribe", (*Sandbox).unsubscribe},
+	{"GET", "/messages", (*Sandbox).messages},
+	{"POST", "/faults", (*Sandbox).faults},
+	{"GET", wechatSub, (*Sandbox).wechat},
+	// The access token and template list of WeChat's API, answered by the
+	// fake with the templates it was given (the dev server's catalog), so
+	// that `wxnotify templates sync --sandbox` makes the calls it makes
+	// to WeChat. Sends go through wxnotify, not through here.
+	{"POST", wechatSub + "/cgi-bin/stable_token", (*Sandbox).wechatAPI},
+	{"GET", wechatSub + "/wxaapi/newtmpl/gettemplate", (*Sandbox).wechatAPI},
+}
+
+// bind is h as a handler of s.
+func (s *Sandbox) bind(h func(*Sandbox, http.ResponseWriter, *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { h(s, w, r) }
+}
+
+// Prefix is where the sandbox routes of the default app are; those of
+// every app are also under AppsPrefix + "/<app>".
+const Prefix = "/sandbox"
+
+// AppsPrefix is the parent of each app's sandbox routes (AppRoutes):
+// /sandbox/apps/customer/login is the login of the app customer.
+const AppsPrefix = Prefix + "/apps"
+
+// wechatSub is the path of the fake's WeChat API under an app's prefix.
+const wechatSub = "/wechat"
+
+// AppRoutes lists the sandbox routes of several apps, each app's under
+// AppsPrefix/{app} (POST /sandbox/apps/{app}/login, ...): lookup returns
+// the Sandbox of the app named in the path (its id or its AppID, as the
+// dev server's /v1/apps/{app} takes them), nil for an unknown app, which is
+// answered 404 app_not_found.
+func AppRoutes(lookup func(app string) *Sandbox) []Route {
+	out := make([]Route, 0, len(routes))
+	for _, rt := range routes {
+		h := rt.handle
+		out = append(out, Route{rt.method + " " + AppsPrefix + "/{app}" + rt.path, func(w http.ResponseWriter, r *http.Request) {
+			s := lookup(r.PathValue("app"))
+			if s == nil {
+				writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
+					"code": "app_not_found", "message": "no such app: " + strconv.Quote(r.PathValue("app"))}})
+				return
+			}
+			h(s, w, r)
+		}})
+	}
+	return out
+}
+
+// prefix is the prefix of the app whose route r came by: Prefix, or
+// AppsPrefix/<app> as the request named the app.
+func prefix(r *http.Request) string {
+	if app := r.PathValue("app"); app != "" {
+		return AppsPrefix + "/" + app
+	}
+	return Prefix
+}
+
+// WeChatPath is where the sandbox serves the default app's fake WeChat API:
+// the base URL of a WeChat client that talks to the sandbox is the dev
+// server's URL followed by WeChatPath (AppsPrefix/<app>/wechat for another
+// app).
+const WeChatPath = Prefix + wechatSub
 
 // GET /sandbox/wechat -> {"appid", "secret", "path"}: the fake's credentials
-// and where its API is. They are the sandbox's own, made up at each start;
+// and where its API is (under /sandbox/apps/<app>/wechat for an app route). They are the sandbox's own, made up at each start;
 // anyone who reaches the dev server may play its users anyway.
 func (s *Sandbox) wechat(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"appid": s.fake.AppID(), "secret": s.fake.Secret(), "path": WeChatPath})
+	writeJSON(w, http.StatusOK, map[string]string{"appid": s.fake.AppID(), "secret": s.fake.Secret(), "path": prefix(r) + wechatSub})
 }
 
-// wechatAPI passes a request under WeChatPath to the fake's WeChat API.
+// wechatAPI passes a request under its app's WeChat path to the fake's
+// WeChat API.
 func (s *Sandbox) wechatAPI(w http.ResponseWriter, r *http.Request) {
-	http.StripPrefix(WeChatPath, s.fake.Handler()).ServeHTTP(w, r)
+	http.StripPrefix(prefix(r)+wechatSub, s.fake.Handler()).ServeHTTP(w, r)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
