@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/sandbox"
 	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
@@ -207,32 +207,25 @@ func TestSyncAppTemplatesAddsMissingKey(t *testing.T) {
 	}
 }
 
-// appsDev stands in for a wxnotify dev of several apps: GET /sandbox/wechat
-// answers the sandbox WeChat of the app its ?app= names (with "app": the
-// id; the default app without ?app=), and the fakes' WeChat API is under
-// /sandbox/wechat/. answerApp false answers as a dev of one app does, no
-// "app" and the ?app= ignored.
-func appsDev(tb testing.TB, m *wechattest.Multi, ids map[string]*wechattest.Server, answerApp bool) string {
+// appsDev serves the sandbox routes of a wxnotify dev (package sandbox):
+// the default app's (sales) under /sandbox, and with answerApp each app
+// of ids under /sandbox/apps/<id> as a dev of several apps does; without,
+// only the default app's, as a dev of one app.
+func appsDev(tb testing.TB, ids map[string]*wechattest.Server, answerApp bool) string {
 	tb.Helper()
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /sandbox/wechat", func(w http.ResponseWriter, r *http.Request) {
-		app := r.URL.Query().Get("app")
-		if !answerApp || app == "" {
-			app = "sales"
-		}
-		s := ids[app]
-		if s == nil {
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = w.Write([]byte(`{"error":{"code":"app_not_found","message":"no such app"}}`))
-			return
-		}
-		body := map[string]string{"appid": s.AppID(), "secret": s.Secret(), "path": "/sandbox/wechat"}
-		if answerApp {
-			body["app"] = app
-		}
-		_ = json.NewEncoder(w).Encode(body)
-	})
-	mux.Handle("/sandbox/wechat/", http.StripPrefix("/sandbox/wechat", m.Handler()))
+	routes := sandbox.New(ids["sales"]).Routes()
+	if answerApp {
+		routes = append(routes, sandbox.AppRoutes(func(app string) *sandbox.Sandbox {
+			if s := ids[app]; s != nil {
+				return sandbox.New(s)
+			}
+			return nil
+		})...)
+	}
+	for _, rt := range routes {
+		mux.HandleFunc(rt.Pattern, rt.Handler)
+	}
 	ts := httptest.NewServer(mux)
 	tb.Cleanup(ts.Close)
 	return ts.URL
@@ -248,13 +241,13 @@ func TestTemplatesSyncAppSandbox(t *testing.T) {
 	path := copyTestdata(t, "sync-apps-before.yaml")
 	before := readFile(t, path)
 
-	single := appsDev(t, m, ids, false)
+	single := appsDev(t, ids, false)
 	got := cliRun(t, nil, "", "templates", "sync", "--config", path, "--app", "customer", "--sandbox", "--url", single)
-	if got.code != exitFailure || !strings.Contains(got.stderr, `the sandbox WeChat of its one app, not of app "customer"`) {
+	if got.code != exitFailure || !strings.Contains(got.stderr, `has no app "customer"`) {
 		t.Fatalf("a one-app dev: exit %d, stderr %q; want it refused", got.code, got.stderr)
 	}
 	delete(ids, "customer")
-	multi := appsDev(t, m, ids, true)
+	multi := appsDev(t, ids, true)
 	got = cliRun(t, nil, "", "templates", "sync", "--config", path, "--app", "customer", "--sandbox", "--url", multi)
 	if got.code != exitFailure || !strings.Contains(got.stderr, `has no app "customer"`) {
 		t.Fatalf("a dev without the app: exit %d, stderr %q; want it refused", got.code, got.stderr)

@@ -287,8 +287,9 @@ func (c *cli) appEnv(t syncTarget, name string) (value, from string) {
 }
 
 // sandboxWeChat asks the wxnotify dev at base (--url, else $WXN_URL, else
-// its default address) for its sandbox WeChat (GET /sandbox/wechat, with
-// ?app=ID for an app of a file with apps, answered with "app": ID) and
+// its default address) for its sandbox WeChat (GET /sandbox/wechat, or
+// /sandbox/apps/ID/wechat for an app of a file with apps, answered with
+// "app": ID) and
 // returns the configuration
 // that reads the templates from it, through the same WeChat API a real
 // sync calls, at the path the answer gives.
@@ -312,13 +313,15 @@ func (c *cli) sandboxWeChat(ctx context.Context, base string, t syncTarget) (wec
 		Secret string `json:"secret"`
 		Path   string `json:"path"`
 	}
+	// The default app's sandbox is the short route's, on a dev of one app
+	// as on a dev of several.
 	route := "/sandbox/wechat"
-	if app != "" {
-		route += "?app=" + url.QueryEscape(app)
+	if app != "" && !t.isDefault {
+		route = "/sandbox/apps/" + url.PathEscape(app) + "/wechat"
 	}
 	if _, err := api.call(ctx, "GET", route, nil, &creds); err != nil {
 		var ae *apiError
-		if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == "app_not_found" {
+		if errors.As(err, &ae) && ae.Status == http.StatusNotFound && (ae.Code == "app_not_found" || app != "") {
 			return wechat.Config{}, fmt.Errorf("the wxnotify dev at %s has no app %q (is it running this wxnotify.yaml?): %w", base, app, err)
 		}
 		if errors.As(err, &ae) && ae.Status == http.StatusNotFound {

@@ -123,8 +123,15 @@ const WeChatPath = Prefix + wechatSub
 // GET /sandbox/wechat -> {"appid", "secret", "path"}: the fake's credentials
 // and where its API is (under /sandbox/apps/<app>/wechat for an app route). They are the sandbox's own, made up at each start;
 // anyone who reaches the dev server may play its users anyway.
+//
+// On an app route the answer also names the app as the path did ("app"), so
+// that a caller can tell it from the default app's answer.
 func (s *Sandbox) wechat(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"appid": s.fake.AppID(), "secret": s.fake.Secret(), "path": prefix(r) + wechatSub})
+	out := map[string]string{"appid": s.fake.AppID(), "secret": s.fake.Secret(), "path": prefix(r) + wechatSub}
+	if app := r.PathValue("app"); app != "" {
+		out["app"] = app
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // wechatAPI passes a request under its app's WeChat path to the fake's
