@@ -34,17 +34,24 @@ func TestLiveAnswersMatchDocument(t *testing.T) {
 	for _, op := range sp.operations(t) {
 		patterns = append(patterns, op.pattern())
 	}
-	s := newDevServer(t, patterns)
+	// The scenario runs twice: on the short routes, and on the app routes
+	// of the same app (/v1/apps/sales/..., /wechat/push/sales).
+	s := newDevServer(t, patterns, "")
 	token := runScenario(t, s)
 	probeAuth(t, sp, s, token)
-	s.fake.WaitPushes()
-	for _, p := range s.fake.Pushes() {
-		if !p.Delivered {
-			t.Errorf("push %s to /wechat/push: got no success, want it delivered: %+v", p.Event.Event, p.Attempts)
+	probeApps(t, s, token)
+	apps := newDevServer(t, patterns, "/v1/apps/sales")
+	runScenario(t, apps)
+	for _, srv := range []*devServer{s, apps} {
+		srv.fake.WaitPushes()
+		for _, p := range srv.fake.Pushes() {
+			if !p.Delivered {
+				t.Errorf("push %s to %s: got no success, want it delivered: %+v", p.Event.Event, srv.route("/wechat/push"), p.Attempts)
+			}
 		}
 	}
 
-	exchanges := s.rec.all()
+	exchanges := append(s.rec.all(), apps.rec.all()...)
 	succeeded := map[string]bool{}
 	for i, ex := range exchanges {
 		t.Run(fmt.Sprintf("%03d %s %s %d", i, ex.method, ex.path, ex.status), func(t *testing.T) {
@@ -61,6 +68,31 @@ func TestLiveAnswersMatchDocument(t *testing.T) {
 			}
 		}
 	})
+}
+
+// probeApps checks the answers of the app routes to an app the deployment
+// lacks (404 app_not_found), to a key of another app and to a session
+// token of another app (403 app_forbidden); the exchanges are checked
+// against the document with the others.
+func probeApps(t *testing.T, s *devServer, token string) {
+	t.Helper()
+	for _, tc := range []struct {
+		method, path, auth string
+		status             int
+		code               string
+	}{
+		{"GET", "/v1/apps/shop/templates", token, 404, "app_not_found"},
+		{"POST", "/v1/apps/shop/notifications", testAPIKey, 404, "app_not_found"},
+		{"POST", "/wechat/push/shop", "", 404, "app_not_found"},
+		{"GET", "/v1/apps/sales/notifications/ntf_06H005P8PAG56F6B5T922PPW5R", testCustomerKey, 403, "app_forbidden"},
+		{"GET", "/v1/apps/customer/templates", token, 403, "app_forbidden"},
+		{"GET", "/v1/apps/customer/notifications/ntf_06H005P8PAG56F6B5T922PPW5R", testCustomerKey, 404, "not_found"},
+	} {
+		a := s.do(t, tc.method, tc.path, tc.auth, nil)
+		if a.status != tc.status || a.str("error", "code") != tc.code {
+			t.Errorf("%s %s: got %d %s, want %d %s", tc.method, tc.path, a.status, a.raw, tc.status, tc.code)
+		}
+	}
 }
 
 // requestIDPattern is what an X-Request-Id answer header may be.

@@ -11,11 +11,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/wxnotify/wxnotify/shared/boot"
 	"github.com/wxnotify/wxnotify/shared/config"
@@ -116,30 +119,70 @@ func (rec *recorder) all() []exchange {
 // devServer is the `wxnotify dev` wiring in sandbox mode: every route
 // group, /healthz and the sandbox routes on one mux, the fake WeChat
 // pushing to /wechat/push, a bbolt store in a temporary directory.
+//
+// The deployment has two apps: sales (the default, on the sandbox) and
+// customer (a key of its own, testCustomerKey; never reaches WeChat). With
+// a prefix (/v1/apps/sales), every request of the scenario goes to the app
+// route of the path it names, and the fake pushes to /wechat/push/sales.
 type devServer struct {
-	url  string
-	fake *wechattest.Server
-	svc  *notify.Service
-	rec  *recorder
-	http *http.Client
+	url    string
+	prefix string
+	fake   *wechattest.Server
+	svc    *notify.Service
+	rec    *recorder
+	http   *http.Client
+}
+
+// testCustomerKey is an API key of the app customer only.
+const testCustomerKey = "wxn_test_customer_only_0123456789"
+
+// route is the path the server is asked for path: the app route of
+// s.prefix, or path itself.
+func (s *devServer) route(path string) string {
+	if s.prefix == "" {
+		return path
+	}
+	if rest, ok := strings.CutPrefix(path, "/v1/"); ok {
+		return s.prefix + "/" + rest
+	}
+	if rest, ok := strings.CutPrefix(path, "/wechat/push"); ok && (rest == "" || rest[0] == '?') {
+		return "/wechat/push/" + strings.TrimPrefix(s.prefix, "/v1/apps/") + rest
+	}
+	return path
 }
 
 // newDevServer starts the server; patterns are the route patterns the
 // recorder names requests by.
-func newDevServer(tb testing.TB, patterns []string) *devServer {
+func newDevServer(tb testing.TB, patterns []string, prefix string) *devServer {
 	tb.Helper()
-	vars := map[string]string{"WXN_WECHAT_APPID": testAppID, "WXN_SESSION_SECRET": strings.Repeat("s", 32),
-		"WXN_API_KEYS": testAPIKey, "WXN_WECHAT_PUSH_TOKEN": testPushToken, "WXN_WECHAT_PUSH_AES_KEY": testAESKey}
-	cfg, err := config.FromEnv(func(k string) string { return vars[k] }, true)
+	example, err := config.ParseFile(config.Example)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg.File.Templates = append(cfg.File.Templates, config.TemplateSpec{Alias: "service_notice", ID: noticeID,
-		Title: "服务提醒", Kind: string(notify.LongTerm), Policy: "reject",
-		Keywords: []config.KeywordSpec{{Name: "thing1"}, {Name: "time2"}}})
-	fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: sandbox.Templates(cfg.File)})
+	sales := config.AppSpec{ID: "sales", AppID: testAppID, Rules: example.Rules,
+		Templates: append(example.Templates, config.TemplateSpec{Alias: "service_notice", ID: noticeID,
+			Title: "服务提醒", Kind: string(notify.LongTerm), Policy: "reject",
+			Keywords: []config.KeywordSpec{{Name: "thing1"}, {Name: "time2"}}})}
+	file := config.File{Apps: []config.AppSpec{sales, {ID: "customer", AppID: "wx00000000c0570e01", Templates: example.Templates}}}
+	raw, err := yaml.Marshal(file)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	path := filepath.Join(tb.TempDir(), "wxnotify.yaml")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	fake := wechattest.NewServer(wechattest.Options{AppID: testAppID, Templates: sandbox.Templates(config.File{Templates: sales.Templates})})
 	tb.Cleanup(fake.Close)
-	cfg.Secret, cfg.APIBase = fake.Secret(), fake.URL()
+	// sales is the default app: the plain variables are its credentials.
+	vars := map[string]string{"WXN_CONFIG": path, "WXN_SESSION_SECRET": strings.Repeat("s", 32),
+		"WXN_API_KEYS": testAPIKey, "WXN_WECHAT_PUSH_TOKEN": testPushToken, "WXN_WECHAT_PUSH_AES_KEY": testAESKey,
+		"WXN_WECHAT_SECRET": fake.Secret(), "WXN_WECHAT_API_BASE": fake.URL(),
+		"WXN_APP_CUSTOMER_WECHAT_SECRET": "customer-secret", "WXN_APP_CUSTOMER_API_KEYS": testCustomerKey}
+	cfg, err := config.FromEnv(func(k string) string { return vars[k] }, false)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	st, err := boltstore.Open(filepath.Join(tb.TempDir(), "wxnotify.db"), boltstore.Options{NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
@@ -162,11 +205,12 @@ func newDevServer(tb testing.TB, patterns []string) *devServer {
 	tb.Cleanup(ts.Close)
 	// Compatible mode: the pushes carry the plaintext event and its
 	// encryption, so that both are checked against the document.
-	if err := fake.SetPush(wechattest.PushConfig{URL: ts.URL + "/wechat/push", Token: testPushToken,
+	srv := &devServer{url: ts.URL, prefix: prefix, fake: fake, svc: parts.Service, rec: rec, http: &http.Client{Timeout: 20 * time.Second}}
+	if err := fake.SetPush(wechattest.PushConfig{URL: ts.URL + srv.route("/wechat/push"), Token: testPushToken,
 		EncodingAESKey: testAESKey, JSON: true, Mode: wechattest.Compatible}); err != nil {
 		tb.Fatal(err)
 	}
-	return &devServer{url: ts.URL, fake: fake, svc: parts.Service, rec: rec, http: &http.Client{Timeout: 20 * time.Second}}
+	return srv
 }
 
 // answer is a decoded response.
@@ -218,7 +262,7 @@ func (s *devServer) doAs(tb testing.TB, client, method, path, auth string, body 
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, s.url+path, rd)
+	req, err := http.NewRequest(method, s.url+s.route(path), rd)
 	if err != nil {
 		tb.Fatal(err)
 	}
