@@ -19,7 +19,9 @@ export type WxApi = Pick<
   | 'getStorageSync'
   | 'setStorageSync'
   | 'removeStorageSync'
->;
+> &
+  /** Needed only for app: 'auto', which reads the mini program's AppID from it. */
+  Partial<Pick<WechatMiniprogram.Wx, 'getAccountInfoSync'>>;
 
 /** wxnotify's session body (POST /v1/session, POST /v1/bindings), as kept in storage. */
 export interface Session {
@@ -130,6 +132,15 @@ export interface Endpoints {
 
 /** The options of createClient besides the address. */
 export interface CommonOptions {
+  /**
+   * The app, for a deployment that serves several mini programs: its id in wxnotify.yaml (e.g. "sales") or
+   * its AppID; every request then goes to /v1/apps/<app>/... (e.g. POST /v1/apps/sales/session) under
+   * baseURL, or under each function's URL with endpoints. "auto" is this mini program's own AppID, read
+   * with wx.getAccountInfoSync() (createClient throws a TypeError when it is unavailable). Without app the
+   * kit calls the short routes (/v1/...), which serve the deployment's default app. A session token acts
+   * for the app that issued it only: a 403 app_forbidden logs in again once, as a 401 does.
+   */
+  app?: string;
   /** Storage key of the session (default "wxnotify.session"). */
   storageKey?: string;
   /**
@@ -185,7 +196,7 @@ export interface Client {
   /**
    * wx.login, then POST /v1/session (or options.loginWith); keeps the session
    * in storage. Other calls log in by themselves when the session is missing,
-   * expired or about to expire, and once after a 401.
+   * expired or about to expire, and once after a 401 (or a 403 app_forbidden: a token of another app).
    */
   login(): Promise<Session>;
   /** The stored session or null; it may be expired. */

@@ -21,37 +21,39 @@ import (
 	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
-// TestLiveAnswersMatchDocument drives every route of a live server (the
+// TestLiveAnswersMatchDocument drives every route of live servers (the
 // `wxnotify dev` wiring in sandbox mode) through successes and failures,
 // then checks every exchange against the document: the status is
 // documented for the route, the answer validates against that status's
 // schema, a request the server accepted validates against the route's
 // request schema, and every documented operation answered a success at
-// least once. It also checks each route's authentication as documented.
+// least once. The scenario runs twice: on the short routes of a
+// single-app server, and on the app routes (/v1/apps/{app}/...,
+// /wechat/push/{app}) of a two-app server, which also answers the app
+// errors (app_not_found, app_forbidden) and checks each route's
+// authentication as documented.
 func TestLiveAnswersMatchDocument(t *testing.T) {
 	sp := loadSpec(t)
 	var patterns []string
 	for _, op := range sp.operations(t) {
 		patterns = append(patterns, op.pattern())
 	}
-	// The scenario runs twice: on the short routes, and on the app routes
-	// of the same app (/v1/apps/sales/..., /wechat/push/sales).
-	s := newDevServer(t, patterns, "")
-	token := runScenario(t, s)
-	probeAuth(t, sp, s, token)
-	probeApps(t, s, token)
-	apps := newDevServer(t, patterns, "/v1/apps/sales")
-	runScenario(t, apps)
-	for _, srv := range []*devServer{s, apps} {
-		srv.fake.WaitPushes()
-		for _, p := range srv.fake.Pushes() {
+	single := newDevServer(t, patterns)
+	runScenario(t, single)
+	multi := newMultiDevServer(t, patterns)
+	token := runScenario(t, multi)
+	probeAuth(t, sp, multi, token)
+	checkApps(t, multi, token)
+	for _, s := range []*devServer{single, multi} {
+		s.fake.WaitPushes()
+		for _, p := range s.fake.Pushes() {
 			if !p.Delivered {
-				t.Errorf("push %s to %s: got no success, want it delivered: %+v", p.Event.Event, srv.route("/wechat/push"), p.Attempts)
+				t.Errorf("push %s to %s: got no success, want it delivered: %+v", p.Event.Event, s.route("/wechat/push"), p.Attempts)
 			}
 		}
 	}
 
-	exchanges := append(s.rec.all(), apps.rec.all()...)
+	exchanges := append(single.rec.all(), multi.rec.all()...)
 	succeeded := map[string]bool{}
 	for i, ex := range exchanges {
 		t.Run(fmt.Sprintf("%03d %s %s %d", i, ex.method, ex.path, ex.status), func(t *testing.T) {
@@ -68,31 +70,6 @@ func TestLiveAnswersMatchDocument(t *testing.T) {
 			}
 		}
 	})
-}
-
-// probeApps checks the answers of the app routes to an app the deployment
-// lacks (404 app_not_found), to a key of another app and to a session
-// token of another app (403 app_forbidden); the exchanges are checked
-// against the document with the others.
-func probeApps(t *testing.T, s *devServer, token string) {
-	t.Helper()
-	for _, tc := range []struct {
-		method, path, auth string
-		status             int
-		code               string
-	}{
-		{"GET", "/v1/apps/shop/templates", token, 404, "app_not_found"},
-		{"POST", "/v1/apps/shop/notifications", testAPIKey, 404, "app_not_found"},
-		{"POST", "/wechat/push/shop", "", 404, "app_not_found"},
-		{"GET", "/v1/apps/sales/notifications/ntf_06H005P8PAG56F6B5T922PPW5R", testCustomerKey, 403, "app_forbidden"},
-		{"GET", "/v1/apps/customer/templates", token, 403, "app_forbidden"},
-		{"GET", "/v1/apps/customer/notifications/ntf_06H005P8PAG56F6B5T922PPW5R", testCustomerKey, 404, "not_found"},
-	} {
-		a := s.do(t, tc.method, tc.path, tc.auth, nil)
-		if a.status != tc.status || a.str("error", "code") != tc.code {
-			t.Errorf("%s %s: got %d %s, want %d %s", tc.method, tc.path, a.status, a.raw, tc.status, tc.code)
-		}
-	}
 }
 
 // requestIDPattern is what an X-Request-Id answer header may be.
@@ -247,7 +224,7 @@ func probeAuth(t *testing.T, sp *spec, s *devServer, sessionToken string) {
 		}
 		security, _ := op.obj["security"].([]any)
 		if len(security) == 0 {
-			if a := s.do(t, op.method, path, "", nil); a.status == 401 {
+			if a := s.send(t, "", op.method, path, "", nil); a.status == 401 {
 				t.Errorf("%s without credentials: got 401, want the route open as documented", op.pattern())
 			}
 			continue
@@ -265,7 +242,7 @@ func probeAuth(t *testing.T, sp *spec, s *devServer, sessionToken string) {
 			wrong = sessionToken
 		}
 		for _, cred := range []string{"", wrong} {
-			if a := s.do(t, op.method, path, cred, nil); a.status != 401 {
+			if a := s.send(t, "", op.method, path, cred, nil); a.status != 401 {
 				t.Errorf("%s with credential %.12q (documented scheme %s): got %d, want 401: %s", op.pattern(), cred, scheme, a.status, a.raw)
 			}
 		}
@@ -523,4 +500,64 @@ func ledgerEntry(a answer, alias string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// checkApps checks what only a server of several apps answers: {app} by id
+// or AppID, an unknown app (404 app_not_found whoever asks), an API key of
+// another app and a session token another app issued (403
+// app_forbidden, on both route forms), and lead events naming their app.
+// salesToken is a session token of salesApp.
+func checkApps(t *testing.T, s *devServer, salesToken string) {
+	t.Helper()
+	send := map[string]any{"to": map[string]string{"userId": "nobody-7"}, "template": "lead_assigned",
+		"data": map[string]any{"thing1": "Acme Ltd", "character_string2": "L-1001", "time3": "2026-11-21 17:30", "thing4": "官网"}}
+
+	s.wantAt(t, 200, "", "GET", "/v1/apps/"+testAppID+"/templates", salesToken, nil)
+	s.wantAt(t, 404, "app_not_found", "GET", "/v1/apps/nope/templates", salesToken, nil)
+	s.wantAt(t, 404, "app_not_found", "POST", "/v1/apps/nope/notifications", testAPIKey, send)
+	s.wantAt(t, 404, "app_not_found", "POST", "/v1/apps/nope/session", "", map[string]string{"code": "081xYz"})
+	s.wantAt(t, 404, "app_not_found", "GET", "/v1/apps/sales%21/batches/bat_0000000000000000000000NONE", testAPIKey, nil)
+	s.wantAt(t, 404, "app_not_found", "GET", "/wechat/push/nope?signature=0&timestamp=1&nonce=2&echostr=3", "", nil)
+
+	// API keys: WXN_API_KEYS act for every app, an app's own keys for it only.
+	s.wantAt(t, 403, "app_forbidden", "POST", "/v1/apps/"+salesApp+"/notifications", customerAPIKey, send)
+	s.wantAt(t, 403, "app_forbidden", "POST", "/v1/notifications", customerAPIKey, send)
+	s.wantAt(t, 403, "app_forbidden", "GET", "/v1/apps/"+salesApp+"/users/sales-42/consents", customerAPIKey, nil)
+	for _, app := range []string{customerApp, customerAppID} {
+		for _, key := range []string{customerAPIKey, testAPIKey} {
+			if a := s.wantAt(t, 200, "", "POST", "/v1/apps/"+app+"/notifications", key, send); a.str("reason") != "unbound_user" {
+				t.Fatalf("send for %s with key %.12q: got %s, want skipped/unbound_user", app, key, a.raw)
+			}
+		}
+	}
+
+	// Session tokens act for the app that issued them only.
+	s.wantAt(t, 403, "app_forbidden", "GET", "/v1/apps/"+customerApp+"/templates", salesToken, nil)
+	dan := s.wantAt(t, 200, "", "POST", "/v1/apps/"+customerApp+"/session", "", map[string]string{"code": s.other.Login("dan")})
+	danToken := dan.str("token")
+	s.wantAt(t, 200, "", "GET", "/v1/apps/"+customerAppID+"/consents", danToken, nil)
+	s.wantAt(t, 403, "app_forbidden", "GET", "/v1/apps/"+salesApp+"/consents", danToken, nil)
+	s.wantAt(t, 403, "app_forbidden", "GET", "/v1/templates", danToken, nil)
+
+	// Lead events name their app (id or AppID); a route refuses another app's.
+	event := func(id, app string) map[string]any {
+		return map[string]any{"id": id, "type": "lead.assigned", "app": app, "occurredAt": "2026-11-21T09:30:00Z",
+			"data": map[string]any{"lead": map[string]any{"id": "L-2001", "name": "Acme Ltd"}, "assignee": map[string]any{"userId": "nobody-7"}}}
+	}
+	s.wantAt(t, 202, "", "POST", "/v1/apps/"+salesApp+"/events", testAPIKey, event("evt-app-1", salesApp))
+	s.wantAt(t, 202, "", "POST", "/v1/events", testAPIKey, event("evt-app-2", testAppID))
+	s.wantAt(t, 202, "", "POST", "/v1/apps/"+customerApp+"/events", customerAPIKey, event("evt-app-3", customerAppID))
+	for _, c := range []struct {
+		path  string
+		body  any
+		field string
+	}{
+		{"/v1/apps/" + salesApp + "/events", event("evt-app-4", customerApp), "app"},
+		{"/v1/events", event("evt-app-5", customerApp), "app"},
+		{"/v1/apps/" + customerApp + "/events", []any{event("evt-app-6", customerApp), event("evt-app-7", testAppID)}, "[1].app"},
+	} {
+		if a := s.wantAt(t, 400, "bad_request", "POST", c.path, testAPIKey, c.body); a.str("error", "field") != c.field {
+			t.Fatalf("POST %s with an event of another app: got %s, want field %q", c.path, a.raw, c.field)
+		}
+	}
 }

@@ -11,14 +11,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/wxnotify/wxnotify/shared/boot"
 	"github.com/wxnotify/wxnotify/shared/config"
@@ -116,73 +113,98 @@ func (rec *recorder) all() []exchange {
 	return append([]exchange(nil), rec.exchanges...)
 }
 
+// Apps of the multi-app server: the scenario plays app salesApp (the
+// sandbox's fake WeChat), customerApp is another mini program whose API
+// key and session tokens must not act for salesApp.
+const (
+	salesApp       = "sales"
+	customerApp    = "customer"
+	customerAppID  = "wxopenapitest00002"
+	customerAPIKey = "wxn_customer_only_0123456789"
+)
+
 // devServer is the `wxnotify dev` wiring in sandbox mode: every route
 // group, /healthz and the sandbox routes on one mux, the fake WeChat
 // pushing to /wechat/push, a bbolt store in a temporary directory.
-//
-// The deployment has two apps: sales (the default, on the sandbox) and
-// customer (a key of its own, testCustomerKey; never reaches WeChat). With
-// a prefix (/v1/apps/sales), every request of the scenario goes to the app
-// route of the path it names, and the fake pushes to /wechat/push/sales.
 type devServer struct {
-	url    string
-	prefix string
-	fake   *wechattest.Server
-	svc    *notify.Service
-	rec    *recorder
-	http   *http.Client
+	url  string
+	fake *wechattest.Server
+	svc  *notify.Service
+	rec  *recorder
+	http *http.Client
+	// app, when not "", is the {app} the requests of do go to: /v1/x is
+	// sent as /v1/apps/{app}/x and /wechat/push as /wechat/push/{app}.
+	app string
+	// other is the fake WeChat of customerApp (multi-app server only).
+	other *wechattest.Server
 }
 
-// testCustomerKey is an API key of the app customer only.
-const testCustomerKey = "wxn_test_customer_only_0123456789"
-
-// route is the path the server is asked for path: the app route of
-// s.prefix, or path itself.
-func (s *devServer) route(path string) string {
-	if s.prefix == "" {
-		return path
-	}
-	if rest, ok := strings.CutPrefix(path, "/v1/"); ok {
-		return s.prefix + "/" + rest
-	}
-	if rest, ok := strings.CutPrefix(path, "/wechat/push"); ok && (rest == "" || rest[0] == '?') {
-		return "/wechat/push/" + strings.TrimPrefix(s.prefix, "/v1/apps/") + rest
-	}
-	return path
-}
-
-// newDevServer starts the server; patterns are the route patterns the
-// recorder names requests by.
-func newDevServer(tb testing.TB, patterns []string, prefix string) *devServer {
+// devConfig is the configuration of the test server: the bundled example
+// and a long-term template added by the test.
+func devConfig(tb testing.TB) config.Config {
 	tb.Helper()
-	example, err := config.ParseFile(config.Example)
+	vars := map[string]string{"WXN_WECHAT_APPID": testAppID, "WXN_SESSION_SECRET": strings.Repeat("s", 32),
+		"WXN_API_KEYS": testAPIKey, "WXN_WECHAT_PUSH_TOKEN": testPushToken, "WXN_WECHAT_PUSH_AES_KEY": testAESKey}
+	cfg, err := config.FromEnv(func(k string) string { return vars[k] }, true)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sales := config.AppSpec{ID: "sales", AppID: testAppID, Rules: example.Rules,
-		Templates: append(example.Templates, config.TemplateSpec{Alias: "service_notice", ID: noticeID,
-			Title: "服务提醒", Kind: string(notify.LongTerm), Policy: "reject",
-			Keywords: []config.KeywordSpec{{Name: "thing1"}, {Name: "time2"}}})}
-	file := config.File{Apps: []config.AppSpec{sales, {ID: "customer", AppID: "wx00000000c0570e01", Templates: example.Templates}}}
-	raw, err := yaml.Marshal(file)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	path := filepath.Join(tb.TempDir(), "wxnotify.yaml")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	fake := wechattest.NewServer(wechattest.Options{AppID: testAppID, Templates: sandbox.Templates(config.File{Templates: sales.Templates})})
+	cfg.File.Templates = append(cfg.File.Templates, config.TemplateSpec{Alias: "service_notice", ID: noticeID,
+		Title: "服务提醒", Kind: string(notify.LongTerm), Policy: "reject",
+		Keywords: []config.KeywordSpec{{Name: "thing1"}, {Name: "time2"}}})
+	return cfg
+}
+
+// newDevServer starts the single-app server (the app "default", on the
+// short routes); patterns are the route patterns the recorder names
+// requests by.
+func newDevServer(tb testing.TB, patterns []string) *devServer {
+	tb.Helper()
+	cfg := devConfig(tb)
+	fake := wechattest.NewServer(wechattest.Options{AppID: cfg.AppID, Templates: sandbox.Templates(cfg.File)})
 	tb.Cleanup(fake.Close)
-	// sales is the default app: the plain variables are its credentials.
-	vars := map[string]string{"WXN_CONFIG": path, "WXN_SESSION_SECRET": strings.Repeat("s", 32),
-		"WXN_API_KEYS": testAPIKey, "WXN_WECHAT_PUSH_TOKEN": testPushToken, "WXN_WECHAT_PUSH_AES_KEY": testAESKey,
-		"WXN_WECHAT_SECRET": fake.Secret(), "WXN_WECHAT_API_BASE": fake.URL(),
-		"WXN_APP_CUSTOMER_WECHAT_SECRET": "customer-secret", "WXN_APP_CUSTOMER_API_KEYS": testCustomerKey}
-	cfg, err := config.FromEnv(func(k string) string { return vars[k] }, false)
+	cfg.Secret, cfg.APIBase = fake.Secret(), fake.URL()
+	s := startDevServer(tb, cfg, fake, patterns)
+	s.setPush(tb, "/wechat/push")
+	return s
+}
+
+// newMultiDevServer starts a server of two apps, salesApp (the default
+// app, AppID testAppID, served by the sandbox) and customerApp (its own
+// fake WeChat and an API key of its own), the one WeChat base URL routing
+// by app; the requests of do go to the routes of salesApp.
+func newMultiDevServer(tb testing.TB, patterns []string) *devServer {
+	tb.Helper()
+	cfg := devConfig(tb)
+	file := config.File{Templates: cfg.File.Templates, Rules: cfg.File.Rules}
+	fake := wechattest.NewServer(wechattest.Options{AppID: testAppID, Templates: sandbox.Templates(file)})
+	other := wechattest.NewServer(wechattest.Options{AppID: customerAppID, Templates: sandbox.Templates(file)})
+	multi, err := wechattest.NewMultiServer(fake, other)
 	if err != nil {
+		fake.Close()
+		other.Close()
 		tb.Fatal(err)
 	}
+	tb.Cleanup(multi.Close)
+	cfg.APIBase = multi.URL()
+	cfg.Apps = []config.App{
+		{ID: salesApp, AppID: testAppID, Secret: fake.Secret(), SecretVariable: config.AppVariable(salesApp, "WXN_WECHAT_SECRET"),
+			PushToken: testPushToken, PushAESKey: testAESKey, PushEnabled: true, File: file},
+		{ID: customerApp, AppID: customerAppID, Secret: other.Secret(), SecretVariable: config.AppVariable(customerApp, "WXN_WECHAT_SECRET"),
+			APIKeys: []string{customerAPIKey}, File: file},
+	}
+	cfg.DefaultApp = salesApp
+	cfg.Secret = fake.Secret()
+	s := startDevServer(tb, cfg, fake, patterns)
+	s.app, s.other = salesApp, other
+	s.setPush(tb, "/wechat/push/"+salesApp)
+	return s
+}
+
+// startDevServer builds the server of cfg on a bbolt store, with the
+// sandbox of fake; svc is the default app's service.
+func startDevServer(tb testing.TB, cfg config.Config, fake *wechattest.Server, patterns []string) *devServer {
+	tb.Helper()
 	st, err := boltstore.Open(filepath.Join(tb.TempDir(), "wxnotify.db"), boltstore.Options{NoSync: true})
 	if err != nil {
 		tb.Fatal(err)
@@ -203,14 +225,32 @@ func newDevServer(tb testing.TB, patterns []string, prefix string) *devServer {
 	}
 	ts := httptest.NewServer(rec)
 	tb.Cleanup(ts.Close)
-	// Compatible mode: the pushes carry the plaintext event and its
-	// encryption, so that both are checked against the document.
-	srv := &devServer{url: ts.URL, prefix: prefix, fake: fake, svc: parts.Service, rec: rec, http: &http.Client{Timeout: 20 * time.Second}}
-	if err := fake.SetPush(wechattest.PushConfig{URL: ts.URL + srv.route("/wechat/push"), Token: testPushToken,
+	return &devServer{url: ts.URL, fake: fake, svc: parts.Service, rec: rec, http: &http.Client{Timeout: 20 * time.Second}}
+}
+
+// setPush makes the fake WeChat push to path, in compatible mode: the
+// pushes carry the plaintext event and its encryption, so that both are
+// checked against the document.
+func (s *devServer) setPush(tb testing.TB, path string) {
+	tb.Helper()
+	if err := s.fake.SetPush(wechattest.PushConfig{URL: s.url + path, Token: testPushToken,
 		EncodingAESKey: testAESKey, JSON: true, Mode: wechattest.Compatible}); err != nil {
 		tb.Fatal(err)
 	}
-	return srv
+}
+
+// route is the path a request of do goes to: path itself, or with s.app
+// its app route.
+func (s *devServer) route(path string) string {
+	switch {
+	case s.app == "":
+		return path
+	case strings.HasPrefix(path, "/v1/") && !strings.HasPrefix(path, "/v1/apps/"):
+		return "/v1/apps/" + s.app + path[len("/v1"):]
+	case path == "/wechat/push" || strings.HasPrefix(path, "/wechat/push?"):
+		return "/wechat/push/" + s.app + path[len("/wechat/push"):]
+	}
+	return path
 }
 
 // answer is a decoded response.
@@ -250,6 +290,12 @@ func (s *devServer) do(tb testing.TB, method, path, auth string, body any) answe
 // doAs is do from the client address client ("" for a fresh one).
 func (s *devServer) doAs(tb testing.TB, client, method, path, auth string, body any) answer {
 	tb.Helper()
+	return s.send(tb, client, method, s.route(path), auth, body)
+}
+
+// send is doAs to path as it is (no app route).
+func (s *devServer) send(tb testing.TB, client, method, path, auth string, body any) answer {
+	tb.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -262,7 +308,7 @@ func (s *devServer) doAs(tb testing.TB, client, method, path, auth string, body 
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, s.url+s.route(path), rd)
+	req, err := http.NewRequest(method, s.url+path, rd)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -297,6 +343,17 @@ func (s *devServer) want(tb testing.TB, status int, method, path, auth string, b
 	a := s.do(tb, method, path, auth, body)
 	if a.status != status {
 		tb.Fatalf("%s %s: got status %d, want %d: %s", method, path, a.status, status, a.raw)
+	}
+	return a
+}
+
+// wantAt is want to path as it is (no app route), with the error code the
+// answer must have ("" for any).
+func (s *devServer) wantAt(tb testing.TB, status int, code, method, path, auth string, body any) answer {
+	tb.Helper()
+	a := s.send(tb, "", method, path, auth, body)
+	if a.status != status || a.str("error", "code") != code {
+		tb.Fatalf("%s %s: got status %d code %q, want %d %q: %s", method, path, a.status, a.str("error", "code"), status, code, a.raw)
 	}
 	return a
 }

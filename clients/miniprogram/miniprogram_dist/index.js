@@ -22,6 +22,13 @@
  * gesture". subscribe() therefore needs the template ids before the tap:
  * call prepare() when the page loads, then call subscribe() as the first
  * thing the tap handler does.
+ *
+ * APPS. One wxnotify deployment may serve several mini programs; the app
+ * option picks this one's routes: `app: 'sales'` (its id in wxnotify.yaml)
+ * or its AppID sends every request to /v1/apps/<app>/..., and
+ * `app: 'auto'` reads the mini program's own AppID with
+ * wx.getAccountInfoSync(). Without app the kit calls the short routes
+ * (/v1/...), which serve the deployment's default app.
  */
 
 /** @typedef {import('../index').ClientOptions} ClientOptions */
@@ -203,6 +210,7 @@ function createClient(options) {
   }
   /** @type {WxApi} */
   const wxApi = givenWx;
+  const routes = appRoutes(options.app, wxApi);
   const now = options.now || Date.now;
   const renewBeforeMs = options.renewBeforeMs !== undefined ? options.renewBeforeMs : DEFAULT_RENEW_BEFORE_MS;
   const maxPerCall = options.maxPerCall !== undefined ? options.maxPerCall : MAX_TMPL_IDS_PER_CALL;
@@ -281,7 +289,7 @@ function createClient(options) {
       body = await loginWith(res.code);
     } else {
       // functionURLs guarantees urls.login when loginWith is absent.
-      body = await send('POST', /** @type {string} */ (urls.login), '/v1/session', { code: res.code }, '');
+      body = await send('POST', /** @type {string} */ (urls.login), routes.session, { code: res.code }, '');
     }
     const s = validSession(body);
     if (!s) {
@@ -374,8 +382,9 @@ function createClient(options) {
   }
 
   /**
-   * Sends an authenticated request to the consent function; on a 401 it
-   * renews the session once and retries once.
+   * Sends an authenticated request to the consent function; on a 401, or
+   * a 403 app_forbidden (a stored token another app issued, e.g. after the
+   * app option changed), it renews the session once and retries once.
    * @param {'GET' | 'POST'} method
    * @param {string} path
    * @param {Record<string, unknown>} [data]
@@ -387,7 +396,7 @@ function createClient(options) {
     try {
       return await send(method, urls.consent, path, data, s.token, extraHeader);
     } catch (err) {
-      if (!(err instanceof ApiError) || err.status !== 401) {
+      if (!(err instanceof ApiError) || !(err.status === 401 || (err.status === 403 && err.code === 'app_forbidden'))) {
         throw err;
       }
     }
@@ -407,7 +416,7 @@ function createClient(options) {
     const header = { 'Idempotency-Key': reportKey() };
     for (let attempt = 0; ; attempt++) {
       try {
-        return /** @type {ConsentState} */ (await call('POST', '/v1/consents', report, header));
+        return /** @type {ConsentState} */ (await call('POST', routes.consents, report, header));
       } catch (err) {
         const retryable = err instanceof ApiError && (err.status === 0 || err.status >= 500);
         if (!retryable || attempt >= reportRetries) {
@@ -431,7 +440,7 @@ function createClient(options) {
       return Promise.resolve(catalog.slice());
     }
     if (!loadingCatalog) {
-      loadingCatalog = call('GET', '/v1/templates').then(
+      loadingCatalog = call('GET', routes.templates).then(
         (body) => {
           loadingCatalog = null;
           const list = body && typeof body === 'object' ? /** @type {{templates?: unknown}} */ (body).templates : undefined;
@@ -619,7 +628,7 @@ function createClient(options) {
    * @returns {Promise<ConsentState>}
    */
   async function consents() {
-    return /** @type {ConsentState} */ (await call('GET', '/v1/consents'));
+    return /** @type {ConsentState} */ (await call('GET', routes.consents));
   }
 
   /**
@@ -723,6 +732,64 @@ function functionURLs(baseURL, endpoints, ownLogin) {
     return { login: undefined, consent: consent };
   }
   return { login: checkedURL('endpoints.login', given.login), consent: consent };
+}
+
+/**
+ * What an app id or AppID may be in a route: 1 to 64 letters, digits, '-'
+ * and '_' (wxnotify answers any other {app} 404 app_not_found).
+ */
+const APP_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The paths of the routes the kit calls, for options.app: the short routes
+ * (the deployment's default app) without it, else /v1/apps/<app>/...;
+ * 'auto' is the mini program's own AppID (wx.getAccountInfoSync). The
+ * paths go under baseURL, or under each function's URL with endpoints.
+ * @param {unknown} app
+ * @param {WxApi} wxApi
+ * @returns {{session: string, templates: string, consents: string}}
+ * @throws {TypeError} for an app that cannot be one, or 'auto' without an AppID
+ */
+function appRoutes(app, wxApi) {
+  if (app === undefined) {
+    return { session: '/v1/session', templates: '/v1/templates', consents: '/v1/consents' };
+  }
+  let name = app;
+  if (app === 'auto') {
+    name = ownAppID(wxApi);
+  } else if (typeof app !== 'string' || !APP_PATTERN.test(app)) {
+    throw new TypeError('wxnotify: app must be the app\'s id in wxnotify.yaml (e.g. "sales"), its AppID ' +
+      '(e.g. "wx5f2a9c3e1b7d4a60") or "auto", got ' + (typeof app === 'string' ? JSON.stringify(app) : typeof app));
+  }
+  const base = '/v1/apps/' + encodeURIComponent(/** @type {string} */ (name));
+  return { session: base + '/session', templates: base + '/templates', consents: base + '/consents' };
+}
+
+/**
+ * The mini program's own AppID, for app: 'auto'.
+ * @param {WxApi} wxApi
+ * @returns {string}
+ * @throws {TypeError} when wx.getAccountInfoSync is missing or gives no AppID
+ */
+function ownAppID(wxApi) {
+  if (typeof wxApi.getAccountInfoSync !== 'function') {
+    throw new TypeError('wxnotify: app "auto" needs wx.getAccountInfoSync (base library 2.2.2 or later) to read ' +
+      'the mini program\'s AppID: give app the app\'s id or AppID instead');
+  }
+  /** @type {unknown} */
+  let appID;
+  try {
+    const info = wxApi.getAccountInfoSync();
+    appID = info && info.miniProgram && info.miniProgram.appId;
+  } catch (err) {
+    throw new TypeError('wxnotify: app "auto": wx.getAccountInfoSync failed (' + (errorText(err) || 'no reason') +
+      '): give app the app\'s id or AppID instead');
+  }
+  if (typeof appID !== 'string' || !APP_PATTERN.test(appID)) {
+    throw new TypeError('wxnotify: app "auto": wx.getAccountInfoSync gave no AppID (got ' +
+      (typeof appID === 'string' ? JSON.stringify(appID) : typeof appID) + '): give app the app\'s id or AppID instead');
+  }
+  return appID;
 }
 
 /**

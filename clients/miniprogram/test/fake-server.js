@@ -7,6 +7,10 @@
 // the wrong shape gets the 400 the real server would give. As deployed on
 // Tencent Cloud, each function serves only its own routes:
 // server.functionHandler('login' | 'consent') answers the others 404.
+// Like a deployment of several apps, it serves every route also as
+// /v1/apps/{app}/... ({app} an app's id or AppID; none such: 404
+// app_not_found), the short routes serving the first app, and a session
+// token acts for the app that issued it only (403 app_forbidden).
 
 const TEMPLATES = [
   { alias: 'lead_assigned', templateId: 'tpl-lead', kind: 'one-time', title: 'Lead assigned',
@@ -29,11 +33,20 @@ const FUNCTION_ROUTES = {
   consent: ['GET /v1/templates', 'GET /v1/consents', 'POST /v1/consents'],
 };
 
+// The apps of the fake deployment unless options.apps says otherwise: the
+// first is the default app.
+const APPS = [
+  { id: 'sales', appId: 'wx5f2a9c3e1b7d4a60' },
+  { id: 'customer', appId: 'wx0c1d2e3f4a5b6c7d' },
+];
+
 /**
- * @param {{now: () => number, ttlMs?: number, templates?: Array<object>}} options
+ * @param {{now: () => number, ttlMs?: number, templates?: Array<object>,
+ *   apps?: Array<{id: string, appId: string}>}} options
  */
 function createFakeServer(options) {
   const now = options.now;
+  const apps = options.apps || APPS;
   const ttlMs = options.ttlMs || 60 * 60 * 1000;
   const templates = options.templates || TEMPLATES;
   const tokens = new Map(); // token -> {openid, exp}
@@ -46,16 +59,17 @@ function createFakeServer(options) {
   const server = {
     templates,
     tokens,
+    apps,
     /** Replaces one route ("GET /v1/templates") with fn(req) -> response. */
     override(route, fn) {
       overrides[route] = fn;
     },
-    /** Issues a session for openid, as POST /v1/session would. */
-    issue(openid, userId) {
+    /** Issues a session for openid of app (an id, default the first app), as POST /v1/session would. */
+    issue(openid, userId, app) {
       issued++;
       const token = 'tok-' + issued;
       const exp = now() + ttlMs;
-      tokens.set(token, { openid, exp });
+      tokens.set(token, { openid, exp, app: app || apps[0].id });
       const body = { token, expiresAt: new Date(exp).toISOString(), openid };
       if (userId) body.userId = userId;
       return body;
@@ -90,19 +104,22 @@ function createFakeServer(options) {
       const routes = FUNCTION_ROUTES[name];
       if (!routes) throw new Error('fake server: no function ' + name);
       return (req) => {
-        const route = req.method + ' ' + new URL(req.url).pathname;
+        const { route } = resolve(req);
         return routes.includes(route) ? server.handle(req) : error(404, 'not_found', 'no route ' + route + ' on ' + name);
       };
     },
     /** Handles one wx.request call. */
     handle(req) {
-      const u = new URL(req.url);
-      const route = req.method + ' ' + u.pathname;
+      const { route, app, name } = resolve(req);
+      if (!app) return error(404, 'app_not_found', 'no app "' + name + '" in this deployment');
       if (overrides[route]) return overrides[route](req);
-      if (route === 'POST /v1/session') return login(req);
+      if (route === 'POST /v1/session') return login(req, app);
       if (route === 'GET /healthz') return ok({ ok: true });
       const sess = authenticate(req);
       if (!sess) return error(401, 'unauthorized', 'invalid or expired session token');
+      if (sess.app !== app.id) {
+        return error(403, 'app_forbidden', 'this session token is of another app than "' + app.id + '"');
+      }
       switch (route) {
         case 'GET /v1/templates':
           return ok({ templates });
@@ -121,6 +138,17 @@ function createFakeServer(options) {
       }
     },
   };
+
+  // resolve names the request's route in its short form ("GET
+  // /v1/templates") and its app: the {app} of /v1/apps/{app}/... by id or
+  // AppID (undefined when none is such), else the default app.
+  function resolve(req) {
+    const path = new URL(req.url).pathname;
+    const m = /^\/v1\/apps\/([^/]+)(\/.*)$/.exec(path);
+    if (!m) return { route: req.method + ' ' + path, app: apps[0] };
+    const name = decodeURIComponent(m[1]);
+    return { route: req.method + ' /v1' + m[2], app: apps.find((a) => a.id === name || a.appId === name), name };
+  }
 
   function ok(data) {
     return { statusCode: 200, data, header: { 'Content-Type': 'application/json; charset=utf-8' } };
@@ -142,7 +170,7 @@ function createFakeServer(options) {
     return s;
   }
 
-  function login(req) {
+  function login(req, app) {
     const body = req.data;
     if (!body || typeof body.code !== 'string' || body.code === '') {
       return error(400, 'bad_request', 'code is required', 'code');
@@ -150,7 +178,7 @@ function createFakeServer(options) {
     if (req.header && req.header.Authorization) {
       return error(400, 'bad_request', 'POST /v1/session takes no Authorization');
     }
-    return ok(server.issue('o-' + body.code.replace(/^code-\d+$/, 'user')));
+    return ok(server.issue('o-' + body.code.replace(/^code-\d+$/, 'user'), undefined, app.id));
   }
 
   function report(openid, body) {
@@ -213,13 +241,13 @@ function createFakeServer(options) {
   return server;
 }
 
-module.exports = { createFakeServer, TEMPLATES, FUNCTION_ROUTES };
+module.exports = { createFakeServer, TEMPLATES, FUNCTION_ROUTES, APPS };
 
 /**
  * A test world: a manual clock, the wx stub, the fake server answering its
  * wx.request, and a client using both. Options go to createClient.
  * @param {object} [clientOptions]
- * @param {{stub?: object, ttlMs?: number, now?: () => number}} [worldOptions]
+ * @param {{stub?: object, ttlMs?: number, now?: () => number, apps?: Array<{id: string, appId: string}>}} [worldOptions]
  *   now: a clock for the server (default a manual clock starting 2026-11-21T09:00Z)
  */
 function createWorld(clientOptions, worldOptions) {
@@ -238,7 +266,7 @@ function createWorld(clientOptions, worldOptions) {
     kinds[tpl.templateId] = tpl.kind;
   });
   const stub = createWxStub(Object.assign({ kinds }, w.stub));
-  const server = createFakeServer({ now: clock.now, ttlMs: w.ttlMs });
+  const server = createFakeServer({ now: clock.now, ttlMs: w.ttlMs, apps: w.apps });
   stub.on('request', (req) => server.handle(req));
   const address = clientOptions && clientOptions.endpoints ? {} : { baseURL: 'https://notify.example.com' };
   const client = createClient(Object.assign(address, { wx: stub.wx, now: clock.now }, clientOptions));

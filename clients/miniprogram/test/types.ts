@@ -16,6 +16,15 @@ const both: ClientOptions = { baseURL: 'https://a.example.com', endpoints: { con
 const noConsent: ClientOptions = { endpoints: { login: 'https://login.example.com' } };
 // @ts-expect-error send is not a function the kit calls
 const send: ClientOptions = { endpoints: { consent: 'https://c.example.com', send: 'https://s.example.com' } };
+// The app of a deployment of several mini programs: an id, an AppID or "auto".
+const byApp: ClientOptions = { baseURL: 'https://notify.example.com', app: 'sales' };
+const byAppID: ClientOptions = { endpoints: { login: 'https://login.example.com', consent: 'https://consent.example.com' }, app: 'auto' };
+// @ts-expect-error app is a string
+const appNumber: ClientOptions = { baseURL: 'https://notify.example.com', app: 42 };
+// A wx without getAccountInfoSync (only app: 'auto' needs it) is still a WxApi.
+const { getAccountInfoSync, ...withoutAccountInfo } = wx;
+const older: WxApi = withoutAccountInfo;
+void getAccountInfoSync;
 
 // The real wx is a WxApi.
 const real: WxApi = wx;
@@ -35,4 +44,4 @@ export async function onTap(): Promise<void> {
   }
 }
 
-export { byBase, byFunction, ownLogin, neither, both, noConsent, send };
+export { byBase, byFunction, ownLogin, neither, both, noConsent, send, byApp, byAppID, appNumber, older };

@@ -20,6 +20,10 @@
 // at most WECHAT_MAX_TMPL_IDS ids (20003), no mix of one-time and long-term
 // ids (20002, given options.kinds: {templateId: kind}), no empty list
 // (10001).
+//
+// getAccountInfoSync answers the mini program's AppID (options.appId,
+// default DEFAULT_APP_ID) through its handler, which a test may replace
+// (or delete stub.wx.getAccountInfoSync, as on a base library without it).
 
 const TAP_FAIL = 'can only be invoked by user TAP gesture.';
 
@@ -28,9 +32,12 @@ const TAP_FAIL = 'can only be invoked by user TAP gesture.';
 // own constant so that a kit asking for more fails here as it would in WeChat.
 const WECHAT_MAX_TMPL_IDS = 5;
 
+// The AppID of the stub's mini program unless options.appId says otherwise.
+const DEFAULT_APP_ID = 'wx5f2a9c3e1b7d4a60';
+
 /**
  * @param {{kinds?: Record<string, string>, choices?: Record<string, string>,
- *   settings?: object, modal?: {confirm: boolean}}} [options]
+ *   settings?: object, modal?: {confirm: boolean}, appId?: string}} [options]
  */
 function createWxStub(options) {
   const opts = options || {};
@@ -113,6 +120,9 @@ function createWxStub(options) {
     ok: { errMsg: 'showModal:ok', confirm: stub.modal.confirm, cancel: !stub.modal.confirm },
   });
   stub.handlers.showToast = () => ({ ok: { errMsg: 'showToast:ok' } });
+  stub.handlers.getAccountInfoSync = () => ({
+    miniProgram: { appId: opts.appId || DEFAULT_APP_ID, envVersion: 'develop', version: '' },
+  });
   stub.handlers.request = () => ({ statusCode: 404, data: { error: { code: 'not_found', message: 'no route' } } });
 
   function record(api, args) {
@@ -204,6 +214,10 @@ function createWxStub(options) {
           });
         });
     },
+    getAccountInfoSync() {
+      record('getAccountInfoSync', {});
+      return stub.handlers.getAccountInfoSync();
+    },
     getStorageSync(key) {
       return storage.has(key) ? JSON.parse(storage.get(key)) : '';
     },
@@ -223,7 +237,7 @@ function flush() {
   return new Promise((resolve) => setTimeout(resolve, 5));
 }
 
-module.exports = { createWxStub, flush, TAP_FAIL };
+module.exports = { createWxStub, flush, TAP_FAIL, DEFAULT_APP_ID };
 
 // Run as a test file (node --test runs every file under test/), this checks
 // the stub itself: the tests of the kit rely on its tap rule.
@@ -281,6 +295,13 @@ if (require.main === module) {
       stub.wx.openSetting({ success: () => resolve('opened'), fail: (res) => resolve(res.errMsg) });
     });
     assert.equal(late, 'openSetting:fail ' + TAP_FAIL);
+  });
+
+  test('wx stub: getAccountInfoSync', () => {
+    assert.equal(createWxStub().wx.getAccountInfoSync().miniProgram.appId, DEFAULT_APP_ID);
+    const stub = createWxStub({ appId: 'wx0000000000000001' });
+    assert.equal(stub.wx.getAccountInfoSync().miniProgram.appId, 'wx0000000000000001');
+    assert.equal(stub.callsOf('getAccountInfoSync').length, 1);
   });
 
   test('wx stub: storage', () => {
