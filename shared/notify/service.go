@@ -73,6 +73,8 @@ type Options struct {
 	Batch BatchOptions
 	// Rules map lead events to notifications; nil: no event has a rule.
 	Rules *Rules
+	// Observer receives what the service did (metrics, logs); nil: none.
+	Observer Observer
 }
 
 // Service is the domain's entry point, shared by every function.
@@ -101,6 +103,7 @@ type Service struct {
 	limiter   *limiter
 	instance  string // this runner's id in batch leases
 	rules     *Rules
+	observe   Observer
 }
 
 // New validates opts and returns a Service.
@@ -154,6 +157,10 @@ func New(opts Options) (*Service, error) {
 		s.unknownWindow = 10 * time.Minute
 	}
 	s.unknownWindow = max(s.unknownWindow, s.sendLease+time.Minute)
+	s.observe = opts.Observer
+	if s.observe == nil {
+		s.observe = nopObserver{}
+	}
 	s.rules = opts.Rules
 	if s.rules == nil {
 		s.rules = &Rules{}
