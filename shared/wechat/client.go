@@ -74,6 +74,13 @@ type Config struct {
 	// bound its own cost (package secrets reads the store at most once a
 	// minute) and not block for long.
 	RefreshSecret func(ctx context.Context) (string, error)
+
+	// OnCall, when set, is told of every HTTP call to WeChat once it is
+	// answered or has failed: the API's name as the Logger names it
+	// ("send", "stable_token", "jscode2session", ...), WeChat's errcode (0
+	// when none), the error (nil on success) and the latency. It is for
+	// metrics: it must be fast and must not block.
+	OnCall func(api string, errcode int, err error, d time.Duration)
 }
 
 // Client calls WeChat's server APIs for one mini program. It is safe for
