@@ -87,7 +87,8 @@ type Report struct {
 	// WrongApp counts sends WeChat refused because their openid is another
 	// app's user (wechattest.Multi.WrongApp); Misrouted counts messages
 	// delivered in the inbox of another app than their user's or their
-	// request's. Both must be 0.
+	// request's, and notifications of an app to an openid that is no user
+	// of it. Both must be 0.
 	WrongApp, Misrouted int
 	StoreOpsPerSend     float64
 	PushesFailed        int
@@ -122,7 +123,7 @@ func (r Report) String() string {
 	for _, id := range slices.Sorted(maps.Keys(r.DeliveredByApp)) {
 		perApp = append(perApp, fmt.Sprintf("%s %d", id, r.DeliveredByApp[id]))
 	}
-	fmt.Fprintf(&b, "  apps %d, delivered per app: %s; sends to another app's openid %d, messages in the wrong app's inbox %d (must be 0)\n",
+	fmt.Fprintf(&b, "  apps %d, delivered per app: %s; sends to another app's openid %d, messages or notifications under the wrong app %d (must be 0)\n",
 		len(r.DeliveredByApp), strings.Join(perApp, ", "), r.WrongApp, r.Misrouted)
 	fmt.Fprintf(&b, "  requests without a recorded final state %d (must be 0)\n", r.WithoutFinalState)
 	fmt.Fprintf(&b, "  ledgers disagreeing with WeChat: %d explained by unknown sends, %d not explained (%d above WeChat, %d below; must be 0)\n",
