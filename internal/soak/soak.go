@@ -3,6 +3,15 @@
 // WeChat's pushes - while WeChat and the store fail, then checks the
 // guarantees of docs/design.md#guarantees against the fake WeChat's truth.
 //
+// The deployment serves three mini programs at once (wxnotify.yaml's apps,
+// each with the same templates, so that only the app scoping keeps them
+// apart), behind one fake WeChat host with one Server per app. Every virtual
+// user belongs to one app, and all its requests go to that app's routes
+// (/v1/apps/<app>/..., /wechat/push/<app>) with that app's own API key. On
+// top of the guarantees, the soak checks that no message was sent under
+// the wrong AppID: none refused by WeChat for being another app's openid,
+// and every message delivered in the inbox of its user's own app.
+//
 // A small run is part of the normal tests; `make soak` runs the full scale.
 package soak
 
@@ -10,6 +19,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,10 +30,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/wxnotify/wxnotify/internal/lockedbuf"
 	"github.com/wxnotify/wxnotify/shared/boot"
@@ -71,12 +82,20 @@ type Report struct {
 	UnexplainedMismatches int
 	LedgerAbove           int // of the unexplained: above WeChat's count
 	TokenFetches          int
-	StoreOpsPerSend       float64
-	PushesFailed          int
-	PushesRedelivered     int // extra copies of answered pushes (WeChat never got the answer)
-	Duration              time.Duration
-	Violations            []string
-	Warnings              []string // what the service logged at warning level or above, requests aside
+	// DeliveredByApp are the messages delivered per app id.
+	DeliveredByApp map[string]int
+	// WrongApp counts sends WeChat refused because their openid is another
+	// app's user (wechattest.Multi.WrongApp); Misrouted counts messages
+	// delivered in the inbox of another app than their user's or their
+	// request's, and notifications of an app to an openid that is no user
+	// of it. Both must be 0.
+	WrongApp, Misrouted int
+	StoreOpsPerSend     float64
+	PushesFailed        int
+	PushesRedelivered   int // extra copies of answered pushes (WeChat never got the answer)
+	Duration            time.Duration
+	Violations          []string
+	Warnings            []string // what the service logged at warning level or above, requests aside
 }
 
 func (r Report) String() string {
@@ -100,6 +119,12 @@ func (r Report) String() string {
 	fmt.Fprintf(&b, "  WeChat send calls %d (%d faults injected), store faults injected %d, pushes never answered success %d, extra push copies %d\n",
 		r.WeChatCalls, r.WeChatFaults, r.StoreFaults, r.PushesFailed, r.PushesRedelivered)
 	fmt.Fprintf(&b, "  messages delivered %d; duplicates delivered %d (must be 0)\n", r.Delivered, r.DuplicatesDelivered)
+	var perApp []string
+	for _, id := range slices.Sorted(maps.Keys(r.DeliveredByApp)) {
+		perApp = append(perApp, fmt.Sprintf("%s %d", id, r.DeliveredByApp[id]))
+	}
+	fmt.Fprintf(&b, "  apps %d, delivered per app: %s; sends to another app's openid %d, messages or notifications under the wrong app %d (must be 0)\n",
+		len(r.DeliveredByApp), strings.Join(perApp, ", "), r.WrongApp, r.Misrouted)
 	fmt.Fprintf(&b, "  requests without a recorded final state %d (must be 0)\n", r.WithoutFinalState)
 	fmt.Fprintf(&b, "  ledgers disagreeing with WeChat: %d explained by unknown sends, %d not explained (%d above WeChat, %d below; must be 0)\n",
 		len(r.LedgerMismatches), r.UnexplainedMismatches, r.LedgerAbove, r.UnexplainedMismatches-r.LedgerAbove)
@@ -132,8 +157,11 @@ func (r Report) String() string {
 const (
 	leadTmpl = "muj-uJ6qNrFpdYZgnSCT5fTWvI9XTV2n3sdwUBRSCR4"
 	regTmpl  = "zun-LzcQyW-edafCVvzPkK4de2Rllr1fFpw2A_x0oXE"
-	appID    = "wxsoak0000000000"
 )
+
+// soakApps are the mini programs of the soak's deployment, by app id and
+// AppID.
+var soakApps = [][2]string{{"sales", "wxsoak00000000a1"}, {"service", "wxsoak00000000b2"}, {"partner", "wxsoak00000000c3"}}
 
 // clock is real time plus an offset: the quiet phase moves it past the
 // windows after which the sweeps act.
@@ -157,13 +185,13 @@ func (c *clock) advance(d time.Duration) {
 type system struct {
 	cfg      Config
 	clock    clock
-	fake     *wechattest.Server
+	multi    *wechattest.Multi
+	apps     []*app
 	faulty   *storetest.Faulty
 	trace    *traceStore
 	counting *storetest.Counting
 	parts    *boot.Parts
 	srv      *httptest.Server
-	key      string
 	http     *http.Client
 
 	warnings lockedbuf.Buffer
@@ -171,23 +199,47 @@ type system struct {
 	mu      sync.Mutex
 	rng     *rand.Rand
 	users   []*user
-	ids     map[string]bool     // notification ids answered
-	batchTo map[string][]string // batch id -> recipients' openids
-	markers map[string]int      // marker -> how many requests may deliver it (1)
+	bound   []*user               // the users with a userId
+	owner   map[string]*app       // openid -> its user's app
+	ids     map[string]*app       // notification ids answered -> the app asked
+	batchTo map[string]*batchSent // batch id -> its app and recipients
+	markers map[string]*app       // marker -> the app of the one request that may deliver it
 	report  Report
+}
+
+// app is one mini program of the deployment: its fake WeChat, its
+// credentials and API key, its service.
+type app struct {
+	id, appID, key, pushToken, aesKey string
+	fake                              *wechattest.Server
+	service                           *notify.Service
+	users                             []*user
+}
+
+// path is the app's route of a /v1 path.
+func (a *app) path(p string) string { return "/v1/apps/" + a.id + strings.TrimPrefix(p, "/v1") }
+
+type batchSent struct {
+	app     *app
+	openIDs []string
 }
 
 type user struct {
 	name, openID, token, userID string
+	app                         *app
 }
 
 // Run runs one soak and returns its report.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	start := time.Now()
-	s := &system{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 42)), ids: map[string]bool{}, markers: map[string]int{}, batchTo: map[string][]string{},
-		report: Report{FailedBy: map[string]int{}, UnknownBy: map[string]int{}},
+	s := &system{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 42)), ids: map[string]*app{}, markers: map[string]*app{},
+		batchTo: map[string]*batchSent{}, owner: map[string]*app{},
+		report: Report{FailedBy: map[string]int{}, UnknownBy: map[string]int{}, DeliveredByApp: map[string]int{}},
 		http:   &http.Client{Timeout: 60 * time.Second}}
 	if err := s.start(); err != nil {
+		if s.multi != nil {
+			s.stop()
+		}
 		return Report{}, err
 	}
 	defer s.stop()
@@ -201,7 +253,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	wg.Go(func() { s.batches(ctx) })
 	wg.Go(func() {
 		time.Sleep(200 * time.Millisecond)
-		s.fake.InvalidateTokens() // mid-run: every instance must recover with one fetch
+		for _, a := range s.apps {
+			a.fake.InvalidateTokens() // mid-run: every instance must recover with one fetch
+		}
 	})
 	done := make(chan struct{})
 	var redelivery sync.WaitGroup
@@ -220,13 +274,37 @@ func (s *system) start() error {
 	if err != nil {
 		return err
 	}
-	s.fake = wechattest.NewServer(wechattest.Options{AppID: appID, Templates: sandbox.Templates(example)})
-	s.key = "soak-api-key-0123456789"
-	env := map[string]string{"WXN_WECHAT_APPID": appID, "WXN_WECHAT_SECRET": s.fake.Secret(), "WXN_WECHAT_API_BASE": s.fake.URL(),
-		"WXN_WECHAT_PUSH_TOKEN": "soaktoken", "WXN_WECHAT_PUSH_AES_KEY": boot.RandomAESKey(),
-		"WXN_SESSION_SECRET": strings.Repeat("k", 32), "WXN_API_KEYS": s.key,
+	env := map[string]string{"WXN_SESSION_SECRET": strings.Repeat("k", 32),
 		"WXN_BATCH_RATE": "5000", "WXN_BATCH_WORKERS": "16", "WXN_BATCH_PAGE_SIZE": "50"}
-	cfg, err := config.FromEnv(func(k string) string { return env[k] }, true)
+	var file config.File
+	var servers []*wechattest.Server
+	for _, sa := range soakApps {
+		a := &app{id: sa[0], appID: sa[1], key: "soak-api-key-" + sa[0] + "-0123456789", pushToken: "soaktoken-" + sa[0], aesKey: boot.RandomAESKey()}
+		a.fake = wechattest.NewServer(wechattest.Options{AppID: a.appID, Templates: sandbox.Templates(example)})
+		servers = append(servers, a.fake)
+		s.apps = append(s.apps, a)
+		file.Apps = append(file.Apps, config.AppSpec{ID: a.id, AppID: a.appID, Templates: example.Templates, Rules: example.Rules})
+		env[config.AppVariable(a.id, "WXN_WECHAT_SECRET")] = a.fake.Secret()
+		env[config.AppVariable(a.id, "WXN_WECHAT_PUSH_TOKEN")] = a.pushToken
+		env[config.AppVariable(a.id, "WXN_WECHAT_PUSH_AES_KEY")] = a.aesKey
+		env[config.AppVariable(a.id, "WXN_API_KEYS")] = a.key
+	}
+	if s.multi, err = wechattest.NewMultiServer(servers...); err != nil {
+		for _, f := range servers {
+			f.Close()
+		}
+		return err
+	}
+	env["WXN_WECHAT_API_BASE"] = s.multi.URL()
+	raw, err := yaml.Marshal(file)
+	if err != nil {
+		return err
+	}
+	env["WXN_CONFIG"] = filepath.Join(s.cfg.Dir, "wxnotify.yaml")
+	if err := os.WriteFile(env["WXN_CONFIG"], raw, 0o600); err != nil {
+		return err
+	}
+	cfg, err := config.FromEnv(func(k string) string { return env[k] }, false)
 	if err != nil {
 		return err
 	}
@@ -255,14 +333,28 @@ func (s *system) start() error {
 		return err
 	}
 	s.srv = httptest.NewServer(s.parts.API.NewMux(httpapi.AllGroups...))
-	return s.fake.SetPush(wechattest.PushConfig{URL: s.srv.URL + "/wechat/push", Token: "soaktoken",
-		EncodingAESKey: env["WXN_WECHAT_PUSH_AES_KEY"], JSON: s.cfg.Seed%2 == 0, Mode: wechattest.Safe, RetryDelay: 5 * time.Millisecond})
+	for _, a := range s.apps {
+		pa := s.parts.App(a.id)
+		if pa == nil || pa.Service.AppID() != a.appID {
+			return fmt.Errorf("soak: the deployment has no app %s of AppID %s", a.id, a.appID)
+		}
+		a.service = pa.Service
+		if err := a.fake.SetPush(wechattest.PushConfig{URL: s.srv.URL + "/wechat/push/" + a.id, Token: a.pushToken,
+			EncodingAESKey: a.aesKey, JSON: s.cfg.Seed%2 == 0, Mode: wechattest.Safe, RetryDelay: 5 * time.Millisecond}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *system) stop() {
-	s.srv.Close()
-	s.fake.Close()
-	_ = s.parts.Close()
+	if s.srv != nil {
+		s.srv.Close()
+	}
+	s.multi.Close()
+	if s.parts != nil {
+		_ = s.parts.Close()
+	}
 }
 
 func (s *system) intn(n int) int {
@@ -319,21 +411,27 @@ func (s *system) retrying(ctx context.Context, method, path, auth string, body a
 	return a
 }
 
-// setUp logs users in, binds half of them to userIds and has them accept
-// templates a few times (WeChat pushes the popup events, the mini program
-// reports the results).
+// setUp logs users in, each in one app in turn, binds half of each app's
+// users to userIds (the same userIds in every app: only the app tells their
+// users apart) and has them accept templates a few times (WeChat pushes the
+// popup events, the mini program reports the results).
 func (s *system) setUp(ctx context.Context) {
 	for i := range s.cfg.Users {
-		u := &user{name: fmt.Sprintf("soak-user-%04d", i)}
-		if i%2 == 0 {
-			u.userID = fmt.Sprintf("sales-%04d", i)
-			a := s.retrying(ctx, "POST", "/v1/bindings", s.key, map[string]string{"userId": u.userID, "code": s.fake.Login(u.name)})
-			u.token, u.openID = a.str("token"), a.str("openid")
+		a := s.apps[i%len(s.apps)]
+		k := i / len(s.apps) // the user's place in its app
+		u := &user{name: fmt.Sprintf("soak-user-%04d", i), app: a}
+		if k%2 == 0 {
+			u.userID = fmt.Sprintf("sales-%04d", k)
+			r := s.retrying(ctx, "POST", a.path("/v1/bindings"), a.key, map[string]string{"userId": u.userID, "code": a.fake.Login(u.name)})
+			u.token, u.openID = r.str("token"), r.str("openid")
+			s.bound = append(s.bound, u)
 		} else {
-			a := s.retrying(ctx, "POST", "/v1/session", "", map[string]string{"code": s.fake.Login(u.name)})
-			u.token, u.openID = a.str("token"), a.str("openid")
+			r := s.retrying(ctx, "POST", a.path("/v1/session"), "", map[string]string{"code": a.fake.Login(u.name)})
+			u.token, u.openID = r.str("token"), r.str("openid")
 		}
 		s.users = append(s.users, u)
+		a.users = append(a.users, u)
+		s.owner[u.openID] = a
 		for range 1 + i%4 {
 			s.popup(ctx, u, "accept")
 		}
@@ -343,47 +441,50 @@ func (s *system) setUp(ctx context.Context) {
 // popup is the user answering a subscribe popup for the lead template, and
 // the mini program reporting it.
 func (s *system) popup(ctx context.Context, u *user, status string) {
-	res, err := s.fake.Subscribe(u.openID, map[string]string{leadTmpl: status})
+	res, err := u.app.fake.Subscribe(u.openID, map[string]string{leadTmpl: status})
 	if err != nil {
 		return
 	}
 	// Retried with the same key, as the client kit does.
-	s.retrying(ctx, "POST", "/v1/consents", u.token, map[string]any{"result": res}, "Idempotency-Key", "rpt-"+s.marker())
+	s.retrying(ctx, "POST", u.app.path("/v1/consents"), u.token, map[string]any{"result": res}, "Idempotency-Key", "rpt-"+s.marker(u.app))
 }
 
 func (s *system) injectFaults() {
 	s.faulty.SetRate(s.cfg.StoreFaults, s.cfg.LostReplies, 2*time.Millisecond)
-	// WeChat: 30% of sends fail in every way WeChat and networks fail.
+	// WeChat: 30% of sends fail in every way WeChat and networks fail,
+	// spread over the apps.
 	kinds := []wechattest.Fault{
 		{Errcode: -1}, {Errcode: 45009}, {Errcode: 43108}, {HTTPStatus: 502}, {HTTPStatus: 503},
 		{Latency: 80 * time.Millisecond, Errcode: -1}, {Drop: wechattest.DropBeforeRead}, {Drop: wechattest.DropAfterRead},
 	}
 	total := int(float64(s.cfg.Notifications) * 1.5 * s.cfg.WeChatFaults)
 	for i := range total {
-		f := kinds[i%len(kinds)]
+		f := kinds[(i/len(s.apps))%len(kinds)]
 		f.API, f.Count = wechattest.APISend, 1
-		_ = s.fake.Inject(f)
+		_ = s.apps[i%len(s.apps)].fake.Inject(f)
 	}
 	s.report.WeChatFaults = total
 }
 
-func (s *system) marker() string {
+// marker returns a fresh marker, which only a request of app a may deliver.
+func (s *system) marker(a *app) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := fmt.Sprintf("S%06d", len(s.markers))
-	s.markers[m] = 1
+	s.markers[m] = a
 	return m
 }
 
-func (s *system) record(a answer) {
-	if id := a.str("id"); id != "" {
+// record notes the notification of an answer of app a.
+func (s *system) record(r answer, a *app) {
+	if id := r.str("id"); id != "" {
 		s.mu.Lock()
-		s.ids[id] = true
+		s.ids[id] = a
 		s.mu.Unlock()
 	}
 }
 
-// apiSends is the CRM: sends with and without idempotency keys.
+// apiSends is each app's CRM: sends with and without idempotency keys.
 func (s *system) apiSends(ctx context.Context) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
@@ -392,22 +493,23 @@ func (s *system) apiSends(ctx context.Context) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			u := s.users[s.intn(len(s.users))]
-			m := s.marker()
+			a := u.app
+			m := s.marker(a)
 			to := map[string]string{"openid": u.openID}
 			if u.userID != "" && i%3 == 0 {
 				to = map[string]string{"userId": u.userID}
 			}
 			body := map[string]any{"to": to, "template": "lead_assigned",
 				"data": map[string]string{"thing1": "Soak Ltd", "character_string2": m, "time3": "09:30", "thing4": "soak"}}
+			path := a.path("/v1/notifications")
 			if i%4 != 0 {
 				body["idempotencyKey"] = "soak-" + m
-				a := s.retrying(ctx, "POST", "/v1/notifications", s.key, body)
-				s.record(a)
+				s.record(s.retrying(ctx, "POST", path, a.key, body), a)
 				if i%7 == 0 { // the CRM's own retry after it got its answer
-					s.record(s.retrying(ctx, "POST", "/v1/notifications", s.key, body))
+					s.record(s.retrying(ctx, "POST", path, a.key, body), a)
 				}
 			} else {
-				s.record(s.call(ctx, "POST", "/v1/notifications", s.key, body)) // no key: never retried
+				s.record(s.call(ctx, "POST", path, a.key, body), a) // no key: never retried
 			}
 			s.mu.Lock()
 			s.report.Requested++
@@ -417,15 +519,16 @@ func (s *system) apiSends(ctx context.Context) {
 	wg.Wait()
 }
 
-// leadEvents is the lead system: events delivered at least once -
+// leadEvents is each app's lead system: events delivered at least once -
 // duplicates, concurrently, out of order.
 func (s *system) leadEvents(ctx context.Context) {
 	n := s.cfg.Notifications / 5
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i := range n {
-		u := s.users[2*s.intn((len(s.users)+1)/2)] // bound users
-		m := s.marker()
+		u := s.bound[s.intn(len(s.bound))]
+		a := u.app
+		m := s.marker(a)
 		ev := map[string]any{"id": "soak-evt-" + m, "type": "lead.assigned", "occurredAt": "2026-11-21T09:30:00Z",
 			"data": map[string]any{"lead": map[string]any{"id": m, "name": "Lead " + m}, "assignee": map[string]any{"userId": u.userID}}}
 		copies := 1 + i%3
@@ -437,12 +540,12 @@ func (s *system) leadEvents(ctx context.Context) {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				a := s.retrying(ctx, "POST", "/v1/events", s.key, ev)
-				if list, ok := a.body["notifications"].([]any); ok {
+				r := s.retrying(ctx, "POST", a.path("/v1/events"), a.key, ev)
+				if list, ok := r.body["notifications"].([]any); ok {
 					for _, x := range list {
 						if id, _ := x.(map[string]any)["id"].(string); id != "" {
 							s.mu.Lock()
-							s.ids[id] = true
+							s.ids[id] = a
 							s.mu.Unlock()
 						}
 					}
@@ -459,95 +562,125 @@ func (s *system) userChurn(ctx context.Context) {
 		u := s.users[s.intn(len(s.users))]
 		switch {
 		case i%5 == 0:
-			_ = s.fake.Unsubscribe(u.openID, leadTmpl)
+			_ = u.app.fake.Unsubscribe(u.openID, leadTmpl)
 		default:
 			s.popup(ctx, u, "accept")
 		}
 	}
 }
 
-// batches creates a few batches and ticks them with runs killed at random.
+// batches creates a few batches in every app and ticks them with runs
+// killed at random.
 func (s *system) batches(ctx context.Context) {
 	for b := range 3 {
-		var recipients []map[string]any
-		for i, u := range s.users {
-			if (i+b)%3 == 0 {
-				continue
-			}
-			recipients = append(recipients, map[string]any{"openid": u.openID, "data": map[string]string{"character_string2": fmt.Sprintf("B%d-%s", b, u.openID[:8])}})
-		}
-		s.mu.Lock()
-		for _, r := range recipients {
-			s.markers[r["data"].(map[string]string)["character_string2"]] = 1
-		}
-		s.report.BatchRecipients += len(recipients)
-		s.mu.Unlock()
-		a := s.retrying(ctx, "POST", "/v1/batches", s.key, map[string]any{"template": "lead_assigned", "recipients": recipients,
-			"data": map[string]string{"thing1": "Digest", "time3": "09:30", "thing4": "batch"}, "idempotencyKey": fmt.Sprintf("soak-batch-%d", b)})
-		if id := a.str("id"); id != "" {
-			s.mu.Lock()
-			for _, r := range recipients {
-				s.batchTo[id] = append(s.batchTo[id], r["openid"].(string))
-			}
-			s.mu.Unlock()
+		for _, a := range s.apps {
+			s.batch(ctx, a, b)
 		}
 	}
-	// Ticks killed at random points: their context ends mid-run.
+	// Ticks killed at random points: their context ends mid-run. The apps
+	// run at once, as the batch function's tick runs them.
 	for range 40 {
 		tctx, cancel := context.WithTimeout(ctx, time.Duration(5+s.intn(60))*time.Millisecond)
-		_ = s.parts.Service.RunBatches(tctx, s.clock.Now().Add(time.Minute))
+		var wg sync.WaitGroup
+		for _, a := range s.apps {
+			wg.Go(func() { _ = a.service.RunBatches(tctx, s.clock.Now().Add(time.Minute)) })
+		}
+		wg.Wait()
 		cancel()
+	}
+}
+
+// batch creates app a's batch number b, to two thirds of its users.
+func (s *system) batch(ctx context.Context, a *app, b int) {
+	var recipients []map[string]any
+	for i, u := range a.users {
+		if (i+b)%3 == 0 {
+			continue
+		}
+		recipients = append(recipients, map[string]any{"openid": u.openID, "data": map[string]string{"character_string2": fmt.Sprintf("B%d-%s", b, u.openID[:8])}})
+	}
+	s.mu.Lock()
+	for _, r := range recipients {
+		s.markers[r["data"].(map[string]string)["character_string2"]] = a
+	}
+	s.report.BatchRecipients += len(recipients)
+	s.mu.Unlock()
+	r := s.retrying(ctx, "POST", a.path("/v1/batches"), a.key, map[string]any{"template": "lead_assigned", "recipients": recipients,
+		"data": map[string]string{"thing1": "Digest", "time3": "09:30", "thing4": "batch"}, "idempotencyKey": fmt.Sprintf("soak-batch-%s-%d", a.id, b)})
+	if id := r.str("id"); id != "" {
+		sent := &batchSent{app: a}
+		for _, r := range recipients {
+			sent.openIDs = append(sent.openIDs, r["openid"].(string))
+		}
+		s.mu.Lock()
+		s.batchTo[id] = sent
+		s.mu.Unlock()
 	}
 }
 
 // redeliverPushes is WeChat not getting our answers: a fifth of the pushes
 // it made are posted again, one to three more times, with the same
-// parameters, while the run goes on.
+// parameters, to the app's push route, while the run goes on.
 func (s *system) redeliverPushes(ctx context.Context, done <-chan struct{}) {
-	seen := 0
+	seen := make([]int, len(s.apps))
 	for {
 		select {
 		case <-done:
 			return
 		case <-time.After(50 * time.Millisecond):
 		}
-		pushes := s.fake.Pushes()
-		for _, p := range pushes[seen:] {
-			if p.Query == nil || s.intn(5) != 0 {
-				continue
-			}
-			for range 1 + s.intn(3) {
-				req, err := http.NewRequestWithContext(ctx, "POST", s.srv.URL+"/wechat/push?"+p.Query.Encode(), bytes.NewReader(p.Body))
-				if err != nil {
+		for i, a := range s.apps {
+			pushes := a.fake.Pushes()
+			for _, p := range pushes[seen[i]:] {
+				if p.Query == nil || s.intn(5) != 0 {
 					continue
 				}
-				if resp, err := s.http.Do(req); err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					_ = resp.Body.Close()
+				for range 1 + s.intn(3) {
+					s.repost(ctx, a, p)
 				}
-				s.mu.Lock()
-				s.report.PushesRedelivered++
-				s.mu.Unlock()
 			}
+			seen[i] = len(pushes)
 		}
-		seen = len(pushes)
 	}
+}
+
+// repost posts push p of app a again.
+func (s *system) repost(ctx context.Context, a *app, p wechattest.PushRecord) {
+	req, err := http.NewRequestWithContext(ctx, "POST", s.srv.URL+"/wechat/push/"+a.id+"?"+p.Query.Encode(), bytes.NewReader(p.Body))
+	if err != nil {
+		return
+	}
+	if resp, err := s.http.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	s.mu.Lock()
+	s.report.PushesRedelivered++
+	s.mu.Unlock()
 }
 
 // quiesce stops the faults and lets everything settle: pushes delivered,
 // batches finished, retryable failures retried by their clients.
 func (s *system) quiesce(ctx context.Context) {
-	s.fake.ClearFaults()
+	for _, a := range s.apps {
+		a.fake.ClearFaults()
+	}
 	s.faulty.SetRate(0, 0, 0)
-	s.fake.WaitPushes()
+	for _, a := range s.apps {
+		a.fake.WaitPushes()
+	}
 	for range 200 {
-		if err := s.parts.Service.RunBatches(ctx, s.clock.Now().Add(time.Minute)); err == nil && s.batchesDone(ctx) {
+		var errs []error
+		for _, a := range s.apps {
+			errs = append(errs, a.service.RunBatches(ctx, s.clock.Now().Add(time.Minute)))
+		}
+		if errors.Join(errs...) == nil && s.batchesDone(ctx) {
 			break
 		}
 	}
 	// An hour later (on the service's clock): sends whose sent event never
 	// came are closed as not delivered, reports WeChat never confirmed are
-	// withdrawn - the batch function's tick does both.
+	// withdrawn - the batch function's tick does both, for every app.
 	s.clock.advance(time.Hour)
 	tick := boot.Tick(s.parts)
 	for range 20 {
@@ -556,16 +689,24 @@ func (s *system) quiesce(ctx context.Context) {
 		}
 	}
 	// Each tick settles at most a thousand: the schedule's next ticks do the rest.
-	for range 100 {
-		if n, err := s.parts.Service.SweepUnknown(ctx); err == nil && n == 0 {
-			break
+	for _, a := range s.apps {
+		for range 100 {
+			if n, err := a.service.SweepUnknown(ctx); err == nil && n == 0 {
+				break
+			}
 		}
 	}
 }
 
+// batchesDone reports whether no app has a batch due.
 func (s *system) batchesDone(ctx context.Context) bool {
-	page, err := s.parts.Store.Query(ctx, store.Query{Partition: "batdue|" + appID, Limit: 10})
-	return err == nil && len(page.Items) == 0
+	for _, a := range s.apps {
+		page, err := s.parts.Store.Query(ctx, store.Query{Partition: "batdue|" + a.appID, Limit: 10})
+		if err != nil || len(page.Items) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // count adds an answered notification to the report.
@@ -605,39 +746,30 @@ func (s *system) countUnknown(n notify.Notification, unknown map[string][]string
 // check compares everything with WeChat's truth.
 func (s *system) check(ctx context.Context) {
 	r := &s.report
-	// Every message is one marker; a marker delivered twice is a duplicate.
-	seen := map[string]int{}
-	for _, m := range s.fake.AllMessages() {
-		seen[m.Data["character_string2"]]++
-	}
-	r.Delivered = len(s.fake.AllMessages())
-	for m, n := range seen {
-		if n > 1 {
-			r.DuplicatesDelivered += n - 1
-			r.Violations = append(r.Violations, fmt.Sprintf("marker %s delivered %d times", m, n))
-		}
-	}
+	s.checkMessages()
 	// Every notification answered has a final state.
-	ids := make([]string, 0, len(s.ids))
-	for id := range s.ids {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(s.ids))
 	unknown := map[string][]string{} // openid -> its unknown notifications, with their reason
 	for _, id := range ids {
-		n, err := s.parts.Service.Notification(ctx, id)
+		a := s.ids[id]
+		n, err := a.service.Notification(ctx, id)
 		if err != nil {
 			r.WithoutFinalState++
-			r.Violations = append(r.Violations, fmt.Sprintf("notification %s: %v", id, err))
+			r.Violations = append(r.Violations, fmt.Sprintf("notification %s of %s: %v", id, a.id, err))
 			continue
+		}
+		if n.OpenID != "" && s.owner[n.OpenID] != a {
+			r.Misrouted++
+			r.Violations = append(r.Violations, fmt.Sprintf("notification %s of %s is to %s, no user of it", id, a.id, n.OpenID))
 		}
 		s.count(n, unknown)
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.batchTo)) {
-		for _, openID := range s.batchTo[id] {
-			n, err := s.parts.Service.BatchNotification(ctx, id, notify.Recipient{OpenID: openID})
+		b := s.batchTo[id]
+		for _, openID := range b.openIDs {
+			n, err := b.app.service.BatchNotification(ctx, id, notify.Recipient{OpenID: openID})
 			if err != nil {
-				r.Violations = append(r.Violations, fmt.Sprintf("batch %s recipient %s: %v", id, openID[:8], err))
+				r.Violations = append(r.Violations, fmt.Sprintf("batch %s of %s recipient %s: %v", id, b.app.id, openID[:8], err))
 				continue
 			}
 			if n.Status == notify.StatusUnknown {
@@ -645,49 +777,17 @@ func (s *system) check(ctx context.Context) {
 			}
 		}
 	}
-	// The ledger of every user against WeChat's truth.
-	for _, u := range s.users {
-		cs, err := s.parts.Service.Consents(ctx, u.openID)
-		if err != nil {
-			r.Violations = append(r.Violations, fmt.Sprintf("consents of %s: %v", u.name, err))
-			continue
+	s.checkLedgers(ctx, unknown)
+	for _, a := range s.apps {
+		for _, p := range a.fake.Pushes() {
+			if !p.Delivered {
+				r.PushesFailed++
+			}
 		}
-		for _, c := range cs {
-			if c.Template.ID != leadTmpl {
-				continue
-			}
-			truth := s.fake.Credits(u.openID, leadTmpl)
-			if int(c.Credits) == truth {
-				continue
-			}
-			// Each unknown send left may have been delivered or not: the
-			// ledger (which counts it spent) may be that many below WeChat.
-			if causes := unknown[u.openID]; int(c.Credits) < truth && truth-int(c.Credits) <= len(causes) {
-				r.LedgerMismatches = append(r.LedgerMismatches, fmt.Sprintf("%s: ledger %d, WeChat %d: unknown %s", u.name, c.Credits, truth, strings.Join(causes, ", ")))
-				if s.trace != nil && len(r.LedgerMismatches) <= 4 {
-					s.debugUser(ctx, u)
-				}
-				continue
-			}
-			r.UnexplainedMismatches++
-			if int(c.Credits) > truth {
-				r.LedgerAbove++
-			}
-			r.Unexplained = append(r.Unexplained, fmt.Sprintf("%s: ledger %d credits, WeChat %d", u.name, c.Credits, truth))
-			if s.trace != nil && r.UnexplainedMismatches <= 4 {
-				s.debugUser(ctx, u)
-			}
-			r.Violations = append(r.Violations, fmt.Sprintf("ledger of %s: %d credits, WeChat %d, not explained by an unknown send", u.name, c.Credits, truth))
-		}
+		r.WeChatCalls += a.fake.Calls(wechattest.APISend)
+		r.TokenFetches += a.fake.Calls(wechattest.APIStableToken)
 	}
-	for _, p := range s.fake.Pushes() {
-		if !p.Delivered {
-			r.PushesFailed++
-		}
-	}
-	r.WeChatCalls = s.fake.Calls(wechattest.APISend)
 	r.StoreFaults = s.faulty.Faults()
-	r.TokenFetches = s.fake.Calls(wechattest.APIStableToken)
 	if r.Requested > 0 {
 		r.StoreOpsPerSend = float64(s.counting.Total()) / float64(r.Requested+r.EventsPosted+r.BatchRecipients)
 	}
@@ -699,46 +799,127 @@ func (s *system) check(ctx context.Context) {
 	}
 }
 
+// checkMessages counts the messages every app's WeChat delivered: each
+// marker at most once, each message in the inbox of the app of its user
+// and of the request that carried its marker, and no send refused for
+// being to another app's openid.
+func (s *system) checkMessages() {
+	r := &s.report
+	seen := map[string]int{}
+	for _, a := range s.apps {
+		msgs := a.fake.AllMessages()
+		r.Delivered += len(msgs)
+		r.DeliveredByApp[a.id] = len(msgs)
+		for _, m := range msgs {
+			marker := m.Data["character_string2"]
+			seen[marker]++
+			if owner, from := s.owner[m.OpenID], s.markers[marker]; owner != a || from != a {
+				r.Misrouted++
+				r.Violations = append(r.Violations, fmt.Sprintf("message %s delivered in %s's inbox: its user's app %s, its request's app %s",
+					marker, a.id, appName(owner), appName(from)))
+			}
+		}
+	}
+	for m, n := range seen {
+		if n > 1 {
+			r.DuplicatesDelivered += n - 1
+			r.Violations = append(r.Violations, fmt.Sprintf("marker %s delivered %d times", m, n))
+		}
+	}
+	if r.WrongApp = s.multi.WrongApp(); r.WrongApp != 0 {
+		r.Violations = append(r.Violations, fmt.Sprintf("%d sends to another app's openid (WeChat 40003)", r.WrongApp))
+	}
+}
+
+func appName(a *app) string {
+	if a == nil {
+		return "(none)"
+	}
+	return a.id
+}
+
+// checkLedgers compares the ledger of every user, in its app, with its
+// app's WeChat.
+func (s *system) checkLedgers(ctx context.Context, unknown map[string][]string) {
+	r := &s.report
+	for _, u := range s.users {
+		cs, err := u.app.service.Consents(ctx, u.openID)
+		if err != nil {
+			r.Violations = append(r.Violations, fmt.Sprintf("consents of %s: %v", u.name, err))
+			continue
+		}
+		for _, c := range cs {
+			if c.Template.ID != leadTmpl {
+				continue
+			}
+			truth := u.app.fake.Credits(u.openID, leadTmpl)
+			if int(c.Credits) == truth {
+				continue
+			}
+			// Each unknown send left may have been delivered or not: the
+			// ledger (which counts it spent) may be that many below WeChat.
+			if causes := unknown[u.openID]; int(c.Credits) < truth && truth-int(c.Credits) <= len(causes) {
+				r.LedgerMismatches = append(r.LedgerMismatches, fmt.Sprintf("%s (%s): ledger %d, WeChat %d: unknown %s", u.name, u.app.id, c.Credits, truth, strings.Join(causes, ", ")))
+				if s.trace != nil && len(r.LedgerMismatches) <= 4 {
+					s.debugUser(ctx, u)
+				}
+				continue
+			}
+			r.UnexplainedMismatches++
+			if int(c.Credits) > truth {
+				r.LedgerAbove++
+			}
+			r.Unexplained = append(r.Unexplained, fmt.Sprintf("%s (%s): ledger %d credits, WeChat %d", u.name, u.app.id, c.Credits, truth))
+			if s.trace != nil && r.UnexplainedMismatches <= 4 {
+				s.debugUser(ctx, u)
+			}
+			r.Violations = append(r.Violations, fmt.Sprintf("ledger of %s (%s): %d credits, WeChat %d, not explained by an unknown send", u.name, u.app.id, c.Credits, truth))
+		}
+	}
+}
+
 // debugUser prints what happened to a user whose ledger disagrees with
 // WeChat (SOAK_DEBUG=1): WeChat's messages and pushes, the store writes to
 // the user's ledger and pairing balance, and the user's notifications.
 func (s *system) debugUser(ctx context.Context, u *user) {
-	fmt.Printf("=== %s %s userId %s\n", u.name, u.openID, u.userID)
-	for _, l := range s.trace.log["u|"+appID+"|"+u.openID] {
+	a := u.app
+	fmt.Printf("=== %s %s app %s userId %s\n", u.name, u.openID, a.id, u.userID)
+	for _, l := range s.trace.log["u|"+a.appID+"|"+u.openID] {
 		fmt.Println("  store", l)
 	}
-	for _, m := range s.fake.Messages(u.openID) {
+	for _, m := range a.fake.Messages(u.openID) {
 		fmt.Printf("  wechat msg %d at %s %s\n", m.MsgID, m.SentAt.Format("15:04:05.000"), m.Data["character_string2"])
 	}
-	for _, p := range s.fake.Pushes() {
+	for _, p := range a.fake.Pushes() {
 		if p.Event.FromUserName != u.openID {
 			continue
 		}
 		fmt.Printf("  push %s t=%d items=%+v delivered=%v attempts=%d\n", p.Event.Event, p.Event.CreateTime, p.Event.Items, p.Delivered, len(p.Attempts))
 	}
 	var ids []string
-	for id := range s.ids {
-		ids = append(ids, id)
-	}
-	for bid, tos := range s.batchTo {
-		for _, o := range tos {
-			if o == u.openID {
-				n, _ := s.parts.Service.BatchNotification(ctx, bid, notify.Recipient{OpenID: o})
-				ids = append(ids, n.ID)
-			}
+	for id, of := range s.ids {
+		if of == a {
+			ids = append(ids, id)
 		}
 	}
+	for bid, b := range s.batchTo {
+		if b.app != a || !slices.Contains(b.openIDs, u.openID) {
+			continue
+		}
+		n, _ := a.service.BatchNotification(ctx, bid, notify.Recipient{OpenID: u.openID})
+		ids = append(ids, n.ID)
+	}
 	for _, id := range ids {
-		n, err := s.parts.Service.Notification(ctx, id)
+		n, err := a.service.Notification(ctx, id)
 		if err != nil || n.OpenID != u.openID {
 			continue
 		}
 		fmt.Printf("  ntf %s %s %s/%s msgid=%s created %s updated %s attempts %d data %s\n", n.ID, n.Source, n.Status, n.Reason, n.WeChat.MsgID, n.CreatedAt.Format("15:04:05.000"), n.UpdatedAt.Format("15:04:05.000"), n.Attempts, n.Data["character_string2"])
 	}
-	if it, err := s.parts.Store.Get(ctx, store.Key{Partition: "u|" + appID + "|" + u.openID, Sort: "unk|" + leadTmpl}); err == nil {
+	if it, err := s.parts.Store.Get(ctx, store.Key{Partition: "u|" + a.appID + "|" + u.openID, Sort: "unk|" + leadTmpl}); err == nil {
 		fmt.Printf("  sent log %s\n", it.Value)
 	}
-	due, _ := s.parts.Store.Query(ctx, store.Query{Partition: "unkdue|" + appID, Limit: 1000})
+	due, _ := s.parts.Store.Query(ctx, store.Query{Partition: "unkdue|" + a.appID, Limit: 1000})
 	for _, it := range due.Items {
 		if strings.Contains(string(it.Value), u.openID) {
 			fmt.Printf("  unknown due %s\n", it.Key.Sort)
