@@ -17,14 +17,7 @@ import (
 // credit; with --push off the demo reports the popup as the mini program
 // does.
 func TestPrintedDemo(t *testing.T) {
-	for _, tool := range []string{"bash", "curl", "sed"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is needed to run the printed demo: %v", tool, err)
-			}
-			t.Skipf("%s not installed: %v", tool, err)
-		}
-	}
+	needDemoTools(t)
 	for _, push := range []string{"on", "off"} {
 		t.Run("Push"+strings.ToUpper(push[:1])+push[1:], func(t *testing.T) {
 			e := newEnvPush(t, push)
@@ -89,5 +82,19 @@ func TestMiniprogramKitAgainstDevServer(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "# fail 0") || strings.Contains(string(out), "# pass 0") || !strings.Contains(string(out), "# skipped 0") {
 		t.Fatalf("integration tests did not all run and pass:\n%s", out)
+	}
+}
+
+// needDemoTools skips t, or fails it under CI, without the tools a
+// printed demo runs with.
+func needDemoTools(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"bash", "curl", "sed"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is needed to run the printed demo: %v", tool, err)
+			}
+			t.Skipf("%s not installed: %v", tool, err)
+		}
 	}
 }

@@ -263,14 +263,7 @@ func TestDevAppsPushOff(t *testing.T) {
 // message arriving in its app's fake. The banner lists each app with its
 // AppID and push URL.
 func TestPrintedDemoApps(t *testing.T) {
-	for _, tool := range []string{"bash", "curl", "sed"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is needed to run the printed demo: %v", tool, err)
-			}
-			t.Skipf("%s not installed: %v", tool, err)
-		}
-	}
+	needDemoTools(t)
 	for _, push := range []string{"on", "off"} {
 		t.Run("Push"+strings.ToUpper(push[:1])+push[1:], func(t *testing.T) {
 			e := newAppsEnv(t, push)
