@@ -190,3 +190,90 @@ func TestObserverReportWithdrawn(t *testing.T) {
 		t.Fatalf("withdrawn change: %+v", c)
 	}
 }
+
+// An unknown send settled with WeChat's sent event reports sent, with no
+// credit given back; the sent event reports a changed push, its
+// redelivery an unchanged one.
+func TestObserverUnknownSettledWithSentEvent(t *testing.T) {
+	svc, clock, _ := newUnknownRig(t)
+	rec := &Recorder{}
+	svc.observe = rec
+	ctx := context.Background()
+	const openID = "oSent"
+	if _, err := svc.st.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("1"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "x"}})
+	for range 2 {
+		if err := svc.ApplyPush(ctx, sentEvent(openID, clock.Now(), "3395159288267931652")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pushes := rec.Pushes()
+	if len(pushes) != 2 || !pushes[0].Changed || pushes[1].Changed || pushes[0].Event != "subscribe_msg_sent_event" {
+		t.Fatalf("pushes: %+v, want the sent event changed, then unchanged", pushes)
+	}
+	clock.Advance(time.Hour)
+	if settled, err := svc.SweepUnknown(ctx); err != nil || settled != 1 {
+		t.Fatalf("sweep: got %d, %v; want 1", settled, err)
+	}
+	outs := rec.Outcomes()
+	if len(outs) != 2 || outs[0].Status != StatusUnknown || outs[1].Status != StatusSent || outs[1].NotificationID != n.ID ||
+		outs[1].Errcode != 0 || outs[1].Duration != time.Hour {
+		t.Fatalf("outcomes: %+v, want unknown then sent after 1h", outs)
+	}
+	calls, _ := rec.CreditCounts()
+	if calls[CreditTaken] != 1 || calls[CreditGivenBack] != 0 || len(rec.Credits()) != 1 {
+		t.Fatalf("credits: %+v, want one taken", rec.Credits())
+	}
+}
+
+// A lead event's send reports its outcome once, with source event; the
+// event's redelivery reports nothing more.
+func TestObserverLeadEvent(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	catalog, _ := NewCatalog([]Template{{Alias: "lead", ID: "tmpl-lead", Keywords: []Keyword{{Name: "thing1"}}}})
+	rules, err := CompileRules([]RuleSpec{{Name: "r", Event: "lead.assigned", Template: "lead",
+		To: RecipientPaths{OpenID: "data.openid"}, Fields: map[string]FieldSpec{"thing1": {Value: "new lead"}}}}, catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, _ := NewSessions(make([]byte, 32), time.Hour, nil)
+	rec := &Recorder{}
+	svc, err := New(Options{AppID: "wxlead", Store: st, WeChat: &silentWeChat{answers: map[int]int64{1: 7}}, Catalog: catalog,
+		Sessions: sessions, Rules: rules, Observer: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const openID = "oLead"
+	if _, err := st.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("1"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ev := Event{ID: "ev-1", Type: "lead.assigned", Data: map[string]any{"openid": openID}}
+	for range 2 {
+		out, err := svc.HandleEvent(ctx, ev)
+		if err != nil || len(out.Notifications) != 1 || out.Notifications[0].Status != StatusSent {
+			t.Fatalf("event: %+v, %v; want one sent", out, err)
+		}
+	}
+	outs := rec.Outcomes()
+	if len(outs) != 1 || outs[0].Source != FromEvent || outs[0].Status != StatusSent || outs[0].OpenIDHash != HashID(openID) {
+		t.Fatalf("outcomes: %+v, want one sent from the event", outs)
+	}
+	if calls, _ := rec.CreditCounts(); calls[CreditTaken] != 1 || len(rec.Credits()) != 1 {
+		t.Fatalf("credits: %+v, want one taken", rec.Credits())
+	}
+	// An unbound userId: skipped, identified by the userId's hash.
+	if n, err := svc.Send(ctx, SendRequest{To: Recipient{UserID: "u-nobody"}, Template: "lead", Data: map[string]string{"thing1": "x"}}); err != nil || n.Reason != ReasonUnboundUser {
+		t.Fatalf("unbound send: %s/%s, %v", n.Status, n.Reason, err)
+	}
+	outs = rec.Outcomes()
+	if len(outs) != 2 || outs[1].Reason != ReasonUnboundUser || outs[1].UserIDHash != HashID("u-nobody") || outs[1].OpenIDHash != "" {
+		t.Fatalf("outcomes: %+v, want the unbound skip with the userId's hash", outs)
+	}
+}
