@@ -506,6 +506,10 @@ func (s *Service) checkpoint(ctx context.Context, b Batch, ver int64, c pageCoun
 		}
 		err := s.putBatch(ctx, b, ver)
 		if err == nil {
+			// Reported once recorded; a checkpoint whose reply was lost
+			// (an error here) is counted in the batch but not reported.
+			s.observe.BatchProgress(BatchStep{AppID: s.appID, BatchID: b.ID, Sent: c.sent, Skipped: c.skipped,
+				Failed: c.failed, Unknown: c.unknown, Done: b.Status != BatchRunning})
 			if b.Status != BatchRunning {
 				s.dropDue(ctx, b)
 			}

@@ -222,7 +222,7 @@ func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ig
 		if !apply {
 			continue
 		}
-		if err := s.applyChoice(ctx, openID, t, status, SourceReport, +1, op); err != nil {
+		if _, err := s.applyChoice(ctx, openID, t, status, SourceReport, +1, op); err != nil {
 			return ignored, err
 		}
 	}
@@ -269,12 +269,14 @@ const opKeep = time.Hour
 // (the report or the push item), so that applying the same choice again -
 // a retry after a failure or a lost reply, a copy applied concurrently -
 // changes nothing more: every write here is safe to repeat, and an error
-// tells the caller to.
-func (s *Service) applyChoice(ctx context.Context, openID string, t Template, status string, src Source, side int64, op string) error {
+// tells the caller to. It reports whether a credit was granted (reported
+// to the observer: again when a repeat follows an error, since the store
+// answers a repeated AddOnce as it answered the first).
+func (s *Service) applyChoice(ctx context.Context, openID string, t Template, status string, src Source, side int64, op string) (credited bool, err error) {
 	if status == StatusAccept && t.Kind == OneTime {
 		granted, err := s.pairedGrant(ctx, openID, t.ID, side, op)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if granted {
 			limit := s.maxCredits
@@ -282,7 +284,7 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 				// On probation until WeChat's popup event confirms it; noted
 				// before the credit exists, so that no credit escapes the sweep.
 				if err := s.notePendingReport(ctx, openID, t.ID); err != nil {
-					return err
+					return false, err
 				}
 			} else if side > 0 {
 				limit = s.maxReportCredits // nothing will ever confirm it
@@ -293,24 +295,28 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 					s.log.Warn("credit cap reached", "template", t.Alias, "openid", HashID(openID), "cap", limit, "source", src)
 					return nil
 				}
+				credited = err == nil
 				return err
 			})
 			if err != nil {
-				return err
+				return false, err
+			}
+			if credited {
+				s.reportCredits(t.ID, CreditGranted, 1)
 			}
 			if err := s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) }); err != nil {
-				return err
+				return credited, err
 			}
 		}
-		return s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src) })
+		return credited, s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src) })
 	}
 	if err := s.recordChoice(ctx, openID, t, status, src); err != nil {
-		return err
+		return false, err
 	}
 	if status == StatusAccept && t.Kind == LongTerm {
-		return s.noteAudience(ctx, openID, t.ID) // after the acceptance it notes
+		return false, s.noteAudience(ctx, openID, t.ID) // after the acceptance it notes
 	}
-	return nil
+	return false, nil
 }
 
 // recordChoice sets the consent state after a popup choice.
@@ -333,7 +339,7 @@ func (s *Service) applySetting(ctx context.Context, openID string, t Template, s
 		}
 	}
 	if status == StatusReject || status == StatusBan {
-		return s.zeroCredits(ctx, openID, t.ID, edit)
+		return s.zeroCredits(ctx, openID, t.ID, 0, edit)
 	}
 	return s.updateConsent(ctx, openID, t.ID, edit)
 }
@@ -343,7 +349,9 @@ func (s *Service) applySetting(ctx context.Context, openID string, t Template, s
 // operations: a credit a send took before the zeroing cannot be given back
 // (WeChat's zeroing took it too), while a credit granted after it can.
 // The user then leaves the template's audience index (best effort).
-func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, edit func(*consentMeta)) error {
+// removed is what the counter is believed to hold, for the observer (0:
+// unknown); the zeroing of a one-time template is reported.
+func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, removed int64, edit func(*consentMeta)) error {
 	if err := s.updateConsent(ctx, openID, tmplID, edit); err != nil {
 		return err
 	}
@@ -351,6 +359,9 @@ func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, edit f
 		return storeErr("zero credits", err)
 	}
 	if t, ok := s.templateByID(tmplID); ok {
+		if t.Kind == OneTime {
+			s.reportCredits(tmplID, CreditZeroed, max(0, removed))
+		}
 		s.leaveAudience(ctx, openID, t)
 	}
 	return nil
@@ -359,7 +370,13 @@ func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, edit f
 // Revoke zeroes the user's credits and acceptance of a template: WeChat said
 // 43101, or the user turned the template off.
 func (s *Service) Revoke(ctx context.Context, openID string, tmplID string, src Source) error {
-	return s.zeroCredits(ctx, openID, tmplID, func(m *consentMeta) {
+	return s.revoke(ctx, openID, tmplID, src, 0)
+}
+
+// revoke is Revoke for a counter believed to hold removed credits (0:
+// unknown), which the observer is told.
+func (s *Service) revoke(ctx context.Context, openID string, tmplID string, src Source, removed int64) error {
+	return s.zeroCredits(ctx, openID, tmplID, removed, func(m *consentMeta) {
 		m.Status, m.LongTerm, m.Source = StatusReject, false, src
 	})
 }
@@ -437,29 +454,38 @@ func holdOp(id string) string { return "take:" + id }
 // The credit is taken by one AddOnce named after the notification, so that
 // a retry of the send (after a store failure, a lost reply) finds the
 // credit it already holds instead of taking another, and the same answer.
-func (s *Service) consume(ctx context.Context, openID string, t Template, id string) (ok, last bool, err error) {
+// left is the credits the take left (0 for long-term templates). The take
+// is reported once it is known to be made: a take whose reply was lost is
+// not, and the retry that finds it reports it. A retry that finds a credit
+// an earlier attempt took and failed to give back reports it again (an
+// over-count of takes, as rare as a failed Undo).
+func (s *Service) consume(ctx context.Context, openID string, t Template, id string) (ok, last bool, left int64, err error) {
 	if t.Kind == LongTerm {
 		it, err := s.st.Get(ctx, s.consentKey(openID, t.ID))
 		if errors.Is(err, store.ErrNotFound) {
-			return false, false, nil
+			return false, false, 0, nil
 		}
 		if err != nil {
-			return false, false, storeErr("get consent", err)
+			return false, false, 0, storeErr("get consent", err)
 		}
 		var m consentMeta
-		return json.Unmarshal(it.Value, &m) == nil && m.LongTerm, false, nil
+		return json.Unmarshal(it.Value, &m) == nil && m.LongTerm, false, 0, nil
 	}
 	ok = true
 	err = s.retryWrite(ctx, "consume credit", func() error {
-		left, err := s.st.AddOnce(ctx, s.creditsKey(openID, t.ID), -1, 0, math.MaxInt64, store.CounterOp{ID: holdOp(id), Keep: s.holdKeep()})
+		v, err := s.st.AddOnce(ctx, s.creditsKey(openID, t.ID), -1, 0, math.MaxInt64, store.CounterOp{ID: holdOp(id), Keep: s.holdKeep()})
 		if errors.Is(err, store.ErrOutOfRange) {
 			ok = false
 			return nil
 		}
-		last = err == nil && left == 0
+		left = v
+		last = err == nil && v == 0
 		return err
 	})
-	return ok, last, err
+	if err == nil && ok {
+		s.reportCredits(t.ID, CreditTaken, 1)
+	}
+	return ok, last, left, err
 }
 
 // giveBack returns the credit notification id took, for a send WeChat did
@@ -473,12 +499,18 @@ func (s *Service) giveBack(ctx context.Context, openID string, t Template, id st
 	if t.Kind == LongTerm {
 		return nil
 	}
-	mayHave := false
+	mayHave, given := false, false
 	err := s.retryWrite(ctx, "give back credit", func() error {
 		undone, err := s.st.Undo(ctx, s.creditsKey(openID, t.ID), holdOp(id))
 		mayHave = mayHave || undone || err != nil
+		given = given || undone
 		return err
 	})
+	// Reported when an Undo said it gave the credit back: one whose reply
+	// was lost, repeated, answers false and is not reported.
+	if given {
+		s.reportCredits(t.ID, CreditGivenBack, 1)
+	}
 	if mayHave {
 		if nerr := s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) }); err == nil {
 			err = nerr

@@ -461,7 +461,7 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 	// Taken before the credit: a revoke recorded at or after it zeroed
 	// that credit too (see giveBack).
 	callAt := s.now()
-	ok, last, err := s.consume(ctx, n.OpenID, t, n.ID)
+	ok, last, left, err := s.consume(ctx, n.OpenID, t, n.ID)
 	if err != nil {
 		return s.finishStoreFailure(ctx, n, ver, err)
 	}
@@ -478,7 +478,7 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 		s.markSent(context.WithoutCancel(ctx), n)
 		out, err = s.finish(ctx, n, ver, StatusSent, "")
 	} else {
-		out, err = s.settleFailure(ctx, n, ver, t, callAt, err)
+		out, err = s.settleFailure(ctx, n, ver, t, callAt, left, err)
 	}
 	if last && (out.Status == StatusSent || out.Status == StatusUnknown) {
 		// The last credit is spent: the user leaves the audience index,
@@ -491,8 +491,9 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 
 // settleFailure records a send WeChat did not accept, keeping the ledger
 // true: definite non-delivery gives the credit back, 43101 zeroes the
-// ledger, an ambiguous outcome keeps the credit consumed.
-func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, t Template, callAt time.Time, sendErr error) (Notification, error) {
+// ledger, an ambiguous outcome keeps the credit consumed. left is what the
+// send's take left of the credits (the observer is told a 43101 zeroed it).
+func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, t Template, callAt time.Time, left int64, sendErr error) (Notification, error) {
 	// A cancelled request ctx must not stop the bookkeeping of a send
 	// that may have happened.
 	ctx = context.WithoutCancel(ctx)
@@ -502,10 +503,11 @@ func (s *Service) settleFailure(ctx context.Context, n Notification, ver int64, 
 	}
 	switch {
 	case wechat.IsConsentGone(sendErr):
-		if err := s.Revoke(ctx, n.OpenID, t.ID, SourceSend); err != nil {
+		if err := s.revoke(ctx, n.OpenID, t.ID, SourceSend, left); err != nil {
 			s.log.Error("revoke after 43101", "err", err, "notification", n.ID)
 		}
-		return s.finish(ctx, n, ver, StatusSkipped, ReasonNoConsent)
+		// A one-time send took a credit WeChat did not have: wasted.
+		return s.finishObserved(ctx, n, ver, StatusSkipped, ReasonNoConsent, t.Kind == OneTime)
 	case wechat.IsAmbiguous(sendErr):
 		// Recorded unknown first, then offered to SweepUnknown, which pairs
 		// it with WeChat's sent event (it may already have come: a send
@@ -565,9 +567,21 @@ func (s *Service) finishStoreFailure(ctx context.Context, n Notification, ver in
 // finish records the outcome with a conditional write on the claim's
 // version; if another sender took the record over meanwhile, its record wins.
 func (s *Service) finish(ctx context.Context, n Notification, ver int64, st Status, reason string) (Notification, error) {
+	return s.finishObserved(ctx, n, ver, st, reason, false)
+}
+
+// finishObserved is finish, reporting the outcome to the observer once it
+// is recorded by this write (also when the write's reply was lost and the
+// record read back is this outcome; not when another sender's outcome
+// stands, nor when the outcome could not be recorded). wasted: see
+// Outcome. A slow sender that overwrites the unknown (interrupted) outcome
+// a duplicate recorded reports its own: the notification then has two
+// outcomes, like a retried failure followed by its retry's.
+func (s *Service) finishObserved(ctx context.Context, n Notification, ver int64, st Status, reason string, wasted bool) (Notification, error) {
 	// Recorded even when the caller gave up (a batch tick ends, a client
 	// hangs up): a record left pending turns unknown when its lease ends.
 	ctx = context.WithoutCancel(ctx)
+	claimAt := n.UpdatedAt // set by the claim (or the takeover)
 	n.Status, n.Reason = st, reason
 	if st != StatusFailed {
 		n.Retryable = false
@@ -598,6 +612,7 @@ func (s *Service) finish(ctx context.Context, n Notification, ver int64, st Stat
 			// A duplicate took this send for dead while it was only slow:
 			// its own outcome is the truth (SweepUnknown then leaves it).
 			if _, perr := s.putNotification(ctx, n, store.PutOptions{IfVersion: curVer}); perr == nil {
+				s.reportOutcome(n, claimAt, wasted)
 				return n, resultError(n)
 			}
 			cur, _, gerr = s.getNotification(ctx, n.ID)
@@ -605,12 +620,15 @@ func (s *Service) finish(ctx context.Context, n Notification, ver int64, st Stat
 		if gerr == nil {
 			if !sameOutcome(cur, n) {
 				s.log.Warn("notification taken over while sending", "notification", n.ID, "status", cur.Status)
-			} // else our write landed and its reply was lost
+			} else { // our write landed and its reply was lost
+				s.reportOutcome(n, claimAt, wasted)
+			}
 			return cur, resultError(cur)
 		}
 	}
 	if err != nil {
 		return n, storeErr("record notification", err)
 	}
+	s.reportOutcome(n, claimAt, wasted)
 	return n, resultError(n)
 }

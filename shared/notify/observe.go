@@ -60,7 +60,11 @@ type CreditChange struct {
 	AppID      string
 	TemplateID string
 	Kind       CreditKind
-	// N is the number of credits the change moved (positive).
+	// N is the number of credits the change moved (positive), except for
+	// zeroed: the credits the zeroing removed as far as the domain knows
+	// without reading the counter - after a 43101, those the send's take
+	// left (0 when it took the last); after a reject or a change event,
+	// whose counter is not read, 0 (unknown).
 	N int64
 }
 
@@ -83,7 +87,8 @@ type BatchStep struct {
 	Skipped int
 	Failed  int
 	Unknown int
-	// Done: the batch finished with this step.
+	// Done: the batch finished with this step (done, or cancelled while
+	// this page was being sent).
 	Done bool
 }
 
@@ -94,3 +99,29 @@ func (nopObserver) NotificationDone(Outcome)    {}
 func (nopObserver) CreditsChanged(CreditChange) {}
 func (nopObserver) PushApplied(PushEvent)       {}
 func (nopObserver) BatchProgress(BatchStep)     {}
+
+// How the domain reports (see Observer): every call follows the store
+// write that made its fact true, and none adds a store round trip. Where a
+// write's reply was lost, the domain recognises its own write when it can
+// (a notification's outcome, by its claim and time; a given-back credit, by
+// Undo's answer). Where it cannot, it errs as each call site documents:
+// repeated counter operations (AddOnce named after a report or push item)
+// answer the same as the first, so a grant retried after a lost reply is
+// reported again; writes whose replies were lost and that nothing re-reads
+// (a checkpoint, a settled unknown send) are not reported.
+
+// reportOutcome reports the outcome n records, for a send claimed at
+// claimAt. wasted: WeChat answered 43101 for a credit the ledger held.
+func (s *Service) reportOutcome(n Notification, claimAt time.Time, wasted bool) {
+	s.observe.NotificationDone(Outcome{
+		AppID: s.appID, NotificationID: n.ID, Template: n.Template, TemplateID: n.TemplateID,
+		Status: n.Status, Reason: n.Reason, Errcode: n.WeChat.Errcode, Source: n.Source,
+		Wasted: wasted, Duration: max(0, s.now().Sub(claimAt)),
+		OpenIDHash: HashID(n.OpenID), UserIDHash: HashID(n.To.UserID),
+	})
+}
+
+// reportCredits reports a change of n one-time credits of tmplID.
+func (s *Service) reportCredits(tmplID string, kind CreditKind, n int64) {
+	s.observe.CreditsChanged(CreditChange{AppID: s.appID, TemplateID: tmplID, Kind: kind, N: n})
+}

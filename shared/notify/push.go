@@ -69,11 +69,17 @@ func (s *Service) ApplyPushDelivery(ctx context.Context, ev wechat.PushEvent, d 
 	if ev.FromUserName == "" {
 		return FieldError("FromUserName", "missing")
 	}
+	changed := false
 	for i, item := range ev.Items {
-		if err := s.applyPushItemOnce(ctx, ev, d.ID, i, item); err != nil {
+		c, err := s.applyPushItemOnce(ctx, ev, d.ID, i, item)
+		if err != nil {
+			// Not reported: the redelivery that completes it is (with
+			// Changed for what it changes itself).
 			return err
 		}
+		changed = changed || c
 	}
+	s.observe.PushApplied(PushEvent{AppID: s.appID, Event: ev.Event, Changed: changed})
 	return nil
 }
 
@@ -108,32 +114,34 @@ const pushDone = "done"
 // (its counter operations are named after the item, the rest sets values),
 // so a copy that finds no mark applies the item itself - also when an
 // earlier attempt died half-way, or while another copy is at it - and
-// WeChat's redeliveries can always finish an event.
-func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, delivery string, i int, item wechat.PushItem) error {
+// WeChat's redeliveries can always finish an event. It reports whether
+// applying the item changed anything (false when it was done before).
+func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, delivery string, i int, item wechat.PushItem) (bool, error) {
 	itemKey := pushItemKey(ev, delivery, i, item)
 	mark := s.pushKey(itemKey)
 	if done, err := s.isDone(ctx, mark); err != nil || done {
-		return err
+		return false, err
 	}
-	if err := s.applyPushItemRetrying(ctx, ev, item, "push:"+itemKey); err != nil {
-		return err
+	changed, err := s.applyPushItemRetrying(ctx, ev, item, "push:"+itemKey)
+	if err != nil {
+		return false, err
 	}
-	return s.markDone(ctx, mark, pushMemory)
+	return changed, s.markDone(ctx, mark, pushMemory)
 }
 
 // applyPushItemRetrying applies an item, trying again a few times when the
 // store failed: WeChat gives up after three redeliveries.
-func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) error {
-	err := s.applyPushItem(ctx, ev, item, op)
+func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) (bool, error) {
+	changed, err := s.applyPushItem(ctx, ev, item, op)
 	for wait := 10 * time.Millisecond; err != nil && CodeOf(err) == CodeStoreUnavailable && wait <= 160*time.Millisecond; wait *= 2 {
 		select {
 		case <-ctx.Done():
-			return err
+			return false, err
 		case <-time.After(wait):
 		}
-		err = s.applyPushItem(ctx, ev, item, op)
+		changed, err = s.applyPushItem(ctx, ev, item, op)
 	}
-	return err
+	return changed, err
 }
 
 // claim takes key for this caller with a put-if-absent of the caller's own
@@ -166,8 +174,11 @@ func (s *Service) claim(ctx context.Context, key store.Key, mine []byte, ttl tim
 	return 0, storeErr("claim", err)
 }
 
-// applyPushItem applies one item; op names its counter operations.
-func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) error {
+// applyPushItem applies one item; op names its counter operations. It
+// reports whether the item changed the ledger or kept a sent event for a
+// send: false when it was ignored, or when it is a one-time accept that
+// confirmed a client report (or met the credit cap).
+func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) (bool, error) {
 	openID := ev.FromUserName
 	switch ev.Event {
 	case wechat.EventSubscribeSent:
@@ -176,16 +187,17 @@ func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item w
 	t, ok := s.templateByID(item.TemplateID)
 	if !ok {
 		s.log.Info("push for a template not in the catalog", "event", ev.Event, "template", item.TemplateID)
-		return nil
+		return false, nil
 	}
 	status, valid := normalizeStatus(item.SubscribeStatus)
 	if !valid {
 		s.log.Info("push with an unknown status", "event", ev.Event, "status", item.SubscribeStatus)
-		return nil
+		return false, nil
 	}
 	switch ev.Event {
 	case wechat.EventSubscribePopup:
-		return s.applyChoice(ctx, openID, t, status, SourcePopup, -1, op)
+		credited, err := s.applyChoice(ctx, openID, t, status, SourcePopup, -1, op)
+		return err == nil && (credited || status != StatusAccept || t.Kind != OneTime), err
 	case wechat.EventSubscribeChange:
 		if status == StatusAccept {
 			err := s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
@@ -195,13 +207,13 @@ func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item w
 				}
 			})
 			if err != nil || t.Kind != LongTerm {
-				return err
+				return err == nil, err
 			}
-			return s.noteAudience(ctx, openID, t.ID) // after the acceptance it notes
+			return true, s.noteAudience(ctx, openID, t.ID) // after the acceptance it notes
 		}
-		return s.Revoke(ctx, openID, t.ID, SourceChange)
+		return true, s.Revoke(ctx, openID, t.ID, SourceChange)
 	}
-	return nil
+	return false, nil
 }
 
 // sentLog pairs WeChat's subscribe_msg_sent_events with the sends whose
@@ -375,24 +387,28 @@ func (s *Service) awaitSentEvent(ctx context.Context, openID, tmplID, id string,
 // whose send got its answer is done with; any other is kept for
 // SweepUnknown, which pairs it with an unknown send (the send may not even
 // know yet that its outcome is ambiguous, or may not have marked its msgid
-// yet: the sweep looks again).
-func (s *Service) settleSent(ctx context.Context, openID string, createTime int64, item wechat.PushItem) error {
+// yet: the sweep looks again). It reports whether it kept the event.
+func (s *Service) settleSent(ctx context.Context, openID string, createTime int64, item wechat.PushItem) (bool, error) {
 	if !s.pushConfigured {
-		return nil // nothing sweeps: keep nothing
+		return false, nil // nothing sweeps: keep nothing
 	}
 	marked, err := s.isMarked(ctx, openID, item.MsgID)
 	if err != nil || marked {
-		return err
+		return false, err
 	}
 	ev := sentEntry{MsgID: item.MsgID, At: time.Unix(createTime, 0).UTC(), Code: item.ErrorCode, Status: item.ErrorStatus}
-	return s.editSentLog(ctx, openID, item.TemplateID, func(l *sentLog) {
+	kept := false
+	err = s.editSentLog(ctx, openID, item.TemplateID, func(l *sentLog) {
+		kept = false
 		for _, e := range l.Events {
 			if e.MsgID == ev.MsgID {
 				return // a redelivered event: keep one
 			}
 		}
 		l.Events = append(l.Events, ev)
+		kept = true
 	})
+	return kept && err == nil, err
 }
 
 // applySentEvent sets a notification's outcome from WeChat's sent event.

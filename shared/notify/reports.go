@@ -176,6 +176,9 @@ func (s *Service) sweepReport(ctx context.Context, it store.Item) (bool, error) 
 	if t, ok := s.templateByID(p.Template); ok {
 		alias = t.Alias
 	}
+	if !spent {
+		s.reportCredits(p.Template, CreditWithdrawn, 1)
+	}
 	if spent {
 		// Sent meanwhile: WeChat answered the send by its own ledger (43101
 		// when the accept was made up, which zeroed ours).

@@ -188,7 +188,10 @@ func (s *Service) closeUnknownNotification(ctx context.Context, id string) error
 
 // resolveUnknown applies resolve to a notification that is still unknown
 // and records it; it reports whether it did (false: gone or no longer
-// unknown).
+// unknown). The settled outcome is reported to the observer, its Duration
+// counted from the notification's creation (a retry's claim is not kept).
+// A settling write whose reply was lost is not reported: the next sweep
+// finds the notification settled and cannot tell by whom.
 func (s *Service) resolveUnknown(ctx context.Context, id string, resolve func(*Notification)) (bool, error) {
 	for range 8 {
 		n, ver, err := s.getNotification(ctx, id)
@@ -205,6 +208,7 @@ func (s *Service) resolveUnknown(ctx context.Context, id string, resolve func(*N
 		n.UpdatedAt = s.now().UTC()
 		_, err = s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
 		if err == nil {
+			s.reportOutcome(n, n.CreatedAt, false)
 			return true, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {

@@ -77,9 +77,11 @@ type Config struct {
 
 	// OnCall, when set, is told of every HTTP call to WeChat once it is
 	// answered or has failed: the API's name as the Logger names it
-	// ("send", "stable_token", "jscode2session", ...), WeChat's errcode (0
-	// when none), the error (nil on success) and the latency. It is for
-	// metrics: it must be fast and must not block.
+	// ("subscribeMessage.send", "auth.getStableAccessToken",
+	// "auth.code2Session", ...), WeChat's errcode (0 when none), the error
+	// (nil on success) and the latency. A call retried with a new token is
+	// two calls. The Client and a StoreTokenSource made with the same Config
+	// both report. It is for metrics: it must be fast and must not block.
 	OnCall func(api string, errcode int, err error, d time.Duration)
 }
 
@@ -121,6 +123,8 @@ type caller struct {
 	hc   *http.Client
 	now  func() time.Time
 	log  *slog.Logger
+	// onCall is Config.OnCall (nil: none).
+	onCall func(api string, errcode int, err error, d time.Duration)
 }
 
 func newCaller(cfg Config) (caller, error) {
@@ -138,7 +142,7 @@ func newCaller(cfg Config) (caller, error) {
 	for len(base) > 0 && base[len(base)-1] == '/' {
 		base = base[:len(base)-1]
 	}
-	c := caller{base: base, hc: cfg.HTTPClient, now: cfg.Now, log: cfg.Logger}
+	c := caller{base: base, hc: cfg.HTTPClient, now: cfg.Now, log: cfg.Logger, onCall: cfg.OnCall}
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
 	}
@@ -242,16 +246,20 @@ func call[T any, P interface {
 }
 
 // roundTrip sends r once and decodes the answer into out, returning *Error
-// for a non-zero errcode. It logs one debug line.
+// for a non-zero errcode. It logs one debug line and tells OnCall.
 func (c *caller) roundTrip(ctx context.Context, r *request, token string, out response) error {
 	start := c.now()
 	status, err := c.exchange(ctx, r, token, out)
+	latency := c.now().Sub(start)
+	if c.onCall != nil {
+		c.onCall(r.api, ErrCode(err), err, latency)
+	}
 	if c.log.Enabled(ctx, slog.LevelDebug) {
 		attrs := []slog.Attr{
 			slog.String("api", r.api),
 			slog.Int("status", status),
 			slog.Int("errcode", ErrCode(err)),
-			slog.Duration("latency", c.now().Sub(start)),
+			slog.Duration("latency", latency),
 		}
 		if err != nil && ErrCode(err) == 0 {
 			attrs = append(attrs, slog.String("error", err.Error()))
