@@ -75,7 +75,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
@@ -83,7 +83,7 @@ func writeJSON(path string, v any) error {
 
 // readJSON decodes the JSON file at path into v, refusing unknown fields.
 func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) // #nosec G304 -- a fixture of testdata, named by the tests
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
 	}

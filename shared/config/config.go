@@ -266,11 +266,11 @@ func fromEnv(getenv func(string) string, useExample bool) (Config, error) {
 func (c Config) Require() error {
 	multi := len(c.Apps) > 0
 	for _, a := range c.AllApps() {
-		appIDVar, secretVar := "WXN_WECHAT_APPID", "WXN_WECHAT_SECRET"
+		appIDVar, secretVar := "WXN_WECHAT_APPID", "WXN_WECHAT_SECRET" // #nosec G101 -- variable names, not credentials
 		if multi {
 			appIDVar, secretVar = AppVariable(a.ID, appIDVar)+" (or apps[].appId)", AppVariable(a.ID, secretVar)
 			if a.ID == c.DefaultApp {
-				secretVar += " or WXN_WECHAT_SECRET"
+				secretVar += " or WXN_WECHAT_SECRET" // #nosec G101 -- a variable name, not a credential
 			}
 		}
 		switch {
