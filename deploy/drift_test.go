@@ -170,7 +170,7 @@ func calleeName(fun ast.Expr) string {
 func wantRoutes(tb testing.TB, function string) []string {
 	routes := httpapi.Routes(groupsOf(tb, function)...)
 	if function == healthzFunction {
-		routes = append(routes, "GET /healthz")
+		routes = append(routes, httpapi.HealthRoutes...)
 	}
 	sort.Strings(routes)
 	return routes

@@ -226,7 +226,13 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 			return nil, err
 		}
 	}
-	parts, err := boot.Build(cfg, st, boot.Options{Function: "dev", Logger: log, Now: o.now})
+	metrics, err := newPromSink()
+	if err != nil {
+		_ = st.Close()
+		srv.close()
+		return nil, err
+	}
+	parts, err := boot.Build(cfg, st, boot.Options{Function: "dev", Logger: log, Now: o.now, Metrics: metrics})
 	if err != nil {
 		_ = st.Close()
 		srv.close()
@@ -234,6 +240,8 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 	}
 	srv.parts = parts
 	mux := parts.API.NewMux(httpapi.AllGroups...)
+	// Prometheus scrapes the metrics here (docs/observability.md).
+	mux.HandleFunc("GET /metrics", metrics.handler().ServeHTTP)
 	if srv.fake != nil {
 		for _, rt := range srv.sandboxRoutes() {
 			mux.HandleFunc(rt.Pattern, rt.Handler)

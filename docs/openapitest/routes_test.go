@@ -20,7 +20,7 @@ func serverRoutes(tb testing.TB) []string {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(fake.Close)
-	routes := append([]string{"GET /healthz"}, httpapi.Routes(httpapi.AllGroups...)...)
+	routes := append(slices.Clone(httpapi.HealthRoutes), httpapi.Routes(httpapi.AllGroups...)...)
 	for _, rt := range sandbox.New(fake).Routes() {
 		routes = append(routes, rt.Pattern)
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -21,17 +22,22 @@ import (
 	"github.com/wxnotify/wxnotify/shared/config"
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/observe"
+	"github.com/wxnotify/wxnotify/shared/platform"
 	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 	"github.com/wxnotify/wxnotify/shared/store/dynamostore"
 	"github.com/wxnotify/wxnotify/shared/store/redisstore"
+	"github.com/wxnotify/wxnotify/shared/store/storeobs"
 	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // Parts are the built components of a function.
 type Parts struct {
 	Config config.Config
-	Store  store.Store
+	// Store is the deployment's store; with a metrics sink, wrapped to
+	// report its operations (storeobs).
+	Store store.Store
 	// Apps are the deployment's mini programs, in the configuration's
 	// order, each bound to its own service; WeChat and Service are the
 	// default app's.
@@ -40,6 +46,16 @@ type Parts struct {
 	Service *notify.Service
 	API     *httpapi.API
 	Logger  *slog.Logger
+	// Metrics is the sink of the metrics (package observe), nil without.
+	Metrics observe.Sink
+}
+
+// FlushMetrics writes the metrics the sink holds (the folded store and
+// WeChat call latencies of a log sink), e.g. at the end of an invocation.
+func (p *Parts) FlushMetrics() {
+	if f, ok := p.Metrics.(observe.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // App is one mini program's parts: the service bound to it (its AppID, its
@@ -82,6 +98,36 @@ type Options struct {
 	// (wechat.Config.RefreshSecret); Loaded.RefreshSecret makes it from
 	// the secret store. Nil: the AppSecrets are fixed.
 	RefreshSecret func(ctx context.Context, variable string) (string, error)
+	// Metrics is the sink of the metrics (`wxnotify dev` passes its
+	// Prometheus one). Nil: chosen by the platform (MetricsSink).
+	Metrics observe.Sink
+	// Getenv reads the environment for the platform; default os.Getenv.
+	Getenv func(string) string
+	// MetricsOut is where a log sink writes its lines; default os.Stderr,
+	// the function's log stream.
+	MetricsOut io.Writer
+}
+
+// MetricsSink is the metrics sink of the platform getenv tells
+// (platform.Detect): CloudWatch Embedded Metric Format lines on AWS Lambda,
+// plain JSON lines on Tencent Cloud SCF (for a CLS metric extraction), both
+// written to w; none (nil) elsewhere.
+func MetricsSink(getenv func(string) string, w io.Writer) observe.Sink {
+	switch platform.Detect(getenv) {
+	case platform.AWS:
+		return observe.EMF(w)
+	case platform.Tencent:
+		return observe.Lines(w)
+	}
+	return nil
+}
+
+// storeBackend is the backend label of c's store.
+func storeBackend(c config.Config) string {
+	if c.Store == "" {
+		return config.StoreBolt
+	}
+	return c.Store
 }
 
 // NewLogger returns the JSON logger of every function, at the level of
@@ -152,11 +198,25 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 			return nil, fmt.Errorf("WXN_SESSION_SECRET_PREVIOUS: %w", err)
 		}
 	}
-	p := &Parts{Config: c, Store: st, Logger: log}
+	sink := o.Metrics
+	if sink == nil {
+		getenv, out := o.Getenv, o.MetricsOut
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		if out == nil {
+			out = os.Stderr
+		}
+		sink = MetricsSink(getenv, out)
+	}
+	if sink != nil {
+		st = storeobs.New(st, observe.StoreFunc(sink, storeBackend(c), now))
+	}
+	p := &Parts{Config: c, Store: st, Logger: log, Metrics: sink}
 	var apps []httpapi.App
 	def := c.Default().ID
 	for _, ac := range c.AllApps() {
-		a, hp, err := buildApp(c, ac, st, sessions, now, log, o)
+		a, hp, err := buildApp(c, ac, st, sessions, now, log, sink, o)
 		if err != nil {
 			if len(c.Apps) > 0 {
 				return nil, fmt.Errorf("app %q: %w", ac.ID, err)
@@ -169,7 +229,8 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 			p.WeChat, p.Service = a.WeChat, a.Service
 		}
 	}
-	api, err := httpapi.New(httpapi.Options{Apps: apps, DefaultApp: def, APIKeys: c.APIKeys, Logger: log, Now: now, Function: o.Function})
+	api, err := httpapi.New(httpapi.Options{Apps: apps, DefaultApp: def, APIKeys: c.APIKeys, Logger: log, Now: now, Function: o.Function,
+		Store: st})
 	if err != nil {
 		return nil, err
 	}
@@ -180,12 +241,26 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 // buildApp wires one app: its WeChat client (its token shared through the
 // store, one per AppID), its catalog and rules, its service and its push.
 func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.Sessions, now func() time.Time,
-	log *slog.Logger, o Options) (*App, httpapi.App, error) {
+	log *slog.Logger, sink observe.Sink, o Options) (*App, httpapi.App, error) {
 	if len(c.Apps) > 0 {
 		log = log.With(slog.String("app", ac.ID))
 	}
+	catalog, err := ac.File.Catalog()
+	if err != nil {
+		return nil, httpapi.App{}, err
+	}
+	var obs *observe.Observer
+	if sink != nil {
+		obs = observe.New(sink, observe.Options{App: appLabel(ac), Now: now, TemplateAlias: func(id string) string {
+			t, _ := catalog.Lookup(id)
+			return t.Alias
+		}})
+	}
 	wcfg := wechat.Config{AppID: ac.AppID, Secret: ac.Secret, BaseURL: c.APIBase, HTTPClient: o.HTTPClient,
 		Now: now, Logger: log, TokenFree: c.TokenFree}
+	if obs != nil {
+		wcfg.OnCall = obs.WeChatCall
+	}
 	if o.RefreshSecret != nil {
 		variable := ac.SecretVariable
 		wcfg.RefreshSecret = func(ctx context.Context) (string, error) { return o.RefreshSecret(ctx, variable) }
@@ -201,18 +276,18 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 	if err != nil {
 		return nil, httpapi.App{}, err
 	}
-	catalog, err := ac.File.Catalog()
-	if err != nil {
-		return nil, httpapi.App{}, err
-	}
 	rules, err := ac.File.CompileRules(catalog)
 	if err != nil {
 		return nil, httpapi.App{}, err
 	}
-	svc, err := notify.New(notify.Options{AppID: ac.AppID, Store: st, WeChat: wx, Catalog: catalog, Rules: rules,
+	nopts := notify.Options{AppID: ac.AppID, Store: st, WeChat: wx, Catalog: catalog, Rules: rules,
 		PushConfigured: ac.PushEnabled, UnknownWindow: c.UnknownWindow,
 		Sessions: sessions, Now: now, Logger: log,
-		Batch: notify.BatchOptions{Rate: c.Batch.Rate, Workers: c.Batch.Workers, PageSize: c.Batch.PageSize}})
+		Batch: notify.BatchOptions{Rate: c.Batch.Rate, Workers: c.Batch.Workers, PageSize: c.Batch.PageSize}}
+	if obs != nil {
+		nopts.Observer = obs
+	}
+	svc, err := notify.New(nopts)
 	if err != nil {
 		return nil, httpapi.App{}, err
 	}
@@ -230,6 +305,15 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 		}
 	}
 	return &App{ID: ac.ID, WeChat: wx, Service: svc}, httpapi.App{ID: ac.ID, Service: svc, Push: push, APIKeys: ac.APIKeys}, nil
+}
+
+// appLabel is an app's label in metrics: its id, or its AppID when the
+// single-app shape has no id.
+func appLabel(ac config.App) string {
+	if ac.ID != "" {
+		return ac.ID
+	}
+	return ac.AppID
 }
 
 // appVar names an app's variable in errors: the plain one for the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
@@ -52,25 +53,35 @@ type Options struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Function string // the function name in log lines
+	// Store is the state store GET /readyz reads; nil: /readyz answers
+	// ok without reading.
+	Store store.Store
+	// ReadyTimeout bounds that read; default 2s.
+	ReadyTimeout time.Duration
 }
 
 // API serves the HTTP routes. Build it with New and mount route groups.
 type API struct {
-	apps     map[string]*app // by id
-	byAppID  map[string]*app
-	order    []*app
-	def      *app
-	keys     [][sha256.Size]byte // keys of every app
-	log      *slog.Logger
-	now      func() time.Time
-	function string
+	apps         map[string]*app // by id
+	byAppID      map[string]*app
+	order        []*app
+	def          *app
+	keys         [][sha256.Size]byte // keys of every app
+	log          *slog.Logger
+	now          func() time.Time
+	function     string
+	store        store.Store
+	readyTimeout time.Duration
 	// authFails limits failed API-key attempts per client address.
 	authFails *authLimiter
 }
 
 // New returns the API.
 func New(opts Options) (*API, error) {
-	a := &API{log: opts.Logger, now: opts.Now, function: opts.Function}
+	a := &API{log: opts.Logger, now: opts.Now, function: opts.Function, store: opts.Store, readyTimeout: opts.ReadyTimeout}
+	if a.readyTimeout <= 0 {
+		a.readyTimeout = readyTimeout
+	}
 	if err := a.newApps(opts); err != nil {
 		return nil, err
 	}
@@ -165,13 +176,14 @@ type Mux struct {
 	api   *API
 }
 
-// NewMux returns a mux serving /healthz and the given groups. It panics
+// NewMux returns a mux serving /healthz, /readyz and the given groups. It panics
 // if a route has a path parameter that pathParams does not check.
 func (a *API) NewMux(groups ...Group) *Mux {
 	m := &Mux{mux: http.NewServeMux(), paths: http.NewServeMux(), api: a}
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
+	m.HandleFunc("GET /readyz", a.handleReady)
 	for _, g := range groups {
 		for _, rt := range a.routes(g) {
 			m.handle(rt, true)
