@@ -11,6 +11,7 @@ import (
 
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/observe"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // scrape GETs the dev server's /metrics over HTTP and parses the text.
@@ -81,7 +82,7 @@ func TestDevMetricsCountObserverCalls(t *testing.T) {
 	for range 4 {
 		ob.WeChatCall("send", 0, nil, 20*time.Millisecond)
 	}
-	ob.WeChatCall("stable_token", 0, nil, 20*time.Millisecond)
+	ob.WeChatCall(wechat.APIStableToken, 0, nil, 20*time.Millisecond)
 
 	fams := e.scrape()
 	for _, c := range []struct {
@@ -133,7 +134,7 @@ func TestDevMetricsOfASend(t *testing.T) {
 	}
 	got, ok := series(fams, observe.Notifications, map[string]string{"status": "sent"})
 	if !ok {
-		t.Skip("the domain does not report outcomes to notify.Observer on this branch yet: the sent count is checked once it does")
+		t.Fatalf("no %s series with status sent after a sent notification", observe.Notifications)
 	}
 	want := map[string]string{"app": "default", "template": "lead_assigned", "status": "sent", "errcode": "0"}
 	if v, _ := series(fams, observe.Notifications, want); got != 1 || v != 1 {

@@ -2,11 +2,14 @@ package boot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/wxnotify/wxnotify/shared/config"
 	"github.com/wxnotify/wxnotify/shared/httpapi"
@@ -102,7 +105,8 @@ func run(function string, core Core) error {
 	if err != nil {
 		return err
 	}
-	return platform.Run(ctx, h, platform.Options{Function: function, Logger: log, Getenv: getenv})
+	defer parts.FlushMetrics()
+	return platform.Run(ctx, withFlush(h, parts.FlushMetrics), platform.Options{Function: function, Logger: log, Getenv: getenv})
 }
 
 // withBundledConfig answers WXN_CONFIG with the wxnotify.yaml next to the
@@ -125,4 +129,35 @@ func withBundledConfig(getenv func(string) string, executable func() (string, er
 		}
 		return getenv(k)
 	}
+}
+
+// withFlush returns h with flush called after every request, delivery,
+// tick and invocation, so that the metrics a sink holds back (EMF's folded
+// latencies) are written before the platform may freeze the instance.
+func withFlush(h platform.Handlers, flush func()) platform.Handlers {
+	if next := h.HTTP; next != nil {
+		h.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer flush()
+			next.ServeHTTP(w, r)
+		})
+	}
+	if next := h.Events; next != nil {
+		h.Events = func(ctx context.Context, events []platform.Event) ([]string, error) {
+			defer flush()
+			return next(ctx, events)
+		}
+	}
+	if next := h.Tick; next != nil {
+		h.Tick = func(ctx context.Context, deadline time.Time) error {
+			defer flush()
+			return next(ctx, deadline)
+		}
+	}
+	if next := h.Invoke; next != nil {
+		h.Invoke = func(ctx context.Context, payload json.RawMessage) (any, error) {
+			defer flush()
+			return next(ctx, payload)
+		}
+	}
+	return h
 }

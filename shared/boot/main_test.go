@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/config"
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/platform"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 )
 
@@ -80,5 +82,31 @@ func TestHandlers(t *testing.T) {
 				t.Errorf("GET /healthz: got %d, want 200", rec.Code)
 			}
 		})
+	}
+}
+
+// withFlush flushes the metrics after each handler returns, whatever the
+// trigger, and leaves an absent handler absent.
+func TestWithFlush(t *testing.T) {
+	flushed := 0
+	inner := 0
+	h := withFlush(platform.Handlers{
+		HTTP: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			if flushed != 0 {
+				t.Error("flushed before the request was served")
+			}
+			inner++
+		}),
+		Events: func(context.Context, []platform.Event) ([]string, error) { inner++; return nil, nil },
+		Tick:   func(context.Context, time.Time) error { inner++; return nil },
+	}, func() { flushed++ })
+	h.HTTP.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))
+	_, _ = h.Events(context.Background(), nil)
+	_ = h.Tick(context.Background(), time.Now())
+	if inner != 3 || flushed != 3 {
+		t.Fatalf("ran %d handlers, flushed %d times; want 3 and 3", inner, flushed)
+	}
+	if h.Invoke != nil {
+		t.Fatal("withFlush made an Invoke handler the function does not have")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 	"github.com/wxnotify/wxnotify/shared/store/storeobs"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 var t0 = time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
@@ -158,7 +159,7 @@ func TestEMFCountsEveryFact(t *testing.T) {
 	ob.PushApplied(notify.PushEvent{Event: "subscribe_msg_popup_event", Changed: false})
 	ob.BatchProgress(notify.BatchStep{BatchID: "bat_1", Sent: 40, Failed: 2})
 	ob.BatchProgress(notify.BatchStep{BatchID: "bat_1", Sent: 10, Skipped: 5, Done: true})
-	ob.WeChatCall("stable_token", 0, nil, 30*time.Millisecond)
+	ob.WeChatCall(wechat.APIStableToken, 0, nil, 30*time.Millisecond)
 
 	lines := parseLines(t, buf.Bytes())
 	if want := sent + skipped + wasted + 3 + 3 + 5 + 1; len(lines) != want {
@@ -184,7 +185,7 @@ func TestEMFCountsEveryFact(t *testing.T) {
 		"sales,sent": 50, "sales,failed": 2, "sales,skipped": 5})
 	check(observe.BatchesFinished, []string{"app"}, map[string]float64{"sales": 1})
 	check(observe.TokenFetches, []string{"app"}, map[string]float64{"sales": 1})
-	check(observe.WeChatCallSeconds, []string{"api", "errcode"}, map[string]float64{"stable_token,0": 1})
+	check(observe.WeChatCallSeconds, []string{"api", "errcode"}, map[string]float64{wechat.APIStableToken + ",0": 1})
 
 	first := lines[0]
 	for k, want := range map[string]any{"msg": "notification", "level": "INFO", "id": "ntf_0", "durationMs": 120.0,
@@ -312,11 +313,11 @@ func TestWeChatCalls(t *testing.T) {
 	ob.WeChatCall("send", 0, nil, time.Millisecond)
 	ob.WeChatCall("send", 43101, errors.New("43101"), time.Millisecond)
 	ob.WeChatCall("send", 0, errors.New("dial tcp: refused"), time.Millisecond)
-	ob.WeChatCall("stable_token", 0, nil, time.Millisecond)
+	ob.WeChatCall(wechat.APIStableToken, 0, nil, time.Millisecond)
 	sink.Flush()
 	lines := parseLines(t, buf.Bytes())
 	got := sums(lines, observe.WeChatCallSeconds, "api", "errcode")
-	if want := map[string]float64{"send,0": 1, "send,43101": 1, "send,transport": 1, "stable_token,0": 1}; !mapsEqual(got, want) {
+	if want := map[string]float64{"send,0": 1, "send,43101": 1, "send,transport": 1, wechat.APIStableToken + ",0": 1}; !mapsEqual(got, want) {
 		t.Fatalf("calls: got %v, want %v", got, want)
 	}
 	if got := sums(lines, observe.TokenFetches, "app"); !mapsEqual(got, map[string]float64{"x": 1}) {

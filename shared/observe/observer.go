@@ -8,6 +8,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/store/storeobs"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // Label is a label's (a dimension's) name and value.
@@ -169,7 +170,7 @@ func (ob *Observer) BatchProgress(b notify.BatchStep) {
 
 // WeChatCall is wechat.Config.OnCall: the call's latency by API and
 // errcode ("transport" for a call that got no WeChat answer), and a token
-// fetch for stable_token.
+// fetch for stable_token (wechat.APIStableToken).
 func (ob *Observer) WeChatCall(api string, errcode int, err error, d time.Duration) {
 	code := strconv.Itoa(errcode)
 	if err != nil && errcode == 0 {
@@ -178,7 +179,7 @@ func (ob *Observer) WeChatCall(api string, errcode int, err error, d time.Durati
 	e := Event{Time: ob.o.Now(), Msg: "wechat_call",
 		Labels:  []Label{label("api", api), label("errcode", code), ob.app()},
 		Samples: []Sample{{WeChatCallSeconds, d.Seconds()}}, Aggregate: true}
-	if api == "stable_token" {
+	if api == wechat.APIStableToken {
 		e.Samples = append(e.Samples, Sample{TokenFetches, 1})
 		e.Aggregate = false
 	}

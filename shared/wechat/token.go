@@ -525,7 +525,7 @@ func (s *StoreTokenSource) fetch(ctx context.Context) (tokenRecord, error) {
 //
 // https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-access-token/getStableAccessToken.html
 func (s *StoreTokenSource) fetchWith(ctx context.Context, secret string) (tokenRecord, error) {
-	req, err := postRequest("auth.getStableAccessToken", "/cgi-bin/stable_token",
+	req, err := postRequest(APIStableToken, "/cgi-bin/stable_token",
 		stableTokenBody{GrantType: "client_credential", AppID: s.appID, Secret: secret})
 	if err != nil {
 		return tokenRecord{}, err
@@ -549,3 +549,7 @@ func (s *StoreTokenSource) fetchWith(ctx context.Context, secret string) (tokenR
 		slog.String("appid", s.appID), slog.Time("expires_at", rec.ExpiresAt))
 	return rec, nil
 }
+
+// APIStableToken is the name of WeChat's stable_token API in logs and in
+// Config.OnCall: each call is an access token fetch.
+const APIStableToken = "auth.getStableAccessToken"
