@@ -41,6 +41,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/config"
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/observe"
 	"github.com/wxnotify/wxnotify/shared/sandbox"
 	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
@@ -91,11 +92,15 @@ type Report struct {
 	// of it. Both must be 0.
 	WrongApp, Misrouted int
 	StoreOpsPerSend     float64
-	PushesFailed        int
-	PushesRedelivered   int // extra copies of answered pushes (WeChat never got the answer)
-	Duration            time.Duration
-	Violations          []string
-	Warnings            []string // what the service logged at warning level or above, requests aside
+	// LogLines counts every line the service wrote (its log at info level
+	// and its metric lines, as EMF); RawIDsInLogs the users whose openid or
+	// userId appears in them raw (must be 0: they are logged hashed).
+	LogLines, RawIDsInLogs int
+	PushesFailed           int
+	PushesRedelivered      int // extra copies of answered pushes (WeChat never got the answer)
+	Duration               time.Duration
+	Violations             []string
+	Warnings               []string // what the service logged at warning level or above, requests aside
 }
 
 func (r Report) String() string {
@@ -135,6 +140,7 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "    unexplained %s\n", m)
 	}
 	fmt.Fprintf(&b, "  token fetches %d; store round trips per notification, all activity included %.2f\n", r.TokenFetches, r.StoreOpsPerSend)
+	fmt.Fprintf(&b, "  log and metric lines %d; users whose openid or userId appears raw in them %d (must be 0)\n", r.LogLines, r.RawIDsInLogs)
 	fmt.Fprintf(&b, "  warnings logged %d\n", len(r.Warnings))
 	{
 		for i, w := range r.Warnings {
@@ -195,6 +201,7 @@ type system struct {
 	http     *http.Client
 
 	warnings lockedbuf.Buffer
+	logs     lockedbuf.Buffer // every log line and metric line, for the PIPL check
 
 	mu      sync.Mutex
 	rng     *rand.Rand
@@ -320,14 +327,17 @@ func (s *system) start() error {
 	s.faulty = storetest.NewFaulty(under, s.cfg.Seed+1)
 	s.counting = storetest.NewCounting(s.faulty)
 	// Warnings (a write given up after its retries, …) go with the report.
-	logger := slog.New(slog.NewTextHandler(&s.warnings, &slog.HandlerOptions{Level: slog.LevelWarn,
+	// Every line, info included, and the metric lines (as on Lambda) go to
+	// s.logs, which is searched for raw identifiers at the end.
+	logger := slog.New(fanout{slog.NewTextHandler(&s.warnings, &slog.HandlerOptions{Level: slog.LevelWarn,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
 				return slog.Attr{}
 			}
 			return a
-		}}))
-	s.parts, err = boot.Build(cfg, s.counting, boot.Options{Function: "soak", Now: s.clock.Now, Logger: logger})
+		}}), slog.NewJSONHandler(&s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})})
+	s.parts, err = boot.Build(cfg, s.counting, boot.Options{Function: "soak", Now: s.clock.Now, Logger: logger,
+		Metrics: observe.EMF(&s.logs)})
 	if err != nil {
 		_ = bolt.Close()
 		return err
@@ -778,6 +788,7 @@ func (s *system) check(ctx context.Context) {
 		}
 	}
 	s.checkLedgers(ctx, unknown)
+	s.checkLogs()
 	for _, a := range s.apps {
 		for _, p := range a.fake.Pushes() {
 			if !p.Delivered {
@@ -797,6 +808,73 @@ func (s *system) check(ctx context.Context) {
 			r.Warnings = append(r.Warnings, l)
 		}
 	}
+}
+
+// checkLogs searches every log and metric line for the users' raw openids
+// and userIds: they must appear hashed only (PIPL, docs/observability.md).
+// The lines are cut into words of id characters once, so that the search
+// costs one pass whatever the number of users.
+func (s *system) checkLogs() {
+	r := &s.report
+	s.parts.FlushMetrics()
+	raw := s.logs.String()
+	r.LogLines = strings.Count(raw, "\n")
+	words := map[string]bool{}
+	for _, w := range strings.FieldsFunc(raw, func(c rune) bool {
+		return !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')
+	}) {
+		words[w] = true
+	}
+	for _, u := range s.users {
+		if words[u.openID] || u.userID != "" && words[u.userID] {
+			r.RawIDsInLogs++
+			if r.RawIDsInLogs <= 3 {
+				r.Violations = append(r.Violations, fmt.Sprintf("user %s (app %s): a raw openid or userId is in the logs", u.name, u.app.id))
+			}
+		}
+	}
+	if r.LogLines == 0 {
+		r.Violations = append(r.Violations, "the service wrote no log line: the PIPL check saw nothing")
+	}
+}
+
+// fanout is a slog.Handler that hands every record to each of its
+// handlers that is enabled for it.
+type fanout []slog.Handler
+
+func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {
+	for _, h := range f {
+		if h.Enabled(ctx, l) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f fanout) Handle(ctx context.Context, rec slog.Record) error {
+	var errs []error
+	for _, h := range f {
+		if h.Enabled(ctx, rec.Level) {
+			errs = append(errs, h.Handle(ctx, rec.Clone()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f fanout) WithAttrs(attrs []slog.Attr) slog.Handler {
+	out := make(fanout, len(f))
+	for i, h := range f {
+		out[i] = h.WithAttrs(attrs)
+	}
+	return out
+}
+
+func (f fanout) WithGroup(name string) slog.Handler {
+	out := make(fanout, len(f))
+	for i, h := range f {
+		out[i] = h.WithGroup(name)
+	}
+	return out
 }
 
 // checkMessages counts the messages every app's WeChat delivered: each
