@@ -35,7 +35,7 @@ const (
 	Credits           = "wxnotify_credits_total"
 	WastedSends       = "wxnotify_wasted_sends_total"
 	WeChatCallSeconds = "wxnotify_wechat_call_seconds"
-	TokenFetches      = "wxnotify_token_fetches_total"
+	TokenFetches      = "wxnotify_token_fetches_total" // #nosec G101 -- a metric name, not a credential
 	PushEvents        = "wxnotify_push_events_total"
 	BatchRecipients   = "wxnotify_batch_recipients_total"
 	BatchesFinished   = "wxnotify_batches_finished_total"

@@ -552,4 +552,6 @@ func (s *StoreTokenSource) fetchWith(ctx context.Context, secret string) (tokenR
 
 // APIStableToken is the name of WeChat's stable_token API in logs and in
 // Config.OnCall: each call is an access token fetch.
-const APIStableToken = "auth.getStableAccessToken"
+const (
+	APIStableToken = "auth.getStableAccessToken" // #nosec G101 -- an API name, not a credential
+)
