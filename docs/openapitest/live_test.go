@@ -438,6 +438,22 @@ func runScenario(t *testing.T, s *devServer) string {
 	if a := s.want(t, 200, "GET", "/v1/batches/"+b.str("id"), testAPIKey, nil); a.str("status") != "done" {
 		t.Fatalf("batch after a run: got %s, want done", a.raw)
 	}
+	// The list, newest first: the cancelled batch, then b; a page of one
+	// has a cursor to the next.
+	list := s.want(t, 200, "GET", "/v1/batches?limit=1", testAPIKey, nil)
+	first, _ := list.get("batches").([]any)
+	if len(first) != 1 || list.str("next") == "" {
+		t.Fatalf("GET /v1/batches?limit=1: got %s, want one batch and a next cursor", list.raw)
+	}
+	if id, _ := first[0].(map[string]any)["id"].(string); id != cancelled.str("id") {
+		t.Fatalf("GET /v1/batches: first %s, want the newest, %s", id, cancelled.str("id"))
+	}
+	rest := s.want(t, 200, "GET", "/v1/batches?limit=100&cursor="+url.QueryEscape(list.str("next")), testAPIKey, nil)
+	if more, _ := rest.get("batches").([]any); len(more) == 0 || more[0].(map[string]any)["id"] != b.str("id") {
+		t.Fatalf("GET /v1/batches after the cursor: got %s, want %s next", rest.raw, b.str("id"))
+	}
+	s.want(t, 400, "GET", "/v1/batches?limit=0", testAPIKey, nil)
+	s.want(t, 400, "GET", "/v1/batches?cursor=nonsense", testAPIKey, nil)
 	s.want(t, 404, "GET", "/v1/batches/bat_0000000000000000000000NONE", testAPIKey, nil)
 	s.want(t, 404, "GET", "/v1/batches/%ff%fe", testAPIKey, nil)
 	s.want(t, 404, "DELETE", "/v1/batches/bat_%00", testAPIKey, nil)

@@ -110,7 +110,7 @@ const (
 	Consent              // GET /v1/templates, GET|POST /v1/consents
 	Send                 // POST /v1/notifications, GET /v1/notifications/{id}
 	Push                 // GET|POST /wechat/push
-	Batches              // POST /v1/batches, GET|DELETE /v1/batches/{id}
+	Batches              // POST|GET /v1/batches, GET|DELETE /v1/batches/{id}
 	Events               // POST /v1/events
 	Admin                // GET /v1/users/{userId}/consents, GET /v1/openids/{openid}/consents
 )
@@ -155,6 +155,7 @@ func (a *API) routes(g Group) []route {
 	case Batches:
 		return []route{
 			{"POST /v1/batches", a.server, a.handleCreateBatch, MaxBatchBodyBytes},
+			{"GET /v1/batches", a.server, a.handleListBatches, 0},
 			{"GET /v1/batches/{id}", a.server, a.handleGetBatch, 0},
 			{"DELETE /v1/batches/{id}", a.server, a.handleCancelBatch, 0},
 		}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/wxnotify/wxnotify/shared/notify"
@@ -94,6 +95,36 @@ func (a *API) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, BatchJSON(b))
+}
+
+// defaultBatchListLimit is the page size of GET /v1/batches without limit.
+const defaultBatchListLimit = 20
+
+// GET /v1/batches?limit=&cursor=: the app's batches, newest first.
+func (a *API) handleListBatches(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := defaultBatchListLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || len(v) > 4 {
+			writeError(w, r, notify.FieldError("limit", "must be a number from 1 to %d", notify.MaxBatchListLimit))
+			return
+		}
+		limit = n
+	}
+	page, err := svc(r).ListBatches(r.Context(), q.Get("cursor"), limit)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Batches []any  `json:"batches"`
+		Next    string `json:"next,omitempty"`
+	}{Batches: make([]any, 0, len(page.Batches)), Next: page.Next}
+	for _, b := range page.Batches {
+		out.Batches = append(out.Batches, BatchJSON(b))
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // GET /v1/batches/{id}

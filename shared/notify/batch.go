@@ -240,6 +240,9 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 	if b.Audience != "" {
 		b.Cursor = ""
 	}
+	if err := s.noteBatch(ctx, b, expires); err != nil {
+		return Batch{}, err
+	}
 	// The due entry before the record: a crash in between leaves an entry the
 	// runner drops, never a batch that would not run.
 	if err := s.retryWrite(ctx, "put batch due", func() error {
