@@ -59,6 +59,10 @@ func proxiedClient(tb testing.TB, p *proxy) *dynamodb.Client {
 // answer carries the item. It reads the item after the failure, so under
 // concurrent writes the item may be newer than the one that failed the
 // condition; the Store copes with that as it does with its own reads.
+// dynaliteRT is how the proxy reaches dynalite: with TransactWriteItems,
+// under the lock that keeps other requests out of a transaction.
+var dynaliteRT = storeenv.DynaliteTransport(http.DefaultTransport)
+
 type proxy struct {
 	returnItemOnFailure bool
 	requests            atomic.Int64
@@ -67,7 +71,7 @@ type proxy struct {
 func (p *proxy) RoundTrip(req *http.Request) (*http.Response, error) {
 	p.requests.Add(1)
 	if !p.returnItemOnFailure || req.Body == nil {
-		return http.DefaultTransport.RoundTrip(req)
+		return dynaliteRT.RoundTrip(req)
 	}
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
@@ -75,7 +79,7 @@ func (p *proxy) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	_ = req.Body.Close()
 	req.Body = io.NopCloser(bytes.NewReader(body))
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	resp, err := dynaliteRT.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusBadRequest {
 		return resp, err
 	}
@@ -125,7 +129,7 @@ func (p *proxy) getItem(req *http.Request, table string, key json.RawMessage) (j
 	get.Header.Set("X-Amz-Target", "DynamoDB_20120810.GetItem")
 	get.Body, get.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	get.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	resp, err := http.DefaultTransport.RoundTrip(get)
+	resp, err := dynaliteRT.RoundTrip(get)
 	if err != nil {
 		return nil, err
 	}
