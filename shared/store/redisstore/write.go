@@ -59,12 +59,15 @@ for i = 1, n do
     else
       redis.call('DEL', item)
       redis.call('HSET', item, 'v', ARGV[a + 3], 'n', version, 'x', x)
-      redis.call('ZADD', set, 0, sort)
       if x == '0' then
+        redis.call('ZADD', set, 0, sort)
         redis.call('PERSIST', set)
       else
         redis.call('PEXPIREAT', item, x)
+        -- The set lives as long as its last-expiring item: read its TTL
+        -- before ZADD creates it (-2: no set yet).
         local ttl = redis.call('PTTL', set)
+        redis.call('ZADD', set, 0, sort)
         if ttl == -2 or (ttl >= 0 and now + ttl < tonumber(x)) then
           redis.call('PEXPIREAT', set, x)
         end
