@@ -50,6 +50,9 @@ func (o *outageStore) AddOnce(ctx context.Context, k store.Key, d, lo, hi int64,
 func (o *outageStore) Undo(ctx context.Context, k store.Key, id string) (bool, error) {
 	return o.pick().Undo(ctx, k, id)
 }
+func (o *outageStore) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
+	return o.pick().Write(ctx, ops)
+}
 func (o *outageStore) Close() error { return o.live.Close() }
 
 // A store outage is not an internal error: every route that needs the

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +21,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -97,10 +97,14 @@ func (d *dynaliteServer) start() {
 	if d.err != nil {
 		return
 	}
-	d.client, d.err = dynamostore.NewClient(context.Background(), d.endpoint,
-		config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDDYNALITE", "dynalite", "")),
-	)
+	// Not NewClient: the SDK refuses a custom HTTP client when
+	// AWS_CA_BUNDLE is set. The transport adds TransactWriteItems.
+	d.client = dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDDYNALITE", "dynalite", ""),
+		BaseEndpoint: aws.String(d.endpoint),
+		HTTPClient:   &http.Client{Transport: DynaliteTransport(http.DefaultTransport), Timeout: time.Minute},
+	})
 }
 
 var errPortTaken = errors.New("port taken")

@@ -30,6 +30,9 @@ const (
 	// closest to being forgotten are forgotten first (a backend may forget a
 	// few more at once, to trim less often).
 	MaxOps = 256
+	// MaxWriteOps is the most operations one Write takes. DynamoDB's
+	// TransactWriteItems allows 100; 25 bounds the cost of one call.
+	MaxWriteOps = 25
 )
 
 // Errors returned by every implementation. Check them with errors.Is: a
@@ -54,6 +57,9 @@ var (
 	ErrInvalidKey = errors.New("store: invalid key")
 	// ErrInvalidOp: a CounterOp's ID or Keep is out of bounds.
 	ErrInvalidOp = errors.New("store: invalid counter operation")
+	// ErrInvalidWrite: a Write has no valid shape: too many operations, two
+	// on the same key, an unknown kind or a negative version.
+	ErrInvalidWrite = errors.New("store: invalid write")
 )
 
 // Key addresses an item: a partition (an entity kind plus its id, usually)
@@ -235,8 +241,192 @@ type Store interface {
 	// was lost is therefore safe.
 	Undo(ctx context.Context, key Key, id string) (bool, error)
 
+	// Write applies ops atomically, all or nothing, in one round trip:
+	// either every condition holds (each Put's IfAbsent and IfVersion, each
+	// Delete's IfVersion, each Check) and every Put and Delete is applied,
+	// or nothing is written and the error wraps ErrConflict (a
+	// *WriteConflict names the operation that failed when the backend can
+	// tell). Conditions are evaluated against the items as they were
+	// before the Write; no other call sees a part of it.
+	//
+	// It returns the new version of each Put, by index, and 0 for Deletes
+	// and Checks. A Put in a Write follows the rules of Put: version 1 for a
+	// new item (an expired one counts as absent), +1 otherwise, and the
+	// counter operations the item remembered are forgotten; so does a
+	// Delete. At most MaxWriteOps operations, no two on the same key
+	// (ErrInvalidWrite); every key and value is checked as Put and Delete
+	// check them. An empty Write does nothing. The ops and their values are
+	// not retained.
+	//
+	// A backend may restrict which keys one Write spans (see redisstore on
+	// Redis Cluster) and may need more than one round trip in cases its
+	// documentation names (see dynamostore for unconditional Puts).
+	Write(ctx context.Context, ops []WriteOp) (versions []int64, err error)
+
 	// Close releases the backend's resources.
 	Close() error
+}
+
+// WriteKind says what a WriteOp does.
+type WriteKind uint8
+
+// The kinds of WriteOp.
+const (
+	// PutKind stores WriteOp.Value under the key, subject to WriteOp.Put.
+	PutKind WriteKind = iota + 1
+	// DeleteKind removes the item, subject to WriteOp.Delete.
+	DeleteKind
+	// CheckKind writes nothing: it requires a live item at version
+	// WriteOp.Version, or with Version 0 that no live item has the key.
+	CheckKind
+)
+
+func (k WriteKind) String() string {
+	switch k {
+	case PutKind:
+		return "put"
+	case DeleteKind:
+		return "delete"
+	case CheckKind:
+		return "check"
+	}
+	return "kind " + strconv.Itoa(int(k))
+}
+
+// WriteOp is one operation of a Write. Build it with WritePut, WriteDelete
+// or WriteCheck.
+type WriteOp struct {
+	Kind WriteKind
+	Key  Key
+	// Value and Put are a PutKind's value and options.
+	Value []byte
+	Put   PutOptions
+	// Delete are a DeleteKind's options.
+	Delete DeleteOptions
+	// Version is a CheckKind's condition: the live item's version, or 0
+	// for "absent".
+	Version int64
+}
+
+// WritePut is a Write's Put of value under key.
+func WritePut(key Key, value []byte, opts PutOptions) WriteOp {
+	return WriteOp{Kind: PutKind, Key: key, Value: value, Put: opts}
+}
+
+// WriteDelete is a Write's Delete of key.
+func WriteDelete(key Key, opts DeleteOptions) WriteOp {
+	return WriteOp{Kind: DeleteKind, Key: key, Delete: opts}
+}
+
+// WriteCheck is a Write's condition on key that writes nothing: a live item
+// at version (> 0), or no live item (version 0).
+func WriteCheck(key Key, version int64) WriteOp {
+	return WriteOp{Kind: CheckKind, Key: key, Version: version}
+}
+
+// WriteConflict is the error of a Write whose condition at Index (of the
+// ops) did not hold; Index is -1 when the backend cannot tell which. It
+// wraps ErrConflict.
+type WriteConflict struct {
+	Index int
+	// Reason says what did not hold, without key contents.
+	Reason string
+}
+
+func (e *WriteConflict) Error() string {
+	if e.Index < 0 {
+		return "store: write: condition failed: " + e.Reason
+	}
+	return fmt.Sprintf("store: write: op %d: condition failed: %s", e.Index, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) hold.
+func (e *WriteConflict) Unwrap() error { return ErrConflict }
+
+// Conflict returns the *WriteConflict of op i of ops: the reason its
+// condition names.
+func Conflict(ops []WriteOp, i int) *WriteConflict {
+	if i < 0 || i >= len(ops) {
+		return &WriteConflict{Index: -1, Reason: "a condition did not hold"}
+	}
+	op := ops[i]
+	var reason string
+	switch {
+	case op.Kind == PutKind && op.Put.IfAbsent:
+		reason = "put: the item exists"
+	case op.Kind == PutKind:
+		reason = fmt.Sprintf("put: the item is not at version %d", op.Put.IfVersion)
+	case op.Kind == DeleteKind:
+		reason = fmt.Sprintf("delete: the item is not at version %d", op.Delete.IfVersion)
+	case op.Version == 0:
+		reason = "check: the item exists"
+	default:
+		reason = fmt.Sprintf("check: the item is not at version %d", op.Version)
+	}
+	return &WriteConflict{Index: i, Reason: reason}
+}
+
+// CheckWrite validates the ops of a Write: their number, kinds, keys,
+// values and versions, and that no two share a key.
+func CheckWrite(ops []WriteOp) error {
+	if len(ops) > MaxWriteOps {
+		return fmt.Errorf("%w: %d operations, limit %d", ErrInvalidWrite, len(ops), MaxWriteOps)
+	}
+	seen := make(map[Key]int, len(ops))
+	for i, op := range ops {
+		if err := checkWriteOp(op); err != nil {
+			return fmt.Errorf("store: write: op %d: %w", i, err)
+		}
+		if j, dup := seen[op.Key]; dup {
+			return fmt.Errorf("%w: ops %d and %d have the same key", ErrInvalidWrite, j, i)
+		}
+		seen[op.Key] = i
+	}
+	return nil
+}
+
+func checkWriteOp(op WriteOp) error {
+	if err := CheckKey(op.Key); err != nil {
+		return err
+	}
+	switch op.Kind {
+	case PutKind:
+		if op.Put.IfVersion < 0 {
+			return fmt.Errorf("%w: put IfVersion %d < 0", ErrInvalidWrite, op.Put.IfVersion)
+		}
+		return CheckValue(op.Value)
+	case DeleteKind:
+		if op.Delete.IfVersion < 0 {
+			return fmt.Errorf("%w: delete IfVersion %d < 0", ErrInvalidWrite, op.Delete.IfVersion)
+		}
+	case CheckKind:
+		if op.Version < 0 {
+			return fmt.Errorf("%w: check version %d < 0", ErrInvalidWrite, op.Version)
+		}
+	default:
+		return fmt.Errorf("%w: unknown %s", ErrInvalidWrite, op.Kind)
+	}
+	return nil
+}
+
+// Holds reports whether the condition of op holds for an item that is live
+// (with version) or not.
+func (op WriteOp) Holds(live bool, version int64) bool {
+	switch op.Kind {
+	case PutKind:
+		if op.Put.IfAbsent && live {
+			return false
+		}
+		return op.Put.IfVersion == 0 || (live && version == op.Put.IfVersion)
+	case DeleteKind:
+		return op.Delete.IfVersion == 0 || (live && version == op.Delete.IfVersion)
+	case CheckKind:
+		if op.Version == 0 {
+			return !live
+		}
+		return live && version == op.Version
+	}
+	return false
 }
 
 // CheckKey reports whether k is a valid key, wrapping ErrInvalidKey.

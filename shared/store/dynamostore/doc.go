@@ -45,7 +45,9 @@
 //	    TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}
 //
 // The functions need dynamodb:GetItem, dynamodb:PutItem, dynamodb:UpdateItem,
-// dynamodb:DeleteItem and dynamodb:Query on the table.
+// dynamodb:DeleteItem and dynamodb:Query on the table; Write also needs
+// dynamodb:ConditionCheckItem (a transaction is authorised per item action)
+// and, for unconditional Puts, dynamodb:BatchGetItem.
 //
 // # Round trips
 //
@@ -62,4 +64,13 @@
 // from the item the failed condition returns), plus a read and a trimming
 // UpdateItem every 32 operations of a counter. Undo is a consistent GetItem
 // and an UpdateItem conditional on the version it read.
+//
+// Write is one TransactWriteItems (a conditional Put per Put, a Delete per
+// Delete, a ConditionCheck per Check) when its Puts are all conditional
+// (IfAbsent or IfVersion). A transaction returns no values, so the versions
+// of unconditional Puts are read first with one consistent BatchGetItem,
+// and the transaction is conditioned on them. A cancelled transaction tells
+// which item failed its condition (CancellationReasons); one cancelled by a
+// collision with another transaction, or by a change between the read and
+// the transaction, is tried again.
 package dynamostore

@@ -59,15 +59,32 @@ func proxiedClient(tb testing.TB, p *proxy) *dynamodb.Client {
 // answer carries the item. It reads the item after the failure, so under
 // concurrent writes the item may be newer than the one that failed the
 // condition; the Store copes with that as it does with its own reads.
+// dynaliteRT is how the proxy reaches dynalite: with TransactWriteItems,
+// under the lock that keeps other requests out of a transaction.
+var dynaliteRT = storeenv.DynaliteTransport(http.DefaultTransport)
+
 type proxy struct {
 	returnItemOnFailure bool
 	requests            atomic.Int64
+	// collide is how many TransactWriteItems to cancel, as DynamoDB does
+	// when another transaction holds an item (TransactionConflict), before
+	// letting them through.
+	collide atomic.Int64
+	// beforeTransact, when set, runs before a TransactWriteItems is sent on
+	// (by one request at a time).
+	beforeTransact func()
 }
 
 func (p *proxy) RoundTrip(req *http.Request) (*http.Response, error) {
 	p.requests.Add(1)
+	if req.Header.Get("X-Amz-Target") == "DynamoDB_20120810.TransactWriteItems" && p.collide.Add(-1) >= 0 {
+		return transactionConflict(req)
+	}
+	if req.Header.Get("X-Amz-Target") == "DynamoDB_20120810.TransactWriteItems" && p.beforeTransact != nil {
+		p.beforeTransact()
+	}
 	if !p.returnItemOnFailure || req.Body == nil {
-		return http.DefaultTransport.RoundTrip(req)
+		return dynaliteRT.RoundTrip(req)
 	}
 	body, err := io.ReadAll(req.Body)
 	if err != nil {
@@ -75,7 +92,7 @@ func (p *proxy) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	_ = req.Body.Close()
 	req.Body = io.NopCloser(bytes.NewReader(body))
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	resp, err := dynaliteRT.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusBadRequest {
 		return resp, err
 	}
@@ -125,7 +142,7 @@ func (p *proxy) getItem(req *http.Request, table string, key json.RawMessage) (j
 	get.Header.Set("X-Amz-Target", "DynamoDB_20120810.GetItem")
 	get.Body, get.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	get.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	resp, err := http.DefaultTransport.RoundTrip(get)
+	resp, err := dynaliteRT.RoundTrip(get)
 	if err != nil {
 		return nil, err
 	}
@@ -138,4 +155,32 @@ func (p *proxy) getItem(req *http.Request, table string, key json.RawMessage) (j
 		return nil, fmt.Errorf("GetItem: status %s", resp.Status)
 	}
 	return out.Item, nil
+}
+
+// transactionConflict answers req with a TransactionCanceledException
+// whose first item collided with another transaction.
+func transactionConflict(req *http.Request) (*http.Response, error) {
+	var in struct{ TransactItems []json.RawMessage }
+	if err := json.NewDecoder(req.Body).Decode(&in); err != nil {
+		return nil, err
+	}
+	reasons := make([]map[string]string, len(in.TransactItems))
+	for i := range reasons {
+		reasons[i] = map[string]string{"Code": "None"}
+	}
+	reasons[0] = map[string]string{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+	body, err := json.Marshal(map[string]any{
+		"__type":              "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+		"message":             "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
+		"CancellationReasons": reasons,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &http.Response{
+		Status: "400 Bad Request", StatusCode: http.StatusBadRequest, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"application/x-amz-json-1.0"}, "Content-Length": {strconv.Itoa(len(body))}},
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)), Request: req,
+	}, nil
 }

@@ -29,4 +29,10 @@
 // whatever its own clock says. Query reads item hashes that are not declared
 // as script keys; they share the sorted set's hash slot, so this is safe on
 // Redis Cluster too.
+//
+// Write is one script over the keys of all its items, which on a single
+// node (or a standard, non-cluster edition of TencentDB for Redis) may
+// span partitions. Redis Cluster runs a script only on keys of one hash
+// slot, and every partition has its own tag: on a cluster client a Write
+// must keep to one partition (store.ErrInvalidWrite otherwise).
 package redisstore

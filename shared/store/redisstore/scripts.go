@@ -318,7 +318,7 @@ return out
 
 // scripts holds the store's Lua scripts. A Script is safe for concurrent use.
 type scripts struct {
-	get, put, del, add, addOnce, undo, query *redis.Script
+	get, put, del, add, addOnce, undo, query, write *redis.Script
 }
 
 func newScripts() scripts {
@@ -330,5 +330,6 @@ func newScripts() scripts {
 		addOnce: redis.NewScript(scriptAddOnce),
 		undo:    redis.NewScript(scriptUndo),
 		query:   redis.NewScript(scriptQuery),
+		write:   redis.NewScript(scriptWrite),
 	}
 }

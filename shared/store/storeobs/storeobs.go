@@ -22,6 +22,7 @@ const (
 	OpAdd     Op = "add"
 	OpAddOnce Op = "add_once"
 	OpUndo    Op = "undo"
+	OpWrite   Op = "write"
 )
 
 // Func is told of one operation: its name, its latency and its error (nil
@@ -103,6 +104,14 @@ func (s *Store) Undo(ctx context.Context, key store.Key, id string) (bool, error
 	ok, err := s.next.Undo(ctx, key, id)
 	s.report(OpUndo, start, err)
 	return ok, err
+}
+
+// Write implements store.Store.
+func (s *Store) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
+	start := s.now()
+	v, err := s.next.Write(ctx, ops)
+	s.report(OpWrite, start, err)
+	return v, err
 }
 
 // Close implements store.Store; it is not reported.

@@ -55,8 +55,10 @@ func TestReportsEachOperation(t *testing.T) {
 	_, _ = st.Undo(ctx, c, "op")
 	_ = st.Delete(ctx, k, store.DeleteOptions{})
 	_, _ = st.Get(ctx, k)
+	_, _ = st.Write(ctx, []store.WriteOp{store.WritePut(k, []byte("w"), store.PutOptions{}), store.WriteCheck(c, 0)})
 	want := []call{{storeobs.OpPut, nil}, {storeobs.OpPut, store.ErrConflict}, {storeobs.OpGet, nil}, {storeobs.OpQuery, nil},
-		{storeobs.OpAdd, nil}, {storeobs.OpAddOnce, nil}, {storeobs.OpUndo, nil}, {storeobs.OpDelete, nil}, {storeobs.OpGet, store.ErrNotFound}}
+		{storeobs.OpAdd, nil}, {storeobs.OpAddOnce, nil}, {storeobs.OpUndo, nil}, {storeobs.OpDelete, nil}, {storeobs.OpGet, store.ErrNotFound},
+		{storeobs.OpWrite, store.ErrConflict}}
 	if len(got) != len(want) {
 		t.Fatalf("got %d reports %v, want %d", len(got), got, len(want))
 	}

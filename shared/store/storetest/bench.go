@@ -14,8 +14,9 @@ import (
 // Bench is the benchmark suite every backend runs: one call of each store
 // operation the send path uses (Get, conditional Put, counter Add, the
 // AddOnce that takes a credit, an AddOnce and its Undo as a give-back) and
-// a Query page, each against a fresh store from newStore. Values are 256
-// bytes.
+// a Query page, and three new items (a record, its index, an outbox entry)
+// written as three Puts and as one Write, each against a fresh store from
+// newStore. Values are 256 bytes.
 func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {
 	ctx := context.Background()
 	value := []byte(strings.Repeat("x", 256))
@@ -88,6 +89,38 @@ func Bench(b *testing.B, newStore func(b *testing.B) store.Store) {
 			}
 			if ok, err := s.Undo(ctx, k, op.ID); err != nil || !ok {
 				b.Fatalf("Undo: got %v, %v; want true", ok, err)
+			}
+		}
+	})
+	threeKeys := func(i int) [3]store.Key {
+		id := fmt.Sprintf("ntf_%08d", i)
+		return [3]store.Key{{Partition: "ntf#" + id, Sort: "rec"}, {Partition: "user#o1", Sort: "hist#" + id}, {Partition: "outbox", Sort: id}}
+	}
+	b.Run("Put3", func(b *testing.B) {
+		s := newStore(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			for _, k := range threeKeys(i) {
+				if _, err := s.Put(ctx, k, value, store.PutOptions{IfAbsent: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("Write3", func(b *testing.B) {
+		s := newStore(b)
+		b.ReportAllocs()
+		i := 0
+		ops := make([]store.WriteOp, 3)
+		for b.Loop() {
+			i++
+			for j, k := range threeKeys(i) {
+				ops[j] = store.WritePut(k, value, store.PutOptions{IfAbsent: true})
+			}
+			if _, err := s.Write(ctx, ops); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

@@ -11,7 +11,7 @@ import (
 // soak reports ("store round trips per send").
 type Counting struct {
 	store.Store
-	gets, puts, deletes, queries, adds, undos atomic.Int64
+	gets, puts, deletes, queries, adds, undos, writes atomic.Int64
 }
 
 var _ store.Store = (*Counting)(nil)
@@ -21,13 +21,13 @@ func NewCounting(s store.Store) *Counting { return &Counting{Store: s} }
 
 // Total is the number of calls so far.
 func (c *Counting) Total() int64 {
-	return c.gets.Load() + c.puts.Load() + c.deletes.Load() + c.queries.Load() + c.adds.Load() + c.undos.Load()
+	return c.gets.Load() + c.puts.Load() + c.deletes.Load() + c.queries.Load() + c.adds.Load() + c.undos.Load() + c.writes.Load()
 }
 
 // Counts returns the calls per operation.
 func (c *Counting) Counts() map[string]int64 {
 	return map[string]int64{"get": c.gets.Load(), "put": c.puts.Load(), "delete": c.deletes.Load(),
-		"query": c.queries.Load(), "add": c.adds.Load(), "undo": c.undos.Load()}
+		"query": c.queries.Load(), "add": c.adds.Load(), "undo": c.undos.Load(), "write": c.writes.Load()}
 }
 
 // Get implements store.Store.
@@ -70,4 +70,11 @@ func (c *Counting) AddOnce(ctx context.Context, k store.Key, d, min, max int64, 
 func (c *Counting) Undo(ctx context.Context, k store.Key, id string) (bool, error) {
 	c.undos.Add(1)
 	return c.Store.Undo(ctx, k, id)
+}
+
+// Write implements store.Store; a Write is one round trip, whatever its
+// number of operations.
+func (c *Counting) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
+	c.writes.Add(1)
+	return c.Store.Write(ctx, ops)
 }

@@ -47,8 +47,8 @@ func (f *Faulty) SetRate(rate, afterWrite float64, latency time.Duration) {
 }
 
 // Only restricts faults to calls for which match returns true (op is get,
-// put, delete, query, add (Add and AddOnce) or undo); nil clears the
-// restriction.
+// put, delete, query, add (Add and AddOnce), undo or write, whose key is
+// that of its first operation); nil clears the restriction.
 func (f *Faulty) Only(match func(op string, k store.Key) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -195,4 +195,30 @@ func (f *Faulty) Undo(ctx context.Context, k store.Key, id string) (bool, error)
 		return false, ErrInjected
 	}
 	return ok, err
+}
+
+// Write implements store.Store. An injected fault fails the whole Write,
+// before it reached the backend or after it was applied.
+func (f *Faulty) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
+	before, after, d := f.roll("write", firstKey(ops), true)
+	if err := sleep(ctx, d); err != nil {
+		return nil, err
+	}
+	if before {
+		return nil, ErrInjected
+	}
+	versions, err := f.Store.Write(ctx, ops)
+	if after && err == nil {
+		return nil, ErrInjected
+	}
+	return versions, err
+}
+
+// firstKey is the key a Write is matched and reported by: that of its
+// first operation, or the zero key.
+func firstKey(ops []store.WriteOp) store.Key {
+	if len(ops) == 0 {
+		return store.Key{}
+	}
+	return ops[0].Key
 }

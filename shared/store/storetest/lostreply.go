@@ -33,7 +33,8 @@ var _ store.Store = (*LostReplies)(nil)
 func NewLostReplies(s store.Store) *LostReplies { return &LostReplies{Store: s} }
 
 // Reset starts counting the applied writes for which match returns true (op
-// is put, delete, add, addonce or undo; nil matches every write), and loses
+// is put, delete, add, addonce, undo or write, whose key is that of its
+// first operation; nil matches every write), and loses
 // the reply of the n-th of them (n = 0: none).
 func (l *LostReplies) Reset(n int, match func(op string, k store.Key) bool) {
 	l.mu.Lock()
@@ -113,4 +114,13 @@ func (l *LostReplies) Undo(ctx context.Context, k store.Key, id string) (bool, e
 		return false, ErrLostReply
 	}
 	return ok, err
+}
+
+// Write implements store.Store.
+func (l *LostReplies) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
+	versions, err := l.Store.Write(ctx, ops)
+	if l.after("write", firstKey(ops), err) {
+		return nil, ErrLostReply
+	}
+	return versions, err
 }

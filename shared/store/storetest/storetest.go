@@ -74,6 +74,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentPutIfAbsent", testConcurrentPutIfAbsent},
 		{"ConcurrentPutIfVersion", testConcurrentPutIfVersion},
 	}
+	tests = append(tests, writeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
@@ -716,6 +717,10 @@ func testContextCanceled(t *testing.T, s store.Store) {
 			return err
 		},
 		"Undo": func() error { _, err := s.Undo(ctx, key("p", "n"), "x"); return err },
+		"Write": func() error {
+			_, err := s.Write(ctx, []store.WriteOp{store.WritePut(k, []byte("w"), store.PutOptions{})})
+			return err
+		},
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, context.Canceled) {
