@@ -590,6 +590,18 @@ func TestTemplateState(t *testing.T) {
 // the *dynamodb.Client that shared/store/dynamostore's Store calls, read
 // from its source (table.go's CreateTable is for tests and local runs),
 // as IAM actions, sorted.
+// iamActions are the IAM actions a DynamoDB API call needs. A transaction
+// has no action of its own: its items need those of the item operations
+// (PutItem, DeleteItem, already in the set of a store that also calls
+// them alone) and dynamodb:ConditionCheckItem for its condition checks
+// (docs.aws.amazon.com, "Using IAM with DynamoDB transactions").
+func iamActions(call string) []string {
+	if call == "TransactWriteItems" {
+		return []string{"dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}
+	}
+	return []string{"dynamodb:" + call}
+}
+
 func storeActions(tb testing.TB) []string {
 	tb.Helper()
 	files, err := filepath.Glob(filepath.Join(root, "shared", "store", "dynamostore", "*.go"))
@@ -616,7 +628,7 @@ func storeActions(tb testing.TB) []string {
 				return true
 			}
 			if recv, ok := sel.X.(*ast.SelectorExpr); ok && recv.Sel.Name == "client" {
-				actions = append(actions, "dynamodb:"+sel.Sel.Name)
+				actions = append(actions, iamActions(sel.Sel.Name)...)
 			}
 			return true
 		})

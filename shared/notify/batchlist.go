@@ -99,4 +99,3 @@ func validListCursor(c string) bool {
 	_, err := strconv.ParseUint(ms, 10, 64)
 	return err == nil
 }
-
