@@ -16,8 +16,11 @@ import (
 // through getenv (the environment overlaid with the secret, whose
 // OTEL_EXPORTER_OTLP_HEADERS may hold a collector's credentials), nil
 // when none is (tracing off: no goroutine, no cost). It logs where spans
-// go (the endpoint's host only).
+// go (the endpoint's host only) to log (nil: nowhere).
 func NewTracer(getenv func(string) string, function string, log *slog.Logger) (*trace.Tracer, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	t, err := trace.FromEnv(getenv, trace.Options{Function: function, Version: version.Get().Version, Logger: log})
 	if err != nil || t == nil {
 		return nil, err
