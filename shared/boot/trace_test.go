@@ -202,8 +202,8 @@ func TestTracesEndToEnd(t *testing.T) {
 	}
 }
 
-// Tracing off (no endpoint): no tracer, no export, and the send's mark
-// holds the notification id alone, as before tracing.
+// Tracing off (no endpoint, whatever else of OTEL_* is set): no tracer,
+// and a send, its push and a lead event export nothing.
 func TestTracesOff(t *testing.T) {
 	c := tracetest.NewCollector()
 	defer c.Close()
