@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
@@ -138,7 +140,13 @@ func (t *Tracer) export(ctx context.Context, batch []*Span) error {
 	}
 	resp, err := t.opts.HTTPClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("trace export of %d spans: %w", len(batch), err)
+		// Not the *url.Error itself: the endpoint's URL may carry a
+		// credential.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return fmt.Errorf("trace export of %d spans to %s: %w", len(batch), req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))

@@ -286,3 +286,19 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("header error: %v", err)
 	}
 }
+
+// A collector that cannot be reached is an error naming its host, never
+// its URL (which may carry a credential).
+func TestFlushUnreachable(t *testing.T) {
+	tr, err := trace.New(trace.Options{Endpoint: "http://user:s3cret@127.0.0.1:1/v1/traces?token=s3cret", Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tr.Shutdown(context.Background()) }()
+	_, s := tr.Start(context.Background(), "s", trace.KindInternal)
+	s.End()
+	err = tr.Flush(context.Background())
+	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("flush to nowhere: %v", err)
+	}
+}
