@@ -29,6 +29,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/store/dynamostore"
 	"github.com/wxnotify/wxnotify/shared/store/redisstore"
 	"github.com/wxnotify/wxnotify/shared/store/storeobs"
+	"github.com/wxnotify/wxnotify/shared/trace"
 	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
@@ -48,6 +49,19 @@ type Parts struct {
 	Logger  *slog.Logger
 	// Metrics is the sink of the metrics (package observe), nil without.
 	Metrics observe.Sink
+	// Tracer traces the requests, lead events and WeChat calls; nil:
+	// tracing off.
+	Tracer *trace.Tracer
+}
+
+// Flush writes what the metrics sink and the tracer hold back, at the end
+// of every request, delivery, tick and invocation, before the platform may
+// freeze the instance.
+func (p *Parts) Flush() {
+	p.FlushMetrics()
+	if err := p.Tracer.Flush(context.Background()); err != nil {
+		p.Logger.Warn("trace export failed", slog.String("err", err.Error()))
+	}
 }
 
 // FlushMetrics writes the metrics the sink holds (the folded store and
@@ -106,6 +120,9 @@ type Options struct {
 	// MetricsOut is where a log sink writes its lines; default os.Stderr,
 	// the function's log stream.
 	MetricsOut io.Writer
+	// Tracer traces requests, lead events and WeChat calls (NewTracer);
+	// nil: tracing off.
+	Tracer *trace.Tracer
 }
 
 // MetricsSink is the metrics sink of the platform getenv tells
@@ -212,7 +229,7 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 	if sink != nil {
 		st = storeobs.New(st, observe.StoreFunc(sink, storeBackend(c), now))
 	}
-	p := &Parts{Config: c, Store: st, Logger: log, Metrics: sink}
+	p := &Parts{Config: c, Store: st, Logger: log, Metrics: sink, Tracer: o.Tracer}
 	var apps []httpapi.App
 	def := c.Default().ID
 	for _, ac := range c.AllApps() {
@@ -230,7 +247,7 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 		}
 	}
 	api, err := httpapi.New(httpapi.Options{Apps: apps, DefaultApp: def, APIKeys: c.APIKeys, Logger: log, Now: now, Function: o.Function,
-		Store: st})
+		Store: st, Tracer: o.Tracer})
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +278,7 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 	if obs != nil {
 		wcfg.OnCall = obs.WeChatCall
 	}
+	wcfg.StartCall = wechatSpans(o.Tracer)
 	if o.RefreshSecret != nil {
 		variable := ac.SecretVariable
 		wcfg.RefreshSecret = func(ctx context.Context) (string, error) { return o.RefreshSecret(ctx, variable) }

@@ -13,6 +13,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/trace"
 )
 
 // LeadsCore is the leads function: lead events from queues and buses (SQS,
@@ -102,12 +103,20 @@ func LeadEvents(p *Parts, log *slog.Logger) func(ctx context.Context, events []p
 }
 
 func handleLeadEvent(ctx context.Context, p *Parts, log *slog.Logger, e platform.Event) (again bool) {
+	ctx, span := startLeadSpan(ctx, p.Tracer, e)
+	defer span.End()
 	ev, err := parseQueuedEvent(e)
 	var svc *notify.Service
 	if err == nil {
 		svc, err = eventService(p, ev)
 	}
 	if err == nil {
+		if span.Recording() {
+			span.SetAttrs(trace.String("wxnotify.event.id", ev.ID), trace.String("wxnotify.event.type", ev.Type))
+			if ev.App != "" {
+				span.SetAttrs(trace.String("wxnotify.app", ev.App))
+			}
+		}
 		var out notify.EventOutcome
 		out, err = svc.HandleEvent(ctx, ev)
 		if err == nil {
@@ -117,6 +126,7 @@ func handleLeadEvent(ctx context.Context, p *Parts, log *slog.Logger, e platform
 			return false
 		}
 	}
+	span.SetError(string(notify.CodeOf(err))) // a code, never the event's data
 	if notify.IsRetryable(err) {
 		log.Warn("lead event failed, to be delivered again", "message", e.ID, "source", e.Source, "attempt", e.Attempt, "err", err)
 		return true

@@ -91,11 +91,16 @@ func run(function string, core Core) error {
 		log = NewLogger(os.Stderr, cfg.LogLevel)
 	}
 	loaded.logSecrets(log)
+	tracer, err := NewTracer(loaded.Getenv(), function, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tracer.Shutdown(context.Background()) }()
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	parts, err := Build(cfg, st, Options{Function: function, Logger: log, RefreshSecret: loaded.RefreshSecret()})
+	parts, err := Build(cfg, st, Options{Function: function, Logger: log, RefreshSecret: loaded.RefreshSecret(), Tracer: tracer})
 	if err != nil {
 		_ = st.Close()
 		return err
@@ -105,8 +110,8 @@ func run(function string, core Core) error {
 	if err != nil {
 		return err
 	}
-	defer parts.FlushMetrics()
-	return platform.Run(ctx, withFlush(h, parts.FlushMetrics), platform.Options{Function: function, Logger: log, Getenv: getenv})
+	defer parts.Flush()
+	return platform.Run(ctx, withFlush(h, parts.Flush), platform.Options{Function: function, Logger: log, Getenv: getenv})
 }
 
 // withBundledConfig answers WXN_CONFIG with the wxnotify.yaml next to the
@@ -133,7 +138,8 @@ func withBundledConfig(getenv func(string) string, executable func() (string, er
 
 // withFlush returns h with flush called after every request, delivery,
 // tick and invocation, so that the metrics a sink holds back (EMF's folded
-// latencies) are written before the platform may freeze the instance.
+// latencies) and the tracer's queued spans are written before the platform
+// may freeze the instance.
 func withFlush(h platform.Handlers, flush func()) platform.Handlers {
 	if next := h.HTTP; next != nil {
 		h.HTTP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,18 @@ type Loaded struct {
 	keys []string
 	// base is the environment without the secret.
 	base func(string) string
+	// env is the environment overlaid with the secret.
+	env func(string) string
+}
+
+// Getenv reads the environment overlaid with the secret, as the
+// configuration was read: what reads variables outside package config
+// (the tracer's OTEL_* ones) reads them with it.
+func (l Loaded) Getenv() func(string) string {
+	if l.env == nil {
+		return l.base
+	}
+	return l.env
 }
 
 // LoadConfig reads a function's configuration: the secret that
@@ -44,6 +56,7 @@ func LoadConfig(ctx context.Context, getenv func(string) string, useExample bool
 		}
 		l.keys = slices.Sorted(maps.Keys(values))
 	}
+	l.env = getenv
 	if l.Config, err = config.FromEnv(getenv, useExample); err != nil {
 		return Loaded{}, err
 	}

@@ -16,10 +16,13 @@ type variable struct {
 	// secret: a credential. With a secret store (WXN_SECRETS_SOURCE) it
 	// comes from the secret only, never from the environment.
 	secret bool
+	// tracing: read by the tracer (package trace) through the same
+	// environment, not by FromEnv.
+	tracing bool
 }
 
-// variables are every variable FromEnv reads, and so every key a secret
-// may hold.
+// variables are every variable FromEnv reads, and the tracer's, and so
+// every key a secret may hold.
 var variables = []variable{
 	{name: "WXN_WECHAT_APPID", old: "WECHAT_APPID"},
 	{name: "WXN_WECHAT_SECRET", old: "WECHAT_SECRET", secret: true},
@@ -46,6 +49,15 @@ var variables = []variable{
 	{name: "WXN_BATCH_RATE"},
 	{name: "WXN_BATCH_WORKERS"},
 	{name: "WXN_BATCH_PAGE_SIZE"},
+	// Tracing (package trace reads them, under the OpenTelemetry SDKs'
+	// standard names); the headers may carry a collector's credentials.
+	{name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", tracing: true},
+	{name: "OTEL_EXPORTER_OTLP_ENDPOINT", tracing: true},
+	{name: "OTEL_EXPORTER_OTLP_HEADERS", secret: true, tracing: true},
+	{name: "OTEL_EXPORTER_OTLP_PROTOCOL", tracing: true},
+	{name: "OTEL_EXPORTER_OTLP_TIMEOUT", tracing: true},
+	{name: "OTEL_SERVICE_NAME", tracing: true},
+	{name: "OTEL_SDK_DISABLED", tracing: true},
 }
 
 // Deprecated is a variable set under its old name.

@@ -4,20 +4,36 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/wxnotify/wxnotify/shared/trace"
 )
 
-// TestVariablesAreKnown: every variable FromEnv reads is in variables, so
-// that a secret may hold it and an old name is not missed.
+// TestVariablesAreKnown: every variable FromEnv or the tracer reads is in
+// variables, so that a secret may hold it and an old name is not missed.
 func TestVariablesAreKnown(t *testing.T) {
-	var read []string
+	var read, traced []string
 	_, _ = FromEnv(func(k string) string { read = append(read, k); return "" }, true)
-	for _, k := range read {
+	// With an endpoint set, the tracer reads all its variables.
+	tr, _ := trace.FromEnv(func(k string) string {
+		traced = append(traced, k)
+		if k == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+			return "http://127.0.0.1:1"
+		}
+		return ""
+	}, trace.Options{})
+	_ = tr.Shutdown(t.Context())
+	for _, k := range append(slices.Clone(read), traced...) {
 		if _, ok := lookupVariable(k); !ok {
-			t.Errorf("FromEnv reads %s, which is not in variables", k)
+			t.Errorf("FromEnv or the tracer reads %s, which is not in variables", k)
 		}
 	}
 	for _, v := range variables {
-		if !slices.Contains(read, v.name) {
+		switch {
+		case v.tracing && !slices.Contains(traced, v.name):
+			t.Errorf("variables lists %s as the tracer's, which it does not read", v.name)
+		case v.tracing && slices.Contains(read, v.name):
+			t.Errorf("variables lists %s as the tracer's, but FromEnv reads it", v.name)
+		case !v.tracing && !slices.Contains(read, v.name):
 			t.Errorf("variables lists %s, which FromEnv does not read", v.name)
 		}
 		if v.old != "" && !slices.Contains(read, v.old) {

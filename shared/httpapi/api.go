@@ -11,6 +11,7 @@ import (
 
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/trace"
 	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
@@ -58,6 +59,9 @@ type Options struct {
 	Store store.Store
 	// ReadyTimeout bounds that read; default 2s.
 	ReadyTimeout time.Duration
+	// Tracer traces every request (a server span each, the W3C
+	// traceparent header its parent); nil: tracing off.
+	Tracer *trace.Tracer
 }
 
 // API serves the HTTP routes. Build it with New and mount route groups.
@@ -72,13 +76,15 @@ type API struct {
 	function     string
 	store        store.Store
 	readyTimeout time.Duration
+	tracer       *trace.Tracer
 	// authFails limits failed API-key attempts per client address.
 	authFails *authLimiter
 }
 
 // New returns the API.
 func New(opts Options) (*API, error) {
-	a := &API{log: opts.Logger, now: opts.Now, function: opts.Function, store: opts.Store, readyTimeout: opts.ReadyTimeout}
+	a := &API{log: opts.Logger, now: opts.Now, function: opts.Function, store: opts.Store, readyTimeout: opts.ReadyTimeout,
+		tracer: opts.Tracer}
 	if a.readyTimeout <= 0 {
 		a.readyTimeout = readyTimeout
 	}

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/trace"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -97,12 +99,14 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// wrap adds to every route: a request id, the body limit, panic recovery
-// and one JSON log line per request (no secrets, openids hashed).
+// wrap adds to every route: a request id, the body limit, panic recovery,
+// one JSON log line per request (no secrets, openids hashed) and, with
+// tracing on, its server span (traced).
 func (a *API) wrap(next http.Handler) http.Handler { return a.wrapLimit(next, MaxBodyBytes) }
 
 // wrapLimit is wrap with another body limit.
 func (a *API) wrapLimit(next http.Handler, maxBody int64) http.Handler {
+	next = a.traced(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := &requestInfo{id: newRequestID(r)}
@@ -160,4 +164,70 @@ func routeOf(r *http.Request) string {
 		return r.Pattern
 	}
 	return "unmatched"
+}
+
+// traced returns next with a server span per request when tracing is on:
+// the child of the request's W3C traceparent (an invalid or missing one
+// starts a new trace; an invalid tracestate is dropped), named by the
+// route pattern (never the raw path, which carries ids), with the
+// attributes http.request.method, http.route, http.response.status_code
+// and wxnotify.app, and carried in the request's context to what the
+// handler calls (the WeChat client's spans are its children). It runs
+// inside wrapLimit: it reads the status from wrapLimit's recorder and the
+// app from its requestInfo, and a panic is its 500. With tracing off it
+// is next itself: no cost at all.
+func (a *API) traced(next http.Handler) http.Handler {
+	if a.tracer == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if sc, ok := trace.FromHeaders(r.Header.Get("traceparent"), r.Header.Get("tracestate")); ok {
+			ctx = trace.ContextWithRemote(ctx, sc)
+		}
+		name, route := spanName(r)
+		ctx, span := a.tracer.Start(ctx, name, trace.KindServer,
+			trace.String("http.request.method", knownMethod(r.Method)), trace.String("http.route", route))
+		completed := false
+		defer func() {
+			status := http.StatusOK
+			if rec, ok := w.(*statusRecorder); ok && rec.status != 0 {
+				status = rec.status
+			}
+			if !completed {
+				status = http.StatusInternalServerError // a panic: wrapLimit answers 500
+			}
+			span.SetAttrs(trace.Int("http.response.status_code", int64(status)))
+			if info := infoFrom(ctx); info != nil && info.app != "" {
+				span.SetAttrs(trace.String("wxnotify.app", info.app))
+			}
+			if status >= 500 {
+				span.SetError(http.StatusText(status))
+			}
+			span.End()
+		}()
+		next.ServeHTTP(w, r.WithContext(ctx))
+		completed = true
+	})
+}
+
+// spanName is a request's span name ("POST /v1/notifications") and route
+// ("/v1/notifications"), from the matched pattern.
+func spanName(r *http.Request) (name, route string) {
+	pattern := routeOf(r)
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		return pattern, path
+	}
+	return knownMethod(r.Method) + " " + pattern, pattern
+}
+
+// knownMethod is method if it is one of HTTP's, else "_OTHER" (OpenTelemetry's
+// convention: a client's made-up method must not name spans).
+func knownMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "_OTHER"
 }

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/trace"
 	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
@@ -327,13 +329,20 @@ func (s *Service) sentMsgKey(openID, msgID string) store.Key {
 }
 
 // markSent records the msgid of a send WeChat answered, for as long as a
-// sweep may look for it. Only with push: nothing else reads it.
+// sweep may look for it. Only with push: nothing else reads it. Its value
+// is the notification id and, when the send is traced, a space and the
+// traceparent of the send's span: the push handler that meets the
+// message's sent event links its span to the send (no extra store call).
 func (s *Service) markSent(ctx context.Context, n Notification) {
 	if !s.pushConfigured || n.WeChat.MsgID == "" {
 		return
 	}
+	value := n.ID
+	if tp := trace.FromContext(ctx).Context().Traceparent(); tp != "" {
+		value += " " + tp
+	}
 	err := s.retryWrite(ctx, "mark msgid", func() error {
-		_, err := s.st.Put(ctx, s.sentMsgKey(n.OpenID, n.WeChat.MsgID), []byte(n.ID),
+		_, err := s.st.Put(ctx, s.sentMsgKey(n.OpenID, n.WeChat.MsgID), []byte(value),
 			store.PutOptions{ExpiresAt: s.now().Add(sentLogMemory + s.unknownWindow)})
 		return err
 	})
@@ -347,17 +356,28 @@ func (s *Service) markSent(ctx context.Context, n Notification) {
 
 // isMarked reports whether msgID is the answer of a send we know.
 func (s *Service) isMarked(ctx context.Context, openID, msgID string) (bool, error) {
+	marked, _, err := s.sentMark(ctx, openID, msgID)
+	return marked, err
+}
+
+// sentMark reads msgID's mark (markSent): whether it is there, and the
+// span context of the send that wrote it (invalid when untraced).
+func (s *Service) sentMark(ctx context.Context, openID, msgID string) (bool, trace.SpanContext, error) {
 	if msgID == "" {
-		return false, nil
+		return false, trace.SpanContext{}, nil
 	}
-	_, err := s.st.Get(ctx, s.sentMsgKey(openID, msgID))
+	it, err := s.st.Get(ctx, s.sentMsgKey(openID, msgID))
 	switch {
 	case err == nil:
-		return true, nil
+		var send trace.SpanContext
+		if _, tp, ok := strings.Cut(string(it.Value), " "); ok {
+			send, _ = trace.ParseTraceparent(tp)
+		}
+		return true, send, nil
 	case errors.Is(err, store.ErrNotFound):
-		return false, nil
+		return false, trace.SpanContext{}, nil
 	}
-	return false, storeErr("get msgid mark", err)
+	return false, trace.SpanContext{}, storeErr("get msgid mark", err)
 }
 
 // awaitSentEvent records a send whose outcome is ambiguous: SweepUnknown
@@ -392,8 +412,12 @@ func (s *Service) settleSent(ctx context.Context, openID string, createTime int6
 	if !s.pushConfigured {
 		return false, nil // nothing sweeps: keep nothing
 	}
-	marked, err := s.isMarked(ctx, openID, item.MsgID)
+	marked, send, err := s.sentMark(ctx, openID, item.MsgID)
 	if err != nil || marked {
+		if send.IsValid() {
+			// The event settles a traced send: the push's span links to it.
+			trace.FromContext(ctx).AddLink(send, trace.String("wxnotify.link", "settled send"))
+		}
 		return false, err
 	}
 	ev := sentEntry{MsgID: item.MsgID, At: time.Unix(createTime, 0).UTC(), Code: item.ErrorCode, Status: item.ErrorStatus}

@@ -83,6 +83,13 @@ type Config struct {
 	// two calls. The Client and a StoreTokenSource made with the same Config
 	// both report. It is for metrics: it must be fast and must not block.
 	OnCall func(api string, errcode int, err error, d time.Duration)
+
+	// StartCall, when set, is called as each HTTP call to WeChat starts,
+	// with the ctx of the method called and the API's name (as OnCall
+	// names it); the func it returns is called once the call is answered
+	// or has failed, with WeChat's errcode and the error. It is for
+	// tracing (a client span per call): it must be fast and must not block.
+	StartCall func(ctx context.Context, api string) (end func(errcode int, err error))
 }
 
 // Client calls WeChat's server APIs for one mini program. It is safe for
@@ -125,6 +132,8 @@ type caller struct {
 	log  *slog.Logger
 	// onCall is Config.OnCall (nil: none).
 	onCall func(api string, errcode int, err error, d time.Duration)
+	// startCall is Config.StartCall (nil: none).
+	startCall func(ctx context.Context, api string) func(errcode int, err error)
 }
 
 func newCaller(cfg Config) (caller, error) {
@@ -142,7 +151,7 @@ func newCaller(cfg Config) (caller, error) {
 	for len(base) > 0 && base[len(base)-1] == '/' {
 		base = base[:len(base)-1]
 	}
-	c := caller{base: base, hc: cfg.HTTPClient, now: cfg.Now, log: cfg.Logger, onCall: cfg.OnCall}
+	c := caller{base: base, hc: cfg.HTTPClient, now: cfg.Now, log: cfg.Logger, onCall: cfg.OnCall, startCall: cfg.StartCall}
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
 	}
@@ -246,11 +255,19 @@ func call[T any, P interface {
 }
 
 // roundTrip sends r once and decodes the answer into out, returning *Error
-// for a non-zero errcode. It logs one debug line and tells OnCall.
+// for a non-zero errcode. It logs one debug line and tells StartCall and
+// OnCall.
 func (c *caller) roundTrip(ctx context.Context, r *request, token string, out response) error {
+	var end func(errcode int, err error)
+	if c.startCall != nil {
+		end = c.startCall(ctx, r.api)
+	}
 	start := c.now()
 	status, err := c.exchange(ctx, r, token, out)
 	latency := c.now().Sub(start)
+	if end != nil {
+		end(ErrCode(err), err)
+	}
 	if c.onCall != nil {
 		c.onCall(r.api, ErrCode(err), err, latency)
 	}

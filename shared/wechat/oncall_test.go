@@ -1,6 +1,7 @@
 package wechat_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
@@ -135,4 +136,76 @@ func TestOnCallReportsEachCall(t *testing.T) {
 			t.Errorf("server saw %d stable_token calls, want 1", n)
 		}
 	})
+}
+
+// ctxMark tags the ctx a test passes to a method.
+type ctxMark struct{}
+
+func TestStartCallSeesTheCallsContext(t *testing.T) {
+	type started struct {
+		api     string
+		mark    any
+		ended   bool
+		errcode int
+		err     error
+	}
+	var (
+		mu    sync.Mutex
+		calls []*started
+	)
+	startCall := func(ctx context.Context, api string) func(int, error) {
+		s := &started{api: api, mark: ctx.Value(ctxMark{})}
+		mu.Lock()
+		calls = append(calls, s)
+		mu.Unlock()
+		return func(errcode int, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if s.ended {
+				t.Errorf("%s ended twice", api)
+			}
+			s.ended, s.errcode, s.err = true, errcode, err
+		}
+	}
+	srv := serveJSON(t, `{"errcode":43101,"errmsg":"user refuse to accept the msg"}`, nil)
+	c := newClient(t, srv.URL, func(cfg *wechat.Config) { cfg.StartCall = startCall })
+	ctx := context.WithValue(t.Context(), ctxMark{}, "send-1")
+	_, err := c.SendSubscribeMessage(ctx, sendRequest())
+	if wechat.ErrCode(err) != 43101 {
+		t.Fatalf("got %v, want errcode 43101", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 1 {
+		t.Fatalf("%d calls started, want 1", len(calls))
+	}
+	if g := calls[0]; g.api != "subscribeMessage.send" || g.mark != "send-1" || !g.ended || g.errcode != 43101 || !errors.Is(g.err, err) {
+		t.Errorf("got %+v, want subscribeMessage.send in the caller's ctx, ended with errcode 43101", g)
+	}
+
+	// A token fetch made for a call is started in the same ctx.
+	calls = nil
+	mu.Unlock()
+	tsrv := newTokenServer(t)
+	cfg := wechat.Config{AppID: testAppID, Secret: testSecret, BaseURL: tsrv.URL, StartCall: startCall}
+	ts, err := wechat.NewStoreTokenSource(openStore(t, nil), cfg, wechat.TokenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Tokens = ts
+	c2, err := wechat.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.SendSubscribeMessage(ctx, sendRequest()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if len(calls) != 2 || calls[0].api != "auth.getStableAccessToken" || calls[0].mark != "send-1" || !calls[0].ended ||
+		calls[1].api != "subscribeMessage.send" || calls[1].mark != "send-1" || calls[1].err != nil {
+		for _, c := range calls {
+			t.Errorf("call %+v", *c)
+		}
+		t.Fatal("want the token fetch and the send, both in the caller's ctx")
+	}
 }
