@@ -25,6 +25,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/sandbox"
 	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/trace"
 	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
@@ -68,6 +69,7 @@ const defaultDataDir = ".wxnotify"
 // devServer is everything `wxnotify dev` runs, built so tests can start it
 // on a random port.
 type devServer struct {
+	tracer *trace.Tracer // nil: tracing off
 	parts *boot.Parts
 	fake  *wechattest.Server // the default app's; nil with real credentials
 	// multi serves the fakes of a configuration with apps at one URL
@@ -232,7 +234,16 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 		srv.close()
 		return nil, err
 	}
-	parts, err := boot.Build(cfg, st, boot.Options{Function: "dev", Logger: log, Now: o.now, Metrics: metrics})
+	// Traces go where the OTEL_EXPORTER_OTLP_* variables say, as from a
+	// function; none without them.
+	tracer, err := boot.NewTracer(o.getenv, "dev", log)
+	if err != nil {
+		_ = st.Close()
+		srv.close()
+		return nil, err
+	}
+	srv.tracer = tracer
+	parts, err := boot.Build(cfg, st, boot.Options{Function: "dev", Logger: log, Now: o.now, Metrics: metrics, Tracer: tracer})
 	if err != nil {
 		_ = st.Close()
 		srv.close()
@@ -575,6 +586,11 @@ func (s *devServer) serve(ctx context.Context) error {
 }
 
 func (s *devServer) close() {
+	if s.tracer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = s.tracer.Shutdown(ctx)
+		cancel()
+	}
 	switch {
 	case s.multi != nil:
 		s.multi.Close()
