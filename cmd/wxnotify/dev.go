@@ -70,8 +70,8 @@ const defaultDataDir = ".wxnotify"
 // on a random port.
 type devServer struct {
 	tracer *trace.Tracer // nil: tracing off
-	parts *boot.Parts
-	fake  *wechattest.Server // the default app's; nil with real credentials
+	parts  *boot.Parts
+	fake   *wechattest.Server // the default app's; nil with real credentials
 	// multi serves the fakes of a configuration with apps at one URL
 	// (nil for the single-app shape); fakes are its apps' by app id.
 	multi    *wechattest.Multi
