@@ -52,6 +52,7 @@ type Parts struct {
 	// Tracer traces the requests, lead events and WeChat calls; nil:
 	// tracing off.
 	Tracer *trace.Tracer
+	clock  func() time.Time
 }
 
 // Flush writes what the metrics sink and the tracer hold back, at the end
@@ -229,7 +230,7 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 	if sink != nil {
 		st = storeobs.New(st, observe.StoreFunc(sink, storeBackend(c), now))
 	}
-	p := &Parts{Config: c, Store: st, Logger: log, Metrics: sink, Tracer: o.Tracer}
+	p := &Parts{Config: c, Store: st, Logger: log, Metrics: sink, clock: now, Tracer: o.Tracer}
 	var apps []httpapi.App
 	def := c.Default().ID
 	for _, ac := range c.AllApps() {
@@ -299,7 +300,7 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 		return nil, httpapi.App{}, err
 	}
 	nopts := notify.Options{AppID: ac.AppID, Store: st, WeChat: wx, Catalog: catalog, Rules: rules,
-		PushConfigured: ac.PushEnabled, UnknownWindow: c.UnknownWindow,
+		PushConfigured: ac.PushEnabled, UnknownWindow: c.UnknownWindow, Retention: c.Retention,
 		Sessions: sessions, Now: now, Logger: log,
 		Batch: notify.BatchOptions{Rate: c.Batch.Rate, Workers: c.Batch.Workers, PageSize: c.Batch.PageSize}}
 	if obs != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/platform"
+	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/trace"
 )
 
@@ -37,15 +38,67 @@ func BatchCore(p *Parts) (platform.Handlers, error) {
 // with WeChat's sent events. All run on every tick; one failing does not
 // stop the others. The apps tick concurrently, each under its own rate
 // limit, so that one app's long batch does not use up another's tick.
+//
+// On bbolt, which has no expiry of its own, the tick also deletes the
+// expired items (retention, WXN_RETENTION) at most once per sweepEvery.
 func Tick(p *Parts) func(ctx context.Context, deadline time.Time) error {
+	sweep := newSweeper(p)
 	return func(ctx context.Context, deadline time.Time) error {
-		errs := make([]error, len(p.Apps))
+		errs := make([]error, len(p.Apps)+1)
 		var wg sync.WaitGroup
 		for i, a := range p.Apps {
 			wg.Go(func() { errs[i] = tickApp(ctx, a, p.Logger, deadline) })
 		}
 		wg.Wait()
+		errs[len(p.Apps)] = sweep(ctx)
 		return errors.Join(errs...)
+	}
+}
+
+// sweepEvery is how often the tick sweeps a bbolt store's expired items.
+const sweepEvery = time.Hour
+
+// sweepable is a store that deletes its expired items on demand (bbolt).
+type sweepable interface {
+	Sweep(ctx context.Context) (int, error)
+}
+
+// newSweeper returns the tick's sweep of expired items: a no-op but on a
+// store that needs it (found under the metrics wrapper, storeobs).
+func newSweeper(p *Parts) func(ctx context.Context) error {
+	st := p.Store
+	for {
+		if sw, ok := st.(sweepable); ok {
+			var (
+				mu   sync.Mutex
+				last time.Time
+			)
+			return func(ctx context.Context) error {
+				mu.Lock()
+				defer mu.Unlock()
+				now := time.Now()
+				if p.clock != nil {
+					now = p.clock()
+				}
+				if !last.IsZero() && now.Sub(last) < sweepEvery {
+					return nil
+				}
+				n, err := sw.Sweep(ctx)
+				if err != nil {
+					return fmt.Errorf("sweep expired items: %w", err)
+				}
+				last = now
+				if n > 0 {
+					p.Logger.Info("swept expired items", "count", n)
+				}
+				return nil
+			}
+		}
+		u, ok := st.(interface{ Unwrap() store.Store })
+		if !ok {
+			return func(context.Context) error { return nil }
+		}
+		st = u.Unwrap()
 	}
 }
 

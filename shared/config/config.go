@@ -58,6 +58,11 @@ type Config struct {
 	// ambiguous send is settled with WeChat's sent event, or closed as not
 	// delivered when none came (with push; default 10m).
 	UnknownWindow time.Duration
+	// Retention (WXN_RETENTION): how long notification and batch records,
+	// and the items that index them, are kept (default 720h, 30 days; at
+	// least 24h). DynamoDB deletes them by its TTL attribute, Redis by key
+	// expiry, bbolt by the sweep of the batch function's tick.
+	Retention time.Duration
 
 	Store       string // WXN_STORE
 	DataDir     string // WXN_DATA_DIR
@@ -169,6 +174,12 @@ func fromEnv(getenv func(string) string, useExample bool) (Config, error) {
 	if v := getenv("WXN_UNKNOWN_WINDOW"); v != "" {
 		if c.UnknownWindow, err = time.ParseDuration(v); err != nil || c.UnknownWindow < time.Minute {
 			return c, fmt.Errorf("WXN_UNKNOWN_WINDOW: %q is not a duration of at least 1m (e.g. 15m)", v)
+		}
+	}
+	c.Retention = 30 * 24 * time.Hour
+	if v := getenv("WXN_RETENTION"); v != "" {
+		if c.Retention, err = time.ParseDuration(v); err != nil || c.Retention < 24*time.Hour {
+			return c, fmt.Errorf("WXN_RETENTION: %q is not a duration of at least 24h (e.g. 2160h for 90 days)", v)
 		}
 	}
 	c.SessionTTL = 24 * time.Hour

@@ -39,6 +39,7 @@ var variables = []variable{
 	{name: "WXN_REDIS_URL", secret: true},
 	{name: "WXN_PUSH_ENABLED"},
 	{name: "WXN_UNKNOWN_WINDOW"},
+	{name: "WXN_RETENTION"},
 	{name: "WXN_STORE"},
 	{name: "WXN_DATA_DIR"},
 	{name: "WXN_REDIS_PREFIX"},
