@@ -218,7 +218,7 @@ func (s *Service) ListNotifications(ctx context.Context, f NotificationFilter, c
 			return NotificationPage{}, storeErr("query notification history", err)
 		}
 		for _, it := range page.Items {
-			if lq.since != "" && it.Key.Sort[:16] > lq.since {
+			if lq.since != "" && len(it.Key.Sort) >= 16 && it.Key.Sort[:16] > lq.since {
 				return out, nil // older than since
 			}
 			after = it.Key.Sort
