@@ -460,6 +460,33 @@ func runScenario(t *testing.T, s *devServer) string {
 	s.want(t, 400, "POST", "/v1/batches", testAPIKey, map[string]any{"template": "lead_assigned", "audience": "consenting",
 		"recipients": []any{map[string]string{"openid": aliceOpenID}}})
 
+	// The history: the batch's two notifications a page at a time, then
+	// filters combined, then bad filters.
+	hist := s.want(t, 200, "GET", "/v1/notifications?limit=1&batch="+b.str("id"), testAPIKey, nil)
+	h1, _ := hist.get("notifications").([]any)
+	if len(h1) != 1 || hist.str("next") == "" {
+		t.Fatalf("GET /v1/notifications?limit=1&batch=: got %s, want one notification and a next cursor", hist.raw)
+	}
+	hist2 := s.want(t, 200, "GET", "/v1/notifications?limit=1&batch="+b.str("id")+"&cursor="+url.QueryEscape(hist.str("next")), testAPIKey, nil)
+	h2, _ := hist2.get("notifications").([]any)
+	if len(h2) != 1 || h2[0].(map[string]any)["id"] == h1[0].(map[string]any)["id"] {
+		t.Fatalf("GET /v1/notifications after the cursor: got %s, want the batch's other notification", hist2.raw)
+	}
+	since, until := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+	mine := s.want(t, 200, "GET", "/v1/notifications?openid="+aliceOpenID+"&template=lead_assigned&since="+since+"&until="+until, testAPIKey, nil)
+	got, _ := mine.get("notifications").([]any)
+	if len(got) == 0 {
+		t.Fatalf("GET /v1/notifications?openid=: got %s, want alice's notifications", mine.raw)
+	}
+	for _, n := range got {
+		if to, _ := n.(map[string]any)["to"].(map[string]any); to["openid"] != aliceOpenID {
+			t.Fatalf("GET /v1/notifications?openid=: got %s, want only alice's", mine.raw)
+		}
+	}
+	s.want(t, 200, "GET", "/v1/notifications?userId="+salesID+"&status=sent", testAPIKey, nil)
+	s.want(t, 400, "GET", "/v1/notifications?status=pending", testAPIKey, nil)
+	s.want(t, 400, "GET", "/v1/notifications?since=yesterday", testAPIKey, nil)
+
 	// WeChat's URL verification, and a forged push.
 	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "1514711492"
 	q := url.Values{"signature": {wechat.Signature(testPushToken, ts, nonce)}, "timestamp": {ts}, "nonce": {nonce}, "echostr": {"4513239471302859837"}}

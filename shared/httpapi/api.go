@@ -114,7 +114,7 @@ type Group int
 const (
 	Login   Group = iota // POST /v1/session, POST /v1/bindings, DELETE /v1/bindings/{userId}
 	Consent              // GET /v1/templates, GET|POST /v1/consents
-	Send                 // POST /v1/notifications, GET /v1/notifications/{id}
+	Send                 // POST|GET /v1/notifications, GET /v1/notifications/{id}
 	Push                 // GET|POST /wechat/push
 	Batches              // POST|GET /v1/batches, GET|DELETE /v1/batches/{id}
 	Events               // POST /v1/events
@@ -151,6 +151,7 @@ func (a *API) routes(g Group) []route {
 	case Send:
 		return []route{
 			{"POST /v1/notifications", a.server, a.handleSend, 0},
+			{"GET /v1/notifications", a.server, a.handleListNotifications, 0},
 			{"GET /v1/notifications/{id}", a.server, a.handleGetNotification, 0},
 		}
 	case Push:

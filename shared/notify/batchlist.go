@@ -28,14 +28,17 @@ func (s *Service) batchListPartition() string { return "bl|" + s.appID }
 // cover every microsecond until the year 2286.
 const maxListMicros = 9_999_999_999_999_999
 
-func batchListSort(created time.Time, id string) string {
+// listSort is the sort key of a newest-first list entry (the batch list,
+// the notification history): the complement of the creation time in
+// microseconds, 16 digits, then the id.
+func listSort(created time.Time, id string) string {
 	return fmt.Sprintf("%016d|%s", maxListMicros-created.UnixMicro(), id)
 }
 
 // noteBatch writes the batch's list entry.
 func (s *Service) noteBatch(ctx context.Context, b Batch, expires time.Time) error {
 	return s.retryWrite(ctx, "put batch list entry", func() error {
-		_, err := s.st.Put(ctx, store.Key{Partition: s.batchListPartition(), Sort: batchListSort(b.CreatedAt, b.ID)},
+		_, err := s.st.Put(ctx, store.Key{Partition: s.batchListPartition(), Sort: listSort(b.CreatedAt, b.ID)},
 			[]byte(b.ID), store.PutOptions{ExpiresAt: expires})
 		return err
 	})
@@ -74,7 +77,7 @@ func (s *Service) ListBatches(ctx context.Context, cursor string, limit int) (Ba
 				continue // a creation that died before its record
 			case err != nil:
 				return BatchPage{}, err
-			case batchListSort(b.CreatedAt, b.ID) != it.Key.Sort:
+			case listSort(b.CreatedAt, b.ID) != it.Key.Sort:
 				continue // the entry of a retried creation
 			}
 			out.Batches = append(out.Batches, b)

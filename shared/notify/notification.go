@@ -589,10 +589,11 @@ func (s *Service) finishObserved(ctx context.Context, n Notification, ver int64,
 	n.LeaseUntil = time.Time{}
 	n.UpdatedAt = s.now().UTC()
 	// The outcome is precious (the message may be out): a failed write is
-	// tried again a few times before the record is left pending.
+	// tried again a few times before the record is left pending. It is
+	// written with its history entries (see writeOutcome).
 	var err error
 	for attempt, wait := 0, 10*time.Millisecond; attempt < 5; attempt, wait = attempt+1, wait*2 {
-		_, err = s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
+		_, err = s.writeOutcome(ctx, n, ver, nil)
 		if err == nil || errors.Is(err, store.ErrConflict) || ctx.Err() != nil {
 			break
 		}
@@ -611,7 +612,7 @@ func (s *Service) finishObserved(ctx context.Context, n Notification, ver int64,
 		if gerr == nil && cur.Status == StatusUnknown && cur.Reason == ReasonInterrupted && cur.Attempts == n.Attempts {
 			// A duplicate took this send for dead while it was only slow:
 			// its own outcome is the truth (SweepUnknown then leaves it).
-			if _, perr := s.putNotification(ctx, n, store.PutOptions{IfVersion: curVer}); perr == nil {
+			if _, perr := s.writeOutcome(ctx, n, curVer, &cur); perr == nil {
 				s.reportOutcome(n, claimAt, wasted)
 				return n, resultError(n)
 			}

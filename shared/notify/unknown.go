@@ -204,9 +204,11 @@ func (s *Service) resolveUnknown(ctx context.Context, id string, resolve func(*N
 		if n.Status != StatusUnknown {
 			return false, nil
 		}
+		prior := n
 		resolve(&n)
 		n.UpdatedAt = s.now().UTC()
-		_, err = s.putNotification(ctx, n, store.PutOptions{IfVersion: ver})
+		// With its history entries; those of the unknown outcome exist.
+		_, err = s.writeOutcome(ctx, n, ver, &prior)
 		if err == nil {
 			s.reportOutcome(n, n.CreatedAt, false)
 			return true, nil

@@ -446,7 +446,7 @@ func TestSlowSenderOutcomeReplacesInterrupted(t *testing.T) {
 	}
 }
 
-// flakyRecord loses the reply of the first Put of a notification record
+// flakyRecord loses the reply of the first Put (or Write) of a notification record
 // that says unknown, then fails the next Get of it once: the sender
 // cannot confirm its outcome.
 type flakyRecord struct {
@@ -464,6 +464,20 @@ func (f *flakyRecord) Put(ctx context.Context, k store.Key, v []byte, o store.Pu
 		return 0, errors.New("reply lost")
 	}
 	return ver, err
+}
+
+// Write is Put for the outcome writes, which record the notification (op
+// 0) with its history entries.
+func (f *flakyRecord) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
+	vers, err := f.Store.Write(ctx, ops)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil && !f.lost && len(ops) > 0 && strings.HasPrefix(ops[0].Key.Partition, "n|") &&
+		strings.Contains(string(ops[0].Value), `"status":"unknown"`) {
+		f.lost, f.failGet = true, true
+		return nil, errors.New("reply lost")
+	}
+	return vers, err
 }
 
 func (f *flakyRecord) Get(ctx context.Context, k store.Key) (store.Item, error) {
