@@ -6,17 +6,13 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wxnotify/wxnotify/shared/httpapi"
-	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/store"
-	"github.com/wxnotify/wxnotify/shared/store/boltstore"
-	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
 // readyStore is a store whose Get fails, or hangs until its context ends.
@@ -40,27 +36,7 @@ func (s *readyStore) Get(ctx context.Context, key store.Key) (store.Item, error)
 
 func readyMux(t *testing.T, st store.Store) *httpapi.Mux {
 	t.Helper()
-	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bolt.Close() })
-	wx, err := wechat.New(wechat.Config{AppID: testAppID, Secret: "s", BaseURL: "http://127.0.0.1:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sessions, err := notify.NewSessions([]byte(testSecret32), time.Hour, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog, err := notify.NewCatalog([]notify.Template{{Alias: "lead", ID: testTmplID, Keywords: []notify.Keyword{{Name: "thing1"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := notify.New(notify.Options{AppID: testAppID, Store: bolt, WeChat: wx, Catalog: catalog, Sessions: sessions})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, bolt := offlineService(t)
 	if rs, ok := st.(*readyStore); ok && rs.Store == nil {
 		rs.Store = bolt
 	}

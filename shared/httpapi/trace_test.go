@@ -10,6 +10,7 @@ import (
 
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 	"github.com/wxnotify/wxnotify/shared/trace"
 	"github.com/wxnotify/wxnotify/shared/trace/tracetest"
@@ -19,27 +20,7 @@ import (
 // tracedMux is the Consent group's mux of one app "shop", traced by tr.
 func tracedMux(t *testing.T, tr *trace.Tracer) *httpapi.Mux {
 	t.Helper()
-	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bolt.Close() })
-	wx, err := wechat.New(wechat.Config{AppID: testAppID, Secret: "s", BaseURL: "http://127.0.0.1:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sessions, err := notify.NewSessions([]byte(testSecret32), time.Hour, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog, err := notify.NewCatalog([]notify.Template{{Alias: "lead", ID: testTmplID, Keywords: []notify.Keyword{{Name: "thing1"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := notify.New(notify.Options{AppID: testAppID, Store: bolt, WeChat: wx, Catalog: catalog, Sessions: sessions})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, _ := offlineService(t)
 	api, err := httpapi.New(httpapi.Options{Apps: []httpapi.App{{ID: "shop", Service: svc}}, Tracer: tr})
 	if err != nil {
 		t.Fatal(err)
@@ -146,4 +127,32 @@ func TestServerSpansOff(t *testing.T) {
 	if rec.Code != http.StatusOK || len(c.Requests()) != 0 {
 		t.Errorf("status %d, %d export requests", rec.Code, len(c.Requests()))
 	}
+}
+
+// offlineService is a service of one template on a fresh bbolt store,
+// whose WeChat is unreachable: for routes that never call it.
+func offlineService(t *testing.T) (*notify.Service, store.Store) {
+	t.Helper()
+	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bolt.Close() })
+	wx, err := wechat.New(wechat.Config{AppID: testAppID, Secret: "s", BaseURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := notify.NewSessions([]byte(testSecret32), time.Hour, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog, err := notify.NewCatalog([]notify.Template{{Alias: "lead", ID: testTmplID, Keywords: []notify.Keyword{{Name: "thing1"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := notify.New(notify.Options{AppID: testAppID, Store: bolt, WeChat: wx, Catalog: catalog, Sessions: sessions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, bolt
 }

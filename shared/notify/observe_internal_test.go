@@ -88,26 +88,10 @@ func (r *Recorder) CreditCounts() (calls map[CreditKind]int, sum map[CreditKind]
 // record's write was lost and the sender recognised it on reading it
 // back); the sweep then reports its settlement and the credit given back.
 func TestObserverUnknownSettled(t *testing.T) {
-	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bolt.Close() })
-	st := &flakyRecord{Store: bolt}
-	clock := &fakeClock{t: time.Now()}
-	catalog, _ := NewCatalog([]Template{{Alias: "lead", ID: "tmpl-lead", Keywords: []Keyword{{Name: "thing1"}}}})
-	sessions, _ := NewSessions(make([]byte, 32), time.Hour, clock.Now)
-	rec := &Recorder{}
-	svc, err := New(Options{AppID: "wxobs", Store: st, WeChat: &silentWeChat{}, Catalog: catalog, Sessions: sessions,
-		Now: clock.Now, PushConfigured: true, Observer: rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
 	const openID = "oObs"
-	if _, err := bolt.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("1"), store.PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	rec := &Recorder{}
+	svc, st, clock := flakyService(t, "wxobs", openID, rec)
+	ctx := context.Background()
 	n, _ := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "x"}, IdempotencyKey: "k"})
 	if !st.lost {
 		t.Fatal("no reply was lost: the test proves nothing")

@@ -497,25 +497,9 @@ func (f *flakyRecord) Get(ctx context.Context, k store.Key) (store.Item, error) 
 // reply lost, the read after it failed) is still offered to SweepUnknown:
 // the soak found such sends left unknown for good, their credit spent.
 func TestUnconfirmedUnknownIsStillSwept(t *testing.T) {
-	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = bolt.Close() })
-	st := &flakyRecord{Store: bolt}
-	clock := &fakeClock{t: time.Now()}
-	catalog, _ := NewCatalog([]Template{{Alias: "lead", ID: "tmpl-lead", Keywords: []Keyword{{Name: "thing1"}}}})
-	sessions, _ := NewSessions(make([]byte, 32), time.Hour, clock.Now)
-	svc, err := New(Options{AppID: "wxflaky", Store: st, WeChat: &silentWeChat{}, Catalog: catalog, Sessions: sessions,
-		Now: clock.Now, PushConfigured: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
 	const openID = "oFlaky"
-	if _, err := bolt.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("1"), store.PutOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	svc, st, clock := flakyService(t, "wxflaky", openID, nil)
+	ctx := context.Background()
 	n, _ := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": "x"}, IdempotencyKey: "k"})
 	if !st.lost {
 		t.Fatal("no reply was lost: the test proves nothing")
@@ -528,4 +512,29 @@ func TestUnconfirmedUnknownIsStillSwept(t *testing.T) {
 	if got.Status != StatusFailed || got.Reason != ReasonNotDelivered || svc.credits(t, openID) != 1 {
 		t.Fatalf("after the sweep: got %s/%s with %d credits, want failed/not_delivered and the credit back", got.Status, got.Reason, svc.credits(t, openID))
 	}
+}
+
+// flakyService is a service with push on a store whose record writes can
+// lose their reply (flakyRecord), a fake clock, a WeChat that never answers,
+// and one credit of the template "lead" for openID.
+func flakyService(t *testing.T, appID, openID string, obs Observer) (*Service, *flakyRecord, *fakeClock) {
+	t.Helper()
+	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bolt.Close() })
+	st := &flakyRecord{Store: bolt}
+	clock := &fakeClock{t: time.Now()}
+	catalog, _ := NewCatalog([]Template{{Alias: "lead", ID: "tmpl-lead", Keywords: []Keyword{{Name: "thing1"}}}})
+	sessions, _ := NewSessions(make([]byte, 32), time.Hour, clock.Now)
+	svc, err := New(Options{AppID: appID, Store: st, WeChat: &silentWeChat{}, Catalog: catalog, Sessions: sessions,
+		Now: clock.Now, PushConfigured: true, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bolt.Put(context.Background(), svc.creditsKey(openID, "tmpl-lead"), []byte("1"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return svc, st, clock
 }
