@@ -407,16 +407,19 @@ func TestBatchRateLimit(t *testing.T) {
 	if len(at) != 120 {
 		t.Fatalf("sent %d, want 120", len(at))
 	}
-	worst := 0
-	for i := range at {
-		j := sort.Search(len(at), func(j int) bool { return !at[j].Before(at[i].Add(time.Second)) })
-		worst = max(worst, j-i)
-	}
-	if float64(worst) > rate*1.05+1 {
-		t.Fatalf("busiest second: %d sends, limit %.0f/s (+5%%)", worst, rate)
+	// The limiter lets the k-th send go no sooner than k/rate after the
+	// start. WeChat sees each send some delay after that (on a loaded 2-core
+	// machine, a tenth of a second now and then), never before, so the k-th
+	// message WeChat received, in order of arrival, came no sooner either:
+	// delays can bunch arrivals into what looks like a burst in a window,
+	// but can never bring one ahead of the schedule.
+	for k, got := range at {
+		if due := time.Duration(float64(k) / rate * 0.95 * float64(time.Second)); got.Sub(start) < due {
+			t.Fatalf("message %d arrived %v after the start, before the %.0f/s schedule allows (%v, -5%%)", k, got.Sub(start), rate, due)
+		}
 	}
 	if elapsed < time.Duration(float64(time.Second)*119/rate) {
 		t.Fatalf("120 sends took %v, faster than %v/s allows", elapsed, rate)
 	}
-	t.Logf("busiest second: %d sends at %.0f/s configured; %v in all", worst, rate, elapsed)
+	t.Logf("120 sends at %.0f/s configured: %v in all", rate, elapsed)
 }
