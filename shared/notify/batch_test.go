@@ -337,13 +337,18 @@ func TestBatchInterruptedG6(t *testing.T) {
 		runners = append(runners, r.service(t, f, opts))
 	}
 	// Lost checkpoints: a runner's write of the batch record fails after
-	// its page was sent, now and then.
-	ckpt := storetest.NewFaulty(faults[0], 99)
-	ckpt.Only(func(op string, k store.Key) bool {
-		return op == "put" && strings.HasPrefix(k.Partition, "bat|") && k.Sort == "m"
-	})
-	ckpt.SetRate(0.3, 0, 0)
-	runners[0] = r.service(t, ckpt, opts)
+	// its page was sent, now and then - on both runners, so that faults are
+	// injected whichever of them holds the lease most.
+	var ckpts []*storetest.Faulty
+	for i := range runners {
+		ckpt := storetest.NewFaulty(faults[i], uint64(99+i))
+		ckpt.Only(func(op string, k store.Key) bool {
+			return op == "put" && strings.HasPrefix(k.Partition, "bat|") && k.Sort == "m"
+		})
+		ckpt.SetRate(0.3, 0, 0)
+		ckpts = append(ckpts, ckpt)
+		runners[i] = r.service(t, ckpt, opts)
+	}
 
 	var wg sync.WaitGroup
 	var ticks, tickErrs sync.Map
@@ -375,9 +380,10 @@ func TestBatchInterruptedG6(t *testing.T) {
 	}
 	t0, _ := ticks.Load(0)
 	t1, _ := ticks.Load(1)
+	lost := ckpts[0].Faults() + ckpts[1].Faults()
 	t.Logf("ticks: %d and %d; store faults injected: %d + %d, lost checkpoints: %d",
-		*t0.(*int), *t1.(*int), faults[0].Faults(), faults[1].Faults(), ckpt.Faults())
-	if ckpt.Faults() == 0 || faults[0].Faults()+faults[1].Faults() == 0 {
+		*t0.(*int), *t1.(*int), faults[0].Faults(), faults[1].Faults(), lost)
+	if lost == 0 || faults[0].Faults()+faults[1].Faults() == 0 {
 		t.Fatal("no faults were injected: the test proves nothing")
 	}
 	checkExactlyOnce(t, r, done, openIDs, withCredit)
