@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxnotify/wxnotify/internal/storeenv"
 	"github.com/wxnotify/wxnotify/shared/config"
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/store"
-	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 	"github.com/wxnotify/wxnotify/shared/webhook"
 )
 
@@ -37,7 +37,7 @@ type hookRig struct {
 	hits    []hookHit
 }
 
-func newHookRig(t *testing.T, o Options) *hookRig {
+func newHookRig(t *testing.T, backend string, o Options) *hookRig {
 	t.Helper()
 	r := &hookRig{secrets: map[string]string{"shop": webhook.NewSecret(), "sales-team": webhook.NewSecret()}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -78,10 +78,7 @@ func newHookRig(t *testing.T, o Options) *hookRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storeenv.Open(t, backend)
 	o.Function = "batch"
 	if r.parts, err = Build(cfg, st, o); err != nil {
 		t.Fatal(err)
@@ -115,7 +112,7 @@ func (r *hookRig) snapshot() []hookHit {
 // The tick delivers every app's outcome events to that app's endpoints,
 // signed with that app's secrets, each once.
 func TestTickDeliversWebhooksPerApp(t *testing.T) {
-	r := newHookRig(t, Options{WebhooksAllowPrivate: true, WebhookTimeout: time.Second})
+	r := newHookRig(t, "bolt", Options{WebhooksAllowPrivate: true, WebhookTimeout: time.Second})
 	shop := r.skip(t, "shop", "oShop")
 	sales := r.skip(t, "sales-team", "oSales")
 	for range 2 {
@@ -144,7 +141,7 @@ func TestTickDeliversWebhooksPerApp(t *testing.T) {
 // In a deployment (no AllowPrivate) a loopback endpoint is refused: the
 // delivery is not made and goes to the dead letters at once.
 func TestTickWebhooksRefuseLoopbackInDeployment(t *testing.T) {
-	r := newHookRig(t, Options{WebhookTimeout: time.Second})
+	r := newHookRig(t, "bolt", Options{WebhookTimeout: time.Second})
 	r.skip(t, "shop", "oShop")
 	if err := r.tick(context.Background(), time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
@@ -158,5 +155,52 @@ func TestTickWebhooksRefuseLoopbackInDeployment(t *testing.T) {
 		if err != nil || len(p.Items) != want {
 			t.Errorf("%s: %d items, %v; want %d", partition, len(p.Items), err, want)
 		}
+	}
+}
+
+// On every backend, the outbox entries are written with the outcomes and
+// runners delivering at once (ticks and direct calls) deliver each once.
+func TestWebhooksEveryBackend(t *testing.T) {
+	for _, backend := range storeenv.Backends {
+		t.Run(backend, func(t *testing.T) {
+			r := newHookRig(t, backend, Options{WebhooksAllowPrivate: true, WebhookTimeout: time.Second})
+			want := map[string]bool{}
+			for i := range 8 {
+				n := r.skip(t, "shop", fmt.Sprintf("oShop%d", i))
+				want[webhook.DeliveryID(n.ID+":skipped", "crm")] = true
+			}
+			svc := r.parts.App("shop").Service
+			var wg sync.WaitGroup
+			for i := range 3 {
+				wg.Go(func() {
+					var err error
+					if i == 0 {
+						err = r.tick(context.Background(), time.Now().Add(time.Minute))
+					} else {
+						_, _, err = svc.DeliverWebhooks(context.Background(), time.Time{})
+					}
+					if err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			seen := map[string]int{}
+			for _, h := range r.snapshot() {
+				seen[h.id]++
+				if !want[h.id] || h.verifyErr != nil {
+					t.Errorf("unexpected delivery %+v", h)
+				}
+			}
+			for id := range want {
+				if seen[id] != 1 {
+					t.Errorf("%s delivered %d times, want once", id, seen[id])
+				}
+			}
+			p, err := r.parts.Store.Query(context.Background(), store.Query{Partition: "ob|" + svc.AppID(), Limit: 10})
+			if err != nil || len(p.Items) != 0 {
+				t.Errorf("outbox after delivery: %d items, %v", len(p.Items), err)
+			}
+		})
 	}
 }

@@ -353,10 +353,18 @@ func (s *Service) buryEntry(ctx context.Context, from store.Key, ver int64, valu
 	_, id, _ := strings.Cut(from.Sort, "|")
 	now := s.now()
 	to := store.Key{Partition: s.outboxDeadPartition(), Sort: outboxSort(now, id)}
+	dead := store.PutOptions{ExpiresAt: now.Add(s.retention)}
 	_, err := s.st.Write(ctx, []store.WriteOp{
 		store.WriteDelete(from, store.DeleteOptions{IfVersion: ver}),
-		store.WritePut(to, value, store.PutOptions{ExpiresAt: now.Add(s.retention)}),
+		store.WritePut(to, value, dead),
 	})
+	if errors.Is(err, store.ErrInvalidWrite) {
+		// A store that cannot write across partitions at once (Redis
+		// Cluster): the dead letter first, so that none is lost.
+		if _, err = s.st.Put(ctx, to, value, dead); err == nil {
+			err = s.st.Delete(ctx, from, store.DeleteOptions{IfVersion: ver})
+		}
+	}
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return storeErr("move outbox entry to the dead letters", err)
 	}
