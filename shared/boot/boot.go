@@ -124,6 +124,12 @@ type Options struct {
 	// Tracer traces requests, lead events and WeChat calls (NewTracer);
 	// nil: tracing off.
 	Tracer *trace.Tracer
+	// WebhooksAllowPrivate lets outcome webhooks reach loopback and
+	// private addresses, for tests; `wxnotify dev` (Function "dev") always
+	// may. Never in a deployment.
+	WebhooksAllowPrivate bool
+	// WebhookTimeout bounds one webhook attempt; default 15 s.
+	WebhookTimeout time.Duration
 }
 
 // MetricsSink is the metrics sink of the platform getenv tells
@@ -306,6 +312,7 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 	if obs != nil {
 		nopts.Observer = obs
 	}
+	nopts.Webhooks = webhookOptions(ac, o)
 	svc, err := notify.New(nopts)
 	if err != nil {
 		return nil, httpapi.App{}, err
@@ -324,6 +331,17 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 		}
 	}
 	return &App{ID: ac.ID, WeChat: wx, Service: svc}, httpapi.App{ID: ac.ID, Service: svc, Push: push, APIKeys: ac.APIKeys}, nil
+}
+
+// webhookOptions are the outcome webhooks of an app: its subscriptions,
+// each signed with its secret; private addresses only for `wxnotify dev`
+// and tests.
+func webhookOptions(ac config.App, o Options) notify.WebhookOptions {
+	w := notify.WebhookOptions{App: ac.ID, AllowPrivate: o.WebhooksAllowPrivate || o.Function == "dev", Timeout: o.WebhookTimeout}
+	for _, h := range ac.Webhooks {
+		w.Subscriptions = append(w.Subscriptions, notify.WebhookSubscription{ID: h.ID, URL: h.URL, Events: h.Events, Secrets: []string{h.Secret}})
+	}
+	return w
 }
 
 // appLabel is an app's label in metrics: its id, or its AppID when the

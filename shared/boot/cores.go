@@ -35,7 +35,8 @@ func BatchCore(p *Parts) (platform.Handlers, error) {
 // Tick is the batch function's scheduled work, for every app at once: due
 // batches, then the sweeps (with push enabled) that withdraw
 // client-reported accepts WeChat never confirmed and settle ambiguous sends
-// with WeChat's sent events. All run on every tick; one failing does not
+// with WeChat's sent events, then the due outcome webhooks (a page of
+// them per app and tick). All run on every tick; one failing does not
 // stop the others. The apps tick concurrently, each under its own rate
 // limit, so that one app's long batch does not use up another's tick.
 //
@@ -112,7 +113,11 @@ func tickApp(ctx context.Context, a *App, log *slog.Logger, deadline time.Time) 
 	if settled > 0 {
 		log.Info("settled unknown sends", "app", a.ID, "count", settled)
 	}
-	if err := errors.Join(batchErr, sweepErr, unknownErr); err != nil {
+	delivered, failed, hookErr := a.Service.DeliverWebhooks(ctx, deadline)
+	if delivered > 0 || failed > 0 {
+		log.Info("delivered webhooks", "app", a.ID, "delivered", delivered, "failed", failed)
+	}
+	if err := errors.Join(batchErr, sweepErr, unknownErr, hookErr); err != nil {
 		return fmt.Errorf("app %s: %w", a.ID, err)
 	}
 	return nil

@@ -32,6 +32,8 @@ type AppSpec struct {
 	AppID     string         `yaml:"appId,omitempty"`
 	Templates []TemplateSpec `yaml:"templates"`
 	Rules     []RuleSpec     `yaml:"rules"`
+	// Webhooks are the app's outcome webhooks (see WebhookSpec).
+	Webhooks []WebhookSpec `yaml:"webhooks,omitempty"`
 }
 
 // App is one mini program of a deployment, resolved from wxnotify.yaml and
@@ -57,6 +59,8 @@ type App struct {
 	APIKeys []string
 	// File holds the app's templates and rules (Apps and DefaultApp empty).
 	File File
+	// Webhooks are the app's outcome webhooks, with their secrets.
+	Webhooks []Webhook
 }
 
 // appIDPattern is what an app id may be: a short lower-case slug, usable in
@@ -89,6 +93,9 @@ var appVariables = []string{
 // lookupAppVariable resolves a per-app variable name (WXN_APP_<ID>_<NAME>)
 // to the server variable it stands for.
 func lookupAppVariable(name string) (variable, bool) {
+	if v, ok := lookupWebhookVariable(name); ok {
+		return v, true
+	}
 	rest, ok := strings.CutPrefix(name, "WXN_APP_")
 	if !ok {
 		return variable{}, false
@@ -115,7 +122,7 @@ func lookupAppVariable(name string) (variable, bool) {
 // single-app shape one app "default" holding its templates and rules.
 func (f File) Specs() []AppSpec {
 	if len(f.Apps) == 0 {
-		return []AppSpec{{ID: DefaultAppID, Templates: f.Templates, Rules: f.Rules}}
+		return []AppSpec{{ID: DefaultAppID, Templates: f.Templates, Rules: f.Rules, Webhooks: f.Webhooks}}
 	}
 	return f.Apps
 }
@@ -143,7 +150,10 @@ func (f File) checkApps() error {
 		if f.DefaultApp != "" && f.DefaultApp != DefaultAppID {
 			return fmt.Errorf("defaultApp: %q is not an app (a file without apps has the one app %q)", f.DefaultApp, DefaultAppID)
 		}
-		return nil
+		return checkWebhooks("webhooks", f.Webhooks)
+	}
+	if len(f.Webhooks) > 0 {
+		return errors.New("webhooks: with apps, each app has its own (move them under apps[].webhooks)")
 	}
 	if len(f.Templates) > 0 || len(f.Rules) > 0 {
 		return errors.New("templates, rules: with apps, each app has its own (move them under apps[].templates and apps[].rules)")
@@ -180,6 +190,9 @@ func (f File) checkApps() error {
 		if _, err := sub.CompileRules(catalog); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
+		if err := checkWebhooks(where+".webhooks", a.Webhooks); err != nil {
+			return err
+		}
 	}
 	if f.DefaultApp != "" && !ids[f.DefaultApp] {
 		return fmt.Errorf("defaultApp: %q is none of the apps", f.DefaultApp)
@@ -207,7 +220,9 @@ func resolveApps(c *Config, getenv func(string) string) error {
 	def := c.File.Default()
 	c.DefaultApp = def
 	if len(c.File.Apps) == 0 {
-		return nil
+		var err error
+		c.Webhooks, err = resolveWebhooks("", c.File.Webhooks, getenv)
+		return err
 	}
 	seen := map[string]string{}
 	for _, spec := range c.File.Specs() {
@@ -258,6 +273,9 @@ func resolveApps(c *Config, getenv func(string) string) error {
 		if a.PushToken != "" && enabled == "" {
 			a.PushEnabled = true
 		}
+		if a.Webhooks, err = resolveWebhooks(spec.ID, spec.Webhooks, getenv); err != nil {
+			return err
+		}
 		keysVar := AppVariable(spec.ID, "WXN_API_KEYS")
 		if a.APIKeys, err = parseKeys(keysVar, getenv(keysVar)); err != nil {
 			return err
@@ -292,7 +310,7 @@ func (c Config) AllApps() []App {
 		ID: DefaultAppID, AppID: c.AppID, Secret: c.Secret, SecretVariable: "WXN_WECHAT_SECRET",
 		PushToken: c.PushToken, PushTokenPrevious: c.PushTokenPrevious,
 		PushAESKey: c.PushAESKey, PushAESKeyPrevious: c.PushAESKeyPrevious, PushEnabled: c.PushEnabled,
-		File: File{Templates: c.File.Templates, Rules: c.File.Rules},
+		File: File{Templates: c.File.Templates, Rules: c.File.Rules}, Webhooks: c.Webhooks,
 	}}
 }
 

@@ -91,6 +91,9 @@ type Config struct {
 	Apps []App
 	// DefaultApp is the id of the app the short routes serve.
 	DefaultApp string
+	// Webhooks are the single-app shape's outcome webhooks with their
+	// secrets (WXN_WEBHOOK_<ID>_SECRET); with apps, see App.Webhooks.
+	Webhooks []Webhook
 
 	// Deprecated lists the variables that were set under their old names
 	// (WECHAT_APPID for WXN_WECHAT_APPID...), each once, for a warning.
@@ -107,6 +110,9 @@ type File struct {
 	Apps       []AppSpec      `yaml:"apps,omitempty"`
 	Templates  []TemplateSpec `yaml:"templates"`
 	Rules      []RuleSpec     `yaml:"rules"`
+	// Webhooks are the single-app shape's outcome webhooks (with apps,
+	// each app has its own).
+	Webhooks []WebhookSpec `yaml:"webhooks,omitempty"`
 }
 
 // TemplateSpec is one template of wxnotify.yaml.

@@ -95,6 +95,14 @@ func (s *Service) writeOutcome(ctx context.Context, n Notification, ver int64, p
 				store.PutOptions{IfAbsent: true, ExpiresAt: expires}))
 		}
 	}
+	// The outbox entries of the outcome's event: Puts IfAbsent too, so a
+	// lost reply or a retried Write finds them and drops them like the
+	// history entries.
+	hooks, err := s.outboxOps(n)
+	if err != nil {
+		return 0, err
+	}
+	ops = append(ops, hooks...)
 	for {
 		versions, err := s.st.Write(ctx, ops)
 		if err == nil {

@@ -75,6 +75,9 @@ type Options struct {
 	Rules *Rules
 	// Observer receives what the service did (metrics, logs); nil: none.
 	Observer Observer
+	// Webhooks are the app's outcome webhooks (see DeliverWebhooks); the
+	// zero value: none.
+	Webhooks WebhookOptions
 }
 
 // Service is the domain's entry point, shared by every function.
@@ -104,6 +107,7 @@ type Service struct {
 	instance  string // this runner's id in batch leases
 	rules     *Rules
 	observe   Observer
+	hooks     webhooks
 }
 
 // New validates opts and returns a Service.
@@ -169,6 +173,11 @@ func New(opts Options) (*Service, error) {
 	s.batchOpts.setDefaults()
 	s.limiter = newLimiter(s.batchOpts.Rate)
 	s.instance = s.newID("run_")
+	hooks, err := newWebhooks(opts.Webhooks)
+	if err != nil {
+		return nil, err
+	}
+	s.hooks = hooks
 	return s, nil
 }
 

@@ -1,0 +1,138 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/wxnotify/wxnotify/shared/webhook"
+)
+
+const webhooksAppsYAML = `apps:
+  - id: sales-team
+    webhooks:
+      - id: crm-main
+        url: https://crm.example.com/hooks
+        events: [notification.failed, notification.unknown]
+      - id: audit
+        url: http://audit.example.com
+        events: ["*"]
+  - id: shop
+`
+
+func TestWebhooksPerApp(t *testing.T) {
+	s1, s2 := webhook.NewSecret(), webhook.NewSecret()
+	c, err := FromEnv(env(
+		"WXN_CONFIG", writeConfig(t, webhooksAppsYAML),
+		"WXN_APP_SALES_TEAM_WEBHOOK_CRM_MAIN_SECRET", s1,
+		"WXN_APP_SALES_TEAM_WEBHOOK_AUDIT_SECRET", " "+s2+"\n",
+	), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sales, _ := c.App("sales-team")
+	shop, _ := c.App("shop")
+	if len(shop.Webhooks) != 0 || len(sales.Webhooks) != 2 {
+		t.Fatalf("webhooks: sales %+v, shop %+v", sales.Webhooks, shop.Webhooks)
+	}
+	w := sales.Webhooks[0]
+	if w.ID != "crm-main" || w.URL != "https://crm.example.com/hooks" || w.Secret != s1 ||
+		w.SecretVariable != "WXN_APP_SALES_TEAM_WEBHOOK_CRM_MAIN_SECRET" ||
+		!slices.Equal(w.Events, []string{webhook.EventNotificationFailed, webhook.EventNotificationUnknown}) {
+		t.Fatalf("first webhook %+v", w)
+	}
+	if sales.Webhooks[1].Secret != s2 {
+		t.Fatalf("second webhook's secret %q, want trimmed", sales.Webhooks[1].Secret)
+	}
+}
+
+func TestWebhooksSingleApp(t *testing.T) {
+	yml := "templates: []\nrules: []\nwebhooks:\n  - id: crm\n    url: https://crm.example.com/h\n    events: [notification.sent]\n"
+	secret := webhook.NewSecret()
+	c, err := FromEnv(env("WXN_CONFIG", writeConfig(t, yml), "WXN_WEBHOOK_CRM_SECRET", secret), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Default()
+	if len(a.Webhooks) != 1 || a.Webhooks[0].Secret != secret || a.Webhooks[0].SecretVariable != "WXN_WEBHOOK_CRM_SECRET" {
+		t.Fatalf("default app's webhooks %+v", a.Webhooks)
+	}
+	_, err = FromEnv(env("WXN_CONFIG", writeConfig(t, yml)), false)
+	if err == nil || !strings.Contains(err.Error(), "WXN_WEBHOOK_CRM_SECRET: required") {
+		t.Fatalf("missing secret: %v", err)
+	}
+	_, err = FromEnv(env("WXN_CONFIG", writeConfig(t, yml), "WXN_WEBHOOK_CRM_SECRET", "whsec_short"), false)
+	if err == nil || !strings.Contains(err.Error(), "WXN_WEBHOOK_CRM_SECRET: not a signing secret") {
+		t.Fatalf("bad secret: %v", err)
+	}
+	_, err = FromEnv(env("WXN_CONFIG", writeConfig(t, yml), "WXN_WEBHOOK_CRM_SECRET", "plain-text-password-0123456789"), false)
+	if err == nil || !strings.Contains(err.Error(), "not a signing secret") {
+		t.Fatalf("secret without whsec_: %v", err)
+	}
+}
+
+func TestWebhooksInvalid(t *testing.T) {
+	hook := func(id, url, events string) string {
+		return "apps:\n  - id: shop\n    webhooks:\n      - id: " + id + "\n        url: " + url + "\n        events: " + events + "\n"
+	}
+	for _, c := range []struct{ yml, want string }{
+		{hook("Bad_Id", "https://x.example.com", "['*']"), `apps[0] (shop).webhooks[0].id: "Bad_Id" is not a webhook id`},
+		{hook("crm", "ftp://x.example.com", "['*']"), `apps[0] (shop).webhooks[0] (crm).url: "ftp://x.example.com" is not an http(s) URL`},
+		{hook("crm", "https://", "['*']"), `webhooks[0] (crm).url:`},
+		{hook("crm", "https://u:p@x.example.com", "['*']"), `.url: must not carry credentials`},
+		{hook("crm", "https://x.example.com", "[]"), `webhooks[0] (crm).events: required`},
+		{hook("crm", "https://x.example.com", "[notification.nope]"), `"notification.nope" is not an event type`},
+		{hook("crm", "https://x.example.com", "['*', notification.sent]"), `"*" selects every event`},
+		{hook("crm", "https://x.example.com", "[notification.sent, notification.sent]"), `listed twice`},
+		{hook("crm", "https://x.example.com", "['*']") + "      - id: crm\n        url: https://y.example.com\n        events: ['*']\n",
+			`webhooks[1] (crm).id: another webhook of the app has this id`},
+		{"webhooks: [{id: crm, url: 'https://x.example.com', events: ['*']}]\napps: [{id: shop}]\n", "webhooks: with apps, each app has its own"},
+		{"webhooks: [{id: crm, url: 'https://x.example.com', events: ['*'], secret: whsec_x}]\n", "field secret not found"},
+	} {
+		_, err := ParseFile([]byte(c.yml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s\ngot %v, want %q", c.yml, err, c.want)
+		}
+	}
+	var many strings.Builder
+	many.WriteString("webhooks:\n")
+	for i := range MaxWebhooks + 1 {
+		many.WriteString("  - {id: h" + string(rune('a'+i)) + ", url: 'https://x.example.com', events: ['*']}\n")
+	}
+	if _, err := ParseFile([]byte(many.String())); err == nil || !strings.Contains(err.Error(), "at most 10 per app") {
+		t.Errorf("too many webhooks: %v", err)
+	}
+}
+
+// The webhook secret variables are secrets: with a secret store they come
+// from the secret only, and the secret may hold them.
+func TestWebhookSecretVariablesKnown(t *testing.T) {
+	for _, name := range []string{
+		"WXN_WEBHOOK_CRM_SECRET", "WXN_APP_SALES_WEBHOOK_CRM_SECRET", "WXN_APP_SALES_TEAM_WEBHOOK_CRM_MAIN_SECRET",
+		"WXN_APP_MY_WEBHOOK_APP_WEBHOOK_X_SECRET",
+	} {
+		v, ok := lookupVariable(name)
+		if !ok || !v.secret {
+			t.Errorf("%s: known %v, secret %v; want a known secret", name, ok, v.secret)
+		}
+	}
+	for _, name := range []string{
+		"WXN_WEBHOOK__SECRET", "WXN_WEBHOOK_crm_SECRET", "WXN_APP_WEBHOOK_CRM_SECRET", "WXN_APP_SALES_WEBHOOK__SECRET",
+		"WXN_APP_SALES_WEBHOOK_CRM_TOKEN", "WXN_WEBHOOK_CRM",
+	} {
+		if _, ok := lookupVariable(name); ok {
+			t.Errorf("%s: known, want unknown", name)
+		}
+	}
+	secret := webhook.NewSecret()
+	get, err := WithSecret(env("WXN_WEBHOOK_CRM_SECRET", "from-env"), map[string]string{"WXN_APP_SHOP_WEBHOOK_CRM_SECRET": secret}, "the secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if get("WXN_APP_SHOP_WEBHOOK_CRM_SECRET") != secret || get("WXN_WEBHOOK_CRM_SECRET") != "" {
+		t.Fatalf("with a secret store: %q, %q", get("WXN_APP_SHOP_WEBHOOK_CRM_SECRET"), get("WXN_WEBHOOK_CRM_SECRET"))
+	}
+	if got := WebhookSecretVariable("sales-team", "crm-main"); got != "WXN_APP_SALES_TEAM_WEBHOOK_CRM_MAIN_SECRET" {
+		t.Fatalf("WebhookSecretVariable = %s", got)
+	}
+}
