@@ -180,7 +180,7 @@ func truncateParam(s string) string {
 // appParam checks the {app} of a path: an app id or an AppID has at most
 // 64 letters, digits, '-' or '_'; anything else names no app.
 func appParam(v string) error {
-	if v == "" || len(v) > 64 || !isIDChars(v) {
+	if !notify.IsAppRef(v) {
 		return notify.Errorf(notify.CodeAppNotFound, "no such app")
 	}
 	return nil

@@ -114,8 +114,7 @@ func ParseEvent(body []byte) (Event, error) {
 		}
 	}
 	if raw, ok := top["app"]; ok && !isJSONNull(raw) {
-		if json.Unmarshal(raw, &ev.App) != nil || ev.App == "" || len(ev.App) > 64 ||
-			strings.TrimFunc(ev.App, isAppChar) != "" {
+		if json.Unmarshal(raw, &ev.App) != nil || !IsAppRef(ev.App) {
 			return Event{}, malformedEvent(ErrEventMalformed, "app", "must be an app id or AppID (1 to 64 letters, digits, '-' or '_')")
 		}
 	}
@@ -134,8 +133,12 @@ func ParseEvent(body []byte) (Event, error) {
 func isJSONNull(raw json.RawMessage) bool { return string(raw) == "null" }
 
 // eventIdent reads the required identifier field of an event.
-func isAppChar(r rune) bool {
-	return r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+// IsAppRef reports whether s can name an app: an app id or an AppID, 1 to
+// 64 ASCII letters, digits, '-' or '_'. Events and routes name apps so.
+func IsAppRef(s string) bool {
+	return s != "" && len(s) <= 64 && strings.TrimFunc(s, func(r rune) bool {
+		return r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+	}) == ""
 }
 
 func eventIdent(top map[string]json.RawMessage, field string) (string, error) {
