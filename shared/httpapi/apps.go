@@ -177,8 +177,8 @@ func truncateParam(s string) string {
 	return s
 }
 
-// appParam checks the {app} of a path: an app id or an AppID has at most
-// 64 letters, digits, '-' or '_'; anything else names no app.
+// appParam checks the {app} of a path: what notify.IsAppRef refuses names
+// no app.
 func appParam(v string) error {
 	if !notify.IsAppRef(v) {
 		return notify.Errorf(notify.CodeAppNotFound, "no such app")

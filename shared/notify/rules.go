@@ -132,7 +132,6 @@ func ParseEvent(body []byte) (Event, error) {
 // map: no surrounding spaces) is null.
 func isJSONNull(raw json.RawMessage) bool { return string(raw) == "null" }
 
-// eventIdent reads the required identifier field of an event.
 // IsAppRef reports whether s can name an app: an app id or an AppID, 1 to
 // 64 ASCII letters, digits, '-' or '_'. Events and routes name apps so.
 func IsAppRef(s string) bool {
@@ -141,6 +140,7 @@ func IsAppRef(s string) bool {
 	}) == ""
 }
 
+// eventIdent reads the required identifier field of an event.
 func eventIdent(top map[string]json.RawMessage, field string) (string, error) {
 	raw, ok := top[field]
 	if !ok || isJSONNull(raw) {
