@@ -175,7 +175,7 @@ func OpenStore(ctx context.Context, c config.Config) (store.Store, error) {
 	case config.StoreRedis:
 		return redisstore.Open(c.RedisURL, c.RedisPrefix+":")
 	case config.StoreDynamo:
-		client, err := dynamostore.NewClient(ctx, "")
+		client, err := dynamostore.NewClient("")
 		if err != nil {
 			return nil, fmt.Errorf("WXN_STORE=dynamodb: %w", err)
 		}

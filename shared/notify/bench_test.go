@@ -2,10 +2,12 @@ package notify
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +23,12 @@ const benchTmpl = "bench-lead-tmpl"
 // benchSetup builds the send path on bbolt with the fake WeChat in process
 // (no added latency): users with credits on both sides.
 func benchSetup(b *testing.B, users, creditsEach int, noSync bool, push ...bool) (*Service, *storetest.Counting, []string) {
+	b.Helper()
+	return benchSetupWith(b, users, creditsEach, noSync, func(o *Options) { o.PushConfigured = len(push) > 0 && push[0] })
+}
+
+// benchSetupWith is benchSetup with edit applied to the service's options.
+func benchSetupWith(b *testing.B, users, creditsEach int, noSync bool, edit func(*Options)) (*Service, *storetest.Counting, []string) {
 	b.Helper()
 	bolt, err := boltstore.Open(filepath.Join(b.TempDir(), "bench.db"), boltstore.Options{NoSync: noSync})
 	if err != nil {
@@ -48,8 +56,9 @@ func benchSetup(b *testing.B, users, creditsEach int, noSync bool, push ...bool)
 		b.Fatal(err)
 	}
 	sessions, _ := NewSessions(make([]byte, 32), time.Hour, nil)
-	svc, err := New(Options{AppID: "wxbench", Store: counting, WeChat: wx, Catalog: catalog, Sessions: sessions,
-		PushConfigured: len(push) > 0 && push[0]})
+	opts := Options{AppID: "wxbench", Store: counting, WeChat: wx, Catalog: catalog, Sessions: sessions}
+	edit(&opts)
+	svc, err := New(opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,6 +83,41 @@ func benchSetup(b *testing.B, users, creditsEach int, noSync bool, push ...bool)
 	return svc, counting, openIDs
 }
 
+// observeAll turns on what an operator runs with: an observer (the metrics
+// and log adapters at the edge see only these calls) and an outcome webhook
+// subscribed to every event, so every outcome writes its outbox entry.
+func observeAll(o *Options) {
+	o.Observer = &countingObserver{}
+	o.Webhooks = WebhookOptions{App: o.AppID, Subscriptions: []WebhookSubscription{{
+		ID: "crm", URL: "https://crm.example.com/hooks/wxnotify", Events: []string{WebhookEventAll},
+		Secrets: []string{"whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 32))},
+	}}}
+}
+
+// countPartition counts the items of a partition, page by page.
+func countPartition(ctx context.Context, st store.Store, partition string) (int, error) {
+	n, after := 0, ""
+	for {
+		page, err := st.Query(ctx, store.Query{Partition: partition, After: after, Limit: store.MaxQueryLimit})
+		if err != nil {
+			return n, err
+		}
+		n += len(page.Items)
+		if page.Next == "" {
+			return n, nil
+		}
+		after = page.Next
+	}
+}
+
+// countingObserver counts the outcomes it is told of.
+type countingObserver struct{ outcomes atomic.Int64 }
+
+func (c *countingObserver) NotificationDone(Outcome)    { c.outcomes.Add(1) }
+func (c *countingObserver) CreditsChanged(CreditChange) {}
+func (c *countingObserver) PushApplied(PushEvent)       {}
+func (c *countingObserver) BatchProgress(BatchStep)     {}
+
 func benchRequest(openID string, i int) SendRequest {
 	return SendRequest{To: Recipient{OpenID: openID}, Template: "lead_assigned", IdempotencyKey: fmt.Sprintf("bench-%d", i),
 		Data: map[string]string{"thing1": "Acme Ltd", "character_string2": fmt.Sprintf("L-%d", i)}}
@@ -84,12 +128,20 @@ func benchRequest(openID string, i int) SendRequest {
 // With push, each send also marks its msgid (for SweepUnknown).
 func BenchmarkSend(b *testing.B) {
 	for _, mode := range []struct {
-		name         string
-		noSync, push bool
-	}{{"bolt-fsync", false, false}, {"bolt-nosync", true, false}, {"bolt-nosync-push", true, true}} {
+		name                   string
+		noSync, push, observed bool
+	}{
+		{"bolt-fsync", false, false, false}, {"bolt-nosync", true, false, false}, {"bolt-nosync-push", true, true, false},
+		{"bolt-nosync-observed", true, false, true}, {"bolt-nosync-push-observed", true, true, true},
+	} {
 		b.Run(mode.name, func(b *testing.B) {
 			const users = 50
-			svc, counting, openIDs := benchSetup(b, users, b.N/users+1, mode.noSync, mode.push)
+			svc, counting, openIDs := benchSetupWith(b, users, b.N/users+1, mode.noSync, func(o *Options) {
+				o.PushConfigured = mode.push
+				if mode.observed {
+					observeAll(o)
+				}
+			})
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, b.N)
 			before := counting.Total()
@@ -106,6 +158,14 @@ func BenchmarkSend(b *testing.B) {
 			elapsed := time.Since(start)
 			b.StopTimer()
 			slices.Sort(lat)
+			if mode.observed {
+				if got := svc.observe.(*countingObserver).outcomes.Load(); got != int64(b.N) {
+					b.Fatalf("observer saw %d outcomes, want %d", got, b.N)
+				}
+				if n, err := countPartition(ctx, svc.st, svc.outboxPartition()); err != nil || n != b.N {
+					b.Fatalf("outbox holds %d entries (%v), want one per send: %d", n, err, b.N)
+				}
+			}
 			b.ReportMetric(float64(counting.Total()-before)/float64(b.N), "store-ops/send")
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")

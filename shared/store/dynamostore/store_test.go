@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -456,12 +457,9 @@ func TestNewClient(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			lambdaEnv(t)
 			t.Setenv("AWS_ENDPOINT_URL_DYNAMODB", tc.env)
-			client, err := dynamostore.NewClient(context.Background(), tc.endpoint,
-				config.WithRegion("us-east-1"),
-				config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDDYNALITE", "dynalite", "")),
-				config.WithRetryMaxAttempts(1),
-			)
+			client, err := dynamostore.NewClient(tc.endpoint, func(o *dynamodb.Options) { o.RetryMaxAttempts = 1 })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -470,6 +468,82 @@ func TestNewClient(t *testing.T) {
 				t.Fatalf("ListTables: got error %v, want error %t", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// lambdaEnv sets the environment Lambda gives a function, with dynalite's
+// credentials, and clears the other sources NewClient reads.
+func lambdaEnv(t *testing.T) {
+	t.Helper()
+	for k, v := range map[string]string{
+		"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "",
+		"AWS_ACCESS_KEY_ID": "AKIDDYNALITE", "AWS_SECRET_ACCESS_KEY": "dynalite", "AWS_SESSION_TOKEN": "session",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
+func TestNewClientRefusesAMissingRegionOrCredentials(t *testing.T) {
+	for _, unset := range [][]string{{"AWS_REGION"}, {"AWS_ACCESS_KEY_ID"}, {"AWS_SECRET_ACCESS_KEY"}} {
+		t.Run(unset[0], func(t *testing.T) {
+			lambdaEnv(t)
+			t.Setenv(unset[0], "")
+			if _, err := dynamostore.NewClient("http://127.0.0.1:1"); err == nil {
+				t.Fatalf("NewClient without %s: got nil error", unset[0])
+			}
+		})
+	}
+	t.Run("DefaultRegion", func(t *testing.T) {
+		lambdaEnv(t)
+		t.Setenv("AWS_REGION", "")
+		t.Setenv("AWS_DEFAULT_REGION", "eu-west-1")
+		client, err := dynamostore.NewClient("http://127.0.0.1:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := client.Options().Region; got != "eu-west-1" {
+			t.Fatalf("region: got %q, want eu-west-1", got)
+		}
+	})
+}
+
+// TestNewClientContainerCredentials signs with credentials from the
+// container credentials endpoint (SnapStart, containers) when the
+// environment has no keys.
+func TestNewClientContainerCredentials(t *testing.T) {
+	_, endpoint := dynamoClient(t)
+	var served atomic.Int32
+	creds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "container-token" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		served.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"AccessKeyId":"AKIDCONTAINER","SecretAccessKey":"secret","Token":"tok","Expiration":%q}`,
+			time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	}))
+	defer creds.Close()
+	lambdaEnv(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/creds")
+	t.Setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-token")
+	client, err := dynamostore.NewClient(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.ListTables(context.Background(), &dynamodb.ListTablesInput{}); err != nil {
+		t.Fatalf("ListTables: %v", err)
+	}
+	got, err := client.Options().Credentials.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AccessKeyID != "AKIDCONTAINER" || served.Load() != 1 {
+		t.Fatalf("credentials %q, endpoint served %d times; want AKIDCONTAINER, once (cached)", got.AccessKeyID, served.Load())
 	}
 }
 

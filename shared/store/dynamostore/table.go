@@ -1,13 +1,16 @@
 package dynamostore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
@@ -17,20 +20,61 @@ import (
 // become active.
 const tableReadyTimeout = 5 * time.Minute
 
-// NewClient returns a DynamoDB client configured the way the AWS SDK loads
-// its configuration: credentials chain, AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB
-// and the shared config files. A non-empty endpoint (such as
-// "http://127.0.0.1:4567" for dynalite) overrides the service endpoint;
-// optFns adjust the loading, e.g. config.WithHTTPClient or
-// config.WithRegion.
-func NewClient(ctx context.Context, endpoint string, optFns ...func(*config.LoadOptions) error) (*dynamodb.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, optFns...)
-	if err != nil {
-		return nil, fmt.Errorf("dynamostore: load aws config: %w", err)
+// NewClient returns a DynamoDB client configured from the environment the
+// way AWS Lambda provides it: the region from AWS_REGION (or
+// AWS_DEFAULT_REGION), the function role's credentials from
+// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, or from
+// the container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI or
+// AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, as SnapStart and containers use),
+// and the endpoint from AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL). A
+// non-empty endpoint (such as "http://127.0.0.1:4567" for dynalite)
+// overrides the environment's; optFns adjust the client's options.
+//
+// It does not read the shared config files or profiles: the SDK's full
+// configuration loader links STS, SSO and the IMDS client into every
+// function binary (about 2 MB) for sources a function never has. A program
+// that needs them builds its own client with config.LoadDefaultConfig and
+// passes it to New.
+func NewClient(endpoint string, optFns ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
+	return newClient(os.Getenv, endpoint, optFns...)
+}
+
+func newClient(getenv func(string) string, endpoint string, optFns ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
+	region := cmp.Or(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
+	if region == "" {
+		return nil, errors.New("dynamostore: no region: set AWS_REGION")
 	}
-	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
+	creds, err := envCredentials(getenv)
+	if err != nil {
+		return nil, err
+	}
+	endpoint = cmp.Or(endpoint, getenv("AWS_ENDPOINT_URL_DYNAMODB"), getenv("AWS_ENDPOINT_URL"))
+	opts := dynamodb.Options{Region: region, Credentials: aws.NewCredentialsCache(creds)}
+	if endpoint != "" {
+		opts.BaseEndpoint = aws.String(endpoint)
+	}
+	return dynamodb.New(opts, optFns...), nil
+}
+
+// containerCredentialsHost is the link-local address of the container
+// credentials endpoint a relative URI is resolved against.
+const containerCredentialsHost = "http://169.254.170.2"
+
+// envCredentials returns the credentials the environment names.
+func envCredentials(getenv func(string) string) (aws.CredentialsProvider, error) {
+	if id, key := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"); id != "" && key != "" {
+		return credentials.NewStaticCredentialsProvider(id, key, getenv("AWS_SESSION_TOKEN")), nil
+	}
+	uri := getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+	if rel := getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); uri == "" && rel != "" {
+		uri = containerCredentialsHost + rel
+	}
+	if uri == "" {
+		return nil, errors.New("dynamostore: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (Lambda does), or AWS_CONTAINER_CREDENTIALS_FULL_URI")
+	}
+	return endpointcreds.New(uri, func(o *endpointcreds.Options) {
+		if token := getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN"); token != "" {
+			o.AuthorizationToken = token
 		}
 	}), nil
 }
