@@ -56,9 +56,9 @@ func newClient(getenv func(string) string, endpoint string, optFns ...func(*dyna
 	return dynamodb.New(opts, optFns...), nil
 }
 
-// containerCredentialsHost is the link-local address of the container
+// containerEndpointHost is the link-local address of the container
 // credentials endpoint a relative URI is resolved against.
-const containerCredentialsHost = "http://169.254.170.2"
+const containerEndpointHost = "http://169.254.170.2"
 
 // envCredentials returns the credentials the environment names.
 func envCredentials(getenv func(string) string) (aws.CredentialsProvider, error) {
@@ -67,7 +67,7 @@ func envCredentials(getenv func(string) string) (aws.CredentialsProvider, error)
 	}
 	uri := getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI")
 	if rel := getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); uri == "" && rel != "" {
-		uri = containerCredentialsHost + rel
+		uri = containerEndpointHost + rel
 	}
 	if uri == "" {
 		return nil, errors.New("dynamostore: no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (Lambda does), or AWS_CONTAINER_CREDENTIALS_FULL_URI")
