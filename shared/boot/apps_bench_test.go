@@ -62,6 +62,14 @@ type benchTarget struct{ app, openID string }
 // app; extra sets more variables.
 func benchApps(b testing.TB, users, creditsEach int, push bool, extra map[string]string) (http.Handler, *storetest.Counting, []benchTarget, *Parts) {
 	b.Helper()
+	return benchAppsFront(b, users, creditsEach, push, extra, nil)
+}
+
+// benchAppsFront is benchApps with the fake WeChat's handler served by
+// front, which returns the base URL the deployment calls; nil: the fake's
+// own server.
+func benchAppsFront(b testing.TB, users, creditsEach int, push bool, extra map[string]string, front func(http.Handler) string) (http.Handler, *storetest.Counting, []benchTarget, *Parts) {
+	b.Helper()
 	const tmpl = "bench-lead-tmpl"
 	ids := []string{"sales", "customer", "test"}
 	var servers []*wechattest.Server
@@ -92,6 +100,9 @@ func benchApps(b testing.TB, users, creditsEach int, push bool, extra map[string
 	dir := b.TempDir()
 	env["WXN_CONFIG"] = filepath.Join(dir, "wxnotify.yaml")
 	env["WXN_WECHAT_API_BASE"] = multi.URL()
+	if front != nil {
+		env["WXN_WECHAT_API_BASE"] = front(multi.Handler())
+	}
 	if err := os.WriteFile(env["WXN_CONFIG"], []byte(yaml.String()), 0o600); err != nil {
 		b.Fatal(err)
 	}

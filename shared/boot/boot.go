@@ -5,6 +5,7 @@
 package boot
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -169,6 +170,18 @@ func NewLogger(w *os.File, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
+// servedBesideBatch is how many WeChat calls a process makes beside a
+// batch's workers: the HTTP requests it serves at the same time (one on
+// Lambda and SCF, a few in `wxnotify dev` or a container).
+const servedBesideBatch = 8
+
+// wechatConns sizes the WeChat client's connection pool from the batch
+// workers (WXN_BATCH_WORKERS; 0: the default), so that a batch reuses its
+// connections instead of closing and redialling them.
+func wechatConns(workers int) int {
+	return cmp.Or(workers, wechat.DefaultMaxConns) + servedBesideBatch
+}
+
 // OpenStore opens the store the configuration names.
 func OpenStore(ctx context.Context, c config.Config) (store.Store, error) {
 	switch c.Store {
@@ -281,7 +294,7 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 		}})
 	}
 	wcfg := wechat.Config{AppID: ac.AppID, Secret: ac.Secret, BaseURL: c.APIBase, HTTPClient: o.HTTPClient,
-		Now: now, Logger: log, TokenFree: c.TokenFree}
+		Now: now, Logger: log, TokenFree: c.TokenFree, MaxConns: wechatConns(c.Batch.Workers)}
 	if obs != nil {
 		wcfg.OnCall = obs.WeChatCall
 	}

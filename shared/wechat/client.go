@@ -43,9 +43,17 @@ type Config struct {
 	BaseURL string
 
 	// HTTPClient makes every call. Default: a client with a 10 s overall
-	// timeout and 5 s dial and TLS handshake timeouts. A replacement should
-	// set timeouts too.
+	// timeout and 5 s dial and TLS handshake timeouts, keeping MaxConns
+	// idle connections per host. A replacement should set timeouts too.
 	HTTPClient *http.Client
+
+	// MaxConns is how many calls the program makes at once at most, such
+	// as a batch's workers plus the HTTP requests served beside it. The
+	// default HTTP client keeps that many idle connections per host, so
+	// that a connection a worker hands back is kept for its next call
+	// instead of being closed and dialled again (a TLS handshake each
+	// time). Default DefaultMaxConns; ignored with HTTPClient.
+	MaxConns int
 
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -153,7 +161,7 @@ func newCaller(cfg Config) (caller, error) {
 	}
 	c := caller{base: base, hc: cfg.HTTPClient, now: cfg.Now, log: cfg.Logger, onCall: cfg.OnCall, startCall: cfg.StartCall}
 	if c.hc == nil {
-		c.hc = defaultHTTPClient()
+		c.hc = defaultHTTPClient(cfg.MaxConns)
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -164,17 +172,24 @@ func newCaller(cfg Config) (caller, error) {
 	return c, nil
 }
 
-func defaultHTTPClient() *http.Client {
+// DefaultMaxConns is Config.MaxConns's default: a batch's default workers.
+const DefaultMaxConns = 32
+
+func defaultHTTPClient(maxConns int) *http.Client {
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			TLSHandshakeTimeout:   5 * time.Second,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   32,
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         dialer.DialContext,
+			ForceAttemptHTTP2:   true,
+			TLSHandshakeTimeout: 5 * time.Second,
+			// Two hosts at most: the API's and, in token-free mode, its own.
+			MaxIdleConns:          2 * maxConns,
+			MaxIdleConnsPerHost:   maxConns,
 			IdleConnTimeout:       90 * time.Second,
 			ExpectContinueTimeout: time.Second,
 		},
