@@ -33,9 +33,9 @@ func TestBinarySize(t *testing.T) {
 			t.Fatal(err)
 		}
 		ratio := float64(fi.Size()) / float64(empty.Size())
-		t.Logf("%s: %.2f MB, %.2fx the empty aws-lambda-go function (%.2f MB)", fn, float64(fi.Size())/(1<<20), ratio, float64(empty.Size())/(1<<20))
+		t.Logf("%s: %.2f MiB, %.2fx the empty aws-lambda-go function (%.2f MiB)", fn, float64(fi.Size())/(1<<20), ratio, float64(empty.Size())/(1<<20))
 		if fi.Size() > maxBinaryBytes || ratio > maxSizeRatio {
-			t.Errorf("%s: %.1f MB, %.2fx the empty function; want at most %d MB and %.1fx (a dependency that keeps all methods, such as net/rpc's server, is back?)",
+			t.Errorf("%s: %.1f MiB, %.2fx the empty function; want at most %d MiB and %.1fx (a dependency that keeps all methods, such as net/rpc's server, is back?)",
 				fn, float64(fi.Size())/(1<<20), ratio, maxBinaryBytes>>20, maxSizeRatio)
 		}
 	}
@@ -121,7 +121,7 @@ func BenchmarkColdStart(b *testing.B) {
 			r := result{ms: float64(median.Microseconds()) / 1000, mb: float64(fi.Size()) / (1 << 20)}
 			results[fn] = r
 			b.ReportMetric(r.ms, "ms/start")
-			b.ReportMetric(r.mb, "MB")
+			b.ReportMetric(r.mb, "MiB")
 		})
 	}
 	base, ok := results["emptyfn"]
