@@ -135,10 +135,10 @@ func (w webhooks) subscription(id string) (WebhookSubscription, bool) {
 
 // outboxEvent is the event of an outbox entry.
 type outboxEvent struct {
-	Type      string                   `json:"type"`
-	ID        string                   `json:"id"`
-	Timestamp time.Time                `json:"timestamp"`
-	Data      webhook.NotificationData `json:"data"`
+	Type      string    `json:"type"`
+	ID        string    `json:"id"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      any       `json:"data"` // read back as json.RawMessage (events.go)
 }
 
 // outboxEntry is the value of an outbox item.
