@@ -217,7 +217,9 @@ func TestTickPutsWebhooksOnEventBus(t *testing.T) {
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
-		var in struct{ Entries []struct{ DetailType, Detail, EventBusName string } }
+		var in struct {
+			Entries []struct{ DetailType, Detail, EventBusName string }
+		}
 		_ = json.Unmarshal(body, &in)
 		mu.Lock()
 		defer mu.Unlock()

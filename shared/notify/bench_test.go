@@ -12,6 +12,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 	"github.com/wxnotify/wxnotify/shared/store/storetest"
+	"github.com/wxnotify/wxnotify/shared/webhook"
 	"github.com/wxnotify/wxnotify/shared/wechat"
 	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
@@ -81,15 +82,26 @@ func benchRequest(openID string, i int) SendRequest {
 
 // BenchmarkSend measures the whole send path one request at a time: the
 // store round trips of each send, its latency percentiles and sends/s.
-// With push, each send also marks its msgid (for SweepUnknown).
+// With push, each send also marks its msgid (for SweepUnknown). With hooks,
+// a webhook subscription takes every event: its outbox entry is one more
+// operation of the outcome's Write, no more round trips.
 func BenchmarkSend(b *testing.B) {
 	for _, mode := range []struct {
-		name         string
-		noSync, push bool
-	}{{"bolt-fsync", false, false}, {"bolt-nosync", true, false}, {"bolt-nosync-push", true, true}} {
+		name                string
+		noSync, push, hooks bool
+	}{{"bolt-fsync", false, false, false}, {"bolt-nosync", true, false, false}, {"bolt-nosync-push", true, true, false},
+		{"bolt-nosync-push-hooks", true, true, true}} {
 		b.Run(mode.name, func(b *testing.B) {
 			const users = 50
 			svc, counting, openIDs := benchSetup(b, users, b.N/users+1, mode.noSync, mode.push)
+			if mode.hooks {
+				var err error
+				svc.hooks, err = newWebhooks(WebhookOptions{App: "bench", Subscriptions: []WebhookSubscription{{ID: "crm",
+					URL: "https://crm.example.com/hook", Events: []string{WebhookEventAll}, Secrets: []string{webhook.NewSecret()}}}})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
 			ctx := context.Background()
 			lat := make([]time.Duration, 0, b.N)
 			before := counting.Total()
