@@ -453,7 +453,7 @@ var deployParameters = []map[string]any{
 	{"WeChatAppId": "wx0123456789abcdef", "SecretArn": "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:wxnotify-AbCdEf"},
 	{"WeChatAppId": "wx0123456789abcdef", "SecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wxnotify-AbCdEf",
 		"FrontDoor": "FunctionUrls", "Tracing": "Active", "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:wxnotify-alarms",
-		"BatchConcurrency": 0, "LogRetentionInDays": 365},
+		"BatchConcurrency": 0, "LogRetentionInDays": 365, "WebhookEventBusArn": "arn:aws:events:us-east-1:123456789012:event-bus/crm"},
 }
 
 func readTemplateSource(tb testing.TB) []byte {

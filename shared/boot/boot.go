@@ -31,6 +31,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/store/redisstore"
 	"github.com/wxnotify/wxnotify/shared/store/storeobs"
 	"github.com/wxnotify/wxnotify/shared/trace"
+	"github.com/wxnotify/wxnotify/shared/webhook"
 	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
@@ -351,9 +352,21 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 // and tests.
 func webhookOptions(ac config.App, o Options) notify.WebhookOptions {
 	w := notify.WebhookOptions{App: ac.ID, AllowPrivate: o.WebhooksAllowPrivate || o.Function == "dev", Timeout: o.WebhookTimeout}
-	for _, h := range ac.Webhooks {
-		w.Subscriptions = append(w.Subscriptions, notify.WebhookSubscription{ID: h.ID, URL: h.URL, Events: h.Events, Secrets: []string{h.Secret}})
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
 	}
+	for _, h := range ac.Webhooks {
+		sub := notify.WebhookSubscription{ID: h.ID, URL: h.URL, Events: h.Events, EventBus: h.EventBusARN}
+		if h.Secret != "" {
+			sub.Secrets = []string{h.Secret}
+		}
+		w.Subscriptions = append(w.Subscriptions, sub)
+	}
+	// An event bus is put to with the function's AWS credentials, at the
+	// endpoint the SDK's variable names, if set (a VPC endpoint).
+	w.EventBridge = notify.EventBridgeOptions{Endpoint: getenv("AWS_ENDPOINT_URL_EVENTBRIDGE"),
+		Credentials: func() (webhook.AWSCredentials, error) { return webhook.EnvAWSCredentials(getenv) }}
 	return w
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/webhook"
+	"github.com/wxnotify/wxnotify/shared/webhook/webhooktest"
 )
 
 // hookHit is one request a webhook receiver got.
@@ -202,5 +203,79 @@ func TestWebhooksEveryBackend(t *testing.T) {
 				t.Errorf("outbox after delivery: %d items, %v", len(p.Items), err)
 			}
 		})
+	}
+}
+
+// A webhook to an event bus is delivered by the tick as a PutEvents signed
+// with the environment's AWS credentials, at AWS_ENDPOINT_URL_EVENTBRIDGE.
+func TestTickPutsWebhooksOnEventBus(t *testing.T) {
+	const bus = "arn:aws:events:us-west-2:123456789012:event-bus/crm"
+	var (
+		mu      sync.Mutex
+		signed  []string
+		details []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		var in struct {
+			Entries []struct{ DetailType, Detail, EventBusName string }
+		}
+		_ = json.Unmarshal(body, &in)
+		mu.Lock()
+		defer mu.Unlock()
+		signed = append(signed, webhooktest.VerifySigV4(req, body, "AKIDBOOT", "boot-secret", "us-west-2"))
+		for _, e := range in.Entries {
+			if e.EventBusName == bus {
+				details = append(details, e.DetailType+" "+e.Detail)
+			}
+		}
+		_, _ = io.WriteString(w, `{"Entries":[{"EventId":"e"}],"FailedEntryCount":0}`)
+	}))
+	defer srv.Close()
+	yml := `apps:
+  - id: shop
+    appId: wx00000000000000b0
+    templates:
+      - {alias: hello, id: TMPL-HELLO, kind: one-time, keywords: [{name: thing1}]}
+    webhooks:
+      - {id: bus, eventBusArn: '` + bus + `', events: [notification.skipped]}
+`
+	path := filepath.Join(t.TempDir(), "wxnotify.yaml")
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"WXN_CONFIG": path, "WXN_SESSION_SECRET": strings.Repeat("s", 32), "WXN_API_KEYS": "0123456789abcdef",
+		"WXN_WECHAT_API_BASE": "http://127.0.0.1:1", "WXN_APP_SHOP_WECHAT_SECRET": "s1",
+		"AWS_ACCESS_KEY_ID": "AKIDBOOT", "AWS_SECRET_ACCESS_KEY": "boot-secret", "AWS_SESSION_TOKEN": "tok",
+		"AWS_ENDPOINT_URL_EVENTBRIDGE": srv.URL}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := config.FromEnv(getenv, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := Build(cfg, storeenv.Open(t, "bolt"), Options{Function: "batch", Getenv: getenv, WebhooksAllowPrivate: true, WebhookTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parts.Close()
+	h, err := BatchCore(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := parts.App("shop").Service.Send(context.Background(), notify.SendRequest{To: notify.Recipient{OpenID: "oBus"},
+		Template: "hello", Data: map[string]string{"thing1": "x"}, IdempotencyKey: "k"})
+	if n.Status != notify.StatusSkipped {
+		t.Fatalf("send: %s", n.Status)
+	}
+	for range 2 {
+		if err := h.Tick(context.Background(), time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := `notification.skipped {"webhookId":"` + webhook.DeliveryID(n.ID+":skipped", "bus") + `","type":"notification.skipped",`
+	if len(signed) != 1 || signed[0] != "" || len(details) != 1 || !strings.HasPrefix(details[0], want) {
+		t.Fatalf("signatures %q, entries %q; want one signed entry %s...", signed, details, want)
 	}
 }

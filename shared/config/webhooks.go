@@ -22,21 +22,28 @@ const MaxWebhooks = 10
 //	  - id: crm
 //	    url: https://crm.example.com/wxnotify/events
 //	    events: [notification.failed, notification.unknown]   # or ["*"]
+//	  - id: bus
+//	    eventBusArn: arn:aws:events:us-east-1:123456789012:event-bus/crm
+//	    events: ["*"]
 //
 // Its signing secret (whsec_..., webhook.NewSecret) is the variable (or
-// secret key) WebhookSecretVariable names.
+// secret key) WebhookSecretVariable names. A webhook to an Amazon
+// EventBridge event bus (eventBusArn instead of url) has none: its
+// PutEvents are signed with the function's AWS credentials.
 type WebhookSpec struct {
-	ID     string   `yaml:"id"`
-	URL    string   `yaml:"url"`
-	Events []string `yaml:"events"`
+	ID          string   `yaml:"id"`
+	URL         string   `yaml:"url,omitempty"`
+	EventBusARN string   `yaml:"eventBusArn,omitempty"`
+	Events      []string `yaml:"events"`
 }
 
 // Webhook is a WebhookSpec with its signing secret read.
 type Webhook struct {
-	ID     string
-	URL    string
-	Events []string
-	Secret string
+	ID          string
+	URL         string
+	EventBusARN string
+	Events      []string
+	Secret      string
 	// SecretVariable names the variable the secret was read from.
 	SecretVariable string
 }
@@ -106,8 +113,17 @@ func checkWebhooks(where string, specs []WebhookSpec) error {
 			return fmt.Errorf("%s.id: another webhook of the app has this id", at)
 		}
 		ids[w.ID] = true
-		if err := checkWebhookURL(w.URL); err != nil {
-			return fmt.Errorf("%s.url: %w", at, err)
+		switch {
+		case w.EventBusARN != "" && w.URL != "":
+			return fmt.Errorf("%s: url and eventBusArn: give one of them", at)
+		case w.EventBusARN != "":
+			if _, err := webhook.ParseEventBus(w.EventBusARN); err != nil {
+				return fmt.Errorf("%s.eventBusArn: %q is not an event bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>)", at, w.EventBusARN)
+			}
+		default:
+			if err := checkWebhookURL(w.URL); err != nil {
+				return fmt.Errorf("%s.url: %w", at, err)
+			}
 		}
 		if err := checkWebhookEvents(w.Events); err != nil {
 			return fmt.Errorf("%s.events: %w", at, err)
@@ -151,6 +167,11 @@ func checkWebhookEvents(events []string) error {
 func resolveWebhooks(app string, specs []WebhookSpec, getenv func(string) string) ([]Webhook, error) {
 	var out []Webhook
 	for _, w := range specs {
+		if w.EventBusARN != "" {
+			// IAM authenticates the PutEvents: no signing secret.
+			out = append(out, Webhook{ID: w.ID, EventBusARN: w.EventBusARN, Events: slices.Clone(w.Events)})
+			continue
+		}
 		name := WebhookSecretVariable(app, w.ID)
 		secret := strings.TrimSpace(getenv(name))
 		if secret == "" {

@@ -46,6 +46,25 @@ func TestWebhooksPerApp(t *testing.T) {
 	}
 }
 
+// A webhook to an event bus needs no signing secret.
+func TestWebhooksEventBus(t *testing.T) {
+	yml := "apps:\n  - id: shop\n    webhooks:\n      - id: bus\n        eventBusArn: arn:aws:events:eu-west-1:123456789012:event-bus/crm\n" +
+		"        events: [consent.changed, batch.finished]\n"
+	c, err := FromEnv(env("WXN_CONFIG", writeConfig(t, yml)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop, _ := c.App("shop")
+	if len(shop.Webhooks) != 1 {
+		t.Fatalf("webhooks %+v", shop.Webhooks)
+	}
+	w := shop.Webhooks[0]
+	if w.ID != "bus" || w.URL != "" || w.EventBusARN != "arn:aws:events:eu-west-1:123456789012:event-bus/crm" || w.Secret != "" ||
+		!slices.Equal(w.Events, []string{webhook.EventConsentChanged, webhook.EventBatchFinished}) {
+		t.Fatalf("webhook %+v", w)
+	}
+}
+
 func TestWebhooksSingleApp(t *testing.T) {
 	yml := "templates: []\nrules: []\nwebhooks:\n  - id: crm\n    url: https://crm.example.com/h\n    events: [notification.sent]\n"
 	secret := webhook.NewSecret()
@@ -88,6 +107,11 @@ func TestWebhooksInvalid(t *testing.T) {
 			`webhooks[1] (crm).id: another webhook of the app has this id`},
 		{"webhooks: [{id: crm, url: 'https://x.example.com', events: ['*']}]\napps: [{id: shop}]\n", "webhooks: with apps, each app has its own"},
 		{"webhooks: [{id: crm, url: 'https://x.example.com', events: ['*'], secret: whsec_x}]\n", "field secret not found"},
+		{"webhooks: [{id: bus, url: 'https://x.example.com', eventBusArn: 'arn:aws:events:us-east-1:123456789012:event-bus/crm', events: ['*']}]\n",
+			"webhooks[0] (bus): url and eventBusArn: give one of them"},
+		{"webhooks: [{id: bus, eventBusArn: 'arn:aws:sqs:us-east-1:123456789012:q', events: ['*']}]\n",
+			`webhooks[0] (bus).eventBusArn: "arn:aws:sqs:us-east-1:123456789012:q" is not an event bus ARN`},
+		{"webhooks: [{id: bus, events: ['*']}]\n", `webhooks[0] (bus).url: "" is not an http(s) URL`},
 	} {
 		_, err := ParseFile([]byte(c.yml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

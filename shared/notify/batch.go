@@ -359,7 +359,7 @@ func (s *Service) CancelBatch(ctx context.Context, id string) (Batch, error) {
 			return b, nil
 		}
 		b.Status, b.UpdatedAt = BatchCancelled, s.now().UTC()
-		if err := s.putBatch(ctx, b, ver); err == nil {
+		if err := s.putBatchEnding(ctx, b, ver); err == nil {
 			s.dropDue(ctx, b)
 			return b, nil
 		} else if !errors.Is(err, store.ErrConflict) {
@@ -372,6 +372,19 @@ func (s *Service) CancelBatch(ctx context.Context, id string) (Batch, error) {
 func (s *Service) putBatch(ctx context.Context, b Batch, ver int64) error {
 	raw, _ := json.Marshal(b)
 	_, err := s.st.Put(ctx, s.batchKey(b.ID), raw, store.PutOptions{IfVersion: ver, ExpiresAt: b.CreatedAt.Add(s.retention).Add(b.NotBefore.Sub(b.CreatedAt))})
+	return err
+}
+
+// putBatchEnding is putBatch for the write that ends b (done or
+// cancelled): batch.finished is written in the same Write.
+func (s *Service) putBatchEnding(ctx context.Context, b Batch, ver int64) error {
+	events, err := s.batchEventOps(b)
+	if err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(b)
+	put := store.WritePut(s.batchKey(b.ID), raw, store.PutOptions{IfVersion: ver, ExpiresAt: b.CreatedAt.Add(s.retention).Add(b.NotBefore.Sub(b.CreatedAt))})
+	_, err = s.writeWithEvents(ctx, put, events)
 	return err
 }
 
@@ -498,6 +511,7 @@ func (s *Service) checkpoint(ctx context.Context, b Batch, ver int64, c pageCoun
 		b.Cursor = next
 		now := s.now().UTC()
 		b.UpdatedAt = now
+		put := s.putBatch
 		if b.Status == BatchRunning {
 			b.LeaseUntil = now.Add(s.batchOpts.Lease)
 			if last {
@@ -505,9 +519,10 @@ func (s *Service) checkpoint(ctx context.Context, b Batch, ver int64, c pageCoun
 				if b.Audience != "" {
 					b.Total = b.Sent + b.Skipped + b.Failed + b.Unknown // the audience as it was when sent
 				}
+				put = s.putBatchEnding // this write ends it
 			}
 		}
-		err := s.putBatch(ctx, b, ver)
+		err := put(ctx, b, ver)
 		if err == nil {
 			// Reported once recorded; a checkpoint whose reply was lost
 			// (an error here) is counted in the batch but not reported.

@@ -274,6 +274,7 @@ const opKeep = time.Hour
 // answers a repeated AddOnce as it answered the first).
 func (s *Service) applyChoice(ctx context.Context, openID string, t Template, status string, src Source, side int64, op string) (credited bool, err error) {
 	if status == StatusAccept && t.Kind == OneTime {
+		var after int64 // the credits after the grant
 		granted, err := s.pairedGrant(ctx, openID, t.ID, side, op)
 		if err != nil {
 			return false, err
@@ -290,7 +291,8 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 				limit = s.maxReportCredits // nothing will ever confirm it
 			}
 			err := s.retryWrite(ctx, "grant credit", func() error {
-				_, err := s.st.AddOnce(ctx, s.creditsKey(openID, t.ID), 1, 0, limit, store.CounterOp{ID: "grant:" + op, Keep: opKeep})
+				v, err := s.st.AddOnce(ctx, s.creditsKey(openID, t.ID), 1, 0, limit, store.CounterOp{ID: "grant:" + op, Keep: opKeep})
+				after = v
 				if errors.Is(err, store.ErrOutOfRange) {
 					s.log.Warn("credit cap reached", "template", t.Alias, "openid", HashID(openID), "cap", limit, "source", src)
 					return nil
@@ -308,9 +310,13 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 				return credited, err
 			}
 		}
-		return credited, s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src) })
+		hint := consentHint{op: op, granted: credited}
+		if credited {
+			hint.credits = &after
+		}
+		return credited, s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src, hint) })
 	}
-	if err := s.recordChoice(ctx, openID, t, status, src); err != nil {
+	if err := s.recordChoice(ctx, openID, t, status, src, consentHint{op: op}); err != nil {
 		return false, err
 	}
 	if status == StatusAccept && t.Kind == LongTerm {
@@ -320,13 +326,13 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 }
 
 // recordChoice sets the consent state after a popup choice.
-func (s *Service) recordChoice(ctx context.Context, openID string, t Template, status string, src Source) error {
-	return s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
+func (s *Service) recordChoice(ctx context.Context, openID string, t Template, status string, src Source, hint consentHint) error {
+	return s.updateConsentWith(ctx, openID, t.ID, func(m *consentMeta) {
 		m.Status, m.Source = status, src
 		if t.Kind == LongTerm {
 			m.LongTerm = status == StatusAccept
 		}
-	})
+	}, hint)
 }
 
 // applySetting records an "always keep this choice" setting. A kept reject
@@ -339,7 +345,7 @@ func (s *Service) applySetting(ctx context.Context, openID string, t Template, s
 		}
 	}
 	if status == StatusReject || status == StatusBan {
-		return s.zeroCredits(ctx, openID, t.ID, 0, edit)
+		return s.zeroCredits(ctx, openID, t.ID, 0, edit, "")
 	}
 	return s.updateConsent(ctx, openID, t.ID, edit)
 }
@@ -351,8 +357,9 @@ func (s *Service) applySetting(ctx context.Context, openID string, t Template, s
 // The user then leaves the template's audience index (best effort).
 // removed is what the counter is believed to hold, for the observer (0:
 // unknown); the zeroing of a one-time template is reported.
-func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, removed int64, edit func(*consentMeta)) error {
-	if err := s.updateConsent(ctx, openID, tmplID, edit); err != nil {
+func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, removed int64, edit func(*consentMeta), op string) error {
+	var zero int64
+	if err := s.updateConsentWith(ctx, openID, tmplID, edit, consentHint{op: op, credits: &zero}); err != nil {
 		return err
 	}
 	if _, err := s.st.Put(ctx, s.creditsKey(openID, tmplID), []byte("0"), store.PutOptions{}); err != nil {
@@ -376,13 +383,24 @@ func (s *Service) Revoke(ctx context.Context, openID string, tmplID string, src 
 // revoke is Revoke for a counter believed to hold removed credits (0:
 // unknown), which the observer is told.
 func (s *Service) revoke(ctx context.Context, openID string, tmplID string, src Source, removed int64) error {
+	return s.revokeOp(ctx, openID, tmplID, src, removed, "")
+}
+
+// revokeOp is revoke by the operation op (a push item; "" for none).
+func (s *Service) revokeOp(ctx context.Context, openID string, tmplID string, src Source, removed int64, op string) error {
 	return s.zeroCredits(ctx, openID, tmplID, removed, func(m *consentMeta) {
 		m.Status, m.LongTerm, m.Source = StatusReject, false, src
-	})
+	}, op)
 }
 
 // updateConsent applies edit to the consent state with optimistic concurrency.
 func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit func(*consentMeta)) error {
+	return s.updateConsentWith(ctx, openID, tmplID, edit, consentHint{})
+}
+
+// updateConsentWith is updateConsent for a change hint describes: a change
+// of the consent writes consent.changed in the record's Write.
+func (s *Service) updateConsentWith(ctx context.Context, openID, tmplID string, edit func(*consentMeta), hint consentHint) error {
 	key := s.consentKey(openID, tmplID)
 	for attempt := range 8 {
 		var m consentMeta
@@ -397,10 +415,15 @@ func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit
 		case !errors.Is(err, store.ErrNotFound):
 			return storeErr("get consent", err)
 		}
+		old := m
 		edit(&m)
 		m.UpdatedAt = s.now().UTC()
 		b, _ := json.Marshal(m)
-		if _, err := s.st.Put(ctx, key, b, opts); err == nil {
+		events, err := s.consentEventOps(ctx, openID, tmplID, old, m, hint)
+		if err != nil {
+			return err
+		}
+		if _, err := s.writeWithEvents(ctx, store.WritePut(key, b, opts), events); err == nil {
 			return nil
 		} else if !errors.Is(err, store.ErrConflict) {
 			return storeErr("put consent", err)

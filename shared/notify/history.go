@@ -103,6 +103,13 @@ func (s *Service) writeOutcome(ctx context.Context, n Notification, ver int64, p
 		return 0, err
 	}
 	ops = append(ops, hooks...)
+	if !n.deliveredAt.IsZero() && n.Status == StatusSent {
+		delivered, err := s.deliveredOps(n, n.deliveredAt)
+		if err != nil {
+			return 0, err
+		}
+		ops = append(ops, delivered...)
+	}
 	for {
 		versions, err := s.st.Write(ctx, ops)
 		if err == nil {

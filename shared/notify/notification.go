@@ -103,6 +103,11 @@ type Notification struct {
 	Claim     string    `json:"claim,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
+
+	// deliveredAt, never stored, is set on an unknown notification that
+	// WeChat's sent event settles as delivered: its outcome's Write then
+	// also holds notification.delivered.
+	deliveredAt time.Time
 }
 
 // Final reports whether the notification reached a state no retry changes.

@@ -48,6 +48,9 @@ type WebhookSubscription struct {
 	Events []string
 	// Secrets sign every delivery (whsec_...), two during a rotation.
 	Secrets []string
+	// EventBus, instead of URL, is the ARN of an Amazon EventBridge event
+	// bus the events are put on (see eventbridge.go); no secret then.
+	EventBus string
 }
 
 // Wants reports whether the subscription takes events of type t.
@@ -74,6 +77,8 @@ type WebhookOptions struct {
 	// Lease is how long a claimed entry is withheld from other runners
 	// (default 1 min; at least the attempt timeout plus 30 s).
 	Lease time.Duration
+	// EventBridge configures the subscriptions to an event bus.
+	EventBridge EventBridgeOptions
 }
 
 // webhooks is a Service's resolved WebhookOptions.
@@ -99,7 +104,7 @@ func newWebhooks(o WebhookOptions) (webhooks, error) {
 			return webhooks{}, fmt.Errorf("notify: webhook subscription id %q is invalid", sub.ID)
 		case seen[sub.ID]:
 			return webhooks{}, fmt.Errorf("notify: two webhook subscriptions have the id %q", sub.ID)
-		case len(sub.Secrets) == 0:
+		case len(sub.Secrets) == 0 && sub.EventBus == "":
 			return webhooks{}, fmt.Errorf("notify: webhook subscription %q has no secret", sub.ID)
 		case len(sub.Events) == 0:
 			return webhooks{}, fmt.Errorf("notify: webhook subscription %q has no events", sub.ID)
@@ -135,10 +140,10 @@ func (w webhooks) subscription(id string) (WebhookSubscription, bool) {
 
 // outboxEvent is the event of an outbox entry.
 type outboxEvent struct {
-	Type      string                   `json:"type"`
-	ID        string                   `json:"id"`
-	Timestamp time.Time                `json:"timestamp"`
-	Data      webhook.NotificationData `json:"data"`
+	Type      string    `json:"type"`
+	ID        string    `json:"id"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      any       `json:"data"` // read back as json.RawMessage (events.go)
 }
 
 // outboxEntry is the value of an outbox item.
@@ -294,7 +299,7 @@ func (s *Service) deliverEntry(ctx context.Context, it store.Item) (ok, tried bo
 	if msg.ID != deliveryID {
 		return false, true, s.buryEntry(ctx, leased, ver, it.Value, "delivery id does not match the entry")
 	}
-	status, derr := webhook.Deliver(ctx, s.hooks.client, sub.URL, sub.Secrets, msg)
+	status, derr := s.deliverMessage(ctx, sub, msg)
 	ctx = context.WithoutCancel(ctx) // the attempt was made: settle it
 	if derr == nil {
 		if err := s.st.Delete(ctx, leased, store.DeleteOptions{IfVersion: ver}); err != nil && !errors.Is(err, store.ErrConflict) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/trace"
+	"github.com/wxnotify/wxnotify/shared/webhook"
 	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
@@ -124,26 +125,48 @@ func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, de
 	if done, err := s.isDone(ctx, mark); err != nil || done {
 		return false, err
 	}
-	changed, err := s.applyPushItemRetrying(ctx, ev, item, "push:"+itemKey)
+	changed, events, err := s.applyPushItemRetrying(ctx, ev, item, "push:"+itemKey)
 	if err != nil {
 		return false, err
+	}
+	if len(events) > 0 {
+		// The item's events (notification.delivered) are written with its
+		// done mark: once done, a redelivery writes none again.
+		return changed, s.markDoneWith(ctx, mark, pushMemory, events)
 	}
 	return changed, s.markDone(ctx, mark, pushMemory)
 }
 
+// markDoneWith writes the done mark of a push item, if absent, with the
+// outbox entries events, in one Write. A mark found there was written by
+// a copy of the item that wrote the same events: done.
+func (s *Service) markDoneWith(ctx context.Context, key store.Key, memory time.Duration, events []store.WriteOp) error {
+	return s.retryWrite(ctx, "mark done", func() error {
+		put := store.WritePut(key, []byte(pushDone), store.PutOptions{IfAbsent: true, ExpiresAt: s.now().Add(memory)})
+		_, err := s.writeWithEvents(ctx, put, events)
+		if errors.Is(err, store.ErrConflict) {
+			return nil
+		}
+		return err
+	})
+}
+
 // applyPushItemRetrying applies an item, trying again a few times when the
-// store failed: WeChat gives up after three redeliveries.
-func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) (bool, error) {
-	changed, err := s.applyPushItem(ctx, ev, item, op)
+// store failed: WeChat gives up after three redeliveries. It returns the
+// outbox entries of the events the item makes, to write with its done mark.
+func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) (bool, []store.WriteOp, error) {
+	var events []store.WriteOp
+	changed, err := s.applyPushItem(ctx, ev, item, op, &events)
 	for wait := 10 * time.Millisecond; err != nil && CodeOf(err) == CodeStoreUnavailable && wait <= 160*time.Millisecond; wait *= 2 {
 		select {
 		case <-ctx.Done():
-			return false, err
+			return false, nil, err
 		case <-time.After(wait):
 		}
-		changed, err = s.applyPushItem(ctx, ev, item, op)
+		events = nil
+		changed, err = s.applyPushItem(ctx, ev, item, op, &events)
 	}
-	return changed, err
+	return changed, events, err
 }
 
 // claim takes key for this caller with a put-if-absent of the caller's own
@@ -179,12 +202,13 @@ func (s *Service) claim(ctx context.Context, key store.Key, mine []byte, ttl tim
 // applyPushItem applies one item; op names its counter operations. It
 // reports whether the item changed the ledger or kept a sent event for a
 // send: false when it was ignored, or when it is a one-time accept that
-// confirmed a client report (or met the credit cap).
-func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) (bool, error) {
+// confirmed a client report (or met the credit cap). The outbox entries of
+// the events to write with the item's done mark are added to events.
+func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string, events *[]store.WriteOp) (bool, error) {
 	openID := ev.FromUserName
 	switch ev.Event {
 	case wechat.EventSubscribeSent:
-		return s.settleSent(ctx, openID, ev.CreateTime, item)
+		return s.settleSent(ctx, openID, ev.CreateTime, item, events)
 	}
 	t, ok := s.templateByID(item.TemplateID)
 	if !ok {
@@ -202,18 +226,18 @@ func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item w
 		return err == nil && (credited || status != StatusAccept || t.Kind != OneTime), err
 	case wechat.EventSubscribeChange:
 		if status == StatusAccept {
-			err := s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
+			err := s.updateConsentWith(ctx, openID, t.ID, func(m *consentMeta) {
 				m.Status, m.Source = StatusAccept, SourceChange
 				if t.Kind == LongTerm {
 					m.LongTerm = true
 				}
-			})
+			}, consentHint{op: op})
 			if err != nil || t.Kind != LongTerm {
 				return err == nil, err
 			}
 			return true, s.noteAudience(ctx, openID, t.ID) // after the acceptance it notes
 		}
-		return true, s.Revoke(ctx, openID, t.ID, SourceChange)
+		return true, s.revokeOp(ctx, openID, t.ID, SourceChange, 0, op)
 	}
 	return false, nil
 }
@@ -356,28 +380,30 @@ func (s *Service) markSent(ctx context.Context, n Notification) {
 
 // isMarked reports whether msgID is the answer of a send we know.
 func (s *Service) isMarked(ctx context.Context, openID, msgID string) (bool, error) {
-	marked, _, err := s.sentMark(ctx, openID, msgID)
+	marked, _, _, err := s.sentMark(ctx, openID, msgID)
 	return marked, err
 }
 
-// sentMark reads msgID's mark (markSent): whether it is there, and the
-// span context of the send that wrote it (invalid when untraced).
-func (s *Service) sentMark(ctx context.Context, openID, msgID string) (bool, trace.SpanContext, error) {
+// sentMark reads msgID's mark (markSent): whether it is there, the id of
+// the notification that wrote it and the span context of its send
+// (invalid when untraced).
+func (s *Service) sentMark(ctx context.Context, openID, msgID string) (bool, string, trace.SpanContext, error) {
 	if msgID == "" {
-		return false, trace.SpanContext{}, nil
+		return false, "", trace.SpanContext{}, nil
 	}
 	it, err := s.st.Get(ctx, s.sentMsgKey(openID, msgID))
 	switch {
 	case err == nil:
 		var send trace.SpanContext
-		if _, tp, ok := strings.Cut(string(it.Value), " "); ok {
+		id, tp, ok := strings.Cut(string(it.Value), " ")
+		if ok {
 			send, _ = trace.ParseTraceparent(tp)
 		}
-		return true, send, nil
+		return true, id, send, nil
 	case errors.Is(err, store.ErrNotFound):
-		return false, trace.SpanContext{}, nil
+		return false, "", trace.SpanContext{}, nil
 	}
-	return false, trace.SpanContext{}, storeErr("get msgid mark", err)
+	return false, "", trace.SpanContext{}, storeErr("get msgid mark", err)
 }
 
 // awaitSentEvent records a send whose outcome is ambiguous: SweepUnknown
@@ -407,16 +433,23 @@ func (s *Service) awaitSentEvent(ctx context.Context, openID, tmplID, id string,
 // whose send got its answer is done with; any other is kept for
 // SweepUnknown, which pairs it with an unknown send (the send may not even
 // know yet that its outcome is ambiguous, or may not have marked its msgid
-// yet: the sweep looks again). It reports whether it kept the event.
-func (s *Service) settleSent(ctx context.Context, openID string, createTime int64, item wechat.PushItem) (bool, error) {
+// yet: the sweep looks again). It reports whether it kept the event. The
+// event of a known send that reports the message delivered adds the
+// entries of notification.delivered to events (to write with the item's
+// done mark); the notification is read for them only when a subscription
+// wants the event.
+func (s *Service) settleSent(ctx context.Context, openID string, createTime int64, item wechat.PushItem, events *[]store.WriteOp) (bool, error) {
 	if !s.pushConfigured {
 		return false, nil // nothing sweeps: keep nothing
 	}
-	marked, send, err := s.sentMark(ctx, openID, item.MsgID)
+	marked, id, send, err := s.sentMark(ctx, openID, item.MsgID)
 	if err != nil || marked {
 		if send.IsValid() {
 			// The event settles a traced send: the push's span links to it.
 			trace.FromContext(ctx).AddLink(send, trace.String("wxnotify.link", "settled send"))
+		}
+		if err == nil && item.ErrorCode == 0 && id != "" && s.wantsEvent(webhook.EventNotificationDelivered) {
+			err = s.noteDelivered(ctx, id, time.Unix(createTime, 0), events)
 		}
 		return false, err
 	}
@@ -435,11 +468,29 @@ func (s *Service) settleSent(ctx context.Context, openID string, createTime int6
 	return kept && err == nil, err
 }
 
-// applySentEvent sets a notification's outcome from WeChat's sent event.
+// noteDelivered adds to events the entries of notification.delivered for
+// the notification id, which a sent event reported delivered at at. A
+// notification gone (past the retention) has none.
+func (s *Service) noteDelivered(ctx context.Context, id string, at time.Time, events *[]store.WriteOp) error {
+	n, _, err := s.getNotification(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return storeErr("get notification", err)
+	}
+	ops, err := s.deliveredOps(n, at)
+	*events = append(*events, ops...)
+	return err
+}
+
+// applySentEvent sets a notification's outcome from WeChat's sent event;
+// a delivered message also gets notification.delivered (writeOutcome).
 func applySentEvent(n *Notification, ev sentEntry) {
 	n.WeChat = WeChatResult{Errcode: ev.Code, Errmsg: ev.Status, MsgID: ev.MsgID}
 	n.Status, n.Reason = StatusSent, ""
+	n.deliveredAt = ev.At
 	if ev.Code != 0 {
-		n.Status, n.Reason = StatusFailed, ReasonDelivery
+		n.Status, n.Reason, n.deliveredAt = StatusFailed, ReasonDelivery, time.Time{}
 	}
 }

@@ -108,6 +108,7 @@ type Service struct {
 	rules     *Rules
 	observe   Observer
 	hooks     webhooks
+	bus       EventBridgeOptions
 }
 
 // New validates opts and returns a Service.
@@ -178,6 +179,9 @@ func New(opts Options) (*Service, error) {
 		return nil, err
 	}
 	s.hooks = hooks
+	if s.bus, err = newEventBridge(opts.Webhooks); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

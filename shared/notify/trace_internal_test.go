@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 	"github.com/wxnotify/wxnotify/shared/trace"
 	"github.com/wxnotify/wxnotify/shared/trace/tracetest"
@@ -47,19 +48,19 @@ func TestSentMarkCarriesTraceparent(t *testing.T) {
 		t.Fatalf("untraced mark: %q %v, want the notification id alone", it.Value, err)
 	}
 	for msgID, want := range map[string]trace.SpanContext{"101": span.Context(), "102": {}} {
-		marked, send, err := svc.sentMark(ctx, openID, msgID)
+		marked, _, send, err := svc.sentMark(ctx, openID, msgID)
 		if err != nil || !marked || send.TraceID != want.TraceID || send.SpanID != want.SpanID {
 			t.Errorf("sentMark(%s): %v %+v %v, want marked with %+v", msgID, marked, send, err, want)
 		}
 	}
-	if marked, _, err := svc.sentMark(ctx, openID, "103"); err != nil || marked {
+	if marked, _, _, err := svc.sentMark(ctx, openID, "103"); err != nil || marked {
 		t.Errorf("no mark: %v %v", marked, err)
 	}
 
 	// The sent event of the traced send links the push's span to it.
 	pctx, push := tr.Start(context.Background(), "POST /wechat/push", trace.KindServer)
 	for _, msgID := range []string{"101", "102"} {
-		if kept, err := svc.settleSent(pctx, openID, time.Now().Unix(), wechat.PushItem{TemplateID: "tmpl-lead", MsgID: msgID, ErrorStatus: "success"}); err != nil || kept {
+		if kept, err := svc.settleSent(pctx, openID, time.Now().Unix(), wechat.PushItem{TemplateID: "tmpl-lead", MsgID: msgID, ErrorStatus: "success"}, new([]store.WriteOp)); err != nil || kept {
 			t.Fatalf("settleSent(%s): kept %v, %v", msgID, kept, err)
 		}
 	}

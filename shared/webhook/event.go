@@ -101,27 +101,42 @@ type NotificationData struct {
 	IdempotencyKey string `json:"idempotencyKey,omitempty"`
 }
 
-// ConsentData is the data of consent.changed.
+// ConsentData is the data of consent.changed: a user's consent for one
+// template changed (its status, a long-term acceptance, or a credit
+// granted). The raw openid is never sent: UserID is the account id bound
+// to the user, if any.
 type ConsentData struct {
-	App      string    `json:"app"`
-	UserID   string    `json:"userId,omitempty"`
-	Template string    `json:"template"`
-	Status   string    `json:"status"` // accept | reject | ban | ...
+	App        string `json:"app"`
+	UserID     string `json:"userId,omitempty"`
+	Template   string `json:"template"`
+	TemplateID string `json:"templateId"`
+	Kind       string `json:"kind"` // one-time | long-term
+	// Status and PreviousStatus are accept | reject | ban | filter, ""
+	// for a user never asked.
+	Status         string `json:"status"`
+	PreviousStatus string `json:"previousStatus"`
+	// Credits are the one-time messages that may still be sent (0 for
+	// long-term templates); Sendable whether one may be sent now.
+	Credits  int64     `json:"credits"`
+	Sendable bool      `json:"sendable"`
 	Source   string    `json:"source,omitempty"`
 	At       time.Time `json:"at"`
 }
 
 // BatchData is the data of batch.finished.
 type BatchData struct {
-	BatchID  string `json:"batchId"`
-	App      string `json:"app"`
-	Status   string `json:"status"` // done | cancelled
-	Template string `json:"template,omitempty"`
-	Total    int    `json:"total"`
-	Sent     int    `json:"sent"`
-	Skipped  int    `json:"skipped"`
-	Failed   int    `json:"failed"`
-	Unknown  int    `json:"unknown"`
+	BatchID    string `json:"batchId"`
+	App        string `json:"app"`
+	Status     string `json:"status"` // done | cancelled
+	Template   string `json:"template,omitempty"`
+	TemplateID string `json:"templateId,omitempty"`
+	Total      int    `json:"total"`
+	Sent       int    `json:"sent"`
+	Skipped    int    `json:"skipped"`
+	Failed     int    `json:"failed"`
+	Unknown    int    `json:"unknown"`
+	// Pending are the recipients a cancelled batch did not send to.
+	Pending int `json:"pending"`
 }
 
 // idEncoding is lower-case unpadded base32: URL- and header-safe.
