@@ -124,24 +124,33 @@ func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, de
 	if done, err := s.isDone(ctx, mark); err != nil || done {
 		return false, err
 	}
-	changed, err := s.applyPushItemRetrying(ctx, ev, item, "push:"+itemKey)
+	var sentTo string // the notification a sent event belongs to
+	changed, err := s.applyPushItemRetrying(ctx, ev, item, "push:"+itemKey, &sentTo)
 	if err != nil {
 		return false, err
+	}
+	if ev.Event == wechat.EventSubscribeSent {
+		// The sent event joins the user's timeline with the done mark.
+		event, err := s.sentEventTimelineOp(ev, itemKey, item, sentTo)
+		if err != nil {
+			return false, err
+		}
+		return changed, s.markDoneWith(ctx, mark, pushMemory, event)
 	}
 	return changed, s.markDone(ctx, mark, pushMemory)
 }
 
 // applyPushItemRetrying applies an item, trying again a few times when the
 // store failed: WeChat gives up after three redeliveries.
-func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) (bool, error) {
-	changed, err := s.applyPushItem(ctx, ev, item, op)
+func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string, sentTo *string) (bool, error) {
+	changed, err := s.applyPushItem(ctx, ev, item, op, sentTo)
 	for wait := 10 * time.Millisecond; err != nil && CodeOf(err) == CodeStoreUnavailable && wait <= 160*time.Millisecond; wait *= 2 {
 		select {
 		case <-ctx.Done():
 			return false, err
 		case <-time.After(wait):
 		}
-		changed, err = s.applyPushItem(ctx, ev, item, op)
+		changed, err = s.applyPushItem(ctx, ev, item, op, sentTo)
 	}
 	return changed, err
 }
@@ -179,12 +188,15 @@ func (s *Service) claim(ctx context.Context, key store.Key, mine []byte, ttl tim
 // applyPushItem applies one item; op names its counter operations. It
 // reports whether the item changed the ledger or kept a sent event for a
 // send: false when it was ignored, or when it is a one-time accept that
-// confirmed a client report (or met the credit cap).
-func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) (bool, error) {
+// confirmed a client report (or met the credit cap). For a sent event,
+// *sentTo is set to the notification it belongs to, when known.
+func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string, sentTo *string) (bool, error) {
 	openID := ev.FromUserName
 	switch ev.Event {
 	case wechat.EventSubscribeSent:
-		return s.settleSent(ctx, openID, ev.CreateTime, item)
+		kept, id, err := s.settleSentEvent(ctx, openID, ev.CreateTime, item)
+		*sentTo = id
+		return kept, err
 	}
 	t, ok := s.templateByID(item.TemplateID)
 	if !ok {
@@ -356,28 +368,30 @@ func (s *Service) markSent(ctx context.Context, n Notification) {
 
 // isMarked reports whether msgID is the answer of a send we know.
 func (s *Service) isMarked(ctx context.Context, openID, msgID string) (bool, error) {
-	marked, _, err := s.sentMark(ctx, openID, msgID)
+	marked, _, _, err := s.sentMark(ctx, openID, msgID)
 	return marked, err
 }
 
-// sentMark reads msgID's mark (markSent): whether it is there, and the
-// span context of the send that wrote it (invalid when untraced).
-func (s *Service) sentMark(ctx context.Context, openID, msgID string) (bool, trace.SpanContext, error) {
+// sentMark reads msgID's mark (markSent): whether it is there, the
+// notification that wrote it, and the span context of its send (invalid
+// when untraced).
+func (s *Service) sentMark(ctx context.Context, openID, msgID string) (bool, string, trace.SpanContext, error) {
 	if msgID == "" {
-		return false, trace.SpanContext{}, nil
+		return false, "", trace.SpanContext{}, nil
 	}
 	it, err := s.st.Get(ctx, s.sentMsgKey(openID, msgID))
 	switch {
 	case err == nil:
 		var send trace.SpanContext
-		if _, tp, ok := strings.Cut(string(it.Value), " "); ok {
+		id, tp, ok := strings.Cut(string(it.Value), " ")
+		if ok {
 			send, _ = trace.ParseTraceparent(tp)
 		}
-		return true, send, nil
+		return true, id, send, nil
 	case errors.Is(err, store.ErrNotFound):
-		return false, trace.SpanContext{}, nil
+		return false, "", trace.SpanContext{}, nil
 	}
-	return false, trace.SpanContext{}, storeErr("get msgid mark", err)
+	return false, "", trace.SpanContext{}, storeErr("get msgid mark", err)
 }
 
 // awaitSentEvent records a send whose outcome is ambiguous: SweepUnknown
@@ -409,16 +423,23 @@ func (s *Service) awaitSentEvent(ctx context.Context, openID, tmplID, id string,
 // know yet that its outcome is ambiguous, or may not have marked its msgid
 // yet: the sweep looks again). It reports whether it kept the event.
 func (s *Service) settleSent(ctx context.Context, openID string, createTime int64, item wechat.PushItem) (bool, error) {
+	kept, _, err := s.settleSentEvent(ctx, openID, createTime, item)
+	return kept, err
+}
+
+// settleSentEvent is settleSent, also answering the notification whose
+// msgid the event carries ("" when no send marked it).
+func (s *Service) settleSentEvent(ctx context.Context, openID string, createTime int64, item wechat.PushItem) (bool, string, error) {
 	if !s.pushConfigured {
-		return false, nil // nothing sweeps: keep nothing
+		return false, "", nil // nothing sweeps: keep nothing
 	}
-	marked, send, err := s.sentMark(ctx, openID, item.MsgID)
+	marked, id, send, err := s.sentMark(ctx, openID, item.MsgID)
 	if err != nil || marked {
 		if send.IsValid() {
 			// The event settles a traced send: the push's span links to it.
 			trace.FromContext(ctx).AddLink(send, trace.String("wxnotify.link", "settled send"))
 		}
-		return false, err
+		return false, id, err
 	}
 	ev := sentEntry{MsgID: item.MsgID, At: time.Unix(createTime, 0).UTC(), Code: item.ErrorCode, Status: item.ErrorStatus}
 	kept := false
@@ -432,7 +453,7 @@ func (s *Service) settleSent(ctx context.Context, openID string, createTime int6
 		l.Events = append(l.Events, ev)
 		kept = true
 	})
-	return kept && err == nil, err
+	return kept && err == nil, "", err
 }
 
 // applySentEvent sets a notification's outcome from WeChat's sent event.

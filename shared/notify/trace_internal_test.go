@@ -47,12 +47,13 @@ func TestSentMarkCarriesTraceparent(t *testing.T) {
 		t.Fatalf("untraced mark: %q %v, want the notification id alone", it.Value, err)
 	}
 	for msgID, want := range map[string]trace.SpanContext{"101": span.Context(), "102": {}} {
-		marked, send, err := svc.sentMark(ctx, openID, msgID)
-		if err != nil || !marked || send.TraceID != want.TraceID || send.SpanID != want.SpanID {
-			t.Errorf("sentMark(%s): %v %+v %v, want marked with %+v", msgID, marked, send, err, want)
+		marked, id, send, err := svc.sentMark(ctx, openID, msgID)
+		wantID := map[string]string{"101": "ntf_traced", "102": "ntf_plain"}[msgID]
+		if err != nil || !marked || id != wantID || send.TraceID != want.TraceID || send.SpanID != want.SpanID {
+			t.Errorf("sentMark(%s): %v %s %+v %v, want marked by %s with %+v", msgID, marked, id, send, err, wantID, want)
 		}
 	}
-	if marked, _, err := svc.sentMark(ctx, openID, "103"); err != nil || marked {
+	if marked, _, _, err := svc.sentMark(ctx, openID, "103"); err != nil || marked {
 		t.Errorf("no mark: %v %v", marked, err)
 	}
 
