@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/wxnotify/wxnotify/shared/store"
@@ -211,6 +212,11 @@ func (s *Service) openIDTimeline(ctx context.Context, openID string, bounds list
 		}
 		if len(out.Events) == limit {
 			break
+		}
+		// A short page (expired events skipped): go on from where the
+		// store stopped.
+		if next, ok := strings.CutPrefix(page.Next, timelinePrefix); ok && validListCursor(next) {
+			after = next
 		}
 	}
 	out.Next = after

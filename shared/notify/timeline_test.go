@@ -488,3 +488,75 @@ func TestTimelineWithoutCrossPartitionWrites(t *testing.T) {
 		t.Fatalf("timeline: %v, want %v", got, want)
 	}
 }
+
+// shortPages answers Queries as a store that skips expired items within
+// a page's limit does (Redis, DynamoDB): the items whose sort key has
+// "drop" are left out of the page, whose Next stays where the store
+// stopped.
+type shortPages struct{ store.Store }
+
+func (s shortPages) Query(ctx context.Context, q store.Query) (store.Page, error) {
+	p, err := s.Store.Query(ctx, q)
+	kept := p.Items[:0]
+	for _, it := range p.Items {
+		if !strings.Contains(it.Key.Sort, "drop") {
+			kept = append(kept, it)
+		}
+	}
+	p.Items = kept
+	return p, err
+}
+
+// Pages that the store answers short (expired events skipped) go on from
+// where the store stopped: a run of skipped events longer than a page is
+// crossed, and every live event is listed once, in order.
+func TestTimelineShortStorePages(t *testing.T) {
+	bolt := historyBolt(t)
+	clock := &fakeClock{t: time.Now()}
+	svc := timelineService(t, "wxshort", shortPages{bolt}, &silentWeChat{}, clock, 0)
+	const openID = "oShort"
+	b, _ := json.Marshal(binding{OpenID: openID, BoundAt: clock.Now()})
+	if _, err := bolt.Put(context.Background(), svc.bindingKey("crm-short"), b, store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UTC().Add(-time.Hour)
+	var ops []store.WriteOp
+	var want []time.Time
+	for i := range 14 {
+		ref, at := fmt.Sprintf("evt_keep%02d", i), base.Add(time.Duration(i)*time.Second)
+		if i >= 3 && i < 11 {
+			ref = fmt.Sprintf("evt_drop%02d", i)
+		} else {
+			want = append([]time.Time{at}, want...)
+		}
+		op, err := svc.timelineOp(openID, ref, TimelineEvent{Type: TimelineConsent, At: at, TemplateID: "tmpl-lead"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op)
+	}
+	if _, err := bolt.Write(context.Background(), ops); err != nil {
+		t.Fatal(err)
+	}
+	var got []time.Time
+	cursor := ""
+	for page := 0; ; page++ {
+		if page == 20 {
+			t.Fatalf("20 pages of 2 and still a cursor (%q): want the 6 live events in a few", cursor)
+		}
+		p := timeline(t, svc, "crm-short", TimelineFilter{}, cursor, 2)
+		for _, ev := range p.Events {
+			got = append(got, ev.At)
+		}
+		if p.Next == "" {
+			break
+		}
+		if p.Next == cursor {
+			t.Fatalf("page %d answers its own cursor %q: a client would never get past it", page, cursor)
+		}
+		cursor = p.Next
+	}
+	if !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Fatalf("live events: got %v, want %v", got, want)
+	}
+}
