@@ -107,7 +107,10 @@ type userJSON struct {
 	Consents     []userConsentJSON `json:"consents"`
 }
 
+// bindingJSON is the openid bound to a userId in one app.
 type bindingJSON struct {
+	App     string    `json:"app"`
+	AppID   string    `json:"appId"`
 	OpenID  string    `json:"openid"`
 	BoundAt time.Time `json:"boundAt,omitzero"`
 }
@@ -121,19 +124,37 @@ type userConsentJSON struct {
 }
 
 // GET /v1/users/{userId}: the userId's binding, logins, ledger and last
-// prompt and accept, per template and overall; 404 user_not_found when no
-// WeChat user of the app is bound to it.
+// prompt and accept, per template and overall, in the route's app; 404
+// user_not_found when no WeChat user of the app is bound to it. The
+// bindings also list the userId's openids in the deployment's other apps
+// that the API key may act for (one read each): each app's stored keys
+// are read through that app's service.
 func (a *API) handleUser(w http.ResponseWriter, r *http.Request) {
-	s := svc(r)
-	o, err := s.UserOverview(r.Context(), r.PathValue("userId"))
+	ap := appOf(r)
+	userID := r.PathValue("userId")
+	o, err := ap.svc.UserOverview(r.Context(), userID)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	out := userJSON{UserID: o.UserID, App: appOf(r).id, AppID: s.AppID(), Bindings: make([]bindingJSON, 0, len(o.Bindings)),
+	out := userJSON{UserID: o.UserID, App: ap.id, AppID: ap.svc.AppID(), Bindings: make([]bindingJSON, 0, len(o.Bindings)),
 		LastPromptAt: o.LastPromptAt, LastAcceptAt: o.LastAcceptAt, Consents: make([]userConsentJSON, 0, len(o.Consents))}
 	for _, b := range o.Bindings {
-		out.Bindings = append(out.Bindings, bindingJSON{OpenID: b.OpenID, BoundAt: b.BoundAt})
+		out.Bindings = append(out.Bindings, bindingJSON{App: ap.id, AppID: ap.svc.AppID(), OpenID: b.OpenID, BoundAt: b.BoundAt})
+	}
+	key, _ := bearer(r)
+	for _, other := range a.order {
+		if other == ap || a.scope(other, key) != keyValid {
+			continue
+		}
+		b, err := other.svc.Binding(r.Context(), userID)
+		switch {
+		case err == nil:
+			out.Bindings = append(out.Bindings, bindingJSON{App: other.id, AppID: other.svc.AppID(), OpenID: b.OpenID, BoundAt: b.BoundAt})
+		case notify.CodeOf(err) != notify.CodeUserNotFound:
+			writeError(w, r, err)
+			return
+		}
 	}
 	if len(o.Bindings) > 0 {
 		noteOpenID(r, o.Bindings[0].OpenID)

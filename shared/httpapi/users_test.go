@@ -5,10 +5,17 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/notify"
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // GET /v1/users/{userId} answers the binding, logins, ledger and last
@@ -123,4 +130,99 @@ func TestUserRoutes(t *testing.T) {
 			t.Errorf("GET %s with a wrong key: got %d, want 401", target, a.status)
 		}
 	}
+}
+
+// In a deployment of several apps, GET /v1/users/{userId} lists the
+// userId's openid in each app the API key may act for: a key of every app
+// sees both, a key of one app only its own, and the route's app decides
+// the ledger (and user_not_found).
+func TestUserBindingsPerApp(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "db"), boltstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	const keyB = "wxn_test_only_app_b_0000"
+	var apps []httpapi.App
+	openIDs := map[string]string{}
+	for _, id := range []string{"a", "b", "c"} {
+		appID := "wxusers" + id
+		fake := wechattest.NewServer(wechattest.Options{AppID: appID, Templates: []wechattest.Template{{
+			PriTmplID: testTmplID, Title: "线索分配通知", Type: 2, Keywords: []wechattest.Keyword{{Name: "thing1"}}}}})
+		t.Cleanup(fake.Close)
+		svc := usersService(t, st, fake, appID)
+		if id != "c" { // u-1 has no account in app c
+			res, err := svc.Bind(context.Background(), "u-1", fake.Login("pat"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			openIDs[id] = res.OpenID
+		}
+		app := httpapi.App{ID: id, Service: svc}
+		if id == "b" {
+			app.APIKeys = []string{keyB}
+		}
+		apps = append(apps, app)
+	}
+	api, err := httpapi.New(httpapi.Options{Apps: apps, APIKeys: []string{testAPIKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &apiRig{mux: api.NewMux(httpapi.AllGroups...)}
+	bindings := func(target, key string) []string {
+		t.Helper()
+		a := r.do(t, "192.0.2.72", "GET", target, key, nil)
+		var out struct {
+			App      string
+			Bindings []struct{ App, AppID, OpenID string }
+		}
+		if a.status != http.StatusOK || json.Unmarshal([]byte(a.raw), &out) != nil {
+			t.Fatalf("GET %s: got %d %s", target, a.status, a.raw)
+		}
+		var got []string
+		for _, b := range out.Bindings {
+			got = append(got, b.App+":"+b.AppID+":"+b.OpenID)
+		}
+		return got
+	}
+	bothFromA := []string{"a:wxusersa:" + openIDs["a"], "b:wxusersb:" + openIDs["b"]}
+	if got := bindings("/v1/users/u-1", testAPIKey); !slices.Equal(got, bothFromA) {
+		t.Errorf("the default app (a), a key of every app: got %v, want %v", got, bothFromA)
+	}
+	bothFromB := []string{"b:wxusersb:" + openIDs["b"], "a:wxusersa:" + openIDs["a"]}
+	if got := bindings("/v1/apps/b/users/u-1", testAPIKey); !slices.Equal(got, bothFromB) {
+		t.Errorf("app b, a key of every app: got %v, want %v", got, bothFromB)
+	}
+	if got := bindings("/v1/apps/b/users/u-1", keyB); !slices.Equal(got, bothFromB[:1]) {
+		t.Errorf("app b, a key of app b only: got %v, want b's alone", got)
+	}
+	if a := r.do(t, "192.0.2.72", "GET", "/v1/apps/a/users/u-1", keyB, nil); a.status != http.StatusForbidden || a.body.Error.Code != "app_forbidden" {
+		t.Errorf("app a with a key of app b: got %d %s, want 403 app_forbidden", a.status, a.raw)
+	}
+	for _, target := range []string{"/v1/apps/c/users/u-1", "/v1/apps/c/users/u-1/timeline"} {
+		if a := r.do(t, "192.0.2.72", "GET", target, testAPIKey, nil); a.status != http.StatusNotFound || a.body.Error.Code != "user_not_found" {
+			t.Errorf("GET %s (not bound in c): got %d %s, want 404 user_not_found", target, a.status, a.raw)
+		}
+	}
+}
+
+func usersService(t *testing.T, st store.Store, fake *wechattest.Server, appID string) *notify.Service {
+	t.Helper()
+	wx, err := wechat.New(wechat.Config{AppID: appID, Secret: fake.Secret(), BaseURL: fake.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog, err := notify.NewCatalog([]notify.Template{{Alias: "lead", ID: testTmplID, Keywords: []notify.Keyword{{Name: "thing1"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := notify.NewSessions([]byte(testSecret32), time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := notify.New(notify.Options{AppID: appID, Store: st, WeChat: wx, Catalog: catalog, Sessions: sessions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }

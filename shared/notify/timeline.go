@@ -276,6 +276,16 @@ func (s *Service) UserOverview(ctx context.Context, userID string) (UserOverview
 	return out, nil
 }
 
+// Binding returns the WeChat user of the app bound to userID, in one
+// read; user_not_found when none is.
+func (s *Service) Binding(ctx context.Context, userID string) (UserBinding, error) {
+	if err := CheckUserID("userId", userID); err != nil {
+		return UserBinding{}, err
+	}
+	b, err := s.getBinding(ctx, userID)
+	return UserBinding(b), err
+}
+
 // getBinding reads userID's binding; user_not_found when there is none.
 func (s *Service) getBinding(ctx context.Context, userID string) (binding, error) {
 	var b binding
