@@ -487,6 +487,27 @@ func runScenario(t *testing.T, s *devServer) string {
 	s.want(t, 400, "GET", "/v1/notifications?status=pending", testAPIKey, nil)
 	s.want(t, 400, "GET", "/v1/notifications?since=yesterday", testAPIKey, nil)
 
+	// The account: its binding, ledger and last popup; its timeline a page
+	// at a time, newest first (the batch's send to it is its latest event).
+	acct := s.want(t, 200, "GET", "/v1/users/"+salesID, testAPIKey, nil)
+	if bs, _ := acct.get("bindings").([]any); len(bs) != 1 || bs[0].(map[string]any)["openid"] != lenaOpenID ||
+		acct.str("lastPromptAt") == "" || acct.str("lastAcceptAt") == "" {
+		t.Fatalf("GET /v1/users/%s: got %s, want lena's binding and her last popup", salesID, acct.raw)
+	}
+	tl := s.want(t, 200, "GET", "/v1/users/"+salesID+"/timeline?limit=1", testAPIKey, nil)
+	ev1, _ := tl.get("events").([]any)
+	if len(ev1) != 1 || tl.str("next") == "" || ev1[0].(map[string]any)["type"] != "notification" {
+		t.Fatalf("GET /v1/users/%s/timeline?limit=1: got %s, want the latest send and a next cursor", salesID, tl.raw)
+	}
+	tl2 := s.want(t, 200, "GET", "/v1/users/"+salesID+"/timeline?limit=100&since="+since+"&cursor="+url.QueryEscape(tl.str("next")), testAPIKey, nil)
+	if ev2, _ := tl2.get("events").([]any); len(ev2) < 5 || tl2.str("next") != "" {
+		t.Fatalf("GET /v1/users/%s/timeline after the cursor: got %s, want the rest (sends and popups) and no cursor", salesID, tl2.raw)
+	}
+	s.want(t, 404, "GET", "/v1/users/nobody-7", testAPIKey, nil)
+	s.want(t, 404, "GET", "/v1/users/nobody-7/timeline", testAPIKey, nil)
+	s.want(t, 400, "GET", "/v1/users/"+salesID+"/timeline?cursor=nonsense", testAPIKey, nil)
+	s.want(t, 400, "GET", "/v1/users/"+salesID+"/timeline?limit=101", testAPIKey, nil)
+
 	// WeChat's URL verification, and a forged push.
 	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "1514711492"
 	q := url.Values{"signature": {wechat.Signature(testPushToken, ts, nonce)}, "timestamp": {ts}, "nonce": {nonce}, "echostr": {"4513239471302859837"}}

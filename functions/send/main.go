@@ -1,5 +1,6 @@
 // Command send is wxnotify's send notification: POST /v1/notifications, GET /v1/notifications/{id},
-// and the ledger of a user for backends (GET /v1/users/{userId}/consents, GET /v1/openids/{openid}/consents).
+// and the ledger and history of a user for backends (GET /v1/users/{userId}, GET /v1/users/{userId}/consents,
+// GET /v1/users/{userId}/timeline, GET /v1/openids/{openid}/consents).
 package main
 
 import (

@@ -15,6 +15,7 @@ var statusOf = map[notify.Code]int{
 	notify.CodeForbidden:         http.StatusForbidden,
 	notify.CodeNotFound:          http.StatusNotFound,
 	notify.CodeAppNotFound:       http.StatusNotFound,
+	notify.CodeUserNotFound:      http.StatusNotFound,
 	notify.CodeAppForbidden:      http.StatusForbidden,
 	notify.CodeConflict:          http.StatusConflict,
 	notify.CodePayloadTooLarge:   http.StatusRequestEntityTooLarge,

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/wxnotify/wxnotify/shared/notify"
 )
@@ -41,27 +39,12 @@ func notificationFilter(r *http.Request) (notify.NotificationFilter, int, error)
 	q := r.URL.Query()
 	f := notify.NotificationFilter{UserID: q.Get("userId"), OpenID: q.Get("openid"), Template: q.Get("template"),
 		Status: notify.Status(q.Get("status")), Batch: q.Get("batch")}
-	for _, t := range []struct {
-		name string
-		to   *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		v := q.Get(t.name)
-		if v == "" {
-			continue
-		}
-		at, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return f, 0, notify.FieldError(t.name, "must be an RFC 3339 time like 2026-01-02T15:04:05Z")
-		}
-		*t.to = at
+	if err := parseTimes(q.Get, &f.Since, &f.Until); err != nil {
+		return f, 0, err
 	}
-	limit := defaultNotificationListLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || len(v) > 4 {
-			return f, 0, notify.FieldError("limit", "must be a number from 1 to %d", notify.MaxNotificationListLimit)
-		}
-		limit = n
+	limit, err := parseLimit(q.Get("limit"), notify.MaxNotificationListLimit)
+	if err != nil {
+		return f, 0, err
 	}
 	return f, limit, nil
 }

@@ -43,6 +43,11 @@ type consentMeta struct {
 	LongTerm   bool      `json:"longTerm,omitempty"` // a long-term template is accepted
 	Source     Source    `json:"source,omitempty"`
 	UpdatedAt  time.Time `json:"updatedAt"`
+	// LastPromptAt is when a popup was last answered (a report or a popup
+	// event), LastAcceptAt when the user last accepted (a popup or a
+	// change event).
+	LastPromptAt time.Time `json:"lastPromptAt,omitzero"`
+	LastAcceptAt time.Time `json:"lastAcceptAt,omitzero"`
 }
 
 // Consent is a user's standing for one template.
@@ -55,6 +60,11 @@ type Consent struct {
 	// Prompt tells the mini program whether asking again is useful.
 	Prompt    bool
 	UpdatedAt time.Time
+	// LastPromptAt: when the user last answered a popup of the template;
+	// LastAcceptAt: when they last accepted it (zero: never, as far as
+	// the ledger knows).
+	LastPromptAt time.Time
+	LastAcceptAt time.Time
 }
 
 // Sendable reports whether the ledger allows a message now.
@@ -144,7 +154,8 @@ func (s *Service) Consents(ctx context.Context, openID string) ([]Consent, error
 	var out []Consent
 	for _, t := range s.catalog.Templates() {
 		m := metas[t.ID]
-		c := Consent{Template: t, Status: m.Status, AlwaysKeep: m.AlwaysKeep, UpdatedAt: m.UpdatedAt}
+		c := Consent{Template: t, Status: m.Status, AlwaysKeep: m.AlwaysKeep, UpdatedAt: m.UpdatedAt,
+			LastPromptAt: m.LastPromptAt, LastAcceptAt: m.LastAcceptAt}
 		if t.Kind == LongTerm {
 			c.LongTerm = m.LongTerm
 		} else {
@@ -393,7 +404,9 @@ func (s *Service) revokeOp(ctx context.Context, openID string, tmplID string, sr
 	}, op)
 }
 
-// updateConsent applies edit to the consent state with optimistic concurrency.
+// updateConsent applies edit to the consent state with optimistic
+// concurrency. The change is an event of the user's timeline, written in
+// the same store.Write (one partition: the user's).
 func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit func(*consentMeta)) error {
 	return s.updateConsentWith(ctx, openID, tmplID, edit, consentHint{})
 }
@@ -418,12 +431,24 @@ func (s *Service) updateConsentWith(ctx context.Context, openID, tmplID string, 
 		old := m
 		edit(&m)
 		m.UpdatedAt = s.now().UTC()
+		switch m.Source {
+		case SourceReport, SourcePopup:
+			m.LastPromptAt = m.UpdatedAt
+		}
+		if m.Status == StatusAccept && (m.Source == SourceReport || m.Source == SourcePopup || m.Source == SourceChange) {
+			m.LastAcceptAt = m.UpdatedAt
+		}
 		b, _ := json.Marshal(m)
 		events, err := s.consentEventOps(ctx, openID, tmplID, old, m, hint)
 		if err != nil {
 			return err
 		}
-		if _, err := s.writeWithEvents(ctx, store.WritePut(key, b, opts), events); err == nil {
+		event, err := s.timelineOp(openID, s.newID("evt_"), TimelineEvent{Type: TimelineConsent, At: m.UpdatedAt,
+			TemplateID: tmplID, Status: m.Status, Source: m.Source})
+		if err != nil {
+			return storeErr("encode timeline event", err)
+		}
+		if _, err := s.writeWithEvents(ctx, store.WritePut(key, b, opts), append([]store.WriteOp{event}, events...)); err == nil {
 			return nil
 		} else if !errors.Is(err, store.ErrConflict) {
 			return storeErr("put consent", err)

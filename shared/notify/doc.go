@@ -14,6 +14,7 @@
 //	u|<appid>|<openid>   c|<tmplId>|m         consent state (status, alwaysKeep, long-term acceptance)
 //	u|<appid>|<openid>   p|<tmplId>           pairing balance of client reports and WeChat popup events
 //	u|<appid>|<openid>   unk|<tmplId>         notifications awaiting a subscribe_msg_sent_event
+//	u|<appid>|<openid>   tl|<time>|<ref>      the user's timeline: one event each (see timeline.go)
 //	b|<appid>|<userId>   openid               the binding userId -> openid
 //	n|<appid>|<id>       n                    a notification record (its id is derived from the
 //	                                          idempotency key when there is one: the claim IS the record)

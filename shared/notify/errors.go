@@ -30,6 +30,9 @@ const (
 	// CodeAppForbidden: the API key or session token is valid, but for
 	// other apps than the route's (403).
 	CodeAppForbidden Code = "app_forbidden"
+	// CodeUserNotFound: nothing is known of the userId of GET
+	// /v1/users/{userId} (no WeChat user of the app is bound to it) (404).
+	CodeUserNotFound Code = "user_not_found"
 )
 
 // Error is the domain's one error type. Message is safe to show to callers;

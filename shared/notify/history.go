@@ -95,6 +95,14 @@ func (s *Service) writeOutcome(ctx context.Context, n Notification, ver int64, p
 				store.PutOptions{IfAbsent: true, ExpiresAt: expires}))
 		}
 	}
+	// The outcome's event in the recipient's timeline: a Put IfAbsent
+	// too, keyed by the outcome (its status and time), dropped like the
+	// entries when a lost reply or an earlier try wrote it.
+	if event, ok, err := s.outcomeTimelineOp(n); err != nil {
+		return 0, err
+	} else if ok {
+		ops = append(ops, event)
+	}
 	// The outbox entries of the outcome's event: Puts IfAbsent too, so a
 	// lost reply or a retried Write finds them and drops them like the
 	// history entries.

@@ -125,38 +125,55 @@ func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, de
 	if done, err := s.isDone(ctx, mark); err != nil || done {
 		return false, err
 	}
-	changed, events, err := s.applyPushItemRetrying(ctx, ev, item, "push:"+itemKey)
+	var sentTo string // the notification a sent event belongs to
+	changed, events, err := s.applyPushItemRetrying(ctx, ev, item, "push:"+itemKey, &sentTo)
 	if err != nil {
 		return false, err
 	}
+	if ev.Event == wechat.EventSubscribeSent {
+		// The sent event joins the user's timeline with the done mark.
+		event, err := s.sentEventTimelineOp(ev, itemKey, item, sentTo)
+		if err != nil {
+			return false, err
+		}
+		events = append(events, event)
+	}
 	if len(events) > 0 {
-		// The item's events (notification.delivered) are written with its
-		// done mark: once done, a redelivery writes none again.
+		// The item's events (its timeline entry, notification.delivered)
+		// are written with its done mark: once done, a redelivery writes
+		// none again.
 		return changed, s.markDoneWith(ctx, mark, pushMemory, events)
 	}
 	return changed, s.markDone(ctx, mark, pushMemory)
 }
 
 // markDoneWith writes the done mark of a push item, if absent, with the
-// outbox entries events, in one Write. A mark found there was written by
-// a copy of the item that wrote the same events: done.
-func (s *Service) markDoneWith(ctx context.Context, key store.Key, memory time.Duration, events []store.WriteOp) error {
+// item's entries (its timeline event, outbox entries), in one Write. Every
+// op is conditional, so the Write is one request on every backend: when a
+// condition fails, a copy of the item or a write whose reply was lost put
+// the mark and the entries (their keys are the item's), and the mark alone
+// is written over. A store that cannot write across partitions gets the
+// mark, then the entries (writeWithEvents).
+func (s *Service) markDoneWith(ctx context.Context, key store.Key, memory time.Duration, entries []store.WriteOp) error {
 	return s.retryWrite(ctx, "mark done", func() error {
-		put := store.WritePut(key, []byte(pushDone), store.PutOptions{IfAbsent: true, ExpiresAt: s.now().Add(memory)})
-		_, err := s.writeWithEvents(ctx, put, events)
-		if errors.Is(err, store.ErrConflict) {
-			return nil
+		exp := s.now().Add(memory)
+		put := store.WritePut(key, []byte(pushDone), store.PutOptions{IfAbsent: true, ExpiresAt: exp})
+		_, err := s.writeWithEvents(ctx, put, entries)
+		if !errors.Is(err, store.ErrConflict) {
+			return err
 		}
+		_, err = s.st.Put(ctx, key, []byte(pushDone), store.PutOptions{ExpiresAt: exp})
 		return err
 	})
 }
 
 // applyPushItemRetrying applies an item, trying again a few times when the
 // store failed: WeChat gives up after three redeliveries. It returns the
-// outbox entries of the events the item makes, to write with its done mark.
-func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string) (bool, []store.WriteOp, error) {
+// outbox entries of the events the item makes, to write with its done mark;
+// for a sent event, *sentTo is set to the notification it belongs to.
+func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string, sentTo *string) (bool, []store.WriteOp, error) {
 	var events []store.WriteOp
-	changed, err := s.applyPushItem(ctx, ev, item, op, &events)
+	changed, err := s.applyPushItem(ctx, ev, item, op, &events, sentTo)
 	for wait := 10 * time.Millisecond; err != nil && CodeOf(err) == CodeStoreUnavailable && wait <= 160*time.Millisecond; wait *= 2 {
 		select {
 		case <-ctx.Done():
@@ -164,7 +181,7 @@ func (s *Service) applyPushItemRetrying(ctx context.Context, ev wechat.PushEvent
 		case <-time.After(wait):
 		}
 		events = nil
-		changed, err = s.applyPushItem(ctx, ev, item, op, &events)
+		changed, err = s.applyPushItem(ctx, ev, item, op, &events, sentTo)
 	}
 	return changed, events, err
 }
@@ -203,12 +220,15 @@ func (s *Service) claim(ctx context.Context, key store.Key, mine []byte, ttl tim
 // reports whether the item changed the ledger or kept a sent event for a
 // send: false when it was ignored, or when it is a one-time accept that
 // confirmed a client report (or met the credit cap). The outbox entries of
-// the events to write with the item's done mark are added to events.
-func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string, events *[]store.WriteOp) (bool, error) {
+// the events to write with the item's done mark are added to events; for a
+// sent event, *sentTo is set to the notification it belongs to, when known.
+func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item wechat.PushItem, op string, events *[]store.WriteOp, sentTo *string) (bool, error) {
 	openID := ev.FromUserName
 	switch ev.Event {
 	case wechat.EventSubscribeSent:
-		return s.settleSent(ctx, openID, ev.CreateTime, item, events)
+		kept, id, err := s.settleSent(ctx, openID, ev.CreateTime, item, events)
+		*sentTo = id
+		return kept, err
 	}
 	t, ok := s.templateByID(item.TemplateID)
 	if !ok {
@@ -433,14 +453,15 @@ func (s *Service) awaitSentEvent(ctx context.Context, openID, tmplID, id string,
 // whose send got its answer is done with; any other is kept for
 // SweepUnknown, which pairs it with an unknown send (the send may not even
 // know yet that its outcome is ambiguous, or may not have marked its msgid
-// yet: the sweep looks again). It reports whether it kept the event. The
-// event of a known send that reports the message delivered adds the
-// entries of notification.delivered to events (to write with the item's
-// done mark); the notification is read for them only when a subscription
-// wants the event.
-func (s *Service) settleSent(ctx context.Context, openID string, createTime int64, item wechat.PushItem, events *[]store.WriteOp) (bool, error) {
+// yet: the sweep looks again). It reports whether it kept the event, and
+// the notification whose msgid the event carries ("" when no send marked
+// it). The event of a known send that reports the message delivered adds
+// the entries of notification.delivered to events (to write with the
+// item's done mark); the notification is read for them only when a
+// subscription wants the event.
+func (s *Service) settleSent(ctx context.Context, openID string, createTime int64, item wechat.PushItem, events *[]store.WriteOp) (bool, string, error) {
 	if !s.pushConfigured {
-		return false, nil // nothing sweeps: keep nothing
+		return false, "", nil // nothing sweeps: keep nothing
 	}
 	marked, id, send, err := s.sentMark(ctx, openID, item.MsgID)
 	if err != nil || marked {
@@ -451,7 +472,7 @@ func (s *Service) settleSent(ctx context.Context, openID string, createTime int6
 		if err == nil && item.ErrorCode == 0 && id != "" && s.wantsEvent(webhook.EventNotificationDelivered) {
 			err = s.noteDelivered(ctx, id, time.Unix(createTime, 0), events)
 		}
-		return false, err
+		return false, id, err
 	}
 	ev := sentEntry{MsgID: item.MsgID, At: time.Unix(createTime, 0).UTC(), Code: item.ErrorCode, Status: item.ErrorStatus}
 	kept := false
@@ -465,7 +486,7 @@ func (s *Service) settleSent(ctx context.Context, openID string, createTime int6
 		l.Events = append(l.Events, ev)
 		kept = true
 	})
-	return kept && err == nil, err
+	return kept && err == nil, "", err
 }
 
 // noteDelivered adds to events the entries of notification.delivered for

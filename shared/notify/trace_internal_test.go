@@ -48,9 +48,10 @@ func TestSentMarkCarriesTraceparent(t *testing.T) {
 		t.Fatalf("untraced mark: %q %v, want the notification id alone", it.Value, err)
 	}
 	for msgID, want := range map[string]trace.SpanContext{"101": span.Context(), "102": {}} {
-		marked, _, send, err := svc.sentMark(ctx, openID, msgID)
-		if err != nil || !marked || send.TraceID != want.TraceID || send.SpanID != want.SpanID {
-			t.Errorf("sentMark(%s): %v %+v %v, want marked with %+v", msgID, marked, send, err, want)
+		marked, id, send, err := svc.sentMark(ctx, openID, msgID)
+		wantID := map[string]string{"101": "ntf_traced", "102": "ntf_plain"}[msgID]
+		if err != nil || !marked || id != wantID || send.TraceID != want.TraceID || send.SpanID != want.SpanID {
+			t.Errorf("sentMark(%s): %v %s %+v %v, want marked by %s with %+v", msgID, marked, id, send, err, wantID, want)
 		}
 	}
 	if marked, _, _, err := svc.sentMark(ctx, openID, "103"); err != nil || marked {
@@ -60,7 +61,7 @@ func TestSentMarkCarriesTraceparent(t *testing.T) {
 	// The sent event of the traced send links the push's span to it.
 	pctx, push := tr.Start(context.Background(), "POST /wechat/push", trace.KindServer)
 	for _, msgID := range []string{"101", "102"} {
-		if kept, err := svc.settleSent(pctx, openID, time.Now().Unix(), wechat.PushItem{TemplateID: "tmpl-lead", MsgID: msgID, ErrorStatus: "success"}, new([]store.WriteOp)); err != nil || kept {
+		if kept, _, err := svc.settleSent(pctx, openID, time.Now().Unix(), wechat.PushItem{TemplateID: "tmpl-lead", MsgID: msgID, ErrorStatus: "success"}, new([]store.WriteOp)); err != nil || kept {
 			t.Fatalf("settleSent(%s): kept %v, %v", msgID, kept, err)
 		}
 	}
