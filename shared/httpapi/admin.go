@@ -13,6 +13,9 @@ func (a *API) adminRoutes() []route {
 	return []route{
 		{"GET /v1/users/{userId}/consents", a.server, a.handleUserConsents, 0},
 		{"GET /v1/openids/{openid}/consents", a.server, a.handleOpenIDConsents, 0},
+		{"GET /v1/webhooks/{id}/deliveries", a.server, a.handleListDeliveries, 0},
+		{"POST /v1/webhooks/{id}/deliveries/{deliveryId}/replay", a.server, a.handleReplayDelivery, 0},
+		{"POST /v1/webhooks/{id}/enable", a.server, a.handleEnableWebhook, 0},
 	}
 }
 
