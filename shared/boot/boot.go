@@ -339,7 +339,11 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 func webhookOptions(ac config.App, o Options) notify.WebhookOptions {
 	w := notify.WebhookOptions{App: ac.ID, AllowPrivate: o.WebhooksAllowPrivate || o.Function == "dev", Timeout: o.WebhookTimeout}
 	for _, h := range ac.Webhooks {
-		w.Subscriptions = append(w.Subscriptions, notify.WebhookSubscription{ID: h.ID, URL: h.URL, Events: h.Events, Secrets: []string{h.Secret}})
+		secrets := []string{h.Secret}
+		if h.SecretPrevious != "" {
+			secrets = append(secrets, h.SecretPrevious) // a rotation: signed with both
+		}
+		w.Subscriptions = append(w.Subscriptions, notify.WebhookSubscription{ID: h.ID, URL: h.URL, Events: h.Events, Secrets: secrets})
 	}
 	return w
 }
