@@ -44,9 +44,9 @@ const (
 
 // The reasons of a dead delivery.
 const (
-	DeadEndpointGone      = "endpoint_gone"       // 410 Gone, or the subscription is disabled
-	DeadRetriesExhausted  = "retries_exhausted"   // 24 h or 8 attempts passed
-	DeadNotRetryable      = "not_retryable"       // forbidden address, invalid URL or secret
+	DeadEndpointGone      = "endpoint_gone"        // 410 Gone, or the subscription is disabled
+	DeadRetriesExhausted  = "retries_exhausted"    // 24 h or 8 attempts passed
+	DeadNotRetryable      = "not_retryable"        // forbidden address, invalid URL or secret
 	DeadSubscriptionGone  = "subscription_removed" // no longer configured
 	DeadMalformedEntry    = "malformed_entry"
 	maxRecordedAttempts   = 32
