@@ -400,16 +400,16 @@ func (s *Service) ReplayWebhookDelivery(ctx context.Context, sub, id string) (We
 		return WebhookDelivery{}, err
 	}
 	for range 3 {
-		disabled, err := s.disabledSubscriptions(ctx)
-		if err != nil {
-			return WebhookDelivery{}, err
-		}
-		if disabled[sub] {
-			return WebhookDelivery{}, Errorf(CodeWebhookDisabled, "webhook %q is disabled (its endpoint answered 410 Gone): enable it first", sub)
-		}
 		rec, it, err := s.getDelivery(ctx, sub, id)
 		if err != nil {
 			return WebhookDelivery{}, err
+		}
+		state, err := s.WebhookStatus(ctx, sub)
+		if err != nil {
+			return WebhookDelivery{}, err
+		}
+		if state.Disabled {
+			return WebhookDelivery{}, Errorf(CodeWebhookDisabled, "webhook %q is disabled (its endpoint answered 410 Gone): enable it first", sub)
 		}
 		if rec.Status == DeliveryPending || rec.Status == DeliveryFailed {
 			return rec.WebhookDelivery, nil
