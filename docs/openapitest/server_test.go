@@ -22,8 +22,8 @@ import (
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/sandbox"
-	"github.com/wxnotify/wxnotify/shared/webhook"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/webhook"
 	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
