@@ -35,8 +35,10 @@ const killChildSends = 500
 // A process killed with SIGKILL after recording outcomes and before any
 // tick delivered them loses none: restarted on the same bbolt data dir,
 // the tick delivers each event exactly once. The first child sends in a
-// loop and is killed mid-loop; the second ticks until the outbox is
-// empty and reports what the store holds.
+// loop and is killed mid-loop. The second ticks and is killed while its
+// POSTs are in flight (the receiver holds them, unanswered). The third,
+// its clock past the claims' lease, ticks until the outbox is empty and
+// reports what the store holds; every event is answered 2xx once.
 func TestWebhooksSurviveKill9(t *testing.T) {
 	if mode := os.Getenv(killChildEnv); mode != "" {
 		killChild(t, mode)
@@ -46,26 +48,40 @@ func TestWebhooksSurviveKill9(t *testing.T) {
 	var (
 		mu     sync.Mutex
 		got    = map[string]int{} // webhook-id -> requests answered 200
+		held   = map[string]int{} // webhook-id -> requests held unanswered
+		hold   = false
 		badSig int
 	)
+	inFlight := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		defer mu.Unlock()
 		if webhook.Verify(secret, r.Header, body, time.Now(), 0) != nil {
 			badSig++
 		}
-		got[r.Header.Get(webhook.HeaderID)]++
+		id := r.Header.Get(webhook.HeaderID)
+		if hold {
+			held[id]++
+			mu.Unlock()
+			select {
+			case inFlight <- struct{}{}:
+			default:
+			}
+			<-r.Context().Done() // never answered: the sender dies first
+			return
+		}
+		got[id]++
+		mu.Unlock()
 	}))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	start := func(mode string) (*exec.Cmd, *bufio.Scanner) {
+	start := func(mode string, offset time.Duration) (*exec.Cmd, *bufio.Scanner) {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestWebhooksSurviveKill9$", "-test.count=1")
 		cmd.Env = append(os.Environ(), killChildEnv+"="+mode, "WXN_TEST_KILL9_DIR="+dir,
-			"WXN_TEST_KILL9_URL="+srv.URL+"/hook", "WXN_TEST_KILL9_SECRET="+secret)
+			"WXN_TEST_KILL9_URL="+srv.URL+"/hook", "WXN_TEST_KILL9_SECRET="+secret, "WXN_TEST_KILL9_OFFSET="+offset.String())
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -78,7 +94,7 @@ func TestWebhooksSurviveKill9(t *testing.T) {
 	}
 
 	// The sender: killed after its 5th recorded outcome, mid-loop.
-	sender, lines := start("send")
+	sender, lines := start("send", 0)
 	var sent []string
 	for len(sent) < 5 && lines.Scan() {
 		if id, ok := strings.CutPrefix(lines.Text(), "sent "); ok {
@@ -104,8 +120,33 @@ func TestWebhooksSurviveKill9(t *testing.T) {
 	}
 	mu.Unlock()
 
-	// The restart on the same data dir delivers.
-	deliverer, lines := start("deliver")
+	// A restart on the same data dir, killed with its POSTs in flight.
+	mu.Lock()
+	hold = true
+	mu.Unlock()
+	interrupted, lines := start("deliver", 0)
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+	select {
+	case <-inFlight:
+	case <-ctx.Done():
+		t.Fatal("no delivery attempt reached the receiver")
+	}
+	if err := interrupted.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := interrupted.Wait(); err == nil {
+		t.Fatal("the interrupted deliverer exited by itself")
+	}
+	mu.Lock()
+	hold = false
+	heldIDs := len(held)
+	mu.Unlock()
+
+	// Another restart, its clock past the claims' lease, delivers.
+	deliverer, lines := start("deliver", 2*time.Minute)
 	var stored []string
 	outbox := -1
 	for lines.Scan() {
@@ -138,10 +179,16 @@ func TestWebhooksSurviveKill9(t *testing.T) {
 			t.Errorf("%s delivered %d times, want exactly once", id, got[id])
 		}
 	}
-	if len(got) != len(want) || badSig != 0 {
-		t.Errorf("%d webhook-ids delivered, %d stored; %d bad signatures", len(got), len(want), badSig)
+	for id := range held {
+		if !want[id] {
+			t.Errorf("held request %s is none of the events", id)
+		}
 	}
-	t.Logf("%d outcomes reported before SIGKILL, %d stored, each delivered once after the restart", len(sent), len(stored))
+	if len(got) != len(want) || badSig != 0 || heldIDs == 0 {
+		t.Errorf("%d webhook-ids delivered, %d stored, %d held; %d bad signatures", len(got), len(want), heldIDs, badSig)
+	}
+	t.Logf("%d outcomes reported before SIGKILL, %d stored, %d POSTs in flight at the second SIGKILL, each delivered once after the restart",
+		len(sent), len(stored), heldIDs)
 }
 
 // killChild is one process of TestWebhooksSurviveKill9 on the bbolt file
@@ -170,7 +217,12 @@ webhooks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts, err := Build(cfg, st, Options{Function: "batch", WebhooksAllowPrivate: true, WebhookTimeout: 5 * time.Second})
+	offset, err := time.ParseDuration(os.Getenv("WXN_TEST_KILL9_OFFSET"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := Build(cfg, st, Options{Function: "batch", WebhooksAllowPrivate: true, WebhookTimeout: 5 * time.Second,
+		Now: func() time.Time { return time.Now().Add(offset) }})
 	if err != nil {
 		t.Fatal(err)
 	}
