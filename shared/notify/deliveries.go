@@ -173,7 +173,7 @@ func (s *Service) recordOps(e *outboxEntry, id string, st DeliveryStatus, reason
 	}
 	now := s.now()
 	created := e.FirstAttempt
-	if e.Created.After(time.Time{}) {
+	if !e.Created.IsZero() {
 		created = e.Created
 	}
 	rec := deliveryRecord{WebhookDelivery: WebhookDelivery{ID: id, Subscription: e.Subscription, EventType: e.Event.Type,
