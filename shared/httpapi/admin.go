@@ -7,8 +7,9 @@ import (
 	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
-// adminRoutes are the Admin group's routes: read-only views of the domain
-// for operators and the CLI (`wxnotify consents show`), under server auth.
+// adminRoutes are the Admin group's routes, under server auth: read-only
+// views of the domain for operators and the CLI (`wxnotify consents
+// show`), and the outcome webhooks' deliveries (list, replay, enable).
 func (a *API) adminRoutes() []route {
 	return []route{
 		{"GET /v1/users/{userId}/consents", a.server, a.handleUserConsents, 0},
