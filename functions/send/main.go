@@ -1,5 +1,6 @@
 // Command send is wxnotify's send notification: POST /v1/notifications, GET /v1/notifications/{id},
-// and the ledger of a user for backends (GET /v1/users/{userId}/consents, GET /v1/openids/{openid}/consents).
+// the ledger of a user for backends (GET /v1/users/{userId}/consents, GET /v1/openids/{openid}/consents),
+// and the outcome webhooks' deliveries (GET /v1/webhooks/{id}/deliveries, POST .../replay, POST .../enable).
 package main
 
 import (
