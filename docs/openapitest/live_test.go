@@ -384,6 +384,27 @@ func runScenario(t *testing.T, s *devServer) string {
 	}
 	s.want(t, 413, "POST", "/v1/notifications", testAPIKey, `{"template":"`+strings.Repeat("x", 70<<10)+`"}`)
 
+	// Outcome webhooks: the tick delivers the sends' events; their
+	// deliveries are listed and one is replayed; the webhook is enabled.
+	if _, _, err := s.svc.DeliverWebhooks(context.Background(), time.Time{}); err != nil {
+		t.Fatalf("deliver webhooks: %v", err)
+	}
+	hooks := s.want(t, 200, "GET", "/v1/webhooks/crm/deliveries?status=delivered&limit=2", testAPIKey, nil)
+	delivered, _ := hooks.get("deliveries").([]any)
+	if len(delivered) != 2 || hooks.str("next") == "" {
+		t.Fatalf("GET /v1/webhooks/crm/deliveries: got %s, want 2 delivered and a next cursor", hooks.raw)
+	}
+	s.want(t, 200, "GET", "/v1/webhooks/crm/deliveries?cursor="+url.QueryEscape(hooks.str("next")), testAPIKey, nil)
+	hookID, _ := delivered[0].(map[string]any)["id"].(string)
+	if a := s.want(t, 202, "POST", "/v1/webhooks/crm/deliveries/"+hookID+"/replay", testAPIKey, nil); a.str("delivery", "status") != "pending" {
+		t.Fatalf("replay: got %s, want pending", a.raw)
+	}
+	s.want(t, 200, "POST", "/v1/webhooks/crm/enable", testAPIKey, nil)
+	s.want(t, 404, "GET", "/v1/webhooks/nope/deliveries", testAPIKey, nil)
+	s.want(t, 404, "POST", "/v1/webhooks/nope/enable", testAPIKey, nil)
+	s.want(t, 404, "POST", "/v1/webhooks/crm/deliveries/msg_nope/replay", testAPIKey, nil)
+	s.want(t, 400, "GET", "/v1/webhooks/crm/deliveries?status=sent", testAPIKey, nil)
+
 	// Login failures, WeChat's and the caller's.
 	s.want(t, 400, "POST", "/v1/session", "", map[string]string{"code": "not-a-code"})
 	s.want(t, 400, "POST", "/v1/session", "", `{"code":"x","extra":1}`)

@@ -23,6 +23,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/sandbox"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
+	"github.com/wxnotify/wxnotify/shared/webhook"
 	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
@@ -149,6 +150,10 @@ func devConfig(tb testing.TB) config.Config {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// An outcome webhook of every event, to a receiver that takes them.
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	tb.Cleanup(hooks.Close)
+	cfg.Webhooks = []config.Webhook{{ID: "crm", URL: hooks.URL, Events: []string{"*"}, Secret: webhook.NewSecret()}}
 	cfg.File.Templates = append(cfg.File.Templates, config.TemplateSpec{Alias: "service_notice", ID: noticeID,
 		Title: "服务提醒", Kind: string(notify.LongTerm), Policy: "reject",
 		Keywords: []config.KeywordSpec{{Name: "thing1"}, {Name: "time2"}}})
@@ -189,7 +194,7 @@ func newMultiDevServer(tb testing.TB, patterns []string) *devServer {
 	cfg.APIBase = multi.URL()
 	cfg.Apps = []config.App{
 		{ID: salesApp, AppID: testAppID, Secret: fake.Secret(), SecretVariable: config.AppVariable(salesApp, "WXN_WECHAT_SECRET"),
-			PushToken: testPushToken, PushAESKey: testAESKey, PushEnabled: true, File: file},
+			PushToken: testPushToken, PushAESKey: testAESKey, PushEnabled: true, File: file, Webhooks: cfg.Webhooks},
 		{ID: customerApp, AppID: customerAppID, Secret: other.Secret(), SecretVariable: config.AppVariable(customerApp, "WXN_WECHAT_SECRET"),
 			APIKeys: []string{customerAPIKey}, File: file},
 	}
@@ -209,7 +214,7 @@ func startDevServer(tb testing.TB, cfg config.Config, fake *wechattest.Server, p
 	if err != nil {
 		tb.Fatal(err)
 	}
-	parts, err := boot.Build(cfg, st, boot.Options{Function: "openapitest"})
+	parts, err := boot.Build(cfg, st, boot.Options{Function: "openapitest", WebhooksAllowPrivate: true})
 	if err != nil {
 		_ = st.Close()
 		tb.Fatal(err)

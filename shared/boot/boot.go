@@ -361,6 +361,9 @@ func webhookOptions(ac config.App, o Options) notify.WebhookOptions {
 		if h.Secret != "" {
 			sub.Secrets = []string{h.Secret}
 		}
+		if h.SecretPrevious != "" {
+			sub.Secrets = append(sub.Secrets, h.SecretPrevious) // a rotation: signed with both
+		}
 		w.Subscriptions = append(w.Subscriptions, sub)
 	}
 	// An event bus is put to with the function's AWS credentials, at the

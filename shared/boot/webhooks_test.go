@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -202,6 +203,16 @@ func TestWebhooksEveryBackend(t *testing.T) {
 			if err != nil || len(p.Items) != 0 {
 				t.Errorf("outbox after delivery: %d items, %v", len(p.Items), err)
 			}
+			// Each delivery's record was written with its settlement.
+			page, err := svc.ListWebhookDeliveries(context.Background(), "crm", notify.DeliveryDelivered, "", 100)
+			if err != nil || len(page.Deliveries) != len(want) {
+				t.Fatalf("delivered records: %d, %v; want %d", len(page.Deliveries), err, len(want))
+			}
+			for _, d := range page.Deliveries {
+				if !want[d.ID] || len(d.Attempts) != 1 || d.Attempts[0].HTTPStatus != http.StatusOK {
+					t.Errorf("record %+v", d)
+				}
+			}
 		})
 	}
 }
@@ -277,5 +288,19 @@ func TestTickPutsWebhooksOnEventBus(t *testing.T) {
 	want := `notification.skipped {"webhookId":"` + webhook.DeliveryID(n.ID+":skipped", "bus") + `","type":"notification.skipped",`
 	if len(signed) != 1 || signed[0] != "" || len(details) != 1 || !strings.HasPrefix(details[0], want) {
 		t.Fatalf("signatures %q, entries %q; want one signed entry %s...", signed, details, want)
+	}
+}
+
+// A webhook with a previous secret (a rotation) is signed with both, the
+// new one first.
+func TestWebhookOptionsRotation(t *testing.T) {
+	cur, prev := webhook.NewSecret(), webhook.NewSecret()
+	w := webhookOptions(config.App{ID: "shop", Webhooks: []config.Webhook{
+		{ID: "crm", URL: "https://crm.example.com", Events: []string{"*"}, Secret: cur, SecretPrevious: prev},
+		{ID: "audit", URL: "https://audit.example.com", Events: []string{"*"}, Secret: cur},
+	}}, Options{})
+	if len(w.Subscriptions) != 2 || !slices.Equal(w.Subscriptions[0].Secrets, []string{cur, prev}) ||
+		!slices.Equal(w.Subscriptions[1].Secrets, []string{cur}) {
+		t.Fatalf("subscriptions %+v", w.Subscriptions)
 	}
 }

@@ -46,7 +46,14 @@ type Webhook struct {
 	Secret      string
 	// SecretVariable names the variable the secret was read from.
 	SecretVariable string
+	// SecretPrevious is the secret being rotated out (the variable
+	// SecretVariable with _PREVIOUS appended), or "": while it is set,
+	// every delivery carries a signature with each secret.
+	SecretPrevious string
 }
+
+// previousSuffix ends the variable of a webhook's previous signing secret.
+const previousSuffix = "_PREVIOUS"
 
 // WebhookSecretVariable names the variable of the signing secret of
 // webhook id of app: WXN_APP_<APP>_WEBHOOK_<ID>_SECRET, or for the
@@ -69,8 +76,14 @@ func slugOfVar(part string) bool {
 }
 
 // lookupWebhookVariable recognises the webhook secret variables
-// (WXN_WEBHOOK_<ID>_SECRET, WXN_APP_<APP>_WEBHOOK_<ID>_SECRET): secrets.
+// (WXN_WEBHOOK_<ID>_SECRET, WXN_APP_<APP>_WEBHOOK_<ID>_SECRET, and each
+// with _PREVIOUS appended): secrets.
 func lookupWebhookVariable(name string) (variable, bool) {
+	if base, ok := strings.CutSuffix(name, previousSuffix); ok {
+		if v, ok := lookupWebhookVariable(base); ok {
+			return variable{name: name, secret: v.secret}, true
+		}
+	}
 	mid, ok := strings.CutSuffix(name, "_SECRET")
 	if !ok {
 		return variable{}, false
@@ -163,7 +176,8 @@ func checkWebhookEvents(events []string) error {
 }
 
 // resolveWebhooks reads the signing secret of each webhook of app ("" for
-// the single-app shape) through getenv: required, a whsec_ secret.
+// the single-app shape) through getenv: required, a whsec_ secret; and
+// the previous one during a rotation (<variable>_PREVIOUS), optional.
 func resolveWebhooks(app string, specs []WebhookSpec, getenv func(string) string) ([]Webhook, error) {
 	var out []Webhook
 	for _, w := range specs {
@@ -180,7 +194,16 @@ func resolveWebhooks(app string, specs []WebhookSpec, getenv func(string) string
 		if _, err := webhook.Sign(secret, "msg_check", time.Unix(0, 0), nil); err != nil {
 			return nil, fmt.Errorf("%s: not a signing secret: whsec_ followed by the base64 of 24 to 64 bytes", name)
 		}
-		out = append(out, Webhook{ID: w.ID, URL: w.URL, Events: slices.Clone(w.Events), Secret: secret, SecretVariable: name})
+		prev := strings.TrimSpace(getenv(name + previousSuffix))
+		if prev != "" {
+			if _, err := webhook.Sign(prev, "msg_check", time.Unix(0, 0), nil); err != nil {
+				return nil, fmt.Errorf("%s: not a signing secret: whsec_ followed by the base64 of 24 to 64 bytes", name+previousSuffix)
+			}
+		}
+		if prev == secret {
+			prev = ""
+		}
+		out = append(out, Webhook{ID: w.ID, URL: w.URL, Events: slices.Clone(w.Events), Secret: secret, SecretVariable: name, SecretPrevious: prev})
 	}
 	return out, nil
 }

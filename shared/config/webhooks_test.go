@@ -160,3 +160,42 @@ func TestWebhookSecretVariablesKnown(t *testing.T) {
 		t.Fatalf("WebhookSecretVariable = %s", got)
 	}
 }
+
+// During a rotation a webhook has its previous secret too, from the
+// variable of the secret with _PREVIOUS appended (a secret as well).
+func TestWebhookSecretPrevious(t *testing.T) {
+	cur, prev := webhook.NewSecret(), webhook.NewSecret()
+	c, err := FromEnv(env(
+		"WXN_CONFIG", writeConfig(t, webhooksAppsYAML),
+		"WXN_APP_SALES_TEAM_WEBHOOK_CRM_MAIN_SECRET", cur,
+		"WXN_APP_SALES_TEAM_WEBHOOK_CRM_MAIN_SECRET_PREVIOUS", " "+prev+"\n",
+		"WXN_APP_SALES_TEAM_WEBHOOK_AUDIT_SECRET", cur,
+	), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sales, _ := c.App("sales-team")
+	if w := sales.Webhooks[0]; w.Secret != cur || w.SecretPrevious != prev {
+		t.Fatalf("crm-main: secret %q, previous %q; want both", w.Secret, w.SecretPrevious)
+	}
+	if w := sales.Webhooks[1]; w.SecretPrevious != "" {
+		t.Fatalf("audit: previous %q, want none", w.SecretPrevious)
+	}
+	_, err = FromEnv(env(
+		"WXN_CONFIG", writeConfig(t, webhooksAppsYAML),
+		"WXN_APP_SALES_TEAM_WEBHOOK_CRM_MAIN_SECRET", cur,
+		"WXN_APP_SALES_TEAM_WEBHOOK_CRM_MAIN_SECRET_PREVIOUS", "whsec_short",
+		"WXN_APP_SALES_TEAM_WEBHOOK_AUDIT_SECRET", cur,
+	), false)
+	if err == nil || !strings.Contains(err.Error(), "WXN_APP_SALES_TEAM_WEBHOOK_CRM_MAIN_SECRET_PREVIOUS: not a signing secret") {
+		t.Fatalf("bad previous secret: %v", err)
+	}
+	for _, name := range []string{"WXN_WEBHOOK_CRM_SECRET_PREVIOUS", "WXN_APP_SALES_WEBHOOK_CRM_SECRET_PREVIOUS"} {
+		if v, ok := lookupVariable(name); !ok || !v.secret {
+			t.Errorf("%s: known %v, secret %v; want a known secret", name, ok, v.secret)
+		}
+	}
+	if _, ok := lookupVariable("WXN_WEBHOOK_CRM_PREVIOUS"); ok {
+		t.Error("WXN_WEBHOOK_CRM_PREVIOUS: known, want unknown")
+	}
+}

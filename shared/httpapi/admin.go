@@ -8,14 +8,18 @@ import (
 	"github.com/wxnotify/wxnotify/shared/notify"
 )
 
-// adminRoutes are the Admin group's routes: read-only views of the domain
-// for operators and the CLI (`wxnotify consents show`), under server auth.
+// adminRoutes are the Admin group's routes, under server auth: read-only
+// views of the domain for operators and the CLI (`wxnotify consents
+// show`), and the outcome webhooks' deliveries (list, replay, enable).
 func (a *API) adminRoutes() []route {
 	return []route{
 		{"GET /v1/users/{userId}/consents", a.server, a.handleUserConsents, 0},
 		{"GET /v1/openids/{openid}/consents", a.server, a.handleOpenIDConsents, 0},
 		{"GET /v1/users/{userId}", a.server, a.handleUser, 0},
 		{"GET /v1/users/{userId}/timeline", a.server, a.handleUserTimeline, 0},
+		{"GET /v1/webhooks/{id}/deliveries", a.server, a.handleListDeliveries, 0},
+		{"POST /v1/webhooks/{id}/deliveries/{deliveryId}/replay", a.server, a.handleReplayDelivery, 0},
+		{"POST /v1/webhooks/{id}/enable", a.server, a.handleEnableWebhook, 0},
 	}
 }
 

@@ -118,7 +118,7 @@ const (
 	Push                 // GET|POST /wechat/push
 	Batches              // POST|GET /v1/batches, GET|DELETE /v1/batches/{id}
 	Events               // POST /v1/events
-	Admin                // GET /v1/users/{userId}[/consents|/timeline], GET /v1/openids/{openid}/consents
+	Admin                // GET /v1/users/{userId}[/consents|/timeline], GET /v1/openids/{openid}/consents, /v1/webhooks/{id}/...
 )
 
 // AllGroups is every group, as `wxnotify dev` serves them.

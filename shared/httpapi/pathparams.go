@@ -18,6 +18,10 @@ var pathParams = map[string]func(string) error{
 	// and 26 base32 characters ("ntf_…", "bat_…").
 	"notifications/{id}": recordID("notification"),
 	"batches/{id}":       recordID("batch"),
+	// A webhook's id (a slug of wxnotify.yaml) and a delivery's (its
+	// webhook-id, msg_...): a value that cannot be one is not found.
+	"webhooks/{id}":           idParam(notify.CodeWebhookNotFound, "webhook"),
+	"deliveries/{deliveryId}": idParam(notify.CodeDeliveryNotFound, "delivery"),
 	// The routes of an account id or an openid refuse a value that cannot
 	// be one with 400 naming it (their documented contract).
 	"bindings/{userId}": userIDParam,
@@ -38,6 +42,17 @@ func recordID(noun string) func(string) error {
 	return func(v string) error {
 		if v == "" || len(v) > maxRecordIDLen || !isIDChars(v) {
 			return notify.Errorf(notify.CodeNotFound, "no such %s", noun)
+		}
+		return nil
+	}
+}
+
+// idParam answers a value that is not 1 to 64 ASCII letters, digits, '_'
+// or '-' with code, as an unknown id is answered.
+func idParam(code notify.Code, noun string) func(string) error {
+	return func(v string) error {
+		if v == "" || len(v) > maxRecordIDLen || !isIDChars(v) {
+			return notify.Errorf(code, "no such %s", noun)
 		}
 		return nil
 	}

@@ -19,6 +19,7 @@ func TestRouteParams(t *testing.T) {
 		{"BatchID", "DELETE /v1/batches/{id}", []string{"id"}, false},
 		{"UserIDInTheMiddle", "GET /v1/users/{userId}/consents", []string{"userId"}, false},
 		{"OpenID", "GET /v1/openids/{openid}/consents", []string{"openid"}, false},
+		{"WebhookDelivery", "POST /v1/webhooks/{id}/deliveries/{deliveryId}/replay", []string{"id", "deliveryId"}, false},
 		{"UnknownCollection", "GET /v1/things/{id}", nil, true},
 		{"UnknownName", "GET /v1/notifications/{ntf}", nil, true},
 		{"Rest", "GET /v1/notifications/{id...}", []string{"id"}, false},

@@ -33,6 +33,14 @@ const (
 	// CodeUserNotFound: nothing is known of the userId of GET
 	// /v1/users/{userId} (no WeChat user of the app is bound to it) (404).
 	CodeUserNotFound Code = "user_not_found"
+	// CodeWebhookNotFound: the {id} of a /v1/webhooks route names no
+	// webhook of the app (404).
+	CodeWebhookNotFound Code = "webhook_not_found"
+	// CodeDeliveryNotFound: no delivery of the webhook has the id (404).
+	CodeDeliveryNotFound Code = "delivery_not_found"
+	// CodeWebhookDisabled: the webhook is disabled (its endpoint answered
+	// 410 Gone); enable it first (409).
+	CodeWebhookDisabled Code = "webhook_disabled"
 )
 
 // Error is the domain's one error type. Message is safe to show to callers;

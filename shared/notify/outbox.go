@@ -154,6 +154,16 @@ type outboxEntry struct {
 	Attempt      int       `json:"attempt"`
 	FirstAttempt time.Time `json:"firstAttempt"`
 	LastError    string    `json:"lastError,omitempty"`
+	// Record is the sort key of the delivery's record (recordSort of the
+	// first queueing; empty until the first attempt is settled).
+	Record string `json:"record,omitempty"`
+	// Created is when the delivery was first queued, for a replay (zero:
+	// FirstAttempt).
+	Created time.Time `json:"created,omitzero"`
+	// Attempts are the delivery's attempts so far, for its record.
+	Attempts []DeliveryAttempt `json:"attempts,omitempty"`
+	// Replays counts the replays that queued it again.
+	Replays int `json:"replays,omitempty"`
 }
 
 func (s *Service) outboxPartition() string { return "ob|" + s.appID }
@@ -234,6 +244,12 @@ func (s *Service) DeliverWebhooks(ctx context.Context, deadline time.Time) (deli
 		return 0, 0, storeErr("query webhook outbox", err)
 	}
 	due := fmt.Sprintf("%013d", now.UnixMilli())
+	disabled := map[string]bool{}
+	if len(page.Items) > 0 && page.Items[0].Key.Sort[:min(13, len(page.Items[0].Key.Sort))] <= due {
+		if disabled, err = s.disabledSubscriptions(ctx); err != nil {
+			return 0, 0, err
+		}
+	}
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -250,7 +266,7 @@ func (s *Service) DeliverWebhooks(ctx context.Context, deadline time.Time) (deli
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			ok, tried, err := s.deliverEntry(ctx, it)
+			ok, tried, err := s.deliverEntry(ctx, it, disabled)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -270,21 +286,25 @@ func (s *Service) DeliverWebhooks(ctx context.Context, deadline time.Time) (deli
 // deliverEntry claims, delivers and settles one outbox item: ok when the
 // endpoint took it, tried when an attempt was made (or it was given up).
 // An entry another runner claimed first is skipped (false, false, nil).
-func (s *Service) deliverEntry(ctx context.Context, it store.Item) (ok, tried bool, err error) {
+// The Write that settles an attempt also writes the delivery's record.
+func (s *Service) deliverEntry(ctx context.Context, it store.Item, disabled map[string]bool) (ok, tried bool, err error) {
 	var e outboxEntry
 	_, deliveryID, _ := strings.Cut(it.Key.Sort, "|")
 	if jerr := json.Unmarshal(it.Value, &e); jerr != nil || deliveryID == "" {
-		return false, true, s.buryEntry(ctx, it.Key, it.Version, it.Value, "malformed outbox entry")
+		return false, true, s.buryEntry(ctx, it.Key, it.Version, it.Value, nil, DeadMalformedEntry)
 	}
 	sub, found := s.hooks.subscription(e.Subscription)
 	if !found {
-		return false, true, s.buryEntry(ctx, it.Key, it.Version, it.Value, "subscription removed")
+		return false, true, s.buryEntry(ctx, it.Key, it.Version, it.Value, nil, DeadSubscriptionGone)
+	}
+	if disabled[sub.ID] {
+		return false, true, s.buryDisabled(ctx, it.Key, it.Version, e)
 	}
 	// The claim: moved to the lease's end, so that no other runner takes
 	// it meanwhile, and due again there if this one dies.
 	now := s.now()
 	leased := store.Key{Partition: it.Key.Partition, Sort: outboxSort(now.Add(s.hooks.lease), deliveryID)}
-	vers, err := s.moveEntry(ctx, it.Key, it.Version, leased, it.Value)
+	vers, err := s.moveEntry(ctx, it.Key, it.Version, leased, it.Value, nil)
 	if errors.Is(err, store.ErrConflict) {
 		return false, false, nil // claimed by another runner
 	}
@@ -294,63 +314,102 @@ func (s *Service) deliverEntry(ctx context.Context, it store.Item) (ok, tried bo
 	ver := vers[1]
 	msg, err := webhook.NewMessage(webhook.Event{Type: e.Event.Type, ID: e.Event.ID, Timestamp: e.Event.Timestamp, Data: e.Event.Data}, sub.ID)
 	if err != nil {
-		return false, true, s.buryEntry(ctx, leased, ver, it.Value, err.Error())
+		return false, true, s.buryEntry(ctx, leased, ver, it.Value, nil, err.Error())
 	}
 	if msg.ID != deliveryID {
-		return false, true, s.buryEntry(ctx, leased, ver, it.Value, "delivery id does not match the entry")
+		return false, true, s.buryEntry(ctx, leased, ver, it.Value, nil, "delivery id does not match the entry")
 	}
+	attempt := DeliveryAttempt{Number: e.nextAttemptNumber(), At: now.UTC()}
+	start := time.Now()
 	status, derr := s.deliverMessage(ctx, sub, msg)
+	attempt.Duration, attempt.HTTPStatus = time.Since(start), status
 	ctx = context.WithoutCancel(ctx) // the attempt was made: settle it
 	if derr == nil {
-		if err := s.st.Delete(ctx, leased, store.DeleteOptions{IfVersion: ver}); err != nil && !errors.Is(err, store.ErrConflict) {
+		e.addAttempt(attempt)
+		rec, err := s.recordOps(&e, deliveryID, DeliveryDelivered, "", time.Time{}, "")
+		if err != nil {
+			return true, true, err
+		}
+		if _, err := s.writeWith(ctx, []store.WriteOp{store.WriteDelete(leased, store.DeleteOptions{IfVersion: ver})}, rec); err != nil && !errors.Is(err, store.ErrConflict) {
 			return true, true, storeErr("delete delivered outbox entry", err)
 		}
 		return true, true, nil
 	}
 	e.Attempt++
 	e.LastError = derr.Error()
-	log := s.log.With("subscription", sub.ID, "webhook_id", msg.ID, "event", e.Event.Type, "attempt", e.Attempt, "status", status)
+	attempt.Error = derr.Error()
+	log := s.log.With("subscription", sub.ID, "webhook_id", msg.ID, "event", e.Event.Type, "attempt", attempt.Number, "status", status)
 	next, retry := webhook.NextAttempt(e.FirstAttempt, s.now(), e.Attempt)
+	if !webhook.Retryable(derr) || !retry {
+		e.addAttempt(attempt)
+		reason := DeadRetriesExhausted
+		var extra []store.WriteOp
+		switch {
+		case webhook.Disable(derr):
+			reason = DeadEndpointGone
+			extra = append(extra, s.disableOp(sub.ID))
+			log.Warn("webhook endpoint answered 410 Gone: subscription disabled (POST /v1/webhooks/{id}/enable to enable it again)", "err", derr)
+		case !webhook.Retryable(derr):
+			reason = DeadNotRetryable
+		}
+		log.Error("webhook delivery given up", "err", derr, "reason", reason)
+		b, merr := json.Marshal(e)
+		if merr != nil {
+			return false, true, fmt.Errorf("encode outbox entry: %w", merr)
+		}
+		if err := s.buryEntry(ctx, leased, ver, b, &e, reason, extra...); err != nil {
+			return false, true, err
+		}
+		if reason == DeadEndpointGone {
+			return false, true, s.sweepDisabled(ctx, sub.ID)
+		}
+		return false, true, nil
+	}
+	attempt.NextAttempt = next.UTC()
+	e.addAttempt(attempt)
+	rec, err := s.recordOps(&e, deliveryID, DeliveryFailed, "", next.UTC(), "")
+	if err != nil {
+		return false, true, err
+	}
 	b, merr := json.Marshal(e)
 	if merr != nil {
 		return false, true, fmt.Errorf("encode outbox entry: %w", merr)
 	}
-	if !webhook.Retryable(derr) || !retry {
-		if webhook.Disable(derr) {
-			log.Warn("webhook endpoint answered 410 Gone: remove the subscription", "err", derr)
-		}
-		log.Error("webhook delivery given up", "err", derr)
-		return false, true, s.buryEntry(ctx, leased, ver, b, "")
-	}
 	log.Info("webhook delivery failed, to be retried", "err", derr, "next", next)
-	if _, err := s.moveEntry(ctx, leased, ver, store.Key{Partition: leased.Partition, Sort: outboxSort(next, deliveryID)}, b); err != nil && !errors.Is(err, store.ErrConflict) {
+	if _, err := s.moveEntry(ctx, leased, ver, store.Key{Partition: leased.Partition, Sort: outboxSort(next, deliveryID)}, b, rec); err != nil && !errors.Is(err, store.ErrConflict) {
 		return false, true, storeErr("reschedule outbox entry", err)
 	}
 	return false, true, nil
 }
 
 // moveEntry deletes the item at from (at version ver) and puts value at to,
-// in one Write; it returns the Write's versions.
-func (s *Service) moveEntry(ctx context.Context, from store.Key, ver int64, to store.Key, value []byte) ([]int64, error) {
+// with the extra ops, in one Write; it returns the Write's versions.
+func (s *Service) moveEntry(ctx context.Context, from store.Key, ver int64, to store.Key, value []byte, extra []store.WriteOp) ([]int64, error) {
 	if from == to {
-		v, err := s.st.Put(ctx, to, value, store.PutOptions{IfVersion: ver})
-		return []int64{0, v}, err
+		ops := []store.WriteOp{store.WritePut(to, value, store.PutOptions{IfVersion: ver})}
+		vers, err := s.writeWith(ctx, ops, extra)
+		if err != nil {
+			return nil, err
+		}
+		return []int64{0, vers[0]}, nil
 	}
-	return s.st.Write(ctx, []store.WriteOp{
+	return s.writeWith(ctx, []store.WriteOp{
 		store.WriteDelete(from, store.DeleteOptions{IfVersion: ver}),
 		store.WritePut(to, value, store.PutOptions{IfAbsent: true}),
-	})
+	}, extra)
 }
 
 // buryEntry moves an outbox item to the dead letters (kept for the
-// retention), noting why when reason is given.
-func (s *Service) buryEntry(ctx context.Context, from store.Key, ver int64, value []byte, reason string) error {
-	if reason != "" {
+// retention). With e (the entry decoded), the delivery's record says dead
+// for reason, and extra ops are written, in the same Write; without, the
+// reason is noted in the dead letter.
+func (s *Service) buryEntry(ctx context.Context, from store.Key, ver int64, value []byte, e *outboxEntry, reason string, extra ...store.WriteOp) error {
+	if e == nil {
 		s.log.Error("webhook outbox entry given up", "entry", from.Sort, "reason", reason)
-		var e map[string]any
-		if json.Unmarshal(value, &e) == nil && e != nil {
-			e["lastError"] = reason
-			if b, err := json.Marshal(e); err == nil {
+		var m map[string]any
+		if json.Unmarshal(value, &m) == nil && m != nil {
+			m["lastError"] = reason
+			if b, err := json.Marshal(m); err == nil {
 				value = b
 			}
 		}
@@ -359,15 +418,24 @@ func (s *Service) buryEntry(ctx context.Context, from store.Key, ver int64, valu
 	now := s.now()
 	to := store.Key{Partition: s.outboxDeadPartition(), Sort: outboxSort(now, id)}
 	dead := store.PutOptions{ExpiresAt: now.Add(s.retention)}
-	_, err := s.st.Write(ctx, []store.WriteOp{
+	if e != nil {
+		rec, err := s.recordOps(e, id, DeliveryDead, reason, time.Time{}, to.Sort)
+		if err != nil {
+			return err
+		}
+		extra = append(rec, extra...)
+	}
+	_, err := s.st.Write(ctx, append([]store.WriteOp{
 		store.WriteDelete(from, store.DeleteOptions{IfVersion: ver}),
 		store.WritePut(to, value, dead),
-	})
+	}, extra...))
 	if errors.Is(err, store.ErrInvalidWrite) {
 		// A store that cannot write across partitions at once (Redis
 		// Cluster): the dead letter first, so that none is lost.
 		if _, err = s.st.Put(ctx, to, value, dead); err == nil {
-			err = s.st.Delete(ctx, from, store.DeleteOptions{IfVersion: ver})
+			if err = s.st.Delete(ctx, from, store.DeleteOptions{IfVersion: ver}); err == nil {
+				err = s.applyApart(ctx, extra)
+			}
 		}
 	}
 	if err != nil && !errors.Is(err, store.ErrConflict) {
