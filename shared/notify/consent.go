@@ -43,6 +43,9 @@ type consentMeta struct {
 	LongTerm   bool      `json:"longTerm,omitempty"` // a long-term template is accepted
 	Source     Source    `json:"source,omitempty"`
 	UpdatedAt  time.Time `json:"updatedAt"`
+	// Counted names the last popup choice counted in the funnel (its
+	// report or push operation), so that applying it again counts nothing.
+	Counted string `json:"counted,omitempty"`
 }
 
 // Consent is a user's standing for one template.
@@ -308,9 +311,9 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 				return credited, err
 			}
 		}
-		return credited, s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src) })
+		return credited, s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src, op, credited) })
 	}
-	if err := s.recordChoice(ctx, openID, t, status, src); err != nil {
+	if err := s.recordChoice(ctx, openID, t, status, src, op, false); err != nil {
 		return false, err
 	}
 	if status == StatusAccept && t.Kind == LongTerm {
@@ -319,13 +322,21 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 	return false, nil
 }
 
-// recordChoice sets the consent state after a popup choice.
-func (s *Service) recordChoice(ctx context.Context, openID string, t Template, status string, src Source) error {
-	return s.updateConsent(ctx, openID, t.ID, func(m *consentMeta) {
+// recordChoice sets the consent state after a popup choice (named op,
+// which credited a credit or not), counting it in the funnel with the same
+// write unless that choice was counted already.
+func (s *Service) recordChoice(ctx context.Context, openID string, t Template, status string, src Source, op string, credited bool) error {
+	return s.updateConsentCounted(ctx, openID, t.ID, func(m *consentMeta) []store.WriteOp {
 		m.Status, m.Source = status, src
 		if t.Kind == LongTerm {
 			m.LongTerm = status == StatusAccept
 		}
+		metrics := s.choiceMetrics(status, src, credited)
+		if len(metrics) == 0 || m.Counted == op {
+			return nil
+		}
+		m.Counted = op
+		return s.statAdds(s.now(), t.ID, metrics...)
 	})
 }
 
@@ -383,6 +394,15 @@ func (s *Service) revoke(ctx context.Context, openID string, tmplID string, src 
 
 // updateConsent applies edit to the consent state with optimistic concurrency.
 func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit func(*consentMeta)) error {
+	return s.updateConsentCounted(ctx, openID, tmplID, func(m *consentMeta) []store.WriteOp {
+		edit(m)
+		return nil
+	})
+}
+
+// updateConsentCounted is updateConsent for an edit that returns the
+// funnel's counters to add with the consent state, in one store.Write.
+func (s *Service) updateConsentCounted(ctx context.Context, openID, tmplID string, edit func(*consentMeta) []store.WriteOp) error {
 	key := s.consentKey(openID, tmplID)
 	for attempt := range 8 {
 		var m consentMeta
@@ -397,10 +417,10 @@ func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit
 		case !errors.Is(err, store.ErrNotFound):
 			return storeErr("get consent", err)
 		}
-		edit(&m)
+		adds := edit(&m)
 		m.UpdatedAt = s.now().UTC()
 		b, _ := json.Marshal(m)
-		if _, err := s.st.Put(ctx, key, b, opts); err == nil {
+		if err := s.putCounted(ctx, key, b, opts, adds); err == nil {
 			return nil
 		} else if !errors.Is(err, store.ErrConflict) {
 			return storeErr("put consent", err)
@@ -564,6 +584,42 @@ func (s *Service) isDone(ctx context.Context, key store.Key) (bool, error) {
 func (s *Service) markDone(ctx context.Context, key store.Key, memory time.Duration) error {
 	return s.retryWrite(ctx, "mark done", func() error {
 		_, err := s.st.Put(ctx, key, []byte(pushDone), store.PutOptions{ExpiresAt: s.now().Add(memory)})
+		return err
+	})
+}
+
+// putCounted puts an item (the consent state, a done mark) with the
+// funnel's counters adds in one Write
+// (a Put without them); a store that cannot write across partitions at
+// once (Redis Cluster) gets the state first and the counters after.
+func (s *Service) putCounted(ctx context.Context, key store.Key, value []byte, opts store.PutOptions, adds []store.WriteOp) error {
+	if len(adds) == 0 {
+		_, err := s.st.Put(ctx, key, value, opts)
+		return err
+	}
+	_, err := s.st.Write(ctx, append([]store.WriteOp{store.WritePut(key, value, opts)}, adds...))
+	if errors.Is(err, store.ErrInvalidWrite) {
+		if _, err = s.st.Put(ctx, key, value, opts); err == nil {
+			s.writeStatsApart(ctx, adds)
+		}
+	}
+	return err
+}
+
+// markDoneCounted is markDone for a mark whose write adds the funnel's
+// counters adds: the mark is then put if absent, so that two copies of a
+// push applied at once (or a write whose reply was lost, repeated) count
+// once.
+func (s *Service) markDoneCounted(ctx context.Context, key store.Key, memory time.Duration, adds []store.WriteOp) error {
+	if len(adds) == 0 {
+		return s.markDone(ctx, key, memory)
+	}
+	return s.retryWrite(ctx, "mark done", func() error {
+		opts := store.PutOptions{IfAbsent: true, ExpiresAt: s.now().Add(memory)}
+		err := s.putCounted(ctx, key, []byte(pushDone), opts, adds)
+		if errors.Is(err, store.ErrConflict) {
+			return nil // marked, and counted, before
+		}
 		return err
 	})
 }

@@ -128,6 +128,10 @@ func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, de
 	if err != nil {
 		return false, err
 	}
+	if ev.Event == wechat.EventSubscribeSent && item.ErrorCode == 0 {
+		// A delivery, counted in the funnel by the done mark's write.
+		return changed, s.markDoneCounted(ctx, mark, pushMemory, s.statAdds(s.now(), item.TemplateID, MetricDelivered))
+	}
 	return changed, s.markDone(ctx, mark, pushMemory)
 }
 

@@ -42,7 +42,8 @@ func (c *testClock) advance(d time.Duration) {
 }
 
 // hookStore lets a test intercept the Adds (and AddOnces) of pairing
-// balances ("p|<tmpl>") and the Puts of consent states ("c|<tmpl>|m"): fail
+// balances ("p|<tmpl>") and the Puts of consent states ("c|<tmpl>|m", also
+// in a Write): fail
 // them, or hold them to stage races.
 type hookStore struct {
 	store.Store
@@ -68,6 +69,22 @@ func (h *hookStore) Put(ctx context.Context, k store.Key, v []byte, opts store.P
 		}
 	}
 	return h.Store.Put(ctx, k, v, opts)
+}
+
+// Write fails as Put does when it puts a consent state (which a Write
+// carries with the funnel's counters).
+func (h *hookStore) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
+	h.mu.Lock()
+	f := h.onPut
+	h.mu.Unlock()
+	for _, op := range ops {
+		if f != nil && op.Kind == store.PutKind && strings.HasPrefix(op.Key.Sort, "c|") && strings.HasSuffix(op.Key.Sort, "|m") {
+			if err := f(op.Key); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return h.Store.Write(ctx, ops)
 }
 
 func (h *hookStore) setOnAdd(f func(k store.Key, delta int64) error) {
