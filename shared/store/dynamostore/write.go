@@ -298,8 +298,8 @@ func (s *Store) addItem(op store.WriteOp, cur state, now types.AttributeValue) t
 	if cur.read && !cur.live {
 		return types.TransactWriteItem{Put: &types.Put{
 			TableName: s.table, Item: newItem(op.Key, store.FormatCounter(op.Delta), 1, expMS),
-			ConditionExpression:      aws.String(condAbsent),
-			ExpressionAttributeNames: map[string]string{"#pk": attrPartition, "#exp": attrExpiresMS},
+			ConditionExpression:       aws.String(condAbsent),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPartition, "#exp": attrExpiresMS},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": now},
 		}}
 	}
