@@ -230,3 +230,48 @@ func TestStatsDaysAndRanges(t *testing.T) {
 		t.Fatalf("RecordShown without templates: %v", err)
 	}
 }
+
+// onePartition refuses, as redisstore does on Redis Cluster, a Write whose
+// operations span partitions.
+type onePartition struct{ store.Store }
+
+func (o onePartition) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
+	for _, op := range ops {
+		if op.Key.Partition != ops[0].Key.Partition {
+			return nil, fmt.Errorf("%w: spans partitions", store.ErrInvalidWrite)
+		}
+	}
+	return o.Store.Write(ctx, ops)
+}
+
+// A store that cannot write across partitions at once gets the counters in
+// a second write: the funnel still counts every stage, once.
+func TestStatsWithoutCrossPartitionWrites(t *testing.T) {
+	s := newSecRig(t, func(o *notify.Options) { o.Store = onePartition{o.Store} })
+	ctx := context.Background()
+	o := s.fake.OpenID("u1")
+	for range 2 {
+		if _, err := s.svc.RecordShown(ctx, o, notify.Shown{Templates: []string{leadTID}, ID: "sh-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.subscribe(t, o, "accept", "rpt-1")
+	s.subscribe(t, o, "accept", "rpt-1")
+	n, err := s.send(t, o, "k1")
+	if err != nil || n.Status != notify.StatusSent {
+		t.Fatalf("send: %v %v", n.Status, err)
+	}
+	if n, err := s.send(t, o, "k2"); err != nil || n.Status != notify.StatusSkipped {
+		t.Fatalf("second send: %v %v", n.Status, err)
+	}
+	for range 2 {
+		if err := s.svc.ApplyPush(ctx, sentEvent(o, n.WeChat.MsgID, 0, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantLine(t, "funnel", todayLine(t, s),
+		"shown 1 accepted 1 rejected 0 granted 1 taken 1 givenBack 0 sent 1 delivered 1 held 1 wasted 0 unknown 0 failed map[] outstanding 0")
+	if got := listAll(t, s.svc, notify.NotificationFilter{}, 10); len(got) != 2 {
+		t.Fatalf("history: got %d notifications, want 2", len(got))
+	}
+}
