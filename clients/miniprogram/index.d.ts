@@ -171,6 +171,11 @@ export interface CommonOptions {
   reportRetries?: number;
   /** Milliseconds before the first resend of a report, growing linearly (default 500). */
   reportRetryDelay?: number;
+  /**
+   * Report each popup subscribe() opened to POST /v1/consents/shown, after its consent report, for the
+   * consent funnel of GET /v1/stats (default true). A failure of that report is ignored.
+   */
+  reportShown?: boolean;
 }
 
 /**

@@ -76,7 +76,7 @@ func newCLI(stdout, stderr io.Writer, getenv func(string) string) *cli {
 	}
 }
 
-// run executes one of the commands templates, send, batch and consents
+// run executes one of the commands templates, send, batch, consents and stats
 // (args[0]) and returns the exit code.
 func (c *cli) run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
@@ -92,6 +92,8 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return c.batch(ctx, args[1:])
 	case "consents":
 		return c.consents(ctx, args[1:])
+	case "stats":
+		return c.stats(ctx, args[1:])
 	}
 	fmt.Fprintf(c.stderr, "wxnotify: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage

@@ -42,6 +42,7 @@ func TestCommandHelp(t *testing.T) {
 		{[]string{"batch", "cancel", "-help"}, "usage: wxnotify batch cancel ID"},
 		{[]string{"consents", "--help"}, "usage: wxnotify consents <subcommand>"},
 		{[]string{"consents", "show", "--help"}, "usage: wxnotify consents show"},
+		{[]string{"stats", "--help"}, "usage: wxnotify stats"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, "_"), func(t *testing.T) {

@@ -1,6 +1,6 @@
 // Command wxnotify is the local tool: `wxnotify dev` runs every function in
 // one process on an embedded store with a sandbox WeChat; `templates sync`
-// fills wxnotify.yaml from WeChat; send, batch and consents call a running
+// fills wxnotify.yaml from WeChat; send, batch, consents and stats call a running
 // wxnotify's API.
 package main
 
@@ -23,13 +23,14 @@ commands:
   send       send one notification through the API and print its outcome
   batch      create, watch or cancel a batch send
   consents   show a user's consent ledger
+  stats      print the consent funnel per day and template (shown, accepted, sent, ...)
   version    print the module version and VCS revision this binary was built from
              (also --version)
   help       show this help
 
 Run 'wxnotify <command> --help' for a command's flags.
 
-send, batch and consents call a running wxnotify: --url (default $WXN_URL,
+send, batch, consents and stats call a running wxnotify: --url (default $WXN_URL,
 else http://127.0.0.1:8080, wxnotify dev's address) with an API key, --key
 (default $WXN_API_KEY, else, for a server on this machine, the key wxnotify
 dev generated in $WXN_DATA_DIR or .wxnotify); -v says which were used.
@@ -61,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runVersion(args[1:], stdout, stderr)
 	case "dev":
 		return runDev(args[1:], stdout, stderr)
-	case "templates", "send", "batch", "consents":
+	case "templates", "send", "batch", "consents", "stats":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return newCLI(stdout, stderr, os.Getenv).run(ctx, args)

@@ -292,6 +292,11 @@ func runScenario(t *testing.T, s *devServer) string {
 	if a := s.want(t, 200, "GET", "/v1/consents", aliceToken, nil); !strings.Contains(string(a.raw), `"prompt":true`) {
 		t.Fatalf("consents before any popup: got %s, want prompt true", a.raw)
 	}
+	// The kit reports the popup it opens, then its result.
+	if a := s.want(t, 200, "POST", "/v1/consents/shown", aliceToken, map[string]any{"templates": []string{leadID, "not-a-template"}}); !strings.Contains(string(a.raw), `"ignored":["not-a-template"]`) {
+		t.Fatalf("shown popup: got %s, want the unknown id ignored", a.raw)
+	}
+	s.want(t, 400, "POST", "/v1/consents/shown", aliceToken, map[string]any{"templates": []string{}})
 	s.want(t, 200, "POST", "/v1/consents", aliceToken, map[string]any{
 		"result":   s.want(t, 200, "POST", "/sandbox/subscribe", "", map[string]any{"openid": aliceOpenID, "choices": map[string]string{leadID: "accept"}}).body,
 		"settings": map[string]any{"mainSwitch": true, "itemSettings": map[string]string{registrationID: "reject"}},
@@ -528,6 +533,16 @@ func runScenario(t *testing.T, s *devServer) string {
 	s.want(t, 404, "GET", "/v1/users/nobody-7/timeline", testAPIKey, nil)
 	s.want(t, 400, "GET", "/v1/users/"+salesID+"/timeline?cursor=nonsense", testAPIKey, nil)
 	s.want(t, 400, "GET", "/v1/users/"+salesID+"/timeline?limit=101", testAPIKey, nil)
+	// The consent funnel: alice's popup was shown, accepted and sent to.
+	st := s.want(t, 200, "GET", "/v1/stats", testAPIKey, nil)
+	if !strings.Contains(string(st.raw), `"shown":1`) || !strings.Contains(string(st.raw), `"template":"lead_assigned"`) {
+		t.Fatalf("GET /v1/stats: got %s, want the lead template's shown popup", st.raw)
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	s.want(t, 200, "GET", "/v1/stats?from="+today+"&to="+today+"&template=lead_assigned", testAPIKey, nil)
+	s.want(t, 400, "GET", "/v1/stats?from=2026-01-01&to=2026-12-31", testAPIKey, nil)
+	s.want(t, 400, "GET", "/v1/stats?to=today", testAPIKey, nil)
+	s.want(t, 400, "GET", "/v1/stats?template=nope", testAPIKey, nil)
 
 	// WeChat's URL verification, and a forged push.
 	ts, nonce := strconv.FormatInt(time.Now().Unix(), 10), "1514711492"

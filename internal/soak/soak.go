@@ -46,6 +46,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 	"github.com/wxnotify/wxnotify/shared/store/storetest"
+	"github.com/wxnotify/wxnotify/shared/wechat"
 	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
@@ -92,6 +93,10 @@ type Report struct {
 	// of it. Both must be 0.
 	WrongApp, Misrouted int
 	StoreOpsPerSend     float64
+	// StatsCompared counts the consent funnel's figures (per app, template
+	// and metric) checked against GET /v1/stats; StatsMismatches those
+	// that differed (must be 0).
+	StatsCompared, StatsMismatches int
 	// LogLines counts every line the service wrote (its log at info level
 	// and its metric lines, as EMF); RawIDsInLogs the users whose openid or
 	// userId appears in them raw (must be 0: they are logged hashed).
@@ -139,6 +144,7 @@ func (r Report) String() string {
 	for _, m := range r.Unexplained {
 		fmt.Fprintf(&b, "    unexplained %s\n", m)
 	}
+	fmt.Fprintf(&b, "  consent funnel figures checked against GET /v1/stats %d, differing %d (must be 0)\n", r.StatsCompared, r.StatsMismatches)
 	fmt.Fprintf(&b, "  token fetches %d; store round trips per notification, all activity included %.2f\n", r.TokenFetches, r.StoreOpsPerSend)
 	fmt.Fprintf(&b, "  log and metric lines %d; users whose openid or userId appears raw in them %d (must be 0)\n", r.LogLines, r.RawIDsInLogs)
 	fmt.Fprintf(&b, "  warnings logged %d\n", len(r.Warnings))
@@ -221,6 +227,9 @@ type app struct {
 	fake                              *wechattest.Server
 	service                           *notify.Service
 	users                             []*user
+	// shown and accepted are the soak's own totals of the app's popups
+	// (all for the lead template): reported shown, answered accept.
+	shown, accepted int
 }
 
 // path is the app's route of a /v1 path.
@@ -457,6 +466,16 @@ func (s *system) popup(ctx context.Context, u *user, status string) {
 	}
 	// Retried with the same key, as the client kit does.
 	s.retrying(ctx, "POST", u.app.path("/v1/consents"), u.token, map[string]any{"result": res}, "Idempotency-Key", "rpt-"+s.marker(u.app))
+	shown := s.retrying(ctx, "POST", u.app.path("/v1/consents/shown"), u.token, map[string]any{"templates": []string{leadTmpl}},
+		"Idempotency-Key", "shown-"+s.marker(u.app))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if shown.status == http.StatusOK {
+		u.app.shown++
+	}
+	if status == "accept" {
+		u.app.accepted++
+	}
 }
 
 func (s *system) injectFaults() {
@@ -788,6 +807,7 @@ func (s *system) check(ctx context.Context) {
 		}
 	}
 	s.checkLedgers(ctx, unknown)
+	s.checkStats(ctx)
 	s.checkLogs()
 	for _, a := range s.apps {
 		for _, p := range a.fake.Pushes() {
@@ -1003,4 +1023,99 @@ func (s *system) debugUser(ctx context.Context, u *user) {
 			fmt.Printf("  unknown due %s\n", it.Key.Sort)
 		}
 	}
+}
+
+// checkStats compares the soak's own totals with each app's consent funnel
+// (GET /v1/stats over the days of the run): the popups it showed and
+// accepted (each grants one credit, from its report or its popup event),
+// the final outcomes of every notification of the app (sent; skipped is
+// held or wasted) read from the history, and the sent events WeChat pushed
+// for delivered messages. Any difference is a violation.
+func (s *system) checkStats(ctx context.Context) {
+	r := &s.report
+	from := time.Now().Add(-24 * time.Hour).UTC().Format(time.DateOnly) // a run is shorter than a day
+	to := s.clock.Now().UTC().Format(time.DateOnly)
+	for _, a := range s.apps {
+		want := map[string]map[string]int64{leadTmpl: {"shown": int64(a.shown), "accepted": int64(a.accepted),
+			"granted": int64(a.accepted), "rejected": 0}}
+		add := func(tmpl, metric string) {
+			if want[tmpl] == nil {
+				want[tmpl] = map[string]int64{}
+			}
+			want[tmpl][metric]++
+		}
+		for cursor, pages := "", 0; pages < 10000; pages++ {
+			page, err := a.service.ListNotifications(ctx, notify.NotificationFilter{}, cursor, notify.MaxNotificationListLimit)
+			if err != nil {
+				r.Violations = append(r.Violations, fmt.Sprintf("stats of %s: list notifications: %v", a.id, err))
+				return
+			}
+			for _, n := range page.Notifications {
+				switch n.Status {
+				case notify.StatusSent:
+					add(n.TemplateID, "sent")
+				case notify.StatusSkipped:
+					add(n.TemplateID, "held+wasted")
+				}
+			}
+			if cursor = page.Next; cursor == "" {
+				break
+			}
+		}
+		for _, p := range a.fake.Pushes() {
+			if p.Event.Event != wechat.EventSubscribeSent {
+				continue
+			}
+			for _, it := range p.Event.Items {
+				if it.ErrorCode == 0 {
+					add(it.TemplateID, "delivered")
+				}
+			}
+		}
+		got, err := s.fetchStats(ctx, a, from, to)
+		if err != nil {
+			r.Violations = append(r.Violations, fmt.Sprintf("stats of %s: %v", a.id, err))
+			continue
+		}
+		for _, tmpl := range slices.Sorted(maps.Keys(want)) {
+			for _, metric := range slices.Sorted(maps.Keys(want[tmpl])) {
+				r.StatsCompared++
+				if g, w := got[tmpl][metric], want[tmpl][metric]; g != w {
+					r.StatsMismatches++
+					r.Violations = append(r.Violations, fmt.Sprintf("stats of %s, template %.12s: %s %d, the soak counted %d", a.id, tmpl, metric, g, w))
+				}
+			}
+		}
+	}
+}
+
+// fetchStats reads app a's funnel totals per template id and metric
+// (held+wasted summed) from GET /v1/stats.
+func (s *system) fetchStats(ctx context.Context, a *app, from, to string) (map[string]map[string]int64, error) {
+	ans := s.retrying(ctx, "GET", a.path("/v1/stats")+"?from="+from+"&to="+to, a.key, nil)
+	if ans.status != http.StatusOK {
+		return nil, fmt.Errorf("GET /v1/stats: %d %s", ans.status, ans.raw)
+	}
+	var body struct {
+		Totals []struct {
+			TemplateID string `json:"templateId"`
+			Shown      int64  `json:"shown"`
+			Accepted   int64  `json:"accepted"`
+			Rejected   int64  `json:"rejected"`
+			Granted    int64  `json:"granted"`
+			Sent       int64  `json:"sent"`
+			Delivered  int64  `json:"delivered"`
+			Held       int64  `json:"held"`
+			Wasted     int64  `json:"wasted"`
+		} `json:"totals"`
+	}
+	if err := json.Unmarshal([]byte(ans.raw), &body); err != nil {
+		return nil, fmt.Errorf("GET /v1/stats: %w", err)
+	}
+	out := map[string]map[string]int64{}
+	for _, t := range body.Totals {
+		out[t.TemplateID] = map[string]int64{"shown": t.Shown, "accepted": t.Accepted, "rejected": t.Rejected,
+			"granted": t.Granted, "sent": t.Sent, "delivered": t.Delivered, "held+wasted": t.Held + t.Wasted}
+	}
+	return out, nil
 }

@@ -147,12 +147,14 @@ func (a *API) routes(g Group) []route {
 			{"GET /v1/templates", a.session, a.handleTemplates, 0},
 			{"GET /v1/consents", a.session, a.handleGetConsents, 0},
 			{"POST /v1/consents", a.session, a.handlePostConsents, 0},
+			{"POST /v1/consents/shown", a.session, a.handleShown, 0},
 		}
 	case Send:
 		return []route{
 			{"POST /v1/notifications", a.server, a.handleSend, 0},
 			{"GET /v1/notifications", a.server, a.handleListNotifications, 0},
 			{"GET /v1/notifications/{id}", a.server, a.handleGetNotification, 0},
+			{"GET /v1/stats", a.server, a.handleStats, 0},
 		}
 	case Push:
 		return []route{

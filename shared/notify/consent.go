@@ -48,6 +48,9 @@ type consentMeta struct {
 	// change event).
 	LastPromptAt time.Time `json:"lastPromptAt,omitzero"`
 	LastAcceptAt time.Time `json:"lastAcceptAt,omitzero"`
+	// Counted names the last popup choice counted in the funnel (its
+	// report or push operation), so that applying it again counts nothing.
+	Counted string `json:"counted,omitempty"`
 }
 
 // Consent is a user's standing for one template.
@@ -325,9 +328,9 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 		if credited {
 			hint.credits = &after
 		}
-		return credited, s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src, hint) })
+		return credited, s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src, hint, credited) })
 	}
-	if err := s.recordChoice(ctx, openID, t, status, src, consentHint{op: op}); err != nil {
+	if err := s.recordChoice(ctx, openID, t, status, src, consentHint{op: op}, false); err != nil {
 		return false, err
 	}
 	if status == StatusAccept && t.Kind == LongTerm {
@@ -336,13 +339,21 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 	return false, nil
 }
 
-// recordChoice sets the consent state after a popup choice.
-func (s *Service) recordChoice(ctx context.Context, openID string, t Template, status string, src Source, hint consentHint) error {
-	return s.updateConsentWith(ctx, openID, t.ID, func(m *consentMeta) {
+// recordChoice sets the consent state after a popup choice (named
+// hint.op, which credited a credit or not), counting it in the funnel with
+// the same write unless that choice was counted already.
+func (s *Service) recordChoice(ctx context.Context, openID string, t Template, status string, src Source, hint consentHint, credited bool) error {
+	return s.updateConsentFull(ctx, openID, t.ID, func(m *consentMeta) []store.WriteOp {
 		m.Status, m.Source = status, src
 		if t.Kind == LongTerm {
 			m.LongTerm = status == StatusAccept
 		}
+		metrics := s.choiceMetrics(status, src, credited)
+		if len(metrics) == 0 || m.Counted == hint.op {
+			return nil
+		}
+		m.Counted = hint.op
+		return s.statAdds(s.now(), t.ID, metrics...)
 	}, hint)
 }
 
@@ -414,6 +425,17 @@ func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit
 // updateConsentWith is updateConsent for a change hint describes: a change
 // of the consent writes consent.changed in the record's Write.
 func (s *Service) updateConsentWith(ctx context.Context, openID, tmplID string, edit func(*consentMeta), hint consentHint) error {
+	return s.updateConsentFull(ctx, openID, tmplID, func(m *consentMeta) []store.WriteOp {
+		edit(m)
+		return nil
+	}, hint)
+}
+
+// updateConsentFull is updateConsent for an edit that returns the funnel's
+// counters to add, and a change hint describes (consent.changed): the
+// state, its timeline event, its webhook events and its counters are one
+// store.Write.
+func (s *Service) updateConsentFull(ctx context.Context, openID, tmplID string, edit func(*consentMeta) []store.WriteOp, hint consentHint) error {
 	key := s.consentKey(openID, tmplID)
 	for attempt := range 8 {
 		var m consentMeta
@@ -429,7 +451,7 @@ func (s *Service) updateConsentWith(ctx context.Context, openID, tmplID string, 
 			return storeErr("get consent", err)
 		}
 		old := m
-		edit(&m)
+		adds := edit(&m)
 		m.UpdatedAt = s.now().UTC()
 		switch m.Source {
 		case SourceReport, SourcePopup:
@@ -448,7 +470,8 @@ func (s *Service) updateConsentWith(ctx context.Context, openID, tmplID string, 
 		if err != nil {
 			return storeErr("encode timeline event", err)
 		}
-		if _, err := s.writeWithEvents(ctx, store.WritePut(key, b, opts), append([]store.WriteOp{event}, events...)); err == nil {
+		extra := append(append([]store.WriteOp{event}, events...), adds...)
+		if _, err := s.writeWithEvents(ctx, store.WritePut(key, b, opts), extra); err == nil {
 			return nil
 		} else if !errors.Is(err, store.ErrConflict) {
 			return storeErr("put consent", err)

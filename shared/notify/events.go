@@ -76,11 +76,12 @@ func (e *outboxEvent) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// writeWithEvents writes the record put and the outbox entries events in
-// one store.Write and returns the record's new version; without events it
-// is the record's Put. A failed condition wraps store.ErrConflict. On a
+// writeWithEvents writes the record put and the entries events (outbox
+// and timeline entries, the funnel's counter Adds) in one store.Write and
+// returns the record's new version; without events it is the record's
+// Put. A failed condition wraps store.ErrConflict. On a
 // store that cannot write across partitions at once (Redis Cluster) the
-// record is written first, then the entries: a change is never reported
+// record is written first, then the entries, then the counters: a change is never reported
 // that was not made, and one whose entries are then lost is logged.
 func (s *Service) writeWithEvents(ctx context.Context, put store.WriteOp, events []store.WriteOp) (int64, error) {
 	if len(events) == 0 {
@@ -97,6 +98,7 @@ func (s *Service) writeWithEvents(ctx context.Context, put store.WriteOp, events
 	if err != nil {
 		return 0, err
 	}
+	events, adds := splitAdds(events)
 	for _, op := range events {
 		if perr := s.retryWrite(ctx, "write outbox entry", func() error {
 			_, err := s.st.Put(ctx, op.Key, op.Value, op.Put)
@@ -108,6 +110,7 @@ func (s *Service) writeWithEvents(ctx context.Context, put store.WriteOp, events
 			s.log.Error("webhook event lost", "entry", op.Key.Sort, "err", perr)
 		}
 	}
+	s.writeStatsApart(ctx, adds)
 	return ver, nil
 }
 

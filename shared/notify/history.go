@@ -118,6 +118,9 @@ func (s *Service) writeOutcome(ctx context.Context, n Notification, ver int64, p
 		}
 		ops = append(ops, delivered...)
 	}
+	// The funnel's counters of the outcome (see stats.go): Adds, which no
+	// condition refuses and which apply with the record or not at all.
+	ops = append(ops, s.statAdds(n.UpdatedAt, n.TemplateID, s.outcomeMetrics(n, prior)...)...)
 	for {
 		versions, err := s.st.Write(ctx, ops)
 		if err == nil {
@@ -151,6 +154,10 @@ func (s *Service) writeOutcome(ctx context.Context, n Notification, ver int64, p
 func (s *Service) dropExistingEntries(ctx context.Context, ops []store.WriteOp, cause error) ([]store.WriteOp, error) {
 	kept := ops[:1]
 	for _, op := range ops[1:] {
+		if op.Kind == store.AddKind {
+			kept = append(kept, op) // a counter, never a condition
+			continue
+		}
 		_, err := s.st.Get(ctx, op.Key)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -166,15 +173,21 @@ func (s *Service) dropExistingEntries(ctx context.Context, ops []store.WriteOp, 
 }
 
 // writeOutcomeApart writes the entries of ops one by one (existing ones
-// are kept), then the record (ops[0]). An entry whose record write then
-// fails is skipped by ListNotifications, which checks every record.
+// are kept), then the record (ops[0]), then its counters. An entry whose
+// record write then fails is skipped by ListNotifications, which checks
+// every record.
 func (s *Service) writeOutcomeApart(ctx context.Context, ops []store.WriteOp) (int64, error) {
+	ops, adds := splitAdds(ops)
 	for _, op := range ops[1:] {
 		if _, err := s.st.Put(ctx, op.Key, op.Value, op.Put); err != nil && !errors.Is(err, store.ErrConflict) {
 			return 0, err
 		}
 	}
-	return s.st.Put(ctx, ops[0].Key, ops[0].Value, ops[0].Put)
+	v, err := s.st.Put(ctx, ops[0].Key, ops[0].Value, ops[0].Put)
+	if err == nil {
+		s.writeStatsApart(ctx, adds)
+	}
+	return v, err
 }
 
 // NotificationFilter selects notifications for ListNotifications; zero

@@ -137,11 +137,15 @@ func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, de
 			return false, err
 		}
 		events = append(events, event)
+		if item.ErrorCode == 0 {
+			// A delivery, counted in the funnel by the done mark's write.
+			events = append(events, s.statAdds(s.now(), item.TemplateID, MetricDelivered)...)
+		}
 	}
 	if len(events) > 0 {
-		// The item's events (its timeline entry, notification.delivered)
-		// are written with its done mark: once done, a redelivery writes
-		// none again.
+		// The item's events (its timeline entry, notification.delivered,
+		// the funnel's counter) are written with its done mark: once done,
+		// a redelivery writes none again.
 		return changed, s.markDoneWith(ctx, mark, pushMemory, events)
 	}
 	return changed, s.markDone(ctx, mark, pushMemory)

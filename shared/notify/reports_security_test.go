@@ -71,7 +71,8 @@ func (h *hookStore) Put(ctx context.Context, k store.Key, v []byte, opts store.P
 	return h.Store.Put(ctx, k, v, opts)
 }
 
-// Write: the consent state is written in a Write with its timeline event.
+// Write fails as Put does when it puts a consent state (which a Write
+// carries with its timeline event and the funnel's counters).
 func (h *hookStore) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
 	h.mu.Lock()
 	f := h.onPut

@@ -243,14 +243,14 @@ type Store interface {
 
 	// Write applies ops atomically, all or nothing, in one round trip:
 	// either every condition holds (each Put's IfAbsent and IfVersion, each
-	// Delete's IfVersion, each Check) and every Put and Delete is applied,
-	// or nothing is written and the error wraps ErrConflict (a
+	// Delete's IfVersion, each Check) and every Put, Delete and Add is
+	// applied, or nothing is written and the error wraps ErrConflict (a
 	// *WriteConflict names the operation that failed when the backend can
 	// tell). Conditions are evaluated against the items as they were
 	// before the Write; no other call sees a part of it.
 	//
-	// It returns the new version of each Put, by index, and 0 for Deletes
-	// and Checks. A Put in a Write follows the rules of Put: version 1 for a
+	// It returns the new version of each Put, by index, and 0 for Deletes,
+	// Checks and Adds (an Add has no condition: see AddKind). A Put in a Write follows the rules of Put: version 1 for a
 	// new item (an expired one counts as absent), +1 otherwise, and the
 	// counter operations the item remembered are forgotten; so does a
 	// Delete. At most MaxWriteOps operations, no two on the same key
@@ -260,7 +260,8 @@ type Store interface {
 	//
 	// A backend may restrict which keys one Write spans (see redisstore on
 	// Redis Cluster) and may need more than one round trip in cases its
-	// documentation names (see dynamostore for unconditional Puts).
+	// documentation names (see dynamostore for unconditional Puts and
+	// Adds on expired items).
 	Write(ctx context.Context, ops []WriteOp) (versions []int64, err error)
 
 	// Close releases the backend's resources.
@@ -279,6 +280,16 @@ const (
 	// CheckKind writes nothing: it requires a live item at version
 	// WriteOp.Version, or with Version 0 that no live item has the key.
 	CheckKind
+	// AddKind adds WriteOp.Delta to the counter at the key, without
+	// condition or bounds, as Add does: a missing or expired item counts as
+	// 0 and is created at version 1, a live counter's version grows by one
+	// and it keeps the operations it remembers. A non-zero
+	// WriteOp.ExpiresAt becomes its expiry; zero leaves it as Add does. A
+	// live item that is not a counter fails the whole Write with
+	// ErrNotCounter, an int64 overflow with ErrOutOfRange (nothing is
+	// written). Its version in Write's result is 0: a transaction may not
+	// return it.
+	AddKind
 )
 
 func (k WriteKind) String() string {
@@ -289,12 +300,14 @@ func (k WriteKind) String() string {
 		return "delete"
 	case CheckKind:
 		return "check"
+	case AddKind:
+		return "add"
 	}
 	return "kind " + strconv.Itoa(int(k))
 }
 
-// WriteOp is one operation of a Write. Build it with WritePut, WriteDelete
-// or WriteCheck.
+// WriteOp is one operation of a Write. Build it with WritePut, WriteDelete,
+// WriteCheck or WriteAdd.
 type WriteOp struct {
 	Kind WriteKind
 	Key  Key
@@ -306,6 +319,9 @@ type WriteOp struct {
 	// Version is a CheckKind's condition: the live item's version, or 0
 	// for "absent".
 	Version int64
+	// Delta and ExpiresAt are an AddKind's increment and expiry.
+	Delta     int64
+	ExpiresAt time.Time
 }
 
 // WritePut is a Write's Put of value under key.
@@ -322,6 +338,12 @@ func WriteDelete(key Key, opts DeleteOptions) WriteOp {
 // at version (> 0), or no live item (version 0).
 func WriteCheck(key Key, version int64) WriteOp {
 	return WriteOp{Kind: CheckKind, Key: key, Version: version}
+}
+
+// WriteAdd is a Write's unconditional Add of delta to the counter at key;
+// a non-zero expiresAt becomes the counter's expiry.
+func WriteAdd(key Key, delta int64, expiresAt time.Time) WriteOp {
+	return WriteOp{Kind: AddKind, Key: key, Delta: delta, ExpiresAt: expiresAt}
 }
 
 // WriteConflict is the error of a Write whose condition at Index (of the
@@ -403,6 +425,7 @@ func checkWriteOp(op WriteOp) error {
 		if op.Version < 0 {
 			return fmt.Errorf("%w: check version %d < 0", ErrInvalidWrite, op.Version)
 		}
+	case AddKind:
 	default:
 		return fmt.Errorf("%w: unknown %s", ErrInvalidWrite, op.Kind)
 	}
@@ -425,6 +448,8 @@ func (op WriteOp) Holds(live bool, version int64) bool {
 			return !live
 		}
 		return live && version == op.Version
+	case AddKind:
+		return true
 	}
 	return false
 }

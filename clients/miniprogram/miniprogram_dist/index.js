@@ -75,7 +75,7 @@ const MAX_TMPL_IDS_PER_CALL = 5;
  */
 const KIT_FUNCTIONS = Object.freeze({
   login: 'POST /v1/session',
-  consent: 'GET /v1/templates, GET|POST /v1/consents',
+  consent: 'GET /v1/templates, GET|POST /v1/consents, POST /v1/consents/shown',
 });
 
 /**
@@ -226,11 +226,15 @@ function createClient(options) {
   if (!Number.isInteger(reportRetries) || reportRetries < 0) {
     throw new TypeError('wxnotify: reportRetries must be a non-negative integer');
   }
+  const reportShown = options.reportShown !== undefined ? options.reportShown : true;
+  if (typeof reportShown !== 'boolean') {
+    throw new TypeError('wxnotify: reportShown must be a boolean');
+  }
   let reports = 0;
   // reportKey identifies one report among the user's reports of a day.
-  function reportKey() {
+  function reportKey(prefix = 'rpt-') {
     reports++;
-    return 'rpt-' + now().toString(36) + '-' + reports.toString(36) + '-' + Math.random().toString(36).slice(2, 10);
+    return prefix + now().toString(36) + '-' + reports.toString(36) + '-' + Math.random().toString(36).slice(2, 10);
   }
 
   /** @type {Session | null} */
@@ -413,10 +417,37 @@ function createClient(options) {
    * @returns {Promise<ConsentState>}
    */
   async function postReport(report) {
-    const header = { 'Idempotency-Key': reportKey() };
+    return /** @type {ConsentState} */ (await postKeyed(routes.consents, report, reportKey()));
+  }
+
+  /**
+   * Reports the popup the kit opened (POST /v1/consents/shown), for the
+   * consent funnel of GET /v1/stats, retried as a consent report is. It
+   * never fails: a failure loses one count of the funnel, nothing else.
+   * @param {string[]} templateIds the templates the popup asked for
+   * @returns {Promise<void>}
+   */
+  async function postShown(templateIds) {
+    try {
+      await postKeyed(routes.shown, { templates: templateIds }, reportKey('shown-'));
+    } catch (_err) {
+      // The funnel misses one popup; the subscription itself is recorded.
+    }
+  }
+
+  /**
+   * POSTs data to path with the Idempotency-Key key, sending it again with
+   * the same key when no answer or a 5xx came (up to reportRetries times).
+   * @param {string} path
+   * @param {Record<string, unknown>} data
+   * @param {string} key
+   * @returns {Promise<unknown>}
+   */
+  async function postKeyed(path, data, key) {
+    const header = { 'Idempotency-Key': key };
     for (let attempt = 0; ; attempt++) {
       try {
-        return /** @type {ConsentState} */ (await call('POST', routes.consents, report, header));
+        return await call('POST', path, data, header);
       } catch (err) {
         const retryable = err instanceof ApiError && (err.status === 0 || err.status >= 500);
         if (!retryable || attempt >= reportRetries) {
@@ -490,7 +521,10 @@ function createClient(options) {
    *
    * The success object is reported as is to POST /v1/consents, with the
    * subscriptionsSetting of wx.getSetting({withSubscriptions: true}) unless
-   * opts.settings is false.
+   * opts.settings is false; then, unless the client's reportShown option is
+   * false, the popup is reported to POST /v1/consents/shown (the consent
+   * funnel's "shown"; a failure there is ignored). A popup that failed is
+   * reported nowhere.
    *
    * @param {string[]} aliases template aliases (or template ids)
    * @param {{settings?: boolean}} [opts]
@@ -546,6 +580,9 @@ function createClient(options) {
       }
     }
     const state = await postReport(report);
+    if (reportShown) {
+      await postShown(plan.first.map((t) => t.templateId));
+    }
     return Object.assign({}, state, {
       result: result,
       statuses: statuses,
@@ -747,12 +784,12 @@ const APP_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
  * paths go under baseURL, or under each function's URL with endpoints.
  * @param {unknown} app
  * @param {WxApi} wxApi
- * @returns {{session: string, templates: string, consents: string}}
+ * @returns {{session: string, templates: string, consents: string, shown: string}}
  * @throws {TypeError} for an app that cannot be one, or 'auto' without an AppID
  */
 function appRoutes(app, wxApi) {
   if (app === undefined) {
-    return { session: '/v1/session', templates: '/v1/templates', consents: '/v1/consents' };
+    return { session: '/v1/session', templates: '/v1/templates', consents: '/v1/consents', shown: '/v1/consents/shown' };
   }
   let name = app;
   if (app === 'auto') {
@@ -762,7 +799,8 @@ function appRoutes(app, wxApi) {
       '(e.g. "wx5f2a9c3e1b7d4a60") or "auto", got ' + (typeof app === 'string' ? JSON.stringify(app) : typeof app));
   }
   const base = '/v1/apps/' + encodeURIComponent(/** @type {string} */ (name));
-  return { session: base + '/session', templates: base + '/templates', consents: base + '/consents' };
+  return { session: base + '/session', templates: base + '/templates', consents: base + '/consents',
+    shown: base + '/consents/shown' };
 }
 
 /**

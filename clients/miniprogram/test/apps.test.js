@@ -29,7 +29,8 @@ describe('app', () => {
   it('without app, calls the short routes', async () => {
     const { client, stub } = createWorld();
     await flow(client, stub);
-    assert.deepEqual(paths(stub), ['POST /v1/session', 'GET /v1/templates', 'POST /v1/consents', 'GET /v1/consents']);
+    assert.deepEqual(paths(stub), ['POST /v1/session', 'GET /v1/templates', 'POST /v1/consents', 'POST /v1/consents/shown',
+      'GET /v1/consents']);
     assert.equal(stub.callsOf('getAccountInfoSync').length, 0, 'no AppID is read without app');
   });
 
@@ -39,7 +40,7 @@ describe('app', () => {
       const state = await flow(client, stub);
       const base = '/v1/apps/' + app;
       assert.deepEqual(paths(stub), ['POST ' + base + '/session', 'GET ' + base + '/templates',
-        'POST ' + base + '/consents', 'GET ' + base + '/consents']);
+        'POST ' + base + '/consents', 'POST ' + base + '/consents/shown', 'GET ' + base + '/consents']);
       assert.equal(state.consents.find((c) => c.alias === 'lead_assigned').credits, 1);
       const token = client.getSession().token;
       assert.equal(server.tokens.get(token).app, CUSTOMER.id, 'the session is the app\'s');

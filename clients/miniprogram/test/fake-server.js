@@ -30,7 +30,7 @@ const ACCEPTS = ['accept', 'acceptWithAudio', 'acceptWithAlert'];
 // the fake models.
 const FUNCTION_ROUTES = {
   login: ['POST /v1/session'],
-  consent: ['GET /v1/templates', 'GET /v1/consents', 'POST /v1/consents'],
+  consent: ['GET /v1/templates', 'GET /v1/consents', 'POST /v1/consents', 'POST /v1/consents/shown'],
 };
 
 // The apps of the fake deployment unless options.apps says otherwise: the
@@ -53,6 +53,8 @@ function createFakeServer(options) {
   const ledgers = new Map(); // openid -> Map(templateId -> entry)
   const overrides = {};
   const reportKeys = new Set(); // openid + ' ' + Idempotency-Key of applied reports
+  const shownKeys = new Set(); // openid + ' ' + Idempotency-Key of shown popups counted
+  const shown = new Map(); // openid + ' ' + templateId -> popups shown
   let issued = 0;
   let requestIds = 0;
 
@@ -133,9 +135,31 @@ function createFakeServer(options) {
           if (key && res.statusCode === 200) reportKeys.add(sess.openid + ' ' + key);
           return res;
         }
+        case 'POST /v1/consents/shown': {
+          // Like wxnotify: counted once per Idempotency-Key, templates
+          // outside the catalog ignored.
+          const ids = req.data && req.data.templates;
+          if (!Array.isArray(ids) || ids.length === 0 || ids.length > 10 || ids.some((id) => typeof id !== 'string')) {
+            return error(400, 'bad_request', 'must name 1 to 10 template ids', 'templates');
+          }
+          const key = req.header && req.header['Idempotency-Key'];
+          const ignored = ids.filter((id) => !templates.some((t) => t.templateId === id));
+          if (!key || !shownKeys.has(sess.openid + ' ' + key)) {
+            if (key) shownKeys.add(sess.openid + ' ' + key);
+            for (const id of new Set(ids)) {
+              if (!ignored.includes(id)) shown.set(sess.openid + ' ' + id, (shown.get(sess.openid + ' ' + id) || 0) + 1);
+            }
+          }
+          return ok({ ok: true, ignored });
+        }
         default:
           return error(404, 'not_found', 'no route ' + route);
       }
+    },
+    // shownCount is how many popups the kit reported shown for openid and
+    // templateId.
+    shownCount(openid, templateId) {
+      return shown.get(openid + ' ' + templateId) || 0;
     },
   };
 

@@ -178,6 +178,7 @@ describe('against wxnotify functions at their own URLs', {
       'login POST /v1/session',
       'consent GET /v1/templates',
       'consent POST /v1/consents',
+      'consent POST /v1/consents/shown',
     ]);
   });
 

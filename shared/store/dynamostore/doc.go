@@ -66,8 +66,12 @@
 // and an UpdateItem conditional on the version it read.
 //
 // Write is one TransactWriteItems (a conditional Put per Put, a Delete per
-// Delete, a ConditionCheck per Check) when its Puts are all conditional
-// (IfAbsent or IfVersion). A transaction returns no values, so the versions
+// Delete, a ConditionCheck per Check, an UpdateItem per Add conditioned on
+// a live counter in range or no item) when its Puts are all conditional
+// (IfAbsent or IfVersion). When an Add's condition fails (the counter
+// expired, or the item is no counter, or would overflow), the items of the
+// Adds are read with the BatchGetItem below and the Write is tried again:
+// an expired counter is replaced by a Put at version 1. A transaction returns no values, so the versions
 // of unconditional Puts are read first with one consistent BatchGetItem,
 // and the transaction is conditioned on them. A cancelled transaction tells
 // which item failed its condition (CancellationReasons); one cancelled by a

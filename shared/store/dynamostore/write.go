@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,8 +23,14 @@ import (
 // version read; when another writer changed such an item in between, or a
 // concurrent transaction collided with this one (TransactionConflict), the
 // Write is tried again. A Write whose Puts are all conditional is one
-// request. A failed condition is reported as a *store.WriteConflict naming
-// the operation, from the transaction's cancellation reasons.
+// request. An Add is an UpdateItem conditioned on a live counter (or no
+// item) that stays in range; when that fails (the counter expired, or the
+// item is not a counter, or would overflow) the items of the Adds are read
+// too and the Write is tried again: an expired counter is then replaced by
+// a new one at version 1, and the others fail with store.ErrNotCounter or
+// store.ErrOutOfRange. A failed condition is reported as a
+// *store.WriteConflict naming the operation, from the transaction's
+// cancellation reasons.
 func (s *Store) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
 	if err := store.CheckWrite(ops); err != nil {
 		return nil, err
@@ -44,7 +52,7 @@ func (s *Store) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error)
 				return nil, fmt.Errorf("dynamostore: write: %w", err)
 			}
 		}
-		versions, retry, err := s.writeOnce(ctx, ops)
+		versions, retry, err := s.writeOnce(ctx, ops, attempt > 0)
 		if !retry {
 			return versions, err
 		}
@@ -67,8 +75,9 @@ func pause(ctx context.Context, attempt int) error {
 
 // writeOnce is one attempt of Write; retry tells that it changed nothing
 // and may be repeated.
-func (s *Store) writeOnce(ctx context.Context, ops []store.WriteOp) (versions []int64, retry bool, err error) {
-	current, err := s.readUnconditional(ctx, ops)
+// and may be repeated. readAdds reads the items of the Adds first.
+func (s *Store) writeOnce(ctx context.Context, ops []store.WriteOp, readAdds bool) (versions []int64, retry bool, err error) {
+	current, err := s.readUnconditional(ctx, ops, readAdds)
 	if err != nil {
 		return nil, false, fmt.Errorf("dynamostore: write: %w", err)
 	}
@@ -76,6 +85,11 @@ func (s *Store) writeOnce(ctx context.Context, ops []store.WriteOp) (versions []
 	items := make([]types.TransactWriteItem, len(ops))
 	versions = make([]int64, len(ops))
 	for i, op := range ops {
+		if op.Kind == store.AddKind && readAdds {
+			if err := addable(op, current[i]); err != nil {
+				return nil, false, fmt.Errorf("dynamostore: write: op %d: %w", i, err)
+			}
+		}
 		items[i], versions[i] = s.transactItem(op, current[i], nowMS)
 	}
 	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
@@ -102,7 +116,7 @@ func (s *Store) canceled(ops []store.WriteOp, c *types.TransactionCanceledExcept
 		switch code := aws.ToString(r.Code); code {
 		case "", "None":
 		case "ConditionalCheckFailed":
-			if i < len(ops) && !unconditionalPut(ops[i]) {
+			if i < len(ops) && !unconditionalPut(ops[i]) && ops[i].Kind != store.AddKind {
 				return store.Conflict(ops, i)
 			}
 			retry = true
@@ -128,20 +142,37 @@ func unconditionalPut(op store.WriteOp) bool {
 }
 
 // state is what a consistent read found under a key; live is false for a
-// missing or expired item.
+// missing or expired item. read tells that the key was read at all,
+// isCounter and counter what a live item holds.
 type state struct {
-	live    bool
-	version int64
+	read      bool
+	live      bool
+	version   int64
+	isCounter bool
+	counter   int64
+}
+
+// addable checks that an Add can apply to an item in state cur.
+func addable(op store.WriteOp, cur state) error {
+	if !cur.live {
+		return nil
+	}
+	if !cur.isCounter {
+		return store.ErrNotCounter
+	}
+	_, err := store.AddInBounds(cur.counter, op.Delta, math.MinInt64, math.MaxInt64)
+	return err
 }
 
 // readUnconditional reads, in one BatchGetItem, the items of the
-// unconditional Puts of ops, by index.
-func (s *Store) readUnconditional(ctx context.Context, ops []store.WriteOp) ([]state, error) {
+// unconditional Puts of ops, by index, and with readAdds those of the Adds.
+func (s *Store) readUnconditional(ctx context.Context, ops []store.WriteOp, readAdds bool) ([]state, error) {
 	current := make([]state, len(ops))
 	byKey := map[store.Key]int{}
 	var keys []map[string]types.AttributeValue
 	for i, op := range ops {
-		if unconditionalPut(op) {
+		if unconditionalPut(op) || (readAdds && op.Kind == store.AddKind) {
+			current[i].read = true
 			byKey[op.Key] = i
 			keys = append(keys, keyAttrs(op.Key))
 		}
@@ -152,8 +183,8 @@ func (s *Store) readUnconditional(ctx context.Context, ops []store.WriteOp) ([]s
 			RequestItems: map[string]types.KeysAndAttributes{*s.table: {
 				Keys:                     keys,
 				ConsistentRead:           aws.Bool(true),
-				ProjectionExpression:     aws.String("#pk, #sk, #ver, #exp"),
-				ExpressionAttributeNames: map[string]string{"#pk": attrPartition, "#sk": attrSort, "#ver": attrVersion, "#exp": attrExpiresMS},
+				ProjectionExpression:     aws.String("#pk, #sk, #ver, #exp, #n"),
+				ExpressionAttributeNames: map[string]string{"#pk": attrPartition, "#sk": attrSort, "#ver": attrVersion, "#exp": attrExpiresMS, "#n": attrCounter},
 			}},
 		})
 		if err != nil {
@@ -165,6 +196,7 @@ func (s *Store) readUnconditional(ctx context.Context, ops []store.WriteOp) ([]s
 				return nil, fmt.Errorf("read versions: %w", err)
 			}
 			if i, ok := byKey[k]; ok {
+				st.read = true
 				current[i] = st
 			}
 		}
@@ -201,6 +233,12 @@ func readState(av map[string]types.AttributeValue, nowMS int64) (store.Key, stat
 		}
 	}
 	st.live = expMS == 0 || expMS > nowMS
+	if _, ok := av[attrCounter]; ok {
+		if st.counter, err = numberAttr(av, attrCounter); err != nil {
+			return k, st, err
+		}
+		st.isCounter = true
+	}
 	return k, st, nil
 }
 
@@ -232,6 +270,8 @@ func (s *Store) transactItem(op store.WriteOp, cur state, nowMS int64) (types.Tr
 			TableName: s.table, Item: newItem(op.Key, op.Value, ver, store.ToMillis(op.Put.ExpiresAt)),
 			ConditionExpression: cond, ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 		}}, ver
+	case store.AddKind:
+		return s.addItem(op, cur, now), 0
 	case store.DeleteKind:
 		d := &types.Delete{TableName: s.table, Key: keyAttrs(op.Key)}
 		if op.Delete.IfVersion > 0 {
@@ -247,4 +287,45 @@ func (s *Store) transactItem(op store.WriteOp, cur state, nowMS int64) (types.Tr
 		}
 		return types.TransactWriteItem{ConditionCheck: c}, 0
 	}
+}
+
+// addItem is the transaction item of an Add. Unless Write read the item and
+// found it missing or expired, it is an UpdateItem conditioned on a live
+// counter that stays in range, or no item; else a new counter replaces
+// what Write found (nothing, or the expired item).
+func (s *Store) addItem(op store.WriteOp, cur state, now types.AttributeValue) types.TransactWriteItem {
+	expMS := store.ToMillis(op.ExpiresAt)
+	if cur.read && !cur.live {
+		return types.TransactWriteItem{Put: &types.Put{
+			TableName: s.table, Item: newItem(op.Key, store.FormatCounter(op.Delta), 1, expMS),
+			ConditionExpression:       aws.String(condAbsent),
+			ExpressionAttributeNames:  map[string]string{"#pk": attrPartition, "#exp": attrExpiresMS},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": now},
+		}}
+	}
+	names := map[string]string{"#pk": attrPartition, "#n": attrCounter, "#ver": attrVersion, "#exp": attrExpiresMS,
+		"#opu": attrOpUntil, "#opd": attrOpDelta, "#opr": attrOpResult}
+	values := map[string]types.AttributeValue{
+		":empty": emptyMap,
+		":zero":  number(0),
+		":one":   number(1),
+		":delta": number(op.Delta),
+		":lo":    bigNumber(new(big.Int).Sub(big.NewInt(math.MinInt64), big.NewInt(op.Delta))),
+		":hi":    bigNumber(new(big.Int).Sub(big.NewInt(math.MaxInt64), big.NewInt(op.Delta))),
+		":now":   now,
+	}
+	update := "SET #n = if_not_exists(#n, :zero) + :delta, #ver = if_not_exists(#ver, :zero) + :one, " +
+		"#opu = if_not_exists(#opu, :empty), #opd = if_not_exists(#opd, :empty), #opr = if_not_exists(#opr, :empty)"
+	if expMS != 0 {
+		update += ", #exp = :exp, #ttl = :ttl"
+		names["#ttl"] = attrTTL
+		values[":exp"], values[":ttl"] = number(expMS), number(ttlSeconds(expMS))
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: s.table, Key: keyAttrs(op.Key),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("attribute_not_exists(#pk) OR (#n BETWEEN :lo AND :hi AND " + condLive + ")"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}}
 }

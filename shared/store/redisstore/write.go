@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -15,14 +16,17 @@ const writeArgs = 6
 
 // scriptWrite applies the operations of a Write: it checks every condition
 // first and returns {codeConflict, index} (index 0-based) for the first that
-// fails, writing nothing; then it applies the Puts (as scriptPut does) and
-// Deletes and returns {codeOK, version per operation}.
+// fails, or {codeNotCounter, index} / {codeOutOfRange, index} for an Add
+// that cannot apply, writing nothing; then it applies the Puts (as
+// scriptPut does), Deletes and Adds (as scriptAdd does) and returns
+// {codeOK, version per operation} (0 for an Add).
 //
 // KEYS: per operation, its item, partition set and operations keys. ARGV:
-// per operation, kind ('p', 'd' or 'c'), sort key, value, if-absent ('1' or
-// '0'), version condition ('0' for none; for a check, '0' means absent),
-// expiry (Unix ms, '0' for none).
-const scriptWrite = luaLive + `
+// per operation, kind ('p', 'd', 'c' or 'a'), sort key, value (an Add's
+// delta), if-absent ('1' or '0'; an Add's lowest current value, see
+// currentBounds), version condition ('0' for none; for a check, '0' means
+// absent; an Add's highest current value), expiry (Unix ms, '0' for none).
+const scriptWrite = luaLive + luaCounter + `
 local n = #KEYS / 3
 local cur = {}
 for i = 1, n do
@@ -32,7 +36,16 @@ for i = 1, n do
   local alive = live(r[1], r[2])
   cur[i] = alive and tonumber(r[1]) or 0
   local ok
-  if kind == 'c' then
+  if kind == 'a' then
+    ok = true
+    if alive then
+      local v = redis.call('HGET', KEYS[(i - 1) * 3 + 1], 'v')
+      if not canonical(v) then return {2, i - 1} end
+      if cmp(v, ifAbsent) < 0 or cmp(v, ver) > 0 then return {3, i - 1} end
+    elseif cmp('0', ifAbsent) < 0 or cmp('0', ver) > 0 then
+      return {3, i - 1}
+    end
+  elseif kind == 'c' then
     if ver == '0' then ok = not alive else ok = alive and r[1] == ver end
   else
     ok = not (ifAbsent == '1' and alive) and (ver == '0' or (alive and r[1] == ver))
@@ -48,6 +61,33 @@ for i = 1, n do
   if kind == 'd' then
     redis.call('DEL', item, ops)
     redis.call('ZREM', set, sort)
+  elseif kind == 'a' then
+    local delta, alive = ARGV[a + 3], cur[i] > 0
+    if alive then
+      redis.call('HINCRBY', item, 'v', delta)
+      redis.call('HINCRBY', item, 'n', 1)
+    else
+      redis.call('DEL', item, ops)
+      redis.call('HSET', item, 'v', delta, 'n', '1', 'x', '0')
+      redis.call('ZADD', set, 0, sort)
+    end
+    if x ~= '0' then
+      if tonumber(x) <= now then
+        -- Already expired: applied, and nothing is left to read.
+        redis.call('DEL', item, ops)
+        redis.call('ZREM', set, sort)
+      else
+        redis.call('HSET', item, 'x', x)
+        redis.call('PEXPIREAT', item, x)
+        local ttl = redis.call('PTTL', set)
+        if ttl == -2 or (ttl >= 0 and now + ttl < tonumber(x)) then
+          redis.call('PEXPIREAT', set, x)
+        end
+      end
+    elseif not alive then
+      redis.call('PERSIST', item)
+      redis.call('PERSIST', set)
+    end
   elseif kind == 'p' then
     local version = cur[i] + 1
     out[i + 1] = version
@@ -125,6 +165,9 @@ func writeArgsOf(op store.WriteOp) []any {
 		kind, ver = "d", op.Delete.IfVersion
 	case store.CheckKind:
 		kind, ver = "c", op.Version
+	case store.AddKind:
+		lo, hi := currentBounds(op.Delta, math.MinInt64, math.MaxInt64)
+		return []any{"a", op.Key.Sort, strconv.FormatInt(op.Delta, 10), lo, hi, strconv.FormatInt(store.ToMillis(op.ExpiresAt), 10)}
 	}
 	if value == nil {
 		value = []byte{}
@@ -148,9 +191,15 @@ func writeResult(ops []store.WriteOp, reply []any) ([]int64, error) {
 			versions[i] = v
 		}
 		return versions, nil
-	case codeConflict:
+	case codeConflict, codeNotCounter, codeOutOfRange:
 		if len(reply) == 2 {
 			if i, ok := reply[1].(int64); ok && i >= 0 && int(i) < len(ops) {
+				switch code(reply) {
+				case codeNotCounter:
+					return nil, fmt.Errorf("redisstore: write: op %d: %w", i, store.ErrNotCounter)
+				case codeOutOfRange:
+					return nil, fmt.Errorf("redisstore: write: op %d: %w", i, store.ErrOutOfRange)
+				}
 				return nil, store.Conflict(ops, int(i))
 			}
 		}

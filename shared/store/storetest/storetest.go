@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentPutIfVersion", testConcurrentPutIfVersion},
 	}
 	tests = append(tests, writeTests...)
+	tests = append(tests, writeAddTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, newStore(t))
