@@ -76,6 +76,13 @@ const devAPIKeyFile = "api.key"
 // devAPIKeyPrefix starts every key `wxnotify dev` generates.
 const devAPIKeyPrefix = "wxn_dev_" // #nosec G101 -- the prefix of generated keys, no credential
 
+// devAdminKeyFile is where `wxnotify dev` keeps the console's admin key it
+// generates when WXN_ADMIN_KEYS is unset, and devAdminKeyPrefix starts it.
+const (
+	devAdminKeyFile   = "admin.key"
+	devAdminKeyPrefix = "wxn_admin_dev_" // #nosec G101 -- the prefix of generated keys, no credential
+)
+
 // devAPIKeyBytes is the size of the random part of a generated key: 16
 // bytes, 32 hex characters in the file.
 const devAPIKeyBytes = 16
