@@ -80,10 +80,10 @@ type Config struct {
 	// AdminKeys (WXN_ADMIN_KEYS) sign in to the ops console (functions/console,
 	// docs/console.md): a key kind of its own, never an API key. None: the
 	// console is off.
-	AdminKeys []string
-	ConfigPath            string        // WXN_CONFIG
-	LogLevel              string        // WXN_LOG_LEVEL
-	Batch                 Batch
+	AdminKeys  []string
+	ConfigPath string // WXN_CONFIG
+	LogLevel   string // WXN_LOG_LEVEL
+	Batch      Batch
 
 	// File is wxnotify.yaml as written.
 	File File

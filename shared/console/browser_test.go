@@ -288,7 +288,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Chinese by the switch; the phone-width layout has no horizontal
 	// scroll of the page.
 	run("chinese", chromedp.Navigate(app+"/overview?lang=zh"), chromedp.WaitVisible(chromedp.CSS("#chart")))
-	if h1 = text("h1");  !strings.HasPrefix(h1, "概览") {
+	if h1 = text("h1"); !strings.HasPrefix(h1, "概览") {
 		t.Errorf("?lang=zh: got heading %q, want Chinese", h1)
 	}
 	for _, width := range []int64{1280, 375} {
