@@ -281,6 +281,11 @@ func resolveApps(c *Config, getenv func(string) string) error {
 		if a.APIKeys, err = parseKeys(keysVar, getenv(keysVar)); err != nil {
 			return err
 		}
+		for _, k := range a.APIKeys {
+			if slices.Contains(c.AdminKeys, k) {
+				return fmt.Errorf("WXN_ADMIN_KEYS: a key is also in %s; an admin key must be a key of its own", keysVar)
+			}
+		}
 		c.Apps = append(c.Apps, a)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,15 +61,27 @@ type fixture struct {
 	fake  *wechattest.Server
 	parts *boot.Parts
 	now   func() time.Time
+	clock *testClock
 }
 
 // testClock is the wall clock moved to 12:00 UTC of today (so that a test
-// never straddles midnight), for the service, the console and the fake.
-func testClock() func() time.Time {
-	start := time.Now()
-	noon := start.UTC().Truncate(24 * time.Hour).Add(12 * time.Hour)
-	return func() time.Time { return noon.Add(time.Since(start)) }
+// never straddles midnight), plus what advance added, for the service, the
+// console and the fake.
+type testClock struct {
+	start, noon time.Time
+	offset      atomic.Int64
 }
+
+func newTestClock() *testClock {
+	start := time.Now()
+	return &testClock{start: start, noon: start.UTC().Truncate(24 * time.Hour).Add(12 * time.Hour)}
+}
+
+func (c *testClock) now() time.Time {
+	return c.noon.Add(time.Since(c.start) + time.Duration(c.offset.Load()))
+}
+
+func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 func newFixture(tb testing.TB, env map[string]string) *fixture {
 	tb.Helper()
@@ -87,7 +100,8 @@ func newFixture(tb testing.TB, env map[string]string) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	now := testClock()
+	clock := newTestClock()
+	now := clock.now
 	fake := wechattest.NewServer(wechattest.Options{AppID: testAppID, Templates: sandbox.Templates(cfg.File), Now: now})
 	tb.Cleanup(fake.Close)
 	cfg.Secret, cfg.APIBase = fake.Secret(), fake.URL()
@@ -112,7 +126,7 @@ func newFixture(tb testing.TB, env map[string]string) *fixture {
 	}
 	ts := httptest.NewServer(mux)
 	tb.Cleanup(ts.Close)
-	return &fixture{url: ts.URL, svc: parts.Service, fake: fake, parts: parts, now: now}
+	return &fixture{url: ts.URL, svc: parts.Service, fake: fake, parts: parts, now: now, clock: clock}
 }
 
 // seeded is what seed made.
