@@ -8,7 +8,6 @@ import (
 
 // The console speaks Chinese (zh) and English (en): ?lang= switches (and
 // is kept in a cookie), else the cookie, else Accept-Language, else zh.
-var langs = []string{"zh", "en"}
 
 // messages are the console's words by key, zh and en.
 var messages = map[string][2]string{
