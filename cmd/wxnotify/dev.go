@@ -40,7 +40,8 @@ flags:
   --addr ADDR    listen address (default 127.0.0.1:8080)
   --data DIR     data directory (default $WXN_DATA_DIR, else .wxnotify); the
                  API key dev generates is kept in DIR/api.key, where the CLI
-                 finds it
+                 finds it, and the ops console's admin key (/console/,
+                 docs/console.md) in DIR/admin.key
   --push on|off  WeChat's message push (default $WXN_PUSH_ENABLED, else on in
                  the sandbox and as configured with real WeChat)
       on:  the sandbox pushes WeChat's events (popups, sent events) to
@@ -200,11 +201,11 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 		cfg.APIKeys = []string{srv.apiKey}
 	}
 	if len(cfg.AdminKeys) == 0 {
-		// The console's sign-in key (docs/console.md), kept like the API key.
-		if srv.adminKey, err = keptSecret(filepath.Join(cfg.DataDir, devAdminKeyFile), devAPIKeyBytes); err != nil {
+		// The console's sign-in key (docs/console.md), kept like the API key
+		// and exactly as it is pasted into the sign-in form.
+		if srv.adminKey, err = keptSecret(filepath.Join(cfg.DataDir, devAdminKeyFile), devAdminKeyBytes); err != nil {
 			return nil, err
 		}
-		srv.adminKey = devAdminKeyPrefix + srv.adminKey
 		cfg.AdminKeys = []string{srv.adminKey}
 	}
 	ln, err := net.Listen("tcp", o.addr)

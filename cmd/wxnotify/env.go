@@ -77,10 +77,11 @@ const devAPIKeyFile = "api.key"
 const devAPIKeyPrefix = "wxn_dev_" // #nosec G101 -- the prefix of generated keys, no credential
 
 // devAdminKeyFile is where `wxnotify dev` keeps the console's admin key it
-// generates when WXN_ADMIN_KEYS is unset, and devAdminKeyPrefix starts it.
+// generates when WXN_ADMIN_KEYS is unset: devAdminKeyBytes random bytes in
+// hexadecimal, the whole key (the file is what one pastes to sign in).
 const (
-	devAdminKeyFile   = "admin.key"
-	devAdminKeyPrefix = "wxn_admin_dev_" // #nosec G101 -- the prefix of generated keys, no credential
+	devAdminKeyFile  = "admin.key"
+	devAdminKeyBytes = 16
 )
 
 // devAPIKeyBytes is the size of the random part of a generated key: 16
