@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -72,6 +73,20 @@ for (const name of ["alert", "confirm", "prompt"]) {
 func TestConsoleInBrowser(t *testing.T) {
 	f := newFixture(t, nil)
 	s := seed(t, f)
+	// Another site's page that posts the cancel form of the later batch at
+	// once (another port of the same host: the same site for SameSite, so
+	// the browser sends the session cookie, and only the Origin check
+	// stands between it and the batch).
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/console/apps/default/batches/%s/cancel">`+
+			`<input name="csrf" value="guess"></form><script>document.getElementById("f").submit()</script>`, f.url, s.later.ID)
+	}))
+	defer evil.Close()
+	evilURL, err := url.Parse(evil.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	origin, err := url.Parse(f.url)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +99,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		switch e := ev.(type) {
 		case *network.EventRequestWillBeSent:
 			u, err := url.Parse(e.Request.URL)
-			if err != nil || (u.Scheme != "data" && u.Host != origin.Host) {
+			if err != nil || (u.Scheme != "data" && u.Host != origin.Host && u.Host != evilURL.Host) {
 				foreign = append(foreign, e.Request.URL)
 			}
 		case *page.EventJavascriptDialogOpening:
@@ -259,6 +274,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := text(`#progress td[data-k="sent"]`) + "/" + text(`#progress td[data-k="skipped"]`) + "/" + text(`#progress td[data-k="pending"]`) +
 		"/" + text(`#progress [data-k="status"]`); got != "1/1/0/done" {
 		t.Errorf("after the live refresh: got sent/skipped/pending/status %s, want 1/1/0/done", got)
+	}
+
+	// The other site's form: refused for its Origin, the batch untouched.
+	run("cross-site form", chromedp.Navigate(evil.URL), chromedp.WaitVisible(chromedp.CSS("#error-code")))
+	if got := text("#error-code"); got != "origin_refused" {
+		t.Errorf("cross-site form: got code %q, want origin_refused", got)
+	}
+	if b, err := f.svc.Batch(context.Background(), s.later.ID); err != nil || b.Status != "scheduled" {
+		t.Errorf("after the cross-site form: got %s %v, want the batch still scheduled", b.Status, err)
 	}
 
 	// A forged POST from the page itself without the CSRF token: 403.
