@@ -160,8 +160,10 @@ func (c *Console) handleAppRoot(w http.ResponseWriter, r *http.Request, a App) {
 // chart's order.
 var statuses = []notify.Status{notify.StatusSent, notify.StatusSkipped, notify.StatusFailed, notify.StatusUnknown}
 
-// overviewCap bounds the notifications the overview reads.
-const overviewCap = 5000
+// overviewCap bounds the notifications the overview reads: each is a
+// store read (the index holds ids), and the page must answer within the
+// function's timeout.
+const overviewCap = 2000
 
 type statusCount struct {
 	Status notify.Status
