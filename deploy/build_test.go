@@ -22,7 +22,7 @@ import (
 const root = ".."
 
 // functions are the binaries the tests run.
-var functions = []string{"login", "consent", "send", "wxpush", "leads", "batch"}
+var functions = []string{"login", "consent", "send", "wxpush", "leads", "batch", "console"}
 
 // built holds the binaries of this test run, built once.
 var built struct {

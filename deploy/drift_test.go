@@ -25,7 +25,7 @@ import (
 // groupNames name httpapi's route groups as functions' main.go refer to them.
 var groupNames = map[string]httpapi.Group{
 	"Login": httpapi.Login, "Consent": httpapi.Consent, "Send": httpapi.Send, "Push": httpapi.Push,
-	"Batches": httpapi.Batches, "Events": httpapi.Events, "Admin": httpapi.Admin,
+	"Batches": httpapi.Batches, "Events": httpapi.Events, "Admin": httpapi.Admin, "Console": httpapi.Console,
 }
 
 // healthzFunction is the function API Gateway routes GET /healthz to.
@@ -166,9 +166,18 @@ func calleeName(fun ast.Expr) string {
 	return ""
 }
 
+// gatewayRoute writes a route pattern as an API Gateway route key: a rest
+// parameter {name...} (the console's) is the greedy {name+}.
+func gatewayRoute(pattern string) string {
+	return regexp.MustCompile(`\{([A-Za-z]+)\.\.\.\}`).ReplaceAllString(pattern, "{$1+}")
+}
+
 // wantRoutes are the routes the gateways must send to a function.
 func wantRoutes(tb testing.TB, function string) []string {
-	routes := httpapi.Routes(groupsOf(tb, function)...)
+	var routes []string
+	for _, r := range httpapi.Routes(groupsOf(tb, function)...) {
+		routes = append(routes, gatewayRoute(r))
+	}
 	if function == healthzFunction {
 		routes = append(routes, httpapi.HealthRoutes...)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wxnotify/wxnotify/shared/boot"
 	"github.com/wxnotify/wxnotify/shared/config"
+	"github.com/wxnotify/wxnotify/shared/console"
 	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/notify"
 	"github.com/wxnotify/wxnotify/shared/sandbox"
@@ -39,7 +40,8 @@ flags:
   --addr ADDR    listen address (default 127.0.0.1:8080)
   --data DIR     data directory (default $WXN_DATA_DIR, else .wxnotify); the
                  API key dev generates is kept in DIR/api.key, where the CLI
-                 finds it
+                 finds it, and the ops console's admin key (/console/,
+                 docs/console.md) in DIR/admin.key
   --push on|off  WeChat's message push (default $WXN_PUSH_ENABLED, else on in
                  the sandbox and as configured with real WeChat)
       on:  the sandbox pushes WeChat's events (popups, sent events) to
@@ -78,6 +80,7 @@ type devServer struct {
 	fakes    map[string]*wechattest.Server
 	handler  http.Handler
 	apiKey   string // the generated key, "" when WXN_API_KEYS is set
+	adminKey string // the generated admin key, "" when WXN_ADMIN_KEYS is set
 	listener net.Listener
 	url      string
 	tickOnce func(ctx context.Context, deadline time.Time) error
@@ -197,6 +200,14 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 		srv.apiKey = devAPIKeyPrefix + srv.apiKey
 		cfg.APIKeys = []string{srv.apiKey}
 	}
+	if len(cfg.AdminKeys) == 0 {
+		// The console's sign-in key (docs/console.md), kept like the API key
+		// and exactly as it is pasted into the sign-in form.
+		if srv.adminKey, err = keptSecret(filepath.Join(cfg.DataDir, devAdminKeyFile), devAdminKeyBytes); err != nil {
+			return nil, err
+		}
+		cfg.AdminKeys = []string{srv.adminKey}
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return nil, listenError(o.addr, err)
@@ -250,6 +261,13 @@ func startDev(ctx context.Context, o devOptions) (*devServer, error) {
 		return nil, err
 	}
 	srv.parts = parts
+	// The ops console is the Console group's handler (docs/console.md).
+	con, err := console.FromParts(parts, o.now)
+	if err != nil {
+		srv.close()
+		return nil, err
+	}
+	parts.API.SetConsole(con)
 	mux := parts.API.NewMux(httpapi.AllGroups...)
 	// Prometheus scrapes the metrics here (docs/observability.md).
 	mux.HandleFunc("GET /metrics", metrics.handler().ServeHTTP)
@@ -618,6 +636,11 @@ func (s *devServer) printBanner(w io.Writer) {
 	if s.apiKey != "" {
 		fmt.Fprintf(w, "API key (WXN_API_KEYS is unset, generated and kept in the data dir): %s\n", s.apiKey)
 	}
+	fmt.Fprintf(w, "Console: %s/console/", s.url)
+	if s.adminKey != "" {
+		fmt.Fprintf(w, " (WXN_ADMIN_KEYS is unset: sign in with the key kept in %s)", filepath.Join(s.parts.Config.DataDir, devAdminKeyFile))
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, s.cliHint())
 	if s.fake == nil {
 		return

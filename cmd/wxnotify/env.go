@@ -76,6 +76,14 @@ const devAPIKeyFile = "api.key"
 // devAPIKeyPrefix starts every key `wxnotify dev` generates.
 const devAPIKeyPrefix = "wxn_dev_" // #nosec G101 -- the prefix of generated keys, no credential
 
+// devAdminKeyFile is where `wxnotify dev` keeps the console's admin key it
+// generates when WXN_ADMIN_KEYS is unset: devAdminKeyBytes random bytes in
+// hexadecimal, the whole key (the file is what one pastes to sign in).
+const (
+	devAdminKeyFile  = "admin.key"
+	devAdminKeyBytes = 16
+)
+
 // devAPIKeyBytes is the size of the random part of a generated key: 16
 // bytes, 32 hex characters in the file.
 const devAPIKeyBytes = 16

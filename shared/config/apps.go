@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -280,6 +281,11 @@ func resolveApps(c *Config, getenv func(string) string) error {
 		if a.APIKeys, err = parseKeys(keysVar, getenv(keysVar)); err != nil {
 			return err
 		}
+		for _, k := range a.APIKeys {
+			if slices.Contains(c.AdminKeys, k) {
+				return fmt.Errorf("WXN_ADMIN_KEYS: a key is also in %s; an admin key must be a key of its own", keysVar)
+			}
+		}
 		c.Apps = append(c.Apps, a)
 	}
 	return nil
@@ -295,6 +301,30 @@ func parseKeys(name, v string) ([]string, error) {
 			}
 			keys = append(keys, k)
 		}
+	}
+	return keys, nil
+}
+
+// MinAdminKeyLen is the shortest admin key: a console session can cancel
+// batches, so its key is held longer than the API keys' 16.
+const MinAdminKeyLen = 24
+
+// parseAdminKeys reads WXN_ADMIN_KEYS: keys of at least MinAdminKeyLen
+// characters, none of them an API key (the two kinds must never be
+// interchangeable).
+func parseAdminKeys(v string, apiKeys []string) ([]string, error) {
+	var keys []string
+	for k := range strings.SplitSeq(v, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if len(k) < MinAdminKeyLen {
+			return nil, fmt.Errorf("WXN_ADMIN_KEYS: every key must be at least %d characters", MinAdminKeyLen)
+		}
+		if slices.Contains(apiKeys, k) {
+			return nil, errors.New("WXN_ADMIN_KEYS: a key is also in WXN_API_KEYS; an admin key must be a key of its own")
+		}
+		keys = append(keys, k)
 	}
 	return keys, nil
 }

@@ -143,6 +143,7 @@ func TestAppsErrors(t *testing.T) {
 		{"BadTemplateInApp", "apps:\n  - id: a\n    templates:\n      - {alias: x, id: T, kind: weekly, keywords: [{name: thing1}]}\n", nil, "apps[0] (a)"},
 		{"RuleOfAnotherAppsTemplate", "apps:\n  - id: a\n    templates:\n      - {alias: x, id: T, kind: one-time, keywords: [{name: thing1}]}\n  - id: b\n    rules:\n      - {name: r, event: e, template: x, to: {userId: data.u}, fields: {thing1: {value: v}}}\n", nil, "apps[1] (b)"},
 		{"ShortAppKey", "apps:\n  - id: a\n", []string{"WXN_APP_A_API_KEYS", "short"}, "WXN_APP_A_API_KEYS: every key must be at least 16 characters"},
+		{"AdminKeyIsAppKey", "apps:\n  - id: a\n", []string{"WXN_APP_A_API_KEYS", "a-admin-key-0123456789abcd", "WXN_ADMIN_KEYS", "a-admin-key-0123456789abcd"}, "WXN_ADMIN_KEYS: a key is also in WXN_APP_A_API_KEYS"},
 		{"BadAppAESKey", "apps:\n  - id: a\n", []string{"WXN_APP_A_WECHAT_PUSH_AES_KEY", "short"}, "WXN_APP_A_WECHAT_PUSH_AES_KEY: an EncodingAESKey has 43 characters"},
 		{"BadAppPushEnabled", "apps:\n  - id: a\n", []string{"WXN_APP_A_PUSH_ENABLED", "maybe"}, "WXN_APP_A_PUSH_ENABLED"},
 	} {

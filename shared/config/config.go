@@ -77,9 +77,13 @@ type Config struct {
 	SessionSecretPrevious string
 	SessionTTL            time.Duration // WXN_SESSION_TTL
 	APIKeys               []string      // WXN_API_KEYS
-	ConfigPath            string        // WXN_CONFIG
-	LogLevel              string        // WXN_LOG_LEVEL
-	Batch                 Batch
+	// AdminKeys (WXN_ADMIN_KEYS) sign in to the ops console (functions/console,
+	// docs/console.md): a key kind of its own, never an API key. None: the
+	// console is off.
+	AdminKeys  []string
+	ConfigPath string // WXN_CONFIG
+	LogLevel   string // WXN_LOG_LEVEL
+	Batch      Batch
 
 	// File is wxnotify.yaml as written.
 	File File
@@ -195,6 +199,9 @@ func fromEnv(getenv func(string) string, useExample bool) (Config, error) {
 		}
 	}
 	if c.APIKeys, err = parseKeys("WXN_API_KEYS", getenv("WXN_API_KEYS")); err != nil {
+		return c, err
+	}
+	if c.AdminKeys, err = parseAdminKeys(getenv("WXN_ADMIN_KEYS"), c.APIKeys); err != nil {
 		return c, err
 	}
 	if c.Batch, err = readBatch(getenv); err != nil {

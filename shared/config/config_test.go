@@ -55,6 +55,8 @@ func TestFromEnvErrorsNameTheField(t *testing.T) {
 		{"BadRedisURL", env("WXN_REDIS_URL", "http://x"), "WXN_REDIS_URL"},
 		{"DynamoWithoutTable", env("WXN_STORE", "dynamodb"), "WXN_DYNAMODB_TABLE"},
 		{"ShortAPIKey", env("WXN_API_KEYS", "abc"), "WXN_API_KEYS"},
+		{"ShortAdminKey", env("WXN_ADMIN_KEYS", "0123456789abcdef0123"), "WXN_ADMIN_KEYS: every key must be at least 24"},
+		{"AdminKeyIsAPIKey", env("WXN_API_KEYS", "0123456789abcdef01234567", "WXN_ADMIN_KEYS", "x-admin-key-0123456789abc, 0123456789abcdef01234567"), "WXN_ADMIN_KEYS: a key is also in WXN_API_KEYS"},
 		{"ShortSessionSecret", env("WXN_SESSION_SECRET", "short"), "WXN_SESSION_SECRET"},
 		{"BadAESKey", env("WXN_WECHAT_PUSH_AES_KEY", "tooshort"), "WXN_WECHAT_PUSH_AES_KEY:"},
 		{"BadAESKeyOldName", env("WECHAT_PUSH_AES_KEY", "tooshort"), "WXN_WECHAT_PUSH_AES_KEY:"},

@@ -35,6 +35,7 @@ var variables = []variable{
 	{name: "WXN_SESSION_SECRET", secret: true},
 	{name: "WXN_SESSION_SECRET_PREVIOUS", secret: true},
 	{name: "WXN_API_KEYS", secret: true},
+	{name: "WXN_ADMIN_KEYS", secret: true},
 	// The Redis URL carries the Redis password.
 	{name: "WXN_REDIS_URL", secret: true},
 	{name: "WXN_PUSH_ENABLED"},

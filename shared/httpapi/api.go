@@ -79,6 +79,8 @@ type API struct {
 	tracer       *trace.Tracer
 	// authFails limits failed API-key attempts per client address.
 	authFails *authLimiter
+	// console serves the Console group (SetConsole); nil: not here.
+	console http.Handler
 }
 
 // New returns the API.
@@ -119,10 +121,11 @@ const (
 	Batches              // POST|GET /v1/batches, GET|DELETE /v1/batches/{id}
 	Events               // POST /v1/events
 	Admin                // GET /v1/users/{userId}[/consents|/timeline], GET /v1/openids/{openid}/consents, /v1/webhooks/{id}/...
+	Console              // GET /console, GET|POST /console/{path...}: the ops console (SetConsole)
 )
 
 // AllGroups is every group, as `wxnotify dev` serves them.
-var AllGroups = []Group{Login, Consent, Send, Push, Batches, Events, Admin}
+var AllGroups = []Group{Login, Consent, Send, Push, Batches, Events, Admin, Console}
 
 // route is one route of a group. The mux composes it in one order for all:
 // the request id, body limit and log line, then auth, then the checks of
@@ -174,8 +177,28 @@ func (a *API) routes(g Group) []route {
 		}
 	case Admin:
 		return a.adminRoutes()
+	case Console:
+		return []route{
+			{"GET /console", nil, a.handleConsole, 0},
+			{"GET /console/{path...}", nil, a.handleConsole, 0},
+			{"POST /console/{path...}", nil, a.handleConsole, 0},
+		}
 	}
 	return nil
+}
+
+// SetConsole sets the handler of the Console group's routes: the ops
+// console (package console), which authenticates its own requests. The
+// API knows nothing else of it, so that the functions that do not serve
+// the console do not carry its code. Without it they answer not_found.
+func (a *API) SetConsole(h http.Handler) { a.console = h }
+
+func (a *API) handleConsole(w http.ResponseWriter, r *http.Request) {
+	if a.console == nil {
+		writeError(w, r, notify.Errorf(notify.CodeNotFound, "the console is not served here"))
+		return
+	}
+	a.console.ServeHTTP(w, r)
 }
 
 // Mux is a ServeMux that answers unknown routes and wrong methods with the
@@ -196,6 +219,10 @@ func (a *API) NewMux(groups ...Group) *Mux {
 	m.HandleFunc("GET /readyz", a.handleReady)
 	for _, g := range groups {
 		for _, rt := range a.routes(g) {
+			if g == Console {
+				m.handle(rt, false) // the console picks its app itself
+				continue
+			}
 			m.handle(rt, true)
 			rt.pattern = appRoute(rt.pattern)
 			m.handle(rt, true)

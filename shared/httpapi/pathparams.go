@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/wxnotify/wxnotify/shared/notify"
 )
@@ -31,6 +32,18 @@ var pathParams = map[string]func(string) error{
 	// already found it: an unknown one never gets here).
 	"apps/{app}": appParam,
 	"push/{app}": appParam,
+	// The rest of a console path: the console routes it and answers
+	// what it does not serve with not_found.
+	"console/{path}": consolePath,
+}
+
+// consolePath refuses a console path that is no UTF-8 text of at most 512
+// bytes without NUL (the console's own routes are shorter).
+func consolePath(v string) error {
+	if len(v) > 512 || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return notify.Errorf(notify.CodeNotFound, "no such console page")
+	}
+	return nil
 }
 
 // maxRecordIDLen bounds a record id in a path: wxnotify's are 30 bytes.

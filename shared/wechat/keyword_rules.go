@@ -311,3 +311,16 @@ func kwCheckCarNumber(_ string, t *kwText) string {
 	}
 	return ""
 }
+
+// KeywordRule returns what WeChat's table says of keyword type typ - the
+// limit (参数值限制) and the note (说明), quoted, and an example value the
+// rule accepts - for operators' views such as the console's template
+// catalog. ok is false for an unknown type; limit and note are empty for a
+// type the page does not list.
+func KeywordRule(typ string) (limit, note, example string, ok bool) {
+	r, ok := kwRuleOf(typ)
+	if !ok {
+		return "", "", "", false
+	}
+	return r.docLimit, r.docNote, r.example, true
+}
