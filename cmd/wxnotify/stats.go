@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/wxnotify/wxnotify/shared/httpapi"
 )
 
 const statsUsage = `usage: wxnotify stats [--from DAY] [--to DAY] [--template ALIAS|ID] [--json]
@@ -26,38 +28,6 @@ taken + given back), then the totals of each template over the range.
 ` + apiFlagsUsage + `
 Exit status: 0 success, 1 failure (such as a range the API refuses), 2 usage.
 `
-
-// templateStats is one template's funnel in the API's stats body.
-type templateStats struct {
-	Template    string           `json:"template"`
-	TemplateID  string           `json:"templateId"`
-	Shown       int64            `json:"shown"`
-	Accepted    int64            `json:"accepted"`
-	Rejected    int64            `json:"rejected"`
-	Granted     int64            `json:"granted"`
-	Taken       int64            `json:"taken"`
-	GivenBack   int64            `json:"givenBack"`
-	Sent        int64            `json:"sent"`
-	Delivered   int64            `json:"delivered"`
-	Failed      int64            `json:"failed"`
-	FailedBy    map[string]int64 `json:"failedByErrcode"`
-	Held        int64            `json:"held"`
-	Wasted      int64            `json:"wasted"`
-	WastedRate  float64          `json:"wastedRate"`
-	Unknown     int64            `json:"unknown"`
-	Outstanding int64            `json:"outstanding"`
-}
-
-// statsBody is the API's stats body.
-type statsBody struct {
-	From string `json:"from"`
-	To   string `json:"to"`
-	Days []struct {
-		Day       string          `json:"day"`
-		Templates []templateStats `json:"templates"`
-	} `json:"days"`
-	Totals []templateStats `json:"totals"`
-}
 
 // stats is `wxnotify stats`.
 func (c *cli) stats(ctx context.Context, args []string) int {
@@ -85,7 +55,7 @@ func (c *cli) stats(ctx context.Context, args []string) int {
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	var body statsBody
+	var body httpapi.StatsBody
 	raw, err := api.call(ctx, "GET", path, nil, &body)
 	if *asJSON && raw != nil {
 		_, _ = c.stdout.Write(raw)
@@ -103,7 +73,7 @@ func (c *cli) stats(ctx context.Context, args []string) int {
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "DAY\tTEMPLATE\tSHOWN\tACCEPTED\tREJECTED\tGRANTED\tSENT\tDELIVERED\tFAILED\tHELD\tWASTED\tWASTED%\tOUTSTANDING\t")
-	row := func(day string, ts templateStats) {
+	row := func(day string, ts httpapi.StatsTemplate) {
 		name := ts.Template
 		if name == "" {
 			name = ts.TemplateID
@@ -127,7 +97,7 @@ func (c *cli) stats(ctx context.Context, args []string) int {
 
 // failedCell is the failures and, when there are any, their errcodes:
 // "3 (45009:2,-1:1)".
-func failedCell(ts templateStats) string {
+func failedCell(ts httpapi.StatsTemplate) string {
 	if ts.Failed == 0 {
 		return "0"
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wxnotify/wxnotify/shared/httpapi"
 )
 
 // statsRow returns the fields of the stats table's row for day and
@@ -46,7 +48,7 @@ func TestStatsCommand(t *testing.T) {
 	}
 
 	got = e.cli("stats", "--template", leadID, "--from", today, "--to", today, "--json")
-	var body statsBody
+	var body httpapi.StatsBody
 	if err := json.Unmarshal([]byte(got.stdout), &body); err != nil || got.code != exitOK {
 		t.Fatalf("--json: got exit %d, stdout %q: %v", got.code, got.stdout, err)
 	}

@@ -30,8 +30,9 @@ func (a *API) handleShown(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "ignored": ignored})
 }
 
-// templateStatsJSON is one template's funnel in GET /v1/stats.
-type templateStatsJSON struct {
+// StatsTemplate is one template's funnel in the body of GET /v1/stats
+// (StatsBody); `wxnotify stats` decodes it.
+type StatsTemplate struct {
 	Template    string           `json:"template,omitempty"`
 	TemplateID  string           `json:"templateId"`
 	Shown       int64            `json:"shown"`
@@ -51,28 +52,29 @@ type templateStatsJSON struct {
 	Outstanding int64            `json:"outstanding"`
 }
 
-func statsJSON(ts notify.TemplateStats) templateStatsJSON {
+func statsJSON(ts notify.TemplateStats) StatsTemplate {
 	by := map[string]int64{}
 	for code, n := range ts.Failed {
 		by[strconv.Itoa(code)] = n
 	}
-	return templateStatsJSON{Template: ts.Template, TemplateID: ts.TemplateID, Shown: ts.Shown, Accepted: ts.Accepted,
+	return StatsTemplate{Template: ts.Template, TemplateID: ts.TemplateID, Shown: ts.Shown, Accepted: ts.Accepted,
 		Rejected: ts.Rejected, Granted: ts.Granted, Taken: ts.Taken, GivenBack: ts.GivenBack, Sent: ts.Sent,
 		Delivered: ts.Delivered, Failed: ts.FailedTotal(), FailedBy: by, Held: ts.Held, Wasted: ts.Wasted,
 		WastedRate: ts.WastedRate(), Unknown: ts.Unknown, Outstanding: ts.Outstanding()}
 }
 
-// statsDayJSON is one day of the body of GET /v1/stats.
-type statsDayJSON struct {
-	Day       string              `json:"day"`
-	Templates []templateStatsJSON `json:"templates"`
+// StatsDay is one day of the body of GET /v1/stats.
+type StatsDay struct {
+	Day       string          `json:"day"`
+	Templates []StatsTemplate `json:"templates"`
 }
 
-type statsResponse struct {
-	From   string              `json:"from"`
-	To     string              `json:"to"`
-	Days   []statsDayJSON      `json:"days"`
-	Totals []templateStatsJSON `json:"totals"`
+// StatsBody is the body of GET /v1/stats.
+type StatsBody struct {
+	From   string          `json:"from"`
+	To     string          `json:"to"`
+	Days   []StatsDay      `json:"days"`
+	Totals []StatsTemplate `json:"totals"`
 }
 
 // handleStats answers the consent funnel per UTC day and template:
@@ -91,9 +93,9 @@ func (a *API) handleStats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	out := statsResponse{From: rep.From, To: rep.To, Days: []statsDayJSON{}, Totals: []templateStatsJSON{}}
+	out := StatsBody{From: rep.From, To: rep.To, Days: []StatsDay{}, Totals: []StatsTemplate{}}
 	for _, d := range rep.Days {
-		dj := statsDayJSON{Day: d.Day, Templates: []templateStatsJSON{}}
+		dj := StatsDay{Day: d.Day, Templates: []StatsTemplate{}}
 		for _, ts := range d.Templates {
 			dj.Templates = append(dj.Templates, statsJSON(ts))
 		}
