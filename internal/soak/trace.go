@@ -29,7 +29,7 @@ func (t *traceStore) note(p, s string) {
 
 // interesting: a credit counter, a consent state or a pairing balance.
 func interesting(k store.Key) bool {
-	return strings.HasPrefix(k.Partition, "u|") && (strings.HasPrefix(k.Sort, "c|") || strings.HasPrefix(k.Sort, "p|") || strings.HasPrefix(k.Sort, "unk|"))
+	return strings.HasPrefix(k.Partition, "u|") && (strings.HasPrefix(k.Sort, "c|") || strings.HasPrefix(k.Sort, "p|") || strings.HasPrefix(k.Sort, "unk|") || strings.HasPrefix(k.Sort, "sev|"))
 }
 
 func (t *traceStore) Add(ctx context.Context, k store.Key, d, lo, hi int64) (int64, error) {

@@ -28,7 +28,7 @@ func benchSetup(b *testing.B, users, creditsEach int, noSync bool, push ...bool)
 }
 
 // benchSetupWith is benchSetup with edit applied to the service's options.
-func benchSetupWith(b *testing.B, users, creditsEach int, noSync bool, edit func(*Options)) (*Service, *storetest.Counting, []string) {
+func benchSetupWith(b testing.TB, users, creditsEach int, noSync bool, edit func(*Options)) (*Service, *storetest.Counting, []string) {
 	b.Helper()
 	bolt, err := boltstore.Open(filepath.Join(b.TempDir(), "bench.db"), boltstore.Options{NoSync: noSync})
 	if err != nil {
@@ -245,4 +245,74 @@ func BenchmarkSendParallel(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(counting.Total()-before)/float64(b.N), "store-ops/send")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "sends/s")
+}
+
+// deliveredModes are the configurations of a delivered message's store
+// cost: with or without push (the sent event's processing counted), with
+// or without outcome webhooks taking every event; limit is the most round
+// trips docs/performance.md promises.
+var deliveredModes = []struct {
+	name         string
+	push, hooks  bool
+	limit        float64
+	wantEventOps float64
+}{
+	{"nopush", false, false, 3, 0}, {"push", true, false, 4, 1},
+	{"nopush-webhooks", false, true, 3, 0}, {"push-webhooks", true, true, 5, 2},
+}
+
+// deliveredMessage sends one message and, with push, applies the sent
+// event WeChat pushes for it; it returns the store operations of each.
+func deliveredMessage(ctx context.Context, tb testing.TB, svc *Service, counting *storetest.Counting, openID string, i int, push bool) (send, event int64) {
+	before := counting.Total()
+	n, err := svc.Send(ctx, benchRequest(openID, i))
+	if err != nil || n.Status != StatusSent {
+		tb.Fatalf("send %d: %v %s %s", i, err, n.Status, n.Reason)
+	}
+	mid := counting.Total()
+	if push {
+		ev := wechat.PushEvent{FromUserName: openID, CreateTime: time.Now().Unix(), Event: wechat.EventSubscribeSent,
+			Items: []wechat.PushItem{{TemplateID: benchTmpl, MsgID: n.WeChat.MsgID, ErrorStatus: "success"}}}
+		if err := svc.ApplyPush(ctx, ev); err != nil {
+			tb.Fatalf("sent event %d: %v", i, err)
+		}
+	}
+	return mid - before, counting.Total() - mid
+}
+
+// BenchmarkDeliveredMessage measures the whole store cost of one delivered
+// message: its send and, with push, the processing of its
+// subscribe_msg_sent_event (an encrypted push: a plaintext one binds its
+// signature to its body, one round trip more). It fails above the limits
+// of docs/performance.md: 4 round trips with push, 3 without, one more
+// with push when outcome webhooks take notification.delivered. Every user
+// keeps a credit (a send that takes a user's last one also prunes the
+// audience index: BenchmarkSendLastCredit).
+func BenchmarkDeliveredMessage(b *testing.B) {
+	for _, mode := range deliveredModes {
+		b.Run(mode.name, func(b *testing.B) {
+			const users = 50
+			svc, counting, openIDs := benchSetupWith(b, users, b.N/users+2, true, func(o *Options) {
+				o.PushConfigured = mode.push
+				if mode.hooks {
+					observeAll(o)
+				}
+			})
+			ctx := context.Background()
+			var send, event int64
+			b.ResetTimer()
+			for i := range b.N {
+				s, e := deliveredMessage(ctx, b, svc, counting, openIDs[i%users], i, mode.push)
+				send, event = send+s, event+e
+			}
+			b.StopTimer()
+			total := float64(send+event) / float64(b.N)
+			b.ReportMetric(float64(send)/float64(b.N), "send-ops/msg")
+			b.ReportMetric(float64(event)/float64(b.N), "event-ops/msg")
+			b.ReportMetric(total, "store-ops/msg")
+			if total > mode.limit {
+				b.Fatalf("%s: %.3f store round trips per delivered message, the limit is %.0f", mode.name, total, mode.limit)
+			}
+		})
+	}
 }

@@ -118,6 +118,11 @@ func (s *Service) writeOutcome(ctx context.Context, n Notification, ver int64, p
 		}
 		ops = append(ops, delivered...)
 	}
+	// The msgid mark of a send WeChat answered (sentevent.go): a Put, no
+	// condition.
+	if mark, ok := s.sentMarkOp(ctx, n); ok {
+		ops = append(ops, mark)
+	}
 	// The funnel's counters of the outcome (see stats.go): Adds, which no
 	// condition refuses and which apply with the record or not at all.
 	ops = append(ops, s.statAdds(n.UpdatedAt, n.TemplateID, s.outcomeMetrics(n, prior)...)...)

@@ -108,6 +108,9 @@ type Notification struct {
 	// WeChat's sent event settles as delivered: its outcome's Write then
 	// also holds notification.delivered.
 	deliveredAt time.Time
+	// answered, never stored, is set on a send WeChat answered: the Write
+	// of its outcome also marks its msgid (sentMarkOp).
+	answered bool
 }
 
 // Final reports whether the notification reached a state no retry changes.
@@ -480,7 +483,7 @@ func (s *Service) deliver(ctx context.Context, n Notification, ver int64, t Temp
 	var out Notification
 	if err == nil {
 		n.WeChat = WeChatResult{Errcode: 0, Errmsg: "ok", MsgID: res.MsgIDString()}
-		s.markSent(context.WithoutCancel(ctx), n)
+		n.answered = true // its msgid is marked with its outcome
 		out, err = s.finish(ctx, n, ver, StatusSent, "")
 	} else {
 		out, err = s.settleFailure(ctx, n, ver, t, callAt, left, err)
@@ -625,6 +628,7 @@ func (s *Service) finishObserved(ctx context.Context, n Notification, ver int64,
 		}
 		if gerr == nil {
 			if !sameOutcome(cur, n) {
+				s.markSent(ctx, n) // the message is out, under another outcome
 				s.log.Warn("notification taken over while sending", "notification", n.ID, "status", cur.Status)
 			} else { // our write landed and its reply was lost
 				s.reportOutcome(n, claimAt, wasted)
@@ -633,6 +637,7 @@ func (s *Service) finishObserved(ctx context.Context, n Notification, ver int64,
 		}
 	}
 	if err != nil {
+		s.markSent(ctx, n) // the outcome could not be written: its mark alone
 		return n, storeErr("record notification", err)
 	}
 	s.reportOutcome(n, claimAt, wasted)

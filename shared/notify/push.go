@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/wxnotify/wxnotify/shared/store"
@@ -120,6 +119,10 @@ const pushDone = "done"
 // WeChat's redeliveries can always finish an event. It reports whether
 // applying the item changed anything (false when it was done before).
 func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, delivery string, i int, item wechat.PushItem) (bool, error) {
+	if ev.Event == wechat.EventSubscribeSent && item.MsgID != "" {
+		// Its own item is its done mark: one Write (sentevent.go).
+		return s.recordSentEvent(ctx, ev, item)
+	}
 	itemKey := pushItemKey(ev, delivery, i, item)
 	mark := s.pushKey(itemKey)
 	if done, err := s.isDone(ctx, mark); err != nil || done {
@@ -319,20 +322,6 @@ func (l *sentLog) prune(now time.Time) {
 	}
 }
 
-// getSentLog reads the user's sent log for a template (empty when none).
-func (s *Service) getSentLog(ctx context.Context, openID, tmplID string) (sentLog, error) {
-	var l sentLog
-	it, err := s.st.Get(ctx, s.unknownKey(openID, tmplID))
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return l, nil
-	case err != nil:
-		return l, storeErr("get sent log", err)
-	}
-	_ = json.Unmarshal(it.Value, &l)
-	return l, nil
-}
-
 // editSentLog applies edit to the user's sent log for a template with
 // optimistic concurrency.
 func (s *Service) editSentLog(ctx context.Context, openID, tmplID string, edit func(*sentLog)) error {
@@ -377,20 +366,20 @@ func (s *Service) sentMsgKey(openID, msgID string) store.Key {
 }
 
 // markSent records the msgid of a send WeChat answered, for as long as a
-// sweep may look for it. Only with push: nothing else reads it. Its value
-// is the notification id and, when the send is traced, a space and the
-// traceparent of the send's span: the push handler that meets the
-// message's sent event links its span to the send (no extra store call).
+// sweep may look for it, by itself: a send writes it with its outcome
+// (sentMarkOp), and this is for an outcome that could not be written.
+// Only with push: nothing else reads it. Its value (sentMarkValue) is the
+// notification id, the traceparent of the send's span when traced (the
+// push handler that meets the message's sent event links its span to the
+// send) and the payload of notification.delivered when a subscription
+// wants it.
 func (s *Service) markSent(ctx context.Context, n Notification) {
-	if !s.pushConfigured || n.WeChat.MsgID == "" {
+	value, ok := s.sentMarkFor(ctx, n)
+	if !ok {
 		return
 	}
-	value := n.ID
-	if tp := trace.FromContext(ctx).Context().Traceparent(); tp != "" {
-		value += " " + tp
-	}
 	err := s.retryWrite(ctx, "mark msgid", func() error {
-		_, err := s.st.Put(ctx, s.sentMsgKey(n.OpenID, n.WeChat.MsgID), []byte(value),
+		_, err := s.st.Put(ctx, s.sentMsgKey(n.OpenID, n.WeChat.MsgID), value,
 			store.PutOptions{ExpiresAt: s.now().Add(sentLogMemory + s.unknownWindow)})
 		return err
 	})
@@ -418,12 +407,8 @@ func (s *Service) sentMark(ctx context.Context, openID, msgID string) (bool, str
 	it, err := s.st.Get(ctx, s.sentMsgKey(openID, msgID))
 	switch {
 	case err == nil:
-		var send trace.SpanContext
-		id, tp, ok := strings.Cut(string(it.Value), " ")
-		if ok {
-			send, _ = trace.ParseTraceparent(tp)
-		}
-		return true, id, send, nil
+		m := parseSentMark(it.Value)
+		return true, m.ID, m.span(), nil
 	case errors.Is(err, store.ErrNotFound):
 		return false, "", trace.SpanContext{}, nil
 	}

@@ -147,7 +147,41 @@ func (s *Service) Timeline(ctx context.Context, userID string, f TimelineFilter,
 	}
 	page, err := s.openIDTimeline(ctx, b.OpenID, bounds, cursor, limit)
 	page.OpenID = b.OpenID
+	if err == nil {
+		err = s.linkSentEvents(ctx, b.OpenID, page.Events)
+	}
 	return page, err
+}
+
+// linkSentEvents names the notification of each sent event that has
+// none: a sent event is recorded without reading which send it belongs
+// to (sentevent.go). The send's own entry on the page names it; else its
+// msgid mark is read (one read per such event, while the mark is kept).
+func (s *Service) linkSentEvents(ctx context.Context, openID string, events []TimelineEvent) error {
+	byMsg := map[string]string{}
+	for _, ev := range events {
+		if ev.Type == TimelineNotification && ev.MsgID != "" {
+			byMsg[ev.MsgID] = ev.Notification
+		}
+	}
+	for i := range events {
+		ev := &events[i]
+		if ev.Type != TimelineSentEvent || ev.Notification != "" || ev.MsgID == "" {
+			continue
+		}
+		if id, ok := byMsg[ev.MsgID]; ok {
+			ev.Notification = id
+			continue
+		}
+		marked, m, err := s.readSentMark(ctx, openID, ev.MsgID)
+		if err != nil {
+			return err
+		}
+		if marked {
+			ev.Notification = m.ID
+		}
+	}
+	return nil
 }
 
 // maxTimelineQueries bounds the Queries of one page.

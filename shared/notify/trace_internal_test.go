@@ -38,14 +38,21 @@ func TestSentMarkCarriesTraceparent(t *testing.T) {
 	ctx, span := tr.Start(context.Background(), "POST /v1/notifications", trace.KindServer)
 	const openID = "oTrace"
 
-	svc.markSent(ctx, Notification{ID: "ntf_traced", OpenID: openID, WeChat: WeChatResult{MsgID: "101"}})
-	svc.markSent(context.Background(), Notification{ID: "ntf_plain", OpenID: openID, WeChat: WeChatResult{MsgID: "102"}})
+	svc.markSent(ctx, Notification{ID: "ntf_traced", OpenID: openID, Status: StatusSent, WeChat: WeChatResult{MsgID: "101"}})
+	svc.markSent(context.Background(), Notification{ID: "ntf_plain", OpenID: openID, Status: StatusSent, WeChat: WeChatResult{MsgID: "102"}})
 	it, err := bolt.Get(ctx, svc.sentMsgKey(openID, "101"))
-	if err != nil || string(it.Value) != "ntf_traced "+span.Context().Traceparent() {
+	if err != nil || parseSentMark(it.Value) != (sentMarkValue{ID: "ntf_traced", Traceparent: span.Context().Traceparent()}) {
 		t.Fatalf("traced mark: %q %v", it.Value, err)
 	}
-	if it, err := bolt.Get(ctx, svc.sentMsgKey(openID, "102")); err != nil || string(it.Value) != "ntf_plain" {
+	if it, err := bolt.Get(ctx, svc.sentMsgKey(openID, "102")); err != nil || parseSentMark(it.Value) != (sentMarkValue{ID: "ntf_plain"}) {
 		t.Fatalf("untraced mark: %q %v, want the notification id alone", it.Value, err)
+	}
+	// A mark of the shape before JSON ("<id> <traceparent>") reads the same.
+	if _, err := bolt.Put(ctx, svc.sentMsgKey(openID, "104"), []byte("ntf_old "+span.Context().Traceparent()), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if marked, id, send, err := svc.sentMark(ctx, openID, "104"); err != nil || !marked || id != "ntf_old" || send.SpanID != span.Context().SpanID {
+		t.Fatalf("old mark: %v %s %+v %v", marked, id, send, err)
 	}
 	for msgID, want := range map[string]trace.SpanContext{"101": span.Context(), "102": {}} {
 		marked, id, send, err := svc.sentMark(ctx, openID, msgID)
@@ -61,8 +68,10 @@ func TestSentMarkCarriesTraceparent(t *testing.T) {
 	// The sent event of the traced send links the push's span to it.
 	pctx, push := tr.Start(context.Background(), "POST /wechat/push", trace.KindServer)
 	for _, msgID := range []string{"101", "102"} {
-		if kept, _, err := svc.settleSent(pctx, openID, time.Now().Unix(), wechat.PushItem{TemplateID: "tmpl-lead", MsgID: msgID, ErrorStatus: "success"}, new([]store.WriteOp)); err != nil || kept {
-			t.Fatalf("settleSent(%s): kept %v, %v", msgID, kept, err)
+		ev := wechat.PushEvent{FromUserName: openID, CreateTime: time.Now().Unix(), Event: wechat.EventSubscribeSent,
+			Items: []wechat.PushItem{{TemplateID: "tmpl-lead", MsgID: msgID, ErrorStatus: "success"}}}
+		if err := svc.ApplyPush(pctx, ev); err != nil {
+			t.Fatalf("push of %s: %v", msgID, err)
 		}
 	}
 	push.End()

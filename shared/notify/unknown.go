@@ -92,7 +92,7 @@ func (s *Service) SweepUnknown(ctx context.Context) (settled int, err error) {
 
 // settleDue settles one due unknown send. The decision (which sent event
 // it is paired with, or none) is recorded in the send's entry of the sent
-// log, with the event taken out, in one conditional write; then the
+// log, with the event claimed (sentevent.go), in one conditional write; then the
 // notification is resolved and the entry and the due index dropped. Each
 // step is safe to repeat, so a sweep that dies half-way is completed by the
 // next, and overlapping sweeps settle each send once.
@@ -103,45 +103,95 @@ func (s *Service) settleDue(ctx context.Context, it store.Item, id string) (bool
 		return false, nil
 	}
 	// The events of sends that got their answer are marked by now.
-	l, err := s.getSentLog(ctx, d.OpenID, d.TemplateID)
-	if err != nil {
-		return false, err
-	}
 	known := map[string]bool{}
-	for _, e := range l.Events {
-		if known[e.MsgID], err = s.isMarked(ctx, d.OpenID, e.MsgID); err != nil {
-			return false, err
+	var (
+		entry unknownEntry
+		mine  bool
+	)
+	key := s.unknownKey(d.OpenID, d.TemplateID)
+	for attempt := 0; ; attempt++ {
+		if attempt == 8 {
+			return false, storeErr("put sent log", errors.New("too many concurrent updates"))
 		}
-	}
-	var entry unknownEntry
-	mine := false
-	if err := s.editSentLog(ctx, d.OpenID, d.TemplateID, func(l *sentLog) {
-		mine = false
+		cur, err := s.st.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			break // settled already, log and all
+		}
+		if err != nil {
+			return false, storeErr("get sent log", err)
+		}
+		var l sentLog
+		_ = json.Unmarshal(cur.Value, &l)
+		// The sent log's own events, kept by wxnotify before sent events
+		// had items of their own.
+		for _, e := range l.Events {
+			if _, ok := known[e.MsgID]; !ok {
+				if known[e.MsgID], err = s.isMarked(ctx, d.OpenID, e.MsgID); err != nil {
+					return false, err
+				}
+			}
+		}
 		l.Events = slices.DeleteFunc(l.Events, func(e sentEntry) bool { return known[e.MsgID] })
 		i := slices.IndexFunc(l.Unknown, func(u unknownEntry) bool { return u.ID == id })
 		if i < 0 {
-			return // settled already
+			break // settled already
 		}
 		u := &l.Unknown[i]
+		var claim *store.WriteOp
 		if !u.Decided {
 			// The oldest unclaimed event made while the call could still be
 			// processed.
 			first, last := u.CallAt.Add(-clockSkew), u.CallAt.Add(s.sendLease+clockSkew)
-			for j, e := range l.Events {
+			cands, err := s.unclaimedSentEvents(ctx, d.OpenID, d.TemplateID, first, last, known)
+			if err != nil {
+				return false, err
+			}
+			for _, e := range l.Events {
 				if !e.At.Before(first) && !e.At.After(last) {
-					match := e
-					u.Match = &match
-					l.Events = slices.Delete(l.Events, j, j+1)
+					cands = append(cands, sentCandidate{entry: e})
 					break
+				}
+			}
+			if len(cands) > 0 {
+				best := cands[0]
+				for _, c := range cands[1:] {
+					if c.entry.At.Before(best.entry.At) {
+						best = c
+					}
+				}
+				match := best.entry
+				u.Match = &match
+				if best.version == 0 {
+					l.Events = slices.DeleteFunc(l.Events, func(e sentEntry) bool { return e.MsgID == best.entry.MsgID })
+				} else if claim, err = s.claimSentEventOp(best, id); err != nil {
+					return false, err
 				}
 			}
 			u.Decided = true
 		}
-		mine, entry = true, *u
-	}); err != nil {
-		return false, err
+		entry = *u
+		l.prune(s.now())
+		b, err := json.Marshal(l)
+		if err != nil {
+			return false, err
+		}
+		// The decision and the claim of its event in one conditional
+		// Write: two sweeps never pair one event with two sends.
+		ops := []store.WriteOp{store.WritePut(key, b, store.PutOptions{IfVersion: cur.Version, ExpiresAt: s.now().Add(sentLogMemory)})}
+		if claim != nil {
+			ops = append(ops, *claim)
+		}
+		_, err = s.st.Write(ctx, ops)
+		if err == nil {
+			mine = true
+			break
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return false, storeErr("put sent log", err)
+		}
 	}
 	if mine {
+		var err error
 		if entry.Match != nil {
 			_, err = s.resolveUnknown(ctx, id, func(n *Notification) { applySentEvent(n, *entry.Match) })
 		} else {
