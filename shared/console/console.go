@@ -163,6 +163,7 @@ func (c *Console) routes() {
 	}
 	app("GET /console/apps/{app}", c.handleAppRoot)
 	app("GET /console/apps/{app}/overview", c.handleOverview)
+	app("GET /console/apps/{app}/stats", c.handleStats)
 	app("GET /console/apps/{app}/notifications", c.handleNotifications)
 	app("GET /console/apps/{app}/notifications/{id}", c.handleNotification)
 	app("GET /console/apps/{app}/batches", c.handleBatches)
