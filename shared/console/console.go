@@ -1,8 +1,8 @@
 // Package console is wxnotify's ops console: server-rendered pages (package
 // html/template, assets embedded, no third-party front-end code) over the
-// domain of every app of a deployment - an overview of the sends, the
-// notifications, the batches, the template catalog and the audit log of
-// the console's own actions. Operators sign in with an admin key
+// domain of every app of a deployment - an overview of the sends and the
+// consent funnel, the funnel per day, the notifications, the batches, the
+// template catalog and the audit log of the console's own actions. Operators sign in with an admin key
 // (WXN_ADMIN_KEYS), a key kind of its own. See docs/console.md.
 //
 // Only functions/console and the CLI (`wxnotify dev`) import it, so that
@@ -163,6 +163,7 @@ func (c *Console) routes() {
 	}
 	app("GET /console/apps/{app}", c.handleAppRoot)
 	app("GET /console/apps/{app}/overview", c.handleOverview)
+	app("GET /console/apps/{app}/stats", c.handleStats)
 	app("GET /console/apps/{app}/notifications", c.handleNotifications)
 	app("GET /console/apps/{app}/notifications/{id}", c.handleNotification)
 	app("GET /console/apps/{app}/batches", c.handleBatches)

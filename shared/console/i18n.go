@@ -26,7 +26,6 @@ var messages = map[string][2]string{
 	"today":              {"今天", "Today"},
 	"week":               {"最近 7 天", "Last 7 days"},
 	"total":              {"合计", "Total"},
-	"capped":             {"（只统计了最近的 %d 条）", "(counted the latest %d only)"},
 	"sends_by_day":       {"每日发送（按状态）", "Sends per day, by status"},
 	"status":             {"状态", "Status"},
 	"sent":               {"已发送", "sent"},

@@ -15,7 +15,7 @@ import (
 	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
-// navItem is one entry of an app's navigation: the pages of users, stats
+// navItem is one entry of an app's navigation: the pages of users
 // and webhook deliveries join this list.
 type navItem struct {
 	Key  string // message key and page name
@@ -24,6 +24,7 @@ type navItem struct {
 
 var nav = []navItem{
 	{"overview", "overview"},
+	{"stats", "stats"},
 	{"notifications", "notifications"},
 	{"batches", "batches"},
 	{"templates", "templates"},
@@ -64,8 +65,8 @@ func parsePages() (map[string]*template.Template, error) {
 		"pathEscape": url.PathEscape,
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "audit"} {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "audit", "stats"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/stats_parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", name, err)
 		}
@@ -159,75 +160,6 @@ func (c *Console) handleAppRoot(w http.ResponseWriter, r *http.Request, a App) {
 // statuses are the notification outcomes the overview counts, in the
 // chart's order.
 var statuses = []notify.Status{notify.StatusSent, notify.StatusSkipped, notify.StatusFailed, notify.StatusUnknown}
-
-// overviewCap bounds the notifications the overview reads: each is a
-// store read (the index holds ids), and the page must answer within the
-// function's timeout.
-const overviewCap = 2000
-
-type statusCount struct {
-	Status notify.Status
-	N      int
-}
-
-type overviewData struct {
-	Today, Week []statusCount
-	TodayTotal  int
-	WeekTotal   int
-	Capped      bool
-	Cap         int
-	Chart       barChart
-}
-
-// GET /console/apps/{app}/overview: today's and the last 7 days' sends by
-// status, read from the notification index (ListNotifications since 6 days
-// before today, 00:00 UTC), at most overviewCap of them.
-func (c *Console) handleOverview(w http.ResponseWriter, r *http.Request, a App) {
-	today := c.now().UTC().Truncate(24 * time.Hour)
-	start := today.AddDate(0, 0, -6)
-	var days [7]map[notify.Status]int
-	for i := range days {
-		days[i] = map[notify.Status]int{}
-	}
-	counted, capped, cursor := 0, false, ""
-	for !capped {
-		pg, err := a.Service.ListNotifications(r.Context(), notify.NotificationFilter{Since: start}, cursor, notify.MaxNotificationListLimit)
-		if err != nil {
-			c.failErr(w, r, err)
-			return
-		}
-		for _, n := range pg.Notifications {
-			if i := int(n.CreatedAt.UTC().Sub(start) / (24 * time.Hour)); i >= 0 && i < len(days) {
-				days[i][n.Status]++
-			}
-			if counted++; counted >= overviewCap {
-				capped = true
-				break
-			}
-		}
-		if pg.Next == "" {
-			break
-		}
-		cursor = pg.Next
-	}
-	d := overviewData{Capped: capped, Cap: overviewCap}
-	for _, st := range statuses {
-		week := 0
-		for _, day := range days {
-			week += day[st]
-		}
-		d.Today = append(d.Today, statusCount{st, days[6][st]})
-		d.Week = append(d.Week, statusCount{st, week})
-		d.TodayTotal += days[6][st]
-		d.WeekTotal += week
-	}
-	labels := make([]string, len(days))
-	for i := range days {
-		labels[i] = start.AddDate(0, 0, i).Format("01-02")
-	}
-	d.Chart = newBarChart(labels, days[:])
-	c.render(w, r, http.StatusOK, "overview", &page{Active: "overview", App: a.ID, Data: d})
-}
 
 // barChart is an SVG bar chart of stacked statuses, laid out here so the
 // page has no script and no style attribute.
