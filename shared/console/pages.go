@@ -27,6 +27,7 @@ var nav = []navItem{
 	{"notifications", "notifications"},
 	{"batches", "batches"},
 	{"templates", "templates"},
+	{"users", "users"},
 	{"audit", "audit"},
 }
 
@@ -64,7 +65,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"pathEscape": url.PathEscape,
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "audit"} {
+	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "audit", "users"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", name, err)
