@@ -172,6 +172,10 @@ func (c *Console) routes() {
 	app("POST /console/apps/{app}/batches/{id}/cancel", c.handleCancelBatch)
 	app("GET /console/apps/{app}/templates", c.handleTemplates)
 	app("GET /console/apps/{app}/audit", c.handleAudit)
+	app("GET /console/apps/{app}/users", c.handleUsers)
+	app("GET /console/apps/{app}/users/{userId}", c.handleUser)
+	app("GET /console/apps/{app}/users/{userId}/unbind", c.handleUnbindPage)
+	app("POST /console/apps/{app}/users/{userId}/unbind", c.handleUnbind)
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, codeNotFound, "no such console page")
 	})

@@ -28,6 +28,7 @@ var nav = []navItem{
 	{"notifications", "notifications"},
 	{"batches", "batches"},
 	{"templates", "templates"},
+	{"users", "users"},
 	{"audit", "audit"},
 }
 
@@ -65,7 +66,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"pathEscape": url.PathEscape,
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "audit", "stats"} {
+	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "audit", "stats", "users"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/stats_parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", name, err)
