@@ -65,6 +65,8 @@ var apiCommands = []struct {
 	{[]string{"batch", "create", "--audience", "consenting", "--template", "lead"}, "POST /v1/batches"},
 	{[]string{"batch", "watch", "b1"}, "GET /v1/batches/b1"},
 	{[]string{"batch", "cancel", "b1"}, "DELETE /v1/batches/b1"},
+	{[]string{"batch", "pause", "b1"}, "POST /v1/batches/b1/pause"},
+	{[]string{"batch", "resume", "b1"}, "POST /v1/batches/b1/resume"},
 	{[]string{"consents", "show", "--user", "u 1"}, "GET /v1/users/u%201/consents"},
 	{[]string{"consents", "show", "--openid", "o1"}, "GET /v1/openids/o1/consents"},
 }

@@ -12,11 +12,14 @@ import (
 
 const batchUsage = `usage: wxnotify batch <subcommand> [flags]
 
-Batch sends through wxnotify's API (POST/GET/DELETE /v1/batches).
+Batch sends through wxnotify's API (POST/GET/DELETE /v1/batches, POST
+/v1/batches/{id}/pause and /resume).
 
 subcommands:
   create   schedule a batch from a CSV file of recipients; prints its id
   watch    follow a batch's progress until it is done
+  pause    pause a batch at its next page boundary, keeping its place
+  resume   resume a paused batch from where it stopped
   cancel   cancel a batch; recipients not yet sent to are not sent
 
 Run 'wxnotify batch <subcommand> --help' for its flags.
@@ -73,12 +76,33 @@ Exit status: 0 when the batch is stopped (cancelled now or before, or done),
 1 failure, 2 usage.
 `
 
+const batchPauseUsage = `usage: wxnotify batch pause ID
+
+Pauses a scheduled or running batch: a running one stops at its next page
+boundary, with the page under way sent and counted, and keeps its place;
+'wxnotify batch resume ID' goes on from there. Pausing a paused batch
+changes nothing; a done or cancelled one is refused (batch_finished).
+` + apiFlagsUsage + `
+Exit status: 0 when the batch is paused (now or before), 1 failure, 2 usage.
+`
+
+const batchResumeUsage = `usage: wxnotify batch resume ID
+
+Resumes a paused batch: the batch function's next tick goes on from where
+it stopped. Resuming a batch that is not paused changes nothing; a done or
+cancelled one is refused (batch_finished).
+` + apiFlagsUsage + `
+Exit status: 0 when the batch is scheduled or running, 1 failure, 2 usage.
+`
+
 // batch is `wxnotify batch`.
 func (c *cli) batch(ctx context.Context, args []string) int {
 	return c.subcommand("batch", batchUsage, args, map[string]func([]string) int{
 		"create": func(args []string) int { return c.batchCreate(ctx, args) },
 		"watch":  func(args []string) int { return c.batchWatch(ctx, args) },
 		"cancel": func(args []string) int { return c.batchCancel(ctx, args) },
+		"pause":  func(args []string) int { return c.batchPost(ctx, "pause", batchPauseUsage, args) },
+		"resume": func(args []string) int { return c.batchPost(ctx, "resume", batchResumeUsage, args) },
 	})
 }
 
@@ -305,5 +329,29 @@ func (c *cli) batchCancel(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "%s %s: %d of %d done (sent %d, skipped %d, failed %d, unknown %d)\n",
 		b.ID, what, b.done(), b.Total, b.Sent, b.Skipped, b.Failed, b.Unknown)
+	return exitOK
+}
+
+// batchPost is `wxnotify batch pause` and `wxnotify batch resume`: POST
+// /v1/batches/{id}/<verb>, then the batch as it is now.
+func (c *cli) batchPost(ctx context.Context, verb, usage string, args []string) int {
+	name := "batch " + verb
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var af apiFlags
+	af.register(fs)
+	pos, code, ok := c.parse(fs, usage, args, 1)
+	if !ok {
+		return code
+	}
+	api, err := af.client(c)
+	if err != nil {
+		return c.usageError(name, usage, err.Error())
+	}
+	var b batchState
+	if _, err := api.call(ctx, "POST", "/v1/batches/"+url.PathEscape(pos[0])+"/"+verb, nil, &b); err != nil {
+		return c.fail(name, err)
+	}
+	fmt.Fprintf(c.stdout, "%s %s: %d of %d done (sent %d, skipped %d, failed %d, unknown %d)\n",
+		b.ID, b.Status, b.done(), b.Total, b.Sent, b.Skipped, b.Failed, b.Unknown)
 	return exitOK
 }

@@ -40,6 +40,8 @@ func TestCommandHelp(t *testing.T) {
 		{[]string{"batch", "create", "--help"}, "usage: wxnotify batch create --file"},
 		{[]string{"batch", "watch", "bat_1", "--help"}, "usage: wxnotify batch watch ID"},
 		{[]string{"batch", "cancel", "-help"}, "usage: wxnotify batch cancel ID"},
+		{[]string{"batch", "pause", "-help"}, "usage: wxnotify batch pause ID"},
+		{[]string{"batch", "resume", "-help"}, "usage: wxnotify batch resume ID"},
 		{[]string{"consents", "--help"}, "usage: wxnotify consents <subcommand>"},
 		{[]string{"consents", "show", "--help"}, "usage: wxnotify consents show"},
 		{[]string{"stats", "--help"}, "usage: wxnotify stats"},

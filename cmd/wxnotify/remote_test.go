@@ -124,6 +124,16 @@ func TestBatchCommands(t *testing.T) {
 	if got.code != exitOK {
 		t.Fatalf("create for later: got exit %d, stderr %q", got.code, got.stderr)
 	}
+	// Paused, resumed, paused again, then cancelled while paused.
+	for _, step := range []struct{ verb, status string }{{"pause", "paused"}, {"resume", "scheduled"}, {"pause", "paused"}} {
+		got = e.cli("batch", step.verb, id2)
+		if want := id2 + " " + step.status + ": 0 of 3 done (sent 0, skipped 0, failed 0, unknown 0)\n"; got.code != exitOK || got.stdout != want {
+			t.Fatalf("batch %s: got exit %d, stdout %q, stderr %q; want %q", step.verb, got.code, got.stdout, got.stderr, want)
+		}
+	}
+	if got = e.cli("batch", "pause", id); got.code != exitFailure || !strings.Contains(got.stderr, "batch_finished") {
+		t.Fatalf("pause of a done batch: got exit %d, stderr %q; want 1 naming batch_finished", got.code, got.stderr)
+	}
 	got = e.cli("batch", "cancel", id2)
 	if got.code != exitOK || got.stdout != id2+" cancelled: 0 of 3 done (sent 0, skipped 0, failed 0, unknown 0)\n" {
 		t.Fatalf("cancel: got exit %d, stdout %q, stderr %q", got.code, got.stdout, got.stderr)

@@ -457,7 +457,22 @@ func runScenario(t *testing.T, s *devServer) string {
 	s.want(t, 409, "POST", "/v1/batches", testAPIKey, batch)
 	cancelled := s.want(t, 202, "POST", "/v1/batches", testAPIKey, map[string]any{"template": "lead_assigned", "audience": "consenting",
 		"data": leadData("Later"), "notBefore": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
-	s.want(t, 200, "DELETE", "/v1/batches/"+cancelled.str("id"), testAPIKey, nil)
+	// Paused and resumed before it runs, paused again, then cancelled
+	// while paused: a finished batch is neither paused nor resumed.
+	if a := s.want(t, 200, "POST", "/v1/batches/"+b.str("id")+"/pause", testAPIKey, nil); a.str("status") != "paused" {
+		t.Fatalf("pause: got %s, want paused", a.raw)
+	}
+	if a := s.want(t, 200, "POST", "/v1/batches/"+b.str("id")+"/resume", testAPIKey, nil); a.str("status") != "scheduled" {
+		t.Fatalf("resume: got %s, want scheduled", a.raw)
+	}
+	s.want(t, 200, "POST", "/v1/batches/"+cancelled.str("id")+"/pause", testAPIKey, nil)
+	if a := s.want(t, 200, "DELETE", "/v1/batches/"+cancelled.str("id"), testAPIKey, nil); a.str("status") != "cancelled" {
+		t.Fatalf("cancel a paused batch: got %s, want cancelled", a.raw)
+	}
+	s.want(t, 409, "POST", "/v1/batches/"+cancelled.str("id")+"/pause", testAPIKey, nil)
+	s.want(t, 409, "POST", "/v1/batches/"+cancelled.str("id")+"/resume", testAPIKey, nil)
+	s.want(t, 404, "POST", "/v1/batches/bat_0000000000000000000000NONE/pause", testAPIKey, nil)
+	s.want(t, 404, "POST", "/v1/batches/bat_0000000000000000000000NONE/resume", testAPIKey, nil)
 	if err := s.svc.RunBatches(context.Background(), time.Now().Add(30*time.Second)); err != nil {
 		t.Fatalf("run batches: %v", err)
 	}

@@ -1,5 +1,6 @@
 // Command batch is wxnotify's batch-send function: POST /v1/batches, GET and
-// DELETE /v1/batches/{id}, and the scheduled tick that runs due batches.
+// DELETE /v1/batches/{id}, POST /v1/batches/{id}/pause and /resume, and the
+// scheduled tick that runs due batches.
 package main
 
 import "github.com/wxnotify/wxnotify/shared/boot"

@@ -170,6 +170,9 @@ func (c *Console) routes() {
 	app("GET /console/apps/{app}/batches/{id}", c.handleBatch)
 	app("GET /console/apps/{app}/batches/{id}/progress", c.handleBatchProgress)
 	app("POST /console/apps/{app}/batches/{id}/cancel", c.handleCancelBatch)
+	app("POST /console/apps/{app}/batches/{id}/pause", c.handlePauseBatch)
+	app("POST /console/apps/{app}/batches/{id}/resume", c.handleResumeBatch)
+	app("GET /console/apps/{app}/batches/{id}/chart", c.handleBatchChart)
 	app("GET /console/apps/{app}/templates", c.handleTemplates)
 	app("GET /console/apps/{app}/audit", c.handleAudit)
 	app("GET /console/apps/{app}/users", c.handleUsers)
@@ -261,6 +264,8 @@ func domainStatus(err error) (int, string, string) {
 		return http.StatusNotFound, codeNotFound, msg
 	case notify.CodeConflict:
 		return http.StatusConflict, codeConflict, msg
+	case notify.CodeBatchFinished:
+		return http.StatusConflict, codeBatchFinished, msg
 	case notify.CodeStoreUnavailable:
 		return http.StatusServiceUnavailable, codeUnavailable, msg
 	}

@@ -118,7 +118,7 @@ const (
 	Consent              // GET /v1/templates, GET|POST /v1/consents
 	Send                 // POST|GET /v1/notifications, GET /v1/notifications/{id}
 	Push                 // GET|POST /wechat/push
-	Batches              // POST|GET /v1/batches, GET|DELETE /v1/batches/{id}
+	Batches              // POST|GET /v1/batches, GET|DELETE /v1/batches/{id}, POST /v1/batches/{id}/pause|resume
 	Events               // POST /v1/events
 	Admin                // GET /v1/users/{userId}[/consents|/timeline], GET /v1/openids/{openid}/consents, /v1/webhooks/{id}/...
 	Console              // GET /console, GET|POST /console/{path...}: the ops console (SetConsole)
@@ -170,6 +170,8 @@ func (a *API) routes(g Group) []route {
 			{"GET /v1/batches", a.server, a.handleListBatches, 0},
 			{"GET /v1/batches/{id}", a.server, a.handleGetBatch, 0},
 			{"DELETE /v1/batches/{id}", a.server, a.handleCancelBatch, 0},
+			{"POST /v1/batches/{id}/pause", a.server, a.handlePauseBatch, 0},
+			{"POST /v1/batches/{id}/resume", a.server, a.handleResumeBatch, 0},
 		}
 	case Events:
 		return []route{

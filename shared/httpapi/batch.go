@@ -146,3 +146,23 @@ func (a *API) handleCancelBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, BatchJSON(b))
 }
+
+// POST /v1/batches/{id}/pause
+func (a *API) handlePauseBatch(w http.ResponseWriter, r *http.Request) {
+	b, err := svc(r).PauseBatch(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, BatchJSON(b))
+}
+
+// POST /v1/batches/{id}/resume
+func (a *API) handleResumeBatch(w http.ResponseWriter, r *http.Request) {
+	b, err := svc(r).ResumeBatch(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, BatchJSON(b))
+}

@@ -20,6 +20,7 @@ var statusOf = map[notify.Code]int{
 	notify.CodeWebhookNotFound:   http.StatusNotFound,
 	notify.CodeDeliveryNotFound:  http.StatusNotFound,
 	notify.CodeWebhookDisabled:   http.StatusConflict,
+	notify.CodeBatchFinished:     http.StatusConflict,
 	notify.CodeConflict:          http.StatusConflict,
 	notify.CodePayloadTooLarge:   http.StatusRequestEntityTooLarge,
 	notify.CodeRateLimited:       http.StatusTooManyRequests,

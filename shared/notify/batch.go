@@ -24,6 +24,9 @@ const (
 	BatchRunning   BatchStatus = "running"
 	BatchDone      BatchStatus = "done"
 	BatchCancelled BatchStatus = "cancelled"
+	// BatchPaused: stopped by PauseBatch with its place kept, until
+	// ResumeBatch (see batchpause.go).
+	BatchPaused BatchStatus = "paused"
 )
 
 // AudienceConsenting sends to every user with a credit (or a long-term
@@ -445,6 +448,11 @@ func (s *Service) runBatch(ctx context.Context, id string, due store.Key, dueAt,
 		s.dropDue(ctx, b)
 		return nil
 	}
+	if b.Status == BatchPaused {
+		// Its due entry is PauseBatch's to drop: a resume may have
+		// written it again already (batchpause.go).
+		return nil
+	}
 	now := s.now()
 	if b.LeaseOwner != "" && b.LeaseOwner != s.instance && now.Before(b.LeaseUntil) {
 		return nil // another runner has it
@@ -500,9 +508,13 @@ func (c *pageCounts) add(st Status) {
 }
 
 // checkpoint adds a page's outcomes to the batch and moves its cursor, on
-// the version this runner holds; if the batch was cancelled meanwhile, the
-// outcomes are still counted and the run stops.
+// the version this runner holds; if the batch was cancelled or paused
+// meanwhile, the outcomes are still counted (and a paused batch's cursor
+// moved, so that it resumes after this page) and the run stops; if it was
+// paused and resumed while this runner still held its lease, the run goes
+// on.
 func (s *Service) checkpoint(ctx context.Context, b Batch, ver int64, c pageCounts, next string, last bool) (Batch, int64, error) {
+	at := b.Cursor // the cursor this page was loaded at
 	for range 16 {
 		b.Sent += c.sent
 		b.Skipped += c.skipped
@@ -512,23 +524,29 @@ func (s *Service) checkpoint(ctx context.Context, b Batch, ver int64, c pageCoun
 		now := s.now().UTC()
 		b.UpdatedAt = now
 		put := s.putBatch
+		if b.Status == BatchPaused && b.LeaseOwner == s.instance {
+			b.LeaseOwner, b.LeaseUntil = "", time.Time{} // stopped here
+		}
 		if b.Status == BatchRunning {
 			b.LeaseUntil = now.Add(s.batchOpts.Lease)
-			if last {
-				b.Status, b.LeaseOwner, b.LeaseUntil = BatchDone, "", time.Time{}
-				if b.Audience != "" {
-					b.Total = b.Sent + b.Skipped + b.Failed + b.Unknown // the audience as it was when sent
-				}
-				put = s.putBatchEnding // this write ends it
+		}
+		if last && (b.Status == BatchRunning || b.Status == BatchPaused) {
+			// A pause that came during the last page leaves nothing to
+			// resume: the batch is done.
+			b.Status, b.LeaseOwner, b.LeaseUntil = BatchDone, "", time.Time{}
+			if b.Audience != "" {
+				b.Total = b.Sent + b.Skipped + b.Failed + b.Unknown // the audience as it was when sent
 			}
+			put = s.putBatchEnding // this write ends it
 		}
 		err := put(ctx, b, ver)
 		if err == nil {
+			finished := b.Status == BatchDone || b.Status == BatchCancelled
 			// Reported once recorded; a checkpoint whose reply was lost
 			// (an error here) is counted in the batch but not reported.
 			s.observe.BatchProgress(BatchStep{AppID: s.appID, BatchID: b.ID, Sent: c.sent, Skipped: c.skipped,
-				Failed: c.failed, Unknown: c.unknown, Done: b.Status != BatchRunning})
-			if b.Status != BatchRunning {
+				Failed: c.failed, Unknown: c.unknown, Done: finished})
+			if finished {
 				s.dropDue(ctx, b)
 			}
 			return b, ver + 1, nil
@@ -540,18 +558,41 @@ func (s *Service) checkpoint(ctx context.Context, b Batch, ver int64, c pageCoun
 		if gerr != nil {
 			return b, ver, storeErr("get batch", gerr)
 		}
-		if cur.Status != BatchCancelled {
+		switch {
+		case cur.Cursor != at:
+			// Another runner took the batch over and checkpointed this
+			// page (or a later one) itself.
+			return cur, curVer, errLeaseLost
+		case cur.Status == BatchCancelled, cur.Status == BatchPaused:
+			// Stopped meanwhile: count this page on it, keep the status.
+		case (cur.Status == BatchRunning || cur.Status == BatchScheduled) && cur.LeaseOwner == s.instance && now.Before(cur.LeaseUntil):
+			cur.Status = BatchRunning // paused and resumed meanwhile, still ours: go on
+		default:
 			return cur, curVer, errLeaseLost
 		}
-		b, ver = cur, curVer // cancelled meanwhile: count this page on it, keep the status
+		b, ver = cur, curVer
 	}
 	return b, ver, storeErr("checkpoint batch", errors.New("too many concurrent updates"))
 }
 
+// releaseBatch gives the batch's lease up; if the record changed meanwhile
+// (paused, resumed or cancelled), on the record as it is now, as long as
+// the lease is still this runner's.
 func (s *Service) releaseBatch(ctx context.Context, b Batch, ver int64) error {
-	b.LeaseOwner, b.LeaseUntil, b.UpdatedAt = "", time.Time{}, s.now().UTC()
-	if err := s.putBatch(ctx, b, ver); err != nil && !errors.Is(err, store.ErrConflict) {
-		return storeErr("release batch", err)
+	for range 4 {
+		b.LeaseOwner, b.LeaseUntil, b.UpdatedAt = "", time.Time{}, s.now().UTC()
+		err := s.putBatch(ctx, b, ver)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return storeErr("release batch", err)
+		}
+		cur, curVer, gerr := s.getBatch(ctx, b.ID)
+		if gerr != nil || cur.LeaseOwner != s.instance {
+			return nil // not ours any more
+		}
+		b, ver = cur, curVer
 	}
 	return nil
 }

@@ -41,6 +41,9 @@ const (
 	// CodeWebhookDisabled: the webhook is disabled (its endpoint answered
 	// 410 Gone); enable it first (409).
 	CodeWebhookDisabled Code = "webhook_disabled"
+	// CodeBatchFinished: the batch is done or cancelled, so it can no
+	// longer be paused or resumed (409).
+	CodeBatchFinished Code = "batch_finished"
 )
 
 // Error is the domain's one error type. Message is safe to show to callers;
