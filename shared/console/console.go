@@ -170,6 +170,10 @@ func (c *Console) routes() {
 	app("GET /console/apps/{app}/batches/{id}/progress", c.handleBatchProgress)
 	app("POST /console/apps/{app}/batches/{id}/cancel", c.handleCancelBatch)
 	app("GET /console/apps/{app}/templates", c.handleTemplates)
+	app("GET /console/apps/{app}/webhooks", c.handleWebhooks)
+	app("GET /console/apps/{app}/webhooks/{id}", c.handleWebhook)
+	app("POST /console/apps/{app}/webhooks/{id}/deliveries/{delivery}/replay", c.handleReplayDelivery)
+	app("POST /console/apps/{app}/webhooks/{id}/enable", c.handleEnableWebhook)
 	app("GET /console/apps/{app}/audit", c.handleAudit)
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, codeNotFound, "no such console page")
