@@ -15,8 +15,8 @@ import (
 	"github.com/wxnotify/wxnotify/shared/wechat"
 )
 
-// navItem is one entry of an app's navigation: the pages of users, stats
-// and webhook deliveries join this list.
+// navItem is one entry of an app's navigation: the pages of users and
+// stats join this list.
 type navItem struct {
 	Key  string // message key and page name
 	Path string // under /console/apps/{app}/

@@ -114,13 +114,10 @@ func (c *Console) handleWebhooks(w http.ResponseWriter, r *http.Request, a App) 
 	p := &page{Active: "webhooks", App: a.ID}
 	d := webhooksData{Recent: webhooksRecent}
 	for _, info := range a.Service.Webhooks() {
-		v, next, err := c.hookView(r.Context(), a, info, "", "", webhooksRecent)
+		v, _, err := c.hookView(r.Context(), a, info, "", "", webhooksRecent)
 		if err != nil {
 			c.hookErr(w, r, err)
 			return
-		}
-		if next != "" {
-			v.NextURL = p.AppURL("webhooks/"+url.PathEscape(info.ID)) + "?" + url.Values{"cursor": {next}}.Encode()
 		}
 		d.Hooks = append(d.Hooks, v)
 	}
