@@ -29,6 +29,7 @@ var nav = []navItem{
 	{"batches", "batches"},
 	{"templates", "templates"},
 	{"users", "users"},
+	{"webhooks", "webhooks"},
 	{"audit", "audit"},
 }
 
@@ -66,8 +67,8 @@ func parsePages() (map[string]*template.Template, error) {
 		"pathEscape": url.PathEscape,
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "audit", "stats", "users"} {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/stats_parts.html", "templates/"+name+".html")
+	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "audit", "stats", "users", "webhooks", "webhook"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/stats_parts.html", "templates/hooks.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", name, err)
 		}
@@ -304,10 +305,12 @@ type keyValue struct{ Key, Value string }
 type notificationData struct {
 	N    notify.Notification
 	Data []keyValue
+	notificationHooks
 }
 
-// GET /console/apps/{app}/notifications/{id}: the request, WeChat's answer
-// and the settlement.
+// GET /console/apps/{app}/notifications/{id}: the request, WeChat's answer,
+// the settlement, the push event that settled it and the deliveries of its
+// webhook events (webhooks.go).
 func (c *Console) handleNotification(w http.ResponseWriter, r *http.Request, a App) {
 	id := r.PathValue("id")
 	if !validID(id) {
@@ -319,7 +322,7 @@ func (c *Console) handleNotification(w http.ResponseWriter, r *http.Request, a A
 		c.failErr(w, r, err)
 		return
 	}
-	d := notificationData{N: n}
+	d := notificationData{N: n, notificationHooks: c.notificationHooks(r.Context(), a, n)}
 	for k, v := range n.Data {
 		d.Data = append(d.Data, keyValue{k, v})
 	}
