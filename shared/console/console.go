@@ -170,6 +170,9 @@ func (c *Console) routes() {
 	app("GET /console/apps/{app}/batches/{id}/progress", c.handleBatchProgress)
 	app("POST /console/apps/{app}/batches/{id}/cancel", c.handleCancelBatch)
 	app("GET /console/apps/{app}/templates", c.handleTemplates)
+	app("GET /console/apps/{app}/templates/{alias}/test", c.handleTestSendForm)
+	app("POST /console/apps/{app}/templates/{alias}/test/check", c.handleTestSendCheck)
+	app("POST /console/apps/{app}/templates/{alias}/test/send", c.handleTestSend)
 	app("GET /console/apps/{app}/audit", c.handleAudit)
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, codeNotFound, "no such console page")
