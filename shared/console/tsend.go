@@ -113,15 +113,15 @@ func (c *Console) tsendCheck(r *http.Request, a App, t notify.Template, p *page)
 	if err != nil {
 		return d, req, err
 	}
-	for _, res := range chk.Fields {
+	for j := range chk.Fields {
 		placed := false
 		for i := range d.Fields {
-			if d.Fields[i].Name == res.Keyword {
-				d.Fields[i].Result, placed = &res, true
+			if d.Fields[i].Name == chk.Fields[j].Keyword {
+				d.Fields[i].Result, placed = &chk.Fields[j], true
 			}
 		}
 		if !placed {
-			d.Extra = append(d.Extra, res)
+			d.Extra = append(d.Extra, chk.Fields[j])
 		}
 	}
 	var e *notify.Error
