@@ -28,6 +28,9 @@ type auditEntry struct {
 	IP     string    `json:"ip,omitempty"`
 	Target string    `json:"target,omitempty"` // a batch id...
 	Result string    `json:"result,omitempty"` // e.g. the batch's status after
+	// User and Notification are a test send's userId and notification id.
+	User         string `json:"user,omitempty"`
+	Notification string `json:"notification,omitempty"`
 }
 
 // maxAuditMicros is the largest time a sort key holds (year 2286).

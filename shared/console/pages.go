@@ -67,7 +67,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"pathEscape": url.PathEscape,
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "audit", "stats", "users", "webhooks", "webhook"} {
+	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "tsend", "audit", "stats", "users", "webhooks", "webhook"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/stats_parts.html", "templates/hooks.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", name, err)

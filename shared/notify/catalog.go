@@ -165,16 +165,28 @@ func (t Template) Check(data map[string]string) (map[string]string, error) {
 		if !ok {
 			return nil, FieldError(field, "missing value for keyword %s (%s)", kw.Name, kw.Type)
 		}
-		err := wechat.Validate(kw.Type, v, kw.Enum...)
-		if err != nil && t.Policy == PolicyTruncate {
-			if cut, ok := wechat.Truncate(kw.Type, v); ok {
-				v, err = cut, nil
-			}
-		}
+		v, _, err := t.checkValue(kw, v)
 		if err != nil {
 			return nil, FieldError(field, "%v", err)
 		}
 		out[kw.Name] = v
 	}
 	return out, nil
+}
+
+// checkValue applies the keyword's rule to v, and the template's policy
+// to a value the rule refuses: the value to send, whether truncation
+// changed it, or the rule's *wechat.KeywordError. Check and CheckFields
+// both judge a value with it.
+func (t Template) checkValue(kw Keyword, v string) (string, bool, error) {
+	err := wechat.Validate(kw.Type, v, kw.Enum...)
+	if err != nil && t.Policy == PolicyTruncate {
+		if cut, ok := wechat.Truncate(kw.Type, v); ok {
+			return cut, cut != v, nil
+		}
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return v, false, nil
 }
