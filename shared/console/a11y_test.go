@@ -47,6 +47,9 @@ var consolePages = []consolePage{
 // and a phone's.
 var a11yWidths = []int64{1280, 390}
 
+// a11yHeight is the viewport's height.
+const a11yHeight = 900
+
 // axeViolation is one failed rule of axe-core, with the nodes that fail it.
 type axeViolation struct {
 	ID     string   `json:"id"`
@@ -171,12 +174,18 @@ func TestConsoleAccessibility(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	shoot := func(name string) {
+	// shoot writes a PNG of the whole page: the viewport is made as tall
+	// as the page for it (a capture beyond the viewport keeps the
+	// emulated height), then set back.
+	shoot := func(name string, width int64) {
 		t.Helper()
+		height := value(t, ctx, name+": height", chromedp.Evaluate[int64](`document.documentElement.scrollHeight`))
+		run(name+": full height", chromedp.EmulateViewport(width, max(height, a11yHeight)))
 		b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
+		run(name+": viewport", chromedp.EmulateViewport(width, a11yHeight))
 		if _, err := png.DecodeConfig(bytes.NewReader(b)); err != nil {
 			t.Fatalf("screenshot %s: not a PNG: %v", name, err)
 		}
@@ -194,7 +203,7 @@ func TestConsoleAccessibility(t *testing.T) {
 	checked := 0
 	for _, lang := range []string{"zh", "en"} {
 		for _, width := range a11yWidths {
-			run(fmt.Sprintf("width %d", width), chromedp.EmulateViewport(width, 900))
+			run(fmt.Sprintf("width %d", width), chromedp.EmulateViewport(width, a11yHeight))
 			for _, pg := range consolePages {
 				where := fmt.Sprintf("%s (%s, %d px)", pg.name, lang, width)
 				if pg.signedOut {
@@ -224,7 +233,7 @@ func TestConsoleAccessibility(t *testing.T) {
 					if width != 1280 {
 						name += "-phone"
 					}
-					shoot(name)
+					shoot(name, width)
 				}
 				if pg.signedOut {
 					signIn()
