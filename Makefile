@@ -4,7 +4,7 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHPKG ?= ./shared/store/...
 
-.PHONY: dev test test-js typecheck-js lint vet tidy actionlint release staticcheck gotest bench bench-coldstart build soak load
+.PHONY: dev test test-js typecheck-js lint vet tidy actionlint release staticcheck gotest bench bench-coldstart build soak load console-screenshots
 
 ## dev: run every function on one local server (bbolt + sandbox WeChat). ARGS passes flags to
 ## `wxnotify dev` (make dev ARGS="--addr 127.0.0.1:9090 --push off"). The CLI is built to DEVBIN and run
@@ -57,6 +57,11 @@ staticcheck:
 node_modules/.bin/dynalite: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
+
+## console-screenshots: the ops console's screenshots of docs/console (README.md shows them), taken by the
+## console's accessibility test in chromium on its seeded fixture (docs/console.md#accessibility-and-screenshots).
+console-screenshots: node_modules/.bin/dynalite
+	WXN_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run TestConsoleAccessibility -v ./shared/console
 
 ## bench: benchmarks (BENCHPKG=./shared/... BENCH=Name to narrow).
 bench: node_modules/.bin/dynalite

@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/wxnotify/wxnotify/shared/boot"
@@ -76,6 +77,7 @@ type Console struct {
 	log       *slog.Logger
 	limiter   *limiter
 	mux       *http.ServeMux
+	patterns  []string
 	pages     map[string]*template.Template
 	assets    fs.FS
 }
@@ -148,8 +150,28 @@ func New(o Options) (*Console, error) {
 // Enabled reports whether admin keys are configured.
 func (c *Console) Enabled() bool { return len(c.keys) > 0 }
 
+// Routes are the patterns of the console's routes, in the order routes
+// registers them (docs/api.md lists them: TestConsoleRoutesListed).
+func (c *Console) Routes() []string { return slices.Clone(c.patterns) }
+
+// recordingMux is a ServeMux that keeps the patterns it is given.
+type recordingMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *recordingMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m *recordingMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
 func (c *Console) routes() {
-	m := http.NewServeMux()
+	m := &recordingMux{ServeMux: http.NewServeMux()}
 	m.HandleFunc("GET /console", c.handleRoot)
 	m.HandleFunc("GET /console/{$}", c.handleRoot)
 	m.HandleFunc("GET /console/assets/{file}", c.handleAsset)
@@ -189,7 +211,7 @@ func (c *Console) routes() {
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, codeNotFound, "no such console page")
 	})
-	c.mux = m
+	c.mux, c.patterns = m.ServeMux, m.patterns
 }
 
 // ServeHTTP serves the console with its security headers.

@@ -1,0 +1,16 @@
+package console
+
+// a11yMessages are the words that only assistive technology reads: the
+// names of the page's landmarks.
+var a11yMessages = map[string][2]string{
+	"pages_nav": {"页面", "Pages"},
+}
+
+func init() {
+	for k, v := range a11yMessages {
+		if _, dup := messages[k]; dup {
+			panic("console: message " + k + " defined twice")
+		}
+		messages[k] = v
+	}
+}
