@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,12 @@ var consolePages = []consolePage{
 	{"batch", func(s seeded) string { return "/apps/default/batches/" + s.later.ID }, "#cancel", false},
 	{"templates", appPage("templates"), `section[data-alias="lead_assigned"]`, false},
 	{"audit", appPage("audit"), "#audit", false},
+	{"stats", appPage("stats"), "#totals", false},
+	{"users", appPage("users"), "#user-search", false},
+	{"user", func(seeded) string { return "/apps/default/users/" + url.PathEscape(hostileScript) }, "#binding", false},
+	{"unbind", func(seeded) string { return "/apps/default/users/" + url.PathEscape(hostileScript) + "/unbind" }, "#unbind-form", false},
+	{"webhooks", appPage("webhooks"), "#no-webhooks", false},
+	{"tsend", appPage("templates/lead_assigned/test"), "#policy", false},
 	{"error", appPage("notifications/no-such-notification"), "#error-code", false},
 }
 

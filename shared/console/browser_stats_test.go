@@ -95,8 +95,8 @@ func TestStatsInBrowser(t *testing.T) {
 		return [g.dataset.stage, g.dataset.n + " " + Math.round(r.getBBox().width) + " " + getComputedStyle(r).fill];
 	}))`)
 	want("funnel", stages, map[string]string{
-		"shown": "5 467 rgb(175, 184, 193)", "accepted": "6 560 rgb(31, 111, 235)", "rejected": "1 93 rgb(154, 103, 0)",
-		"granted": "6 560 rgb(31, 111, 235)", "sent": "4 373 rgb(45, 164, 78)", "delivered": "0 0 rgb(45, 164, 78)",
+		"shown": "5 467 rgb(175, 184, 193)", "accepted": "6 560 rgb(9, 105, 218)", "rejected": "1 93 rgb(154, 103, 0)",
+		"granted": "6 560 rgb(9, 105, 218)", "sent": "4 373 rgb(26, 127, 55)", "delivered": "0 0 rgb(26, 127, 55)",
 		"failed": "4 373 rgb(207, 34, 46)"})
 	desc := value(t, ctx, "desc", chromedp.Evaluate[string](`document.getElementById("funnel-desc").textContent`))
 	if !strings.Contains(desc, "lead_assigned: shown 5, accepted 6, rejected 1, granted 6, sent 4, delivered 0, failed 4.") {
