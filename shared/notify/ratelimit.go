@@ -51,6 +51,11 @@ const (
 	// more than the clock skew between runners, so that no runner still
 	// reserves in an epoch whose counter expired (it would start over at 0).
 	rateKeep = time.Minute
+	// rateOpKeep is how long a counter remembers a reservation: long enough
+	// for its repeat after a lost reply, short enough that the counter
+	// remembers few (on DynamoDB they are in the item, which every
+	// reservation rewrites).
+	rateOpKeep = 2 * time.Second
 	// rateFallbackFor is how long a runner keeps to its local fallback after
 	// the store failed a reservation, before it asks the store again.
 	rateFallbackFor = time.Second
@@ -128,6 +133,15 @@ func (l *sharedLimiter) epochStart(e int64) time.Time { return time.Unix(0, e*in
 // slotAt is the time of slot i (from 1) of epoch e.
 func (l *sharedLimiter) slotAt(e, i int64) time.Time {
 	return l.epochStart(e).Add(time.Duration((i - 1) * int64(l.epoch) / l.capacity))
+}
+
+// firstUsable is the first slot of epoch e that is not too late at now.
+func (l *sharedLimiter) firstUsable(e int64, now time.Time) int64 {
+	late := now.Sub(l.epochStart(e)) - rateLate
+	if late <= 0 {
+		return 1
+	}
+	return int64(math.Ceil(float64(late)/float64(l.interval))) + 1
 }
 
 func (l *sharedLimiter) key(e int64) store.Key {
@@ -237,11 +251,10 @@ func (l *sharedLimiter) reserve(ctx context.Context, from, chunk int64) ([]time.
 			continue
 		}
 		now := l.now()
+		usable := l.firstUsable(e, now)
 		var slots []time.Time
-		for i := first; i <= last; i++ {
-			if at := l.slotAt(e, i); now.Sub(at) <= rateLate {
-				slots = append(slots, at)
-			}
+		for i := max(first, usable); i <= last; i++ {
+			slots = append(slots, l.slotAt(e, i))
 		}
 		reserved, present := e, l.epochOf(now)
 		if last == l.capacity {
@@ -262,7 +275,6 @@ func (l *sharedLimiter) reserve(ctx context.Context, from, chunk int64) ([]time.
 		// bound), so that runners catching up together do not each skip
 		// the slots the others reserve.
 		caughtUp = true
-		usable := int64(math.Ceil(float64(now.Sub(l.epochStart(reserved))-rateLate)/float64(l.interval))) + 1
 		if s := usable - v - 1; s > 0 {
 			l.mu.Lock()
 			l.catchUps++
@@ -275,12 +287,11 @@ func (l *sharedLimiter) reserve(ctx context.Context, from, chunk int64) ([]time.
 // add reserves delta slots of epoch e, keeping the counter at most bound,
 // and returns the counter after it.
 func (l *sharedLimiter) add(ctx context.Context, e, delta, bound int64) (int64, error) {
-	now := l.now()
 	end := l.epochStart(e).Add(l.epoch).Add(rateKeep)
 	l.mu.Lock()
 	l.seq++
 	op := store.CounterOp{ID: "rl:" + l.instance + ":" + strconv.FormatInt(l.seq, 10),
-		Keep: min(store.MaxOpKeep, max(time.Millisecond, end.Sub(now))), ExpiresAt: end}
+		Keep: rateOpKeep, ExpiresAt: end}
 	l.mu.Unlock()
 	return l.addOnce(ctx, l.key(e), delta, bound, op)
 }
