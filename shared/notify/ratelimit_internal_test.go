@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wxnotify/wxnotify/internal/storeenv"
 	"github.com/wxnotify/wxnotify/internal/testredis"
 	"github.com/wxnotify/wxnotify/shared/store"
 	"github.com/wxnotify/wxnotify/shared/store/boltstore"
@@ -438,5 +439,23 @@ func BenchmarkSharedRate(b *testing.B) {
 				b.ReportMetric(float64(trips)/float64(len(at)), "trips/send")
 			})
 		}
+	}
+}
+
+// TestSharedRateBackends: four runners sharing each backend (the store
+// interface is all the limiter uses) hold the rate together: 2 s at 50/s.
+func TestSharedRateBackends(t *testing.T) {
+	for _, backend := range storeenv.Backends {
+		t.Run(backend, func(t *testing.T) {
+			st := storeenv.Open(t, backend)
+			const rate = 50.0
+			var ls []rateLimiter
+			for range 4 {
+				ls = append(ls, newSharedLimiter(st, "wxrl", rate, time.Now, sleepCtx))
+			}
+			start := time.Now()
+			dur := 2 * time.Second
+			checkPace(t, runRunners(ls, 8, start.Add(dur), 0), start, dur, rate, rateMinChunk)
+		})
 	}
 }
