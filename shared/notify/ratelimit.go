@@ -110,6 +110,7 @@ type sharedLimiter struct {
 	trips    int64         // store round trips made (for tests and benchmarks)
 	misses   int64         // of which found their epoch full
 	catchUps int64         // of which moved a lagging counter on
+	tripTime time.Duration // how long the last reservation took
 }
 
 func newSharedLimiter(st store.Store, appID string, rate float64, now func() time.Time, sleep func(context.Context, time.Duration) error) *sharedLimiter {
@@ -163,7 +164,15 @@ func (l *sharedLimiter) wait(ctx context.Context) error {
 			at := l.slots[0]
 			l.slots = l.slots[1:]
 			l.mu.Unlock()
-			return l.sleep(ctx, at.Sub(now))
+			if err := l.sleep(ctx, at.Sub(now)); err != nil {
+				return err
+			}
+			if l.now().Sub(at) <= rateLate {
+				return nil
+			}
+			// Woken too late (the process stalled): sending now could
+			// bunch with the sends of the next slots. Take another.
+			continue
 		}
 		if now.Before(l.fallBack) {
 			l.mu.Unlock()
@@ -251,9 +260,8 @@ func (l *sharedLimiter) reserve(ctx context.Context, from, chunk int64) ([]time.
 			continue
 		}
 		now := l.now()
-		usable := l.firstUsable(e, now)
 		var slots []time.Time
-		for i := max(first, usable); i <= last; i++ {
+		for i := max(first, l.firstUsable(e, now)); i <= last; i++ {
 			slots = append(slots, l.slotAt(e, i))
 		}
 		reserved, present := e, l.epochOf(now)
@@ -270,17 +278,19 @@ func (l *sharedLimiter) reserve(ctx context.Context, from, chunk int64) ([]time.
 			continue
 		}
 		// The counter lags behind the present (the rate did not bind for a
-		// while): move it on to the first slot still usable and take the
-		// chunk from there, unless another runner moved it on meanwhile (the
-		// bound), so that runners catching up together do not each skip
-		// the slots the others reserve.
+		// while): move it on to the slot that will be due when the reply
+		// comes (now plus the last round trip) and take the chunk from
+		// there, unless another runner moved it on meanwhile (the bound),
+		// so that runners catching up together do not each skip the slots
+		// the others reserve.
 		caughtUp = true
-		if s := usable - v - 1; s > 0 {
-			l.mu.Lock()
+		l.mu.Lock()
+		target := l.firstUsable(e, now.Add(l.tripTime+rateLate))
+		if s := target - v - 1; s > 0 {
 			l.catchUps++
-			l.mu.Unlock()
-			skip, bound = s, usable+chunk-1
+			skip, bound = s, target+chunk-1
 		}
+		l.mu.Unlock()
 	}
 }
 
@@ -306,8 +316,13 @@ func (l *sharedLimiter) addOnce(ctx context.Context, k store.Key, delta, bound i
 		l.mu.Lock()
 		l.trips++
 		l.mu.Unlock()
+		began := l.now()
 		var v int64
-		if v, err = l.st.AddOnce(ctx, k, delta, 0, bound, op); err == nil {
+		v, err = l.st.AddOnce(ctx, k, delta, 0, bound, op)
+		l.mu.Lock()
+		l.tripTime = l.now().Sub(began)
+		l.mu.Unlock()
+		if err == nil {
 			return v, nil
 		}
 		if ctx.Err() != nil || !retryable(err) {
