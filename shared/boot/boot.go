@@ -322,7 +322,8 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 	nopts := notify.Options{AppID: ac.AppID, Store: st, WeChat: wx, Catalog: catalog, Rules: rules,
 		PushConfigured: ac.PushEnabled, UnknownWindow: c.UnknownWindow, Retention: c.Retention,
 		Sessions: sessions, Now: now, Logger: log,
-		Batch: notify.BatchOptions{Rate: c.Batch.Rate, Workers: c.Batch.Workers, PageSize: c.Batch.PageSize}}
+		Batch: notify.BatchOptions{Rate: c.Batch.Rate, RateScope: notify.RateScope(c.Batch.RateScope),
+			Workers: c.Batch.Workers, PageSize: c.Batch.PageSize}}
 	if obs != nil {
 		nopts.Observer = obs
 	}

@@ -7,9 +7,14 @@ import (
 
 // Batch holds the batch runner's settings.
 type Batch struct {
-	Rate     float64 // WXN_BATCH_RATE: sends per second per runner (default 100)
-	Workers  int     // WXN_BATCH_WORKERS: concurrent sends (default 32)
-	PageSize int     // WXN_BATCH_PAGE_SIZE: recipients per page and checkpoint (default 500)
+	Rate float64 // WXN_BATCH_RATE: sends per second of each app (default 100)
+	// RateScope is WXN_BATCH_RATE_SCOPE: "shared" (the rate bounds every
+	// runner of the app together, through the store; the default on Redis
+	// and DynamoDB) or "process" (each runner on its own; the default on
+	// bbolt, which one process holds).
+	RateScope string
+	Workers   int // WXN_BATCH_WORKERS: concurrent sends (default 32)
+	PageSize  int // WXN_BATCH_PAGE_SIZE: recipients per page and checkpoint (default 500)
 }
 
 func readBatch(getenv func(string) string) (Batch, error) {
@@ -20,6 +25,12 @@ func readBatch(getenv func(string) string) (Batch, error) {
 			return b, fmt.Errorf("WXN_BATCH_RATE: %q is not a rate between 0 and 100000 sends per second", v)
 		}
 		b.Rate = r
+	}
+	switch v := getenv("WXN_BATCH_RATE_SCOPE"); v {
+	case "", "process", "shared":
+		b.RateScope = v
+	default:
+		return b, fmt.Errorf("WXN_BATCH_RATE_SCOPE: %q is not process or shared", v)
 	}
 	for _, f := range []struct {
 		name string

@@ -210,6 +210,12 @@ func fromEnv(getenv func(string) string, useExample bool) (Config, error) {
 	if c.Store == "" {
 		c.Store = StoreBolt
 	}
+	if c.Batch.RateScope == "" {
+		c.Batch.RateScope = "process"
+		if c.Store != StoreBolt {
+			c.Batch.RateScope = "shared"
+		}
+	}
 	switch c.Store {
 	case StoreBolt, StoreRedis, StoreDynamo:
 	default:

@@ -49,6 +49,7 @@ var variables = []variable{
 	{name: "WXN_CONFIG"},
 	{name: "WXN_LOG_LEVEL"},
 	{name: "WXN_BATCH_RATE"},
+	{name: "WXN_BATCH_RATE_SCOPE"},
 	{name: "WXN_BATCH_WORKERS"},
 	{name: "WXN_BATCH_PAGE_SIZE"},
 	// Tracing (package trace reads them, under the OpenTelemetry SDKs'

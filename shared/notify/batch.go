@@ -102,8 +102,13 @@ func (b Batch) Pending() int {
 
 // BatchOptions tune the batch runner.
 type BatchOptions struct {
-	// Rate is the most sends per second one runner makes (default 100).
+	// Rate is the most sends per second of the app (default 100): of this
+	// runner alone with RateScope process, of every runner together with
+	// RateScope shared.
 	Rate float64
+	// RateScope is RateProcess (the default) or RateShared (see
+	// ratelimit.go).
+	RateScope RateScope
 	// Workers is the number of concurrent sends (default 32).
 	Workers int
 	// PageSize is the number of recipients per stored page and checkpoint

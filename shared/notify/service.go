@@ -103,7 +103,7 @@ type Service struct {
 	reportsPerMinute int
 
 	batchOpts BatchOptions
-	limiter   *limiter
+	limiter   rateLimiter
 	instance  string // this runner's id in batch leases
 	rules     *Rules
 	observe   Observer
@@ -172,7 +172,7 @@ func New(opts Options) (*Service, error) {
 	}
 	s.batchOpts = opts.Batch
 	s.batchOpts.setDefaults()
-	s.limiter = newLimiter(s.batchOpts.Rate)
+	s.limiter = newRateLimiter(s.st, s.appID, s.batchOpts)
 	s.instance = s.newID("run_")
 	hooks, err := newWebhooks(opts.Webhooks)
 	if err != nil {
