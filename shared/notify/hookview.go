@@ -144,6 +144,9 @@ func (s *Service) SentEvent(ctx context.Context, n Notification) (TimelineEvent,
 		}
 		for _, ev := range page.Events {
 			if ev.Type == TimelineSentEvent && ev.TemplateID == n.TemplateID && (ev.Notification == n.ID || ev.MsgID == n.WeChat.MsgID) {
+				// An event is recorded without reading which send it
+				// belongs to (sentevent.go): its msgid says it is n's.
+				ev.Notification = n.ID
 				return ev, true, nil
 			}
 		}
