@@ -168,7 +168,7 @@ func TestSentEvent(t *testing.T) {
 		}
 		n, _ = svc.Notification(ctx, n.ID)
 		ev, found, err := svc.SentEvent(ctx, n)
-		if err != nil || !found || ev.MsgID != "3395159288267931652" || ev.Notification != "" {
+		if err != nil || !found || ev.MsgID != "3395159288267931652" || ev.Notification != n.ID {
 			t.Fatalf("settled unknown: %+v, %v, %v; want the event that settled it", ev, found, err)
 		}
 	})
