@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -76,7 +75,7 @@ func batchIDOf(n Notification) string {
 // are not written again. It returns the record's new version; a failed
 // condition on the record wraps store.ErrConflict.
 func (s *Service) writeOutcome(ctx context.Context, n Notification, ver int64, prior *Notification) (int64, error) {
-	b, err := json.Marshal(n)
+	b, err := marshalNotification(n)
 	if err != nil {
 		return 0, err
 	}
