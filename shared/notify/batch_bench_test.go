@@ -60,8 +60,12 @@ func newBatchBench(b *testing.B, st store.Store, users int, latency time.Duratio
 	}
 	catalog, _ := NewCatalog([]Template{{Alias: "lead_digest", ID: benchTmpl, Keywords: []Keyword{{Name: "thing1"}, {Name: "number2"}}}})
 	sessions, _ := NewSessions(make([]byte, 32), time.Hour, nil)
+	pageSize := 500
+	if v := os.Getenv("WXN_BENCH_PAGE_SIZE"); v != "" { // to see what the page's barrier costs
+		fmt.Sscan(v, &pageSize)
+	}
 	svc, err := New(Options{AppID: "wxbench", Store: counting, WeChat: wx, Catalog: catalog, Sessions: sessions,
-		Batch: BatchOptions{Rate: 1e5, Workers: workers, PageSize: 500, Margin: time.Second}})
+		Batch: BatchOptions{Rate: 1e5, Workers: workers, PageSize: pageSize, Margin: time.Second}})
 	if err != nil {
 		b.Fatal(err)
 	}
