@@ -32,7 +32,18 @@ const maxListMicros = 9_999_999_999_999_999
 // the notification history): the complement of the creation time in
 // microseconds, 16 digits, then the id.
 func listSort(created time.Time, id string) string {
-	return fmt.Sprintf("%016d|%s", maxListMicros-created.UnixMicro(), id)
+	n := maxListMicros - created.UnixMicro()
+	if n < 0 || n > maxListMicros {
+		return fmt.Sprintf("%016d|%s", n, id) // before 1970 or after 2286: never written
+	}
+	var buf [16]byte
+	digits := strconv.AppendInt(buf[:0], n, 10)
+	b := make([]byte, 0, 16+1+len(id))
+	for range 16 - len(digits) {
+		b = append(b, '0')
+	}
+	b = append(append(append(b, digits...), '|'), id...)
+	return string(b)
 }
 
 // noteBatch writes the batch's list entry.

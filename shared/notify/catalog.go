@@ -154,20 +154,24 @@ func (t Template) Keyword(name string) (Keyword, bool) {
 // bad_request *Error naming the field ("data.thing4").
 func (t Template) Check(data map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(t.Keywords))
-	for _, name := range slices.Sorted(maps.Keys(data)) {
+	for name := range data {
 		if _, ok := t.Keyword(name); !ok {
-			return nil, FieldError("data."+name, "template %s has no keyword %s", t.Alias, name)
+			// The first unknown key in order is the one named.
+			for _, name := range slices.Sorted(maps.Keys(data)) {
+				if _, ok := t.Keyword(name); !ok {
+					return nil, FieldError("data."+name, "template %s has no keyword %s", t.Alias, name)
+				}
+			}
 		}
 	}
 	for _, kw := range t.Keywords {
-		field := "data." + kw.Name
 		v, ok := data[kw.Name]
 		if !ok {
-			return nil, FieldError(field, "missing value for keyword %s (%s)", kw.Name, kw.Type)
+			return nil, FieldError("data."+kw.Name, "missing value for keyword %s (%s)", kw.Name, kw.Type)
 		}
 		v, _, err := t.checkValue(kw, v)
 		if err != nil {
-			return nil, FieldError(field, "%v", err)
+			return nil, FieldError("data."+kw.Name, "%v", err)
 		}
 		out[kw.Name] = v
 	}

@@ -11,6 +11,7 @@ func HashID(id string) string {
 	if id == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte("wxnotify-log\x00" + id))
+	var buf [128]byte // no allocation for the usual openid or userId
+	sum := sha256.Sum256(append(append(buf[:0], "wxnotify-log\x00"...), id...))
 	return hex.EncodeToString(sum[:6])
 }

@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -76,12 +75,14 @@ func batchIDOf(n Notification) string {
 // are not written again. It returns the record's new version; a failed
 // condition on the record wraps store.ErrConflict.
 func (s *Service) writeOutcome(ctx context.Context, n Notification, ver int64, prior *Notification) (int64, error) {
-	b, err := json.Marshal(n)
+	b, err := marshalNotification(n)
 	if err != nil {
 		return 0, err
 	}
 	expires := n.CreatedAt.Add(s.retention)
-	ops := []store.WriteOp{store.WritePut(s.notificationKey(n.ID), b, store.PutOptions{IfVersion: ver, ExpiresAt: expires})}
+	ops := make([]store.WriteOp, 1, 12) // the record, its entries, its event, a few outbox entries and counters
+	ops[0] = store.WritePut(s.notificationKey(n.ID), b, store.PutOptions{IfVersion: ver, ExpiresAt: expires})
+	id := []byte(n.ID) // every entry's value, never written to
 	had := map[string]bool{}
 	if prior != nil && prior.Status != StatusPending {
 		for _, p := range s.historyPartitions(*prior) {
@@ -91,7 +92,7 @@ func (s *Service) writeOutcome(ctx context.Context, n Notification, ver int64, p
 	sortKey := listSort(n.CreatedAt, n.ID)
 	for _, p := range s.historyPartitions(n) {
 		if !had[p] {
-			ops = append(ops, store.WritePut(store.Key{Partition: p, Sort: sortKey}, []byte(n.ID),
+			ops = append(ops, store.WritePut(store.Key{Partition: p, Sort: sortKey}, id,
 				store.PutOptions{IfAbsent: true, ExpiresAt: expires}))
 		}
 	}

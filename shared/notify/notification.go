@@ -223,15 +223,13 @@ func truncate(s string, n int) string {
 // fingerprint identifies a request's payload: the same idempotency key with
 // another fingerprint is a conflict.
 func fingerprint(req SendRequest, t Template) string {
-	b, _ := json.Marshal(struct {
-		To    Recipient         `json:"to"`
-		T     string            `json:"t"`
-		Data  map[string]string `json:"data"`
-		Page  string            `json:"page"`
-		State string            `json:"state"`
-		Lang  string            `json:"lang"`
-	}{req.To, t.ID, req.Data, req.Page, req.MiniprogramState, req.Lang})
+	bp := codecBufs.Get().(*[]byte)
+	b := appendFingerprintPayload((*bp)[:0], req, t.ID)
 	sum := sha256.Sum256(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		codecBufs.Put(bp)
+	}
 	return hex.EncodeToString(sum[:16])
 }
 
@@ -313,7 +311,7 @@ func (s *Service) claimAndDeliver(ctx context.Context, n Notification, t Templat
 }
 
 func (s *Service) putNotification(ctx context.Context, n Notification, opts store.PutOptions) (int64, error) {
-	b, err := json.Marshal(n)
+	b, err := marshalNotification(n)
 	if err != nil {
 		return 0, err
 	}

@@ -58,12 +58,13 @@ func (s *Service) statAdds(at time.Time, tmplID string, metrics ...string) []sto
 	if tmplID == "" || len(metrics) == 0 {
 		return nil
 	}
-	day := statsDay(at)
-	end, _ := time.Parse(time.DateOnly, day)
-	exp := end.Add(24*time.Hour + s.retention)
+	u := at.UTC()
+	day := statsDay(u)
+	exp := time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC).Add(24*time.Hour + s.retention)
+	partition := s.statsPartition(day)
 	ops := make([]store.WriteOp, 0, len(metrics))
 	for _, m := range metrics {
-		ops = append(ops, store.WriteAdd(store.Key{Partition: s.statsPartition(day), Sort: tmplID + "|" + m}, 1, exp))
+		ops = append(ops, store.WriteAdd(store.Key{Partition: partition, Sort: tmplID + "|" + m}, 1, exp))
 	}
 	return ops
 }

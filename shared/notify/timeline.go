@@ -64,7 +64,7 @@ const timelinePrefix = "tl|"
 // makes its key unique (the same ref and time: the same event).
 func (s *Service) timelineOp(openID, ref string, ev TimelineEvent) (store.WriteOp, error) {
 	ev.At = ev.At.UTC()
-	b, err := json.Marshal(ev)
+	b, err := marshalTimelineEvent(ev)
 	if err != nil {
 		return store.WriteOp{}, err
 	}
