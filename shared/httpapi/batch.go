@@ -60,20 +60,24 @@ type batchJSON struct {
 	Template  string             `json:"template"`
 	Audience  string             `json:"audience,omitempty"`
 	NotBefore time.Time          `json:"notBefore"`
-	Total     int                `json:"total"`
-	Sent      int                `json:"sent"`
-	Skipped   int                `json:"skipped"`
-	Failed    int                `json:"failed"`
-	Unknown   int                `json:"unknown"`
-	Pending   int                `json:"pending"`
-	CreatedAt time.Time          `json:"createdAt"`
-	UpdatedAt time.Time          `json:"updatedAt"`
+	// QuotaResetAt: a page met WeChat's daily quota (45009); the batch
+	// goes on then.
+	QuotaResetAt time.Time `json:"quotaResetAt,omitzero"`
+	Total        int       `json:"total"`
+	Sent         int       `json:"sent"`
+	Skipped      int       `json:"skipped"`
+	Failed       int       `json:"failed"`
+	Unknown      int       `json:"unknown"`
+	Pending      int       `json:"pending"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
 }
 
 // BatchJSON is the API body of a batch.
 func BatchJSON(b notify.Batch) any {
 	return batchJSON{ID: b.ID, Status: b.Status, Template: b.Template, Audience: b.Audience, NotBefore: b.NotBefore,
-		Total: b.Total, Sent: b.Sent, Skipped: b.Skipped, Failed: b.Failed, Unknown: b.Unknown, Pending: b.Pending(),
+		QuotaResetAt: b.QuotaResetAt,
+		Total:        b.Total, Sent: b.Sent, Skipped: b.Skipped, Failed: b.Failed, Unknown: b.Unknown, Pending: b.Pending(),
 		CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 }
 

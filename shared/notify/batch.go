@@ -88,11 +88,14 @@ type Batch struct {
 	Pages            int               `json:"pages"`
 	// Cursor is where the batch resumes: the next page number for explicit
 	// recipients, the last openid done for an audience.
-	Cursor     string    `json:"cursor,omitempty"`
-	LeaseOwner string    `json:"leaseOwner,omitempty"`
-	LeaseUntil time.Time `json:"leaseUntil,omitzero"`
-	CreatedAt  time.Time `json:"createdAt"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	Cursor string `json:"cursor,omitempty"`
+	// QuotaResetAt, when set, is when the batch goes on after a page met
+	// WeChat's daily quota (45009): see batchquota.go.
+	QuotaResetAt time.Time `json:"quotaResetAt,omitzero"`
+	LeaseOwner   string    `json:"leaseOwner,omitempty"`
+	LeaseUntil   time.Time `json:"leaseUntil,omitzero"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
 }
 
 // Pending is the number of recipients not yet done.
@@ -397,7 +400,7 @@ func (s *Service) putBatchEnding(ctx context.Context, b Batch, ver int64) error 
 }
 
 func (s *Service) dropDue(ctx context.Context, b Batch) {
-	if err := s.st.Delete(ctx, store.Key{Partition: s.duePartition(), Sort: dueSort(b.NotBefore, b.ID)}, store.DeleteOptions{}); err != nil {
+	if err := s.st.Delete(ctx, s.dueKey(b), store.DeleteOptions{}); err != nil {
 		s.log.Warn("drop batch due entry", "batch", b.ID, "err", err)
 	}
 }
@@ -451,6 +454,17 @@ func (s *Service) runBatch(ctx context.Context, id string, due store.Key, dueAt,
 	}
 	if b.Status == BatchDone || b.Status == BatchCancelled {
 		s.dropDue(ctx, b)
+		if due != s.dueKey(b) {
+			_ = s.st.Delete(ctx, due, store.DeleteOptions{}) // one a quota wait left (batchquota.go)
+		}
+		return nil
+	}
+	if s.now().Before(b.QuotaResetAt) {
+		// Waiting for WeChat's daily quota: this entry is the one it left
+		// behind, if not the one it is due by.
+		if due != s.dueKey(b) {
+			_ = s.st.Delete(ctx, due, store.DeleteOptions{})
+		}
 		return nil
 	}
 	if b.Status == BatchPaused {
@@ -483,6 +497,9 @@ func (s *Service) runBatch(ctx context.Context, id string, due store.Key, dueAt,
 			return err
 		}
 		counts, err := s.sendPage(ctx, b, t, recipients, deadline)
+		if errors.Is(err, errQuotaReached) {
+			return s.waitForQuota(ctx, b, ver)
+		}
 		if err != nil {
 			// Nothing of this page is counted: the next run sends it again,
 			// and idempotency makes that exact.
@@ -679,6 +696,8 @@ func (s *Service) sendPage(ctx context.Context, b Batch, t Template, recipients 
 					IdempotencyKey: b.ID + ":" + r.key(), Source: FromBatch,
 				})
 				switch code := CodeOf(err); {
+				case quotaReached(n, err):
+					fail(errQuotaReached) // the page is sent again after the reset
 				case err == nil && b.Audience != "" && notInAudience(n):
 					// A stale index entry: pruned, and not counted (the
 					// audience is the users who hold a credit).

@@ -29,7 +29,7 @@ import (
 //     the one a resume has just written.
 
 func (s *Service) dueKey(b Batch) store.Key {
-	return store.Key{Partition: s.duePartition(), Sort: dueSort(b.NotBefore, b.ID)}
+	return store.Key{Partition: s.duePartition(), Sort: dueSort(b.dueAt(), b.ID)}
 }
 
 // batchForUpdate reads a batch and its version, for a conditional write.

@@ -1,0 +1,93 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/wxnotify/wxnotify/shared/store"
+	"github.com/wxnotify/wxnotify/shared/wechat"
+)
+
+// WeChat's daily quota of subscribe messages (45009) starts again at
+// midnight in Beijing. A batch whose page meets 45009 stops sending at
+// once and waits for the reset without losing its place:
+//
+//   - The page is not checkpointed: its cursor stays where the page
+//     began. Its recipients that WeChat accepted are sent, its recipients
+//     refused with 45009 are failed and retryable with their credit given
+//     back, and both keep their idempotency keys, so the page sent again
+//     after the reset sends each of the refused once and the accepted
+//     never again.
+//   - The record gets QuotaResetAt, the reset plus a minute, and its due
+//     entry moves there (dueKey): the new entry is written first, then the
+//     record (conditional on the version this runner holds), then the old
+//     entry is deleted. A crash in between leaves a second due entry, which
+//     the runner drops when it meets it early (runBatch).
+
+// errQuotaReached: WeChat answered 45009 in the page.
+var errQuotaReached = errors.New("WeChat's daily quota of subscribe messages is reached")
+
+// beijing is the time zone of WeChat's daily quota.
+var beijing = time.FixedZone("Asia/Shanghai", 8*3600)
+
+// quotaResetMargin is how long after WeChat's midnight a waiting batch
+// resumes: the two clocks need not agree to the second.
+const quotaResetMargin = time.Minute
+
+// QuotaReset is when WeChat's daily quota starts again after t: the next
+// midnight in Beijing (16:00 UTC).
+func QuotaReset(t time.Time) time.Time {
+	y, m, d := t.In(beijing).Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, beijing).UTC()
+}
+
+// quotaReached reports whether a batch send met WeChat's daily quota.
+func quotaReached(n Notification, err error) bool {
+	if CodeOf(err) != CodeWeChatUnavailable {
+		return false
+	}
+	var e *Error
+	if errors.As(err, &e) && e.WeChatErrcode == wechat.CodeQuotaReached {
+		return true
+	}
+	return n.WeChat.Errcode == wechat.CodeQuotaReached
+}
+
+// dueAt is when the batch is due: its NotBefore, or the quota's reset it
+// waits for.
+func (b Batch) dueAt() time.Time {
+	if b.QuotaResetAt.After(b.NotBefore) {
+		return b.QuotaResetAt
+	}
+	return b.NotBefore
+}
+
+// waitForQuota moves a running batch, whose current page met 45009, to
+// the quota's reset (see above), releasing its lease.
+func (s *Service) waitForQuota(ctx context.Context, b Batch, ver int64) error {
+	ctx = context.WithoutCancel(ctx)
+	old := s.dueKey(b)
+	now := s.now().UTC()
+	b.QuotaResetAt = QuotaReset(now).Add(quotaResetMargin)
+	b.LeaseOwner, b.LeaseUntil, b.UpdatedAt = "", time.Time{}, now
+	if err := s.retryWrite(ctx, "move batch due", func() error {
+		_, err := s.st.Put(ctx, s.dueKey(b), []byte(b.ID), store.PutOptions{})
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := s.putBatch(ctx, b, ver); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil // paused or cancelled meanwhile: its entry is found and passed over, or dropped
+		}
+		return storeErr("batch waits for the quota", err)
+	}
+	s.log.Warn("batch waits for WeChat's daily quota", "batch", b.ID, "until", b.QuotaResetAt)
+	if old != s.dueKey(b) {
+		if err := s.st.Delete(ctx, old, store.DeleteOptions{}); err != nil {
+			s.log.Warn("old due entry of a batch waiting for the quota left", "batch", b.ID, "err", err)
+		}
+	}
+	return nil
+}
