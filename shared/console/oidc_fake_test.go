@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html/template"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,13 @@ type fakeIdP struct {
 	now      func() time.Time
 	clientID string
 	secret   string // "": a public client
+	// iss, when set, is the issuer's URL in place of the server's own
+	// (http://localhost:<port>, another site than 127.0.0.1).
+	iss string
+	// loginPage: the authorization endpoint shows a page whose link
+	// (#idp-login) signs in, as an issuer's login form does; the redirect
+	// back is then initiated by the issuer's page.
+	loginPage bool
 
 	mu sync.Mutex
 	// published are the keys of the JWKS, by kid; signKid and signKey sign
@@ -89,7 +97,12 @@ func newECKey(t *testing.T) *ecdsa.PrivateKey {
 }
 
 // issuer is the fake's issuer URL.
-func (p *fakeIdP) issuer() string { return p.srv.URL }
+func (p *fakeIdP) issuer() string {
+	if p.iss != "" {
+		return p.iss
+	}
+	return p.srv.URL
+}
 
 func (p *fakeIdP) set(f func(p *fakeIdP)) {
 	p.mu.Lock()
@@ -108,6 +121,12 @@ func (p *fakeIdP) authorize(w http.ResponseWriter, r *http.Request) {
 	if q.Get("response_type") != "code" || q.Get("client_id") != p.clientID || q.Get("scope") != "openid email" ||
 		q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("nonce") == "" || q.Get("state") == "" {
 		http.Error(w, "bad authorization request: "+r.URL.RawQuery, http.StatusBadRequest)
+		return
+	}
+	if p.loginPage && q.Get("confirmed") == "" {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<!doctype html><title>IdP</title><a id="idp-login" href="/authorize?` +
+			template.HTMLEscapeString(r.URL.RawQuery) + `&amp;confirmed=1">Log in</a>`))
 		return
 	}
 	code := strings.TrimRight(base64.RawURLEncoding.EncodeToString([]byte(q.Get("state")))[:20], "=")
