@@ -3,7 +3,8 @@
 // domain of every app of a deployment - an overview of the sends and the
 // consent funnel, the funnel per day, the notifications, the batches, the
 // template catalog and the audit log of the console's own actions. Operators sign in with an admin key
-// (WXN_ADMIN_KEYS), a key kind of its own. See docs/console.md.
+// (WXN_ADMIN_KEYS), a key kind of its own, or through an OpenID Connect
+// issuer (WXN_CONSOLE_OIDC_*, oidc.go). See docs/console.md.
 //
 // Only functions/console and the CLI (`wxnotify dev`) import it, so that
 // the other functions carry none of its code: httpapi's Console group

@@ -580,6 +580,10 @@ func (c *Console) handleOIDCCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	// The pages answered show no link with the code and state (the
+	// language switch keeps the query).
+	r = r.WithContext(r.Context())
+	r.URL = &url.URL{Path: r.URL.Path}
 	state := q.Get("state")
 	ck, err := r.Cookie(oidcCookie)
 	switch {

@@ -119,6 +119,9 @@ func TestOIDCSignIn(t *testing.T) {
 	if c := cookieNamed(a, "wxn_console_oidc"); c == nil || c.MaxAge >= 0 {
 		t.Errorf("callback: the state cookie is not cleared: %v", c)
 	}
+	if strings.Contains(a.body, "code=") || strings.Contains(a.body, "state=") {
+		t.Errorf("callback: the page links to the code or the state: %s", a.body)
+	}
 	if !strings.Contains(a.body, `http-equiv="refresh" content="0;url=/console/apps/default/overview"`) {
 		t.Errorf("callback: got no page that moves on to the overview: %s", a.body)
 	}
