@@ -1,6 +1,7 @@
 // Command console is wxnotify's ops console (docs/console.md): GET /console
 // and GET|POST /console/..., server-rendered pages for the operators who
-// hold an admin key (WXN_ADMIN_KEYS). Its code lives in shared/console,
+// hold an admin key (WXN_ADMIN_KEYS) or an account of the OIDC allow-list
+// (WXN_CONSOLE_OIDC_ALLOWED). Its code lives in shared/console,
 // which no other function imports.
 package main
 

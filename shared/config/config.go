@@ -80,10 +80,13 @@ type Config struct {
 	// AdminKeys (WXN_ADMIN_KEYS) sign in to the ops console (functions/console,
 	// docs/console.md): a key kind of its own, never an API key. None: the
 	// console is off.
-	AdminKeys  []string
-	ConfigPath string // WXN_CONFIG
-	LogLevel   string // WXN_LOG_LEVEL
-	Batch      Batch
+	AdminKeys []string
+	// ConsoleOIDC (WXN_CONSOLE_OIDC_*) signs in to the console through an
+	// OpenID Connect issuer, for the accounts of its allow-list.
+	ConsoleOIDC ConsoleOIDC
+	ConfigPath  string // WXN_CONFIG
+	LogLevel    string // WXN_LOG_LEVEL
+	Batch       Batch
 
 	// File is wxnotify.yaml as written.
 	File File
@@ -202,6 +205,9 @@ func fromEnv(getenv func(string) string, useExample bool) (Config, error) {
 		return c, err
 	}
 	if c.AdminKeys, err = parseAdminKeys(getenv("WXN_ADMIN_KEYS"), c.APIKeys); err != nil {
+		return c, err
+	}
+	if c.ConsoleOIDC, err = readConsoleOIDC(getenv); err != nil {
 		return c, err
 	}
 	if c.Batch, err = readBatch(getenv); err != nil {

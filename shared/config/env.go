@@ -36,6 +36,13 @@ var variables = []variable{
 	{name: "WXN_SESSION_SECRET_PREVIOUS", secret: true},
 	{name: "WXN_API_KEYS", secret: true},
 	{name: "WXN_ADMIN_KEYS", secret: true},
+	// The ops console's OpenID Connect sign-in (docs/console.md): the
+	// client secret is a credential; the rest may be in the secret too.
+	{name: "WXN_CONSOLE_OIDC_ISSUER"},
+	{name: "WXN_CONSOLE_OIDC_CLIENT_ID"},
+	{name: "WXN_CONSOLE_OIDC_CLIENT_SECRET", secret: true},
+	{name: "WXN_CONSOLE_OIDC_REDIRECT_URL"},
+	{name: "WXN_CONSOLE_OIDC_ALLOWED"},
 	// The Redis URL carries the Redis password.
 	{name: "WXN_REDIS_URL", secret: true},
 	{name: "WXN_PUSH_ENABLED"},

@@ -9,11 +9,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,10 +30,24 @@ const (
 
 // session is a signed-in admin, as stored.
 type session struct {
-	Key     string    `json:"key"` // the admin key's fingerprint
-	CSRF    string    `json:"csrf"`
-	Created time.Time `json:"created"`
-	Expires time.Time `json:"expires"`
+	Key string `json:"key"` // the admin key's fingerprint, or oidcFingerprint
+	// Actor is how the audit log names who signed in through OIDC ("oidc
+	// <email>"); "" for an admin key, named by Key.
+	Actor string `json:"actor,omitempty"`
+	// OIDC is the identity that signed in through the issuer, re-checked
+	// against the allow-list by every request.
+	OIDC    *oidcIdentity `json:"oidc,omitempty"`
+	CSRF    string        `json:"csrf"`
+	Created time.Time     `json:"created"`
+	Expires time.Time     `json:"expires"`
+}
+
+// actor is how the audit log and the footer name who signed in.
+func (s *session) actor() string {
+	if s.Actor != "" {
+		return s.Actor
+	}
+	return s.Key
 }
 
 type sessionCtxKey struct{}
@@ -109,7 +121,7 @@ func (c *Console) loadSession(r *http.Request) (*session, string, error) {
 	if err := json.Unmarshal(it.Value, &s); err != nil {
 		return nil, "", nil
 	}
-	if !c.now().Before(s.Expires) || !c.configured(s.Key) {
+	if !c.now().Before(s.Expires) || (s.OIDC == nil && !c.configured(s.Key)) || (s.OIDC != nil && !c.oidcSessionLive(&s)) {
 		return nil, "", nil
 	}
 	return &s, ck.Value, nil
@@ -201,15 +213,24 @@ func (c *Console) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 func (c *Console) renderSignIn(w http.ResponseWriter, r *http.Request, status int, problem string) {
 	pre := randomToken()
 	setCookie(w, preCookie, pre, "/console/signin", time.Hour)
-	c.render(w, r, status, "signin", &page{CSRF: pre, Problem: problem})
+	d := signInData{Keys: len(c.keys) > 0}
+	if c.oidc != nil {
+		d.OIDCHost = c.oidc.Host()
+	}
+	c.render(w, r, status, "signin", &page{CSRF: pre, Problem: problem, Data: d})
+}
+
+// signInData is what the sign-in page offers: the admin key form, the
+// issuer's button.
+type signInData struct {
+	Keys     bool
+	OIDCHost string
 }
 
 // POST /console/signin: key=<admin key>&csrf=<the form's token>.
 func (c *Console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r)
-	if wait, ok := c.limiter.allow(addr); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		c.fail(w, r, http.StatusTooManyRequests, codeRateLimited, "too many sign-in attempts from this address, retry later")
+	if c.rateLimited(w, r) {
 		return
 	}
 	pre, err := r.Cookie(preCookie)
@@ -226,23 +247,33 @@ func (c *Console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		c.renderSignIn(w, r, http.StatusUnauthorized, "wrong_key")
 		return
 	}
+	if !c.startSession(w, r, session{Key: fp}) {
+		return
+	}
+	setCookie(w, preCookie, "", "/console/signin", 0)
+	c.handleRoot(w, r)
+}
+
+// startSession stores the session s (its CSRF token and times set here),
+// audits the sign-in and sets the session cookie; false: it answered an
+// error.
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, s session) bool {
 	now := c.now()
-	s := session{Key: fp, CSRF: randomToken(), Created: now, Expires: now.Add(c.ttl)}
+	s.CSRF, s.Created, s.Expires = randomToken(), now, now.Add(c.ttl)
 	b, err := json.Marshal(s)
 	if err != nil {
 		c.fail(w, r, http.StatusInternalServerError, codeInternal, "internal error")
-		return
+		return false
 	}
 	token := randomToken()
 	if _, err := c.st.Put(r.Context(), sessionKey(token), b, store.PutOptions{IfAbsent: true, ExpiresAt: s.Expires}); err != nil {
 		c.log.Error("console session write failed", "err", err.Error())
 		c.fail(w, r, http.StatusServiceUnavailable, codeUnavailable, "the store did not answer")
-		return
+		return false
 	}
-	c.auditAll(r.Context(), auditEntry{Action: "signin", Actor: fp, IP: addr})
-	setCookie(w, preCookie, "", "/console/signin", 0)
+	c.auditAll(r.Context(), auditEntry{Action: "signin", Actor: s.actor(), IP: clientAddr(r)})
 	setCookie(w, sessionCookie, token, "/console", c.ttl)
-	c.handleRoot(w, r)
+	return true
 }
 
 // POST /console/signout
@@ -253,7 +284,7 @@ func (c *Console) handleSignOut(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusServiceUnavailable, codeUnavailable, "the store did not answer")
 		return
 	}
-	c.auditAll(r.Context(), auditEntry{Action: "signout", Actor: s.Key, IP: clientAddr(r)})
+	c.auditAll(r.Context(), auditEntry{Action: "signout", Actor: s.actor(), IP: clientAddr(r)})
 	setCookie(w, sessionCookie, "", "/console", 0)
 	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
 }

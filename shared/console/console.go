@@ -3,7 +3,8 @@
 // domain of every app of a deployment - an overview of the sends and the
 // consent funnel, the funnel per day, the notifications, the batches, the
 // template catalog and the audit log of the console's own actions. Operators sign in with an admin key
-// (WXN_ADMIN_KEYS), a key kind of its own. See docs/console.md.
+// (WXN_ADMIN_KEYS), a key kind of its own, or through an OpenID Connect
+// issuer (WXN_CONSOLE_OIDC_*, oidc.go). See docs/console.md.
 //
 // Only functions/console and the CLI (`wxnotify dev`) import it, so that
 // the other functions carry none of its code: httpapi's Console group
@@ -55,6 +56,10 @@ type Options struct {
 	Store store.Store
 	// AdminKeys sign in; none: every console route answers not_found.
 	AdminKeys []string
+	// OIDC, with an Issuer, signs in through an OpenID Connect issuer the
+	// accounts of its allow-list (the console is on with admin keys, OIDC
+	// or both).
+	OIDC OIDC
 	// Retention is how long audit entries are kept (default 30 days, as
 	// the notifications).
 	Retention time.Duration
@@ -71,6 +76,7 @@ type Console struct {
 	def       string
 	st        store.Store
 	keys      []adminKey
+	oidc      *oidcProvider // nil: no OIDC sign-in
 	retention time.Duration
 	ttl       time.Duration
 	now       func() time.Time
@@ -99,7 +105,9 @@ func FromParts(p *boot.Parts, now func() time.Time) (*Console, error) {
 	for _, a := range p.Apps {
 		apps = append(apps, App{ID: a.ID, Service: a.Service})
 	}
+	o := p.Config.ConsoleOIDC
 	return New(Options{Apps: apps, DefaultApp: p.Config.Default().ID, Store: p.Store, AdminKeys: p.Config.AdminKeys,
+		OIDC:      OIDC{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL, Allowed: o.Allowed},
 		Retention: p.Config.Retention, Now: now, Logger: p.Logger})
 }
 
@@ -136,6 +144,12 @@ func New(o Options) (*Console, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.limiter = newLimiter(c.now)
+	if o.OIDC.Issuer != "" {
+		var err error
+		if c.oidc, err = newOIDCProvider(o.OIDC, c.now); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	if c.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -147,8 +161,8 @@ func New(o Options) (*Console, error) {
 	return c, nil
 }
 
-// Enabled reports whether admin keys are configured.
-func (c *Console) Enabled() bool { return len(c.keys) > 0 }
+// Enabled reports whether admin keys or an OIDC issuer are configured.
+func (c *Console) Enabled() bool { return len(c.keys) > 0 || c.oidc != nil }
 
 // Routes are the patterns of the console's routes, in the order routes
 // registers them (docs/api.md lists them: TestConsoleRoutesListed).
@@ -178,6 +192,8 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/signin", c.handleSignInPage)
 	m.HandleFunc("POST /console/signin", c.handleSignIn)
 	m.HandleFunc("POST /console/signout", c.signedIn(c.handleSignOut))
+	m.HandleFunc("GET /console/oidc/start", c.handleOIDCStart)
+	m.HandleFunc("GET /console/oidc/callback", c.handleOIDCCallback)
 	// The pages of one app. Another page is one more line here and one
 	// more entry of nav (pages.go).
 	app := func(pattern string, h func(http.ResponseWriter, *http.Request, App)) {
@@ -224,7 +240,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
 	if !c.Enabled() {
-		c.fail(w, r, http.StatusNotFound, codeNotFound, "the console is off: set WXN_ADMIN_KEYS to turn it on")
+		c.fail(w, r, http.StatusNotFound, codeNotFound, "the console is off: set WXN_ADMIN_KEYS or WXN_CONSOLE_OIDC_ISSUER to turn it on")
 		return
 	}
 	c.mux.ServeHTTP(w, r)

@@ -105,7 +105,7 @@ func newFixture(tb testing.TB, env map[string]string) *fixture {
 	fake := wechattest.NewServer(wechattest.Options{AppID: testAppID, Templates: sandbox.Templates(cfg.File), Now: now})
 	tb.Cleanup(fake.Close)
 	cfg.Secret, cfg.APIBase = fake.Secret(), fake.URL()
-	st, err := boltstore.Open(filepath.Join(dir, "wxnotify.db"), boltstore.Options{NoSync: true})
+	st, err := boltstore.Open(filepath.Join(dir, "wxnotify.db"), boltstore.Options{NoSync: true, Now: now}) // expiry by the test's clock, as the console's
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"pathEscape": url.PathEscape,
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "tsend", "audit", "stats", "users", "webhooks", "webhook"} {
+	for _, name := range []string{"signin", "error", "overview", "notifications", "notification", "batches", "batch", "templates", "tsend", "audit", "stats", "users", "webhooks", "webhook", "oidc"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", "templates/stats_parts.html", "templates/hooks.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console template %s: %w", name, err)
@@ -93,7 +93,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	q.Set("lang", other)
 	p.LangURL = r.URL.Path + "?" + q.Encode()
 	if s := sessionOf(r.Context()); s != nil {
-		p.CSRF, p.Actor = s.CSRF, s.Key
+		p.CSRF, p.Actor = s.CSRF, s.actor()
 		p.Nav = nav
 		for _, a := range c.apps {
 			p.Apps = append(p.Apps, a.ID)
