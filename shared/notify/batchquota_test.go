@@ -20,7 +20,7 @@ type quotaClock struct {
 	t  time.Time
 }
 
-func (c *quotaClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *quotaClock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *quotaClock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 func TestQuotaReset(t *testing.T) {
