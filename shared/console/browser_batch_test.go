@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/wxnotify/wxnotify/shared/notify"
@@ -48,32 +45,10 @@ func TestBatchChartInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var mu sync.Mutex
-	var dialogs, exceptions []string
-	bctx, cancel := browser(t, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *page.EventJavascriptDialogOpening:
-			dialogs = append(dialogs, e.Message)
-		case *runtime.EventExceptionThrown:
-			exceptions = append(exceptions, e.ExceptionDetails.Text)
-		}
-	})
-	defer cancel()
-	if _, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: alertHook}); err != nil {
-		t.Fatal(err)
-	}
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	tab := openTab(t)
+	bctx, run := tab.ctx, tab.run
 	app := f.url + "/console/apps/default"
-	run("sign in", chromedp.Navigate(f.url+"/console/signin"), chromedp.WaitVisible(chromedp.CSS("#key")),
-		chromedp.SetValue(chromedp.CSS("#key"), testAdminKey), chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#today")))
+	tab.signIn(f.url+"/console/signin", "#today")
 
 	// chart reads the chart as the page shows it now.
 	type chartState struct {
@@ -171,9 +146,5 @@ func TestBatchChartInBrowser(t *testing.T) {
 	if alerts := value(t, bctx, "alerts", chromedp.Evaluate[[]string](`window.__alerts`)); len(alerts) > 0 {
 		t.Errorf("alerts: %v", alerts)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(dialogs) > 0 || len(exceptions) > 0 {
-		t.Errorf("dialogs %v, script exceptions %v", dialogs, exceptions)
-	}
+	tab.noProblems()
 }

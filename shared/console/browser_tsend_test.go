@@ -2,11 +2,8 @@ package console_test
 
 import (
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
@@ -20,52 +17,11 @@ import (
 // template's hostile title and label, and a hostile value, stay text.
 func TestTestSendInBrowser(t *testing.T) {
 	f, openID := tsendFixture(t, 1)
-	var mu sync.Mutex
-	var dialogs, exceptions []string
-	ctx, cancel := browser(t, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *page.EventJavascriptDialogOpening:
-			dialogs = append(dialogs, e.Message)
-		case *runtime.EventExceptionThrown:
-			exceptions = append(exceptions, e.ExceptionDetails.Text)
-		}
-	})
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: alertHook}); err != nil {
-		t.Fatal(err)
-	}
+	b := openTab(t)
+	ctx, run, text, noScriptRan := b.ctx, b.run, b.text, b.noScriptRan
 	app := f.url + "/console/apps/default"
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text of %s: %v", sel, err)
-		}
-		return strings.TrimSpace(v)
-	}
-	noScriptRan := func(where string) {
-		t.Helper()
-		alerts := value(t, ctx, where+": alerts", chromedp.Evaluate[[]string](`window.__alerts`))
-		injected := value(t, ctx, where+": elements", chromedp.Evaluate[int](`document.querySelectorAll("main script, main img, main [onerror], main [onclick]").length`))
-		if len(alerts) > 0 || injected > 0 {
-			t.Errorf("%s: got alerts %v and %d elements made of hostile text, want none", where, alerts, injected)
-		}
-	}
 
-	run("sign in", chromedp.Navigate(f.url+"/console/signin?lang=en"), chromedp.WaitVisible(chromedp.CSS("#key")),
-		chromedp.SetValue(chromedp.CSS("#key"), testAdminKey), chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#today")))
+	b.signIn(f.url+"/console/signin?lang=en", "#today")
 	run("templates", chromedp.Navigate(app+"/templates"), chromedp.WaitVisible(chromedp.CSS(`section[data-alias="visit_booked"] a.tsend`)),
 		chromedp.Click(chromedp.CSS(`section[data-alias="visit_booked"] a.tsend`)), chromedp.WaitVisible(chromedp.CSS("#tsend-form")))
 	if loc := value(t, ctx, "location", chromedp.Location()); loc != app+"/templates/visit_booked/test" {
@@ -155,12 +111,5 @@ func TestTestSendInBrowser(t *testing.T) {
 		t.Errorf("at 375 px: the test send page scrolls sideways")
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	if len(dialogs) > 0 {
-		t.Errorf("dialogs opened: %v", dialogs)
-	}
-	if len(exceptions) > 0 {
-		t.Errorf("script exceptions: %v", exceptions)
-	}
+	b.noProblems()
 }

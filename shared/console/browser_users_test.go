@@ -4,11 +4,8 @@ import (
 	"context"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/wxnotify/wxnotify/shared/notify"
@@ -22,48 +19,11 @@ import (
 func TestUsersInBrowser(t *testing.T) {
 	f := newFixture(t, nil)
 	s := seedUsers(t, f)
-	var mu sync.Mutex
-	var dialogs, exceptions []string
-	ctx, cancel := browser(t, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *page.EventJavascriptDialogOpening:
-			dialogs = append(dialogs, e.Message)
-		case *runtime.EventExceptionThrown:
-			exceptions = append(exceptions, e.ExceptionDetails.Text)
-		}
-	})
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: alertHook}); err != nil {
-		t.Fatal(err)
-	}
+	b := openTab(t)
+	ctx, run, text, noScriptRan := b.ctx, b.run, b.text, b.noScriptRan
 	app := f.url + "/console/apps/default"
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		return strings.TrimSpace(value(t, ctx, "text of "+sel, chromedp.Text(chromedp.CSS(sel))))
-	}
-	noScriptRan := func(where string) {
-		t.Helper()
-		alerts := value(t, ctx, where+": alerts", chromedp.Evaluate[[]string](`window.__alerts`))
-		injected := value(t, ctx, where+": elements", chromedp.Evaluate[int](`document.querySelectorAll("main script, main img, main [onerror], main [onclick]").length`))
-		if len(alerts) > 0 || injected > 0 {
-			t.Errorf("%s: got alerts %v and %d elements made of hostile text, want none", where, alerts, injected)
-		}
-	}
 
-	run("sign in", chromedp.Navigate(f.url+"/console/signin?lang=en"), chromedp.WaitVisible(chromedp.CSS("#key")),
-		chromedp.SetValue(chromedp.CSS("#key"), testAdminKey), chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#today")))
+	b.signIn(f.url+"/console/signin?lang=en", "#today")
 
 	// The nav leads to the search; a hostile attribute-breaking input is
 	// refused and shown back as typed.
@@ -136,12 +96,5 @@ func TestUsersInBrowser(t *testing.T) {
 		}
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
-	if len(dialogs) > 0 {
-		t.Errorf("dialogs opened: %v", dialogs)
-	}
-	if len(exceptions) > 0 {
-		t.Errorf("script exceptions: %v", exceptions)
-	}
+	b.noProblems()
 }
