@@ -257,7 +257,7 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 	// The due entry before the record: a crash in between leaves an entry the
 	// runner drops, never a batch that would not run.
 	if err := s.retryWrite(ctx, "put batch due", func() error {
-		_, err := s.st.Put(ctx, store.Key{Partition: s.duePartition(), Sort: dueSort(b.NotBefore, b.ID)}, []byte(b.ID), store.PutOptions{})
+		_, err := s.st.Put(ctx, s.dueKey(b), []byte(b.ID), store.PutOptions{})
 		return err
 	}); err != nil {
 		return Batch{}, err

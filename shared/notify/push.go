@@ -379,8 +379,7 @@ func (s *Service) markSent(ctx context.Context, n Notification) {
 		return
 	}
 	err := s.retryWrite(ctx, "mark msgid", func() error {
-		_, err := s.st.Put(ctx, s.sentMsgKey(n.OpenID, n.WeChat.MsgID), value,
-			store.PutOptions{ExpiresAt: s.now().Add(sentLogMemory + s.unknownWindow)})
+		_, err := s.st.Put(ctx, s.sentMsgKey(n.OpenID, n.WeChat.MsgID), value, s.sentMarkOptions())
 		return err
 	})
 	if err != nil {
@@ -401,18 +400,8 @@ func (s *Service) isMarked(ctx context.Context, openID, msgID string) (bool, err
 // the notification that wrote it and the span context of its send
 // (invalid when untraced).
 func (s *Service) sentMark(ctx context.Context, openID, msgID string) (bool, string, trace.SpanContext, error) {
-	if msgID == "" {
-		return false, "", trace.SpanContext{}, nil
-	}
-	it, err := s.st.Get(ctx, s.sentMsgKey(openID, msgID))
-	switch {
-	case err == nil:
-		m := parseSentMark(it.Value)
-		return true, m.ID, m.span(), nil
-	case errors.Is(err, store.ErrNotFound):
-		return false, "", trace.SpanContext{}, nil
-	}
-	return false, "", trace.SpanContext{}, storeErr("get msgid mark", err)
+	marked, m, err := s.readSentMark(ctx, openID, msgID)
+	return marked, m.ID, m.span(), err
 }
 
 // awaitSentEvent records a send whose outcome is ambiguous: SweepUnknown

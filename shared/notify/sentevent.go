@@ -86,8 +86,12 @@ func (s *Service) sentMarkOp(ctx context.Context, n Notification) (store.WriteOp
 	if !ok {
 		return store.WriteOp{}, false
 	}
-	return store.WritePut(s.sentMsgKey(n.OpenID, n.WeChat.MsgID), b,
-		store.PutOptions{ExpiresAt: s.now().Add(sentLogMemory + s.unknownWindow)}), true
+	return store.WritePut(s.sentMsgKey(n.OpenID, n.WeChat.MsgID), b, s.sentMarkOptions()), true
+}
+
+// sentMarkOptions keep a msgid mark for as long as a sweep may look for it.
+func (s *Service) sentMarkOptions() store.PutOptions {
+	return store.PutOptions{ExpiresAt: s.now().Add(sentLogMemory + s.unknownWindow)}
 }
 
 // sentEventPrefix is the sort prefix of a user's sent events of a
@@ -200,7 +204,8 @@ func (s *Service) recordSentEvent(ctx context.Context, ev wechat.PushEvent, item
 	return recorded && err == nil, err
 }
 
-// readSentMark reads msgID's mark: whether it is there and its value.
+// readSentMark reads msgID's mark, trying again a few times when the store
+// fails: whether it is there and its value.
 func (s *Service) readSentMark(ctx context.Context, openID, msgID string) (bool, sentMarkValue, error) {
 	if msgID == "" {
 		return false, sentMarkValue{}, nil
