@@ -419,3 +419,84 @@ func get(t *testing.T, target, session, accept string) *http.Response {
 	t.Cleanup(func() { resp.Body.Close() })
 	return resp
 }
+
+// consoleTab is a chromium tab of a browser test, with what most tests
+// need: window.alert hooked (alertHook) before any script of a page runs,
+// and the dialogs the pages open and the script exceptions they throw
+// recorded for noProblems.
+type consoleTab struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu                  sync.Mutex
+	dialogs, exceptions []string
+}
+
+// openTab starts a browser with one tab, closed when the test ends.
+func openTab(t *testing.T) *consoleTab {
+	t.Helper()
+	b := &consoleTab{t: t}
+	ctx, cancel := browser(t, func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch e := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
+			b.dialogs = append(b.dialogs, e.Message)
+		case *runtime.EventExceptionThrown:
+			b.exceptions = append(b.exceptions, e.ExceptionDetails.Text)
+		}
+	})
+	t.Cleanup(cancel)
+	b.ctx = ctx
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: alertHook}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// run runs actions, failing the test with what when one fails.
+func (b *consoleTab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// text is the trimmed text of the element sel.
+func (b *consoleTab) text(sel string) string {
+	b.t.Helper()
+	return strings.TrimSpace(value(b.t, b.ctx, "text of "+sel, chromedp.Text(chromedp.CSS(sel))))
+}
+
+// signIn signs in with the test's admin key at target (the sign-in page,
+// or a page that leads there) and waits for ready, the page it leads to.
+func (b *consoleTab) signIn(target, ready string) {
+	b.t.Helper()
+	b.run("sign in", chromedp.Navigate(target), chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SetValue(chromedp.CSS("#key"), testAdminKey), chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS(ready)))
+}
+
+// noScriptRan fails the test when an alert was called or an element was
+// made of hostile text on the page shown.
+func (b *consoleTab) noScriptRan(where string) {
+	b.t.Helper()
+	alerts := value(b.t, b.ctx, where+": alerts", chromedp.Evaluate[[]string](`window.__alerts`))
+	injected := value(b.t, b.ctx, where+": elements", chromedp.Evaluate[int](`document.querySelectorAll("main script, main img, main [onerror], main [onclick]").length`))
+	if len(alerts) > 0 || injected > 0 {
+		b.t.Errorf("%s: got alerts %v and %d elements made of hostile text, want none", where, alerts, injected)
+	}
+}
+
+// noProblems fails the test when a page opened a dialog or threw.
+func (b *consoleTab) noProblems() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.dialogs) > 0 || len(b.exceptions) > 0 {
+		b.t.Errorf("dialogs %v, script exceptions %v; want none", b.dialogs, b.exceptions)
+	}
+}

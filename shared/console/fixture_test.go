@@ -84,10 +84,16 @@ func (c *testClock) now() time.Time {
 func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 func newFixture(tb testing.TB, env map[string]string) *fixture {
+	return newFixtureWith(tb, testConfig, env, boot.Options{})
+}
+
+// newFixtureWith is newFixture with the configuration file and boot
+// options given.
+func newFixtureWith(tb testing.TB, cfgText string, env map[string]string, opts boot.Options) *fixture {
 	tb.Helper()
 	dir := tb.TempDir()
 	cfgPath := filepath.Join(dir, "wxnotify.yaml")
-	if err := os.WriteFile(cfgPath, []byte(testConfig), 0o600); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	vars := map[string]string{"WXN_CONFIG": cfgPath, "WXN_SESSION_SECRET": "test-session-secret-0123456789abcdef",
@@ -109,7 +115,8 @@ func newFixture(tb testing.TB, env map[string]string) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	parts, err := boot.Build(cfg, st, boot.Options{Function: "consoletest", Now: now})
+	opts.Function, opts.Now = "consoletest", now
+	parts, err := boot.Build(cfg, st, opts)
 	if err != nil {
 		_ = st.Close()
 		tb.Fatal(err)

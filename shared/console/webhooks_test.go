@@ -6,23 +6,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxnotify/wxnotify/shared/boot"
-	"github.com/wxnotify/wxnotify/shared/config"
-	"github.com/wxnotify/wxnotify/shared/console"
-	"github.com/wxnotify/wxnotify/shared/httpapi"
 	"github.com/wxnotify/wxnotify/shared/notify"
-	"github.com/wxnotify/wxnotify/shared/sandbox"
-	"github.com/wxnotify/wxnotify/shared/store/boltstore"
 	"github.com/wxnotify/wxnotify/shared/webhook"
 	"github.com/wxnotify/wxnotify/shared/wechat"
-	"github.com/wxnotify/wxnotify/shared/wechat/wechattest"
 )
 
 // hostileHookURL is a webhook URL the Webhooks page must show as text.
@@ -67,51 +59,6 @@ func newHookFixture(tb testing.TB) *hookFixture {
 		"WXN_WEBHOOK_OK_SECRET_PREVIOUS": h.secrets[2], "WXN_WEBHOOK_GONE_SECRET": h.secrets[3], "WXN_WEBHOOK_EVIL_SECRET": h.secrets[4]}
 	h.fixture = newFixtureWith(tb, testConfig+hooks, env, boot.Options{WebhooksAllowPrivate: true, WebhookTimeout: 2 * time.Second})
 	return h
-}
-
-// newFixtureWith is newFixture with the configuration file and boot
-// options given.
-func newFixtureWith(tb testing.TB, cfgText string, env map[string]string, opts boot.Options) *fixture {
-	tb.Helper()
-	dir := tb.TempDir()
-	cfgPath := filepath.Join(dir, "wxnotify.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	vars := map[string]string{"WXN_CONFIG": cfgPath, "WXN_SESSION_SECRET": "test-session-secret-0123456789abcdef",
-		"WXN_API_KEYS": testAPIKey, "WXN_ADMIN_KEYS": testAdminKey, "WXN_WECHAT_APPID": testAppID, "WXN_DATA_DIR": dir,
-		"WXN_PUSH_ENABLED": "false"}
-	for k, v := range env {
-		vars[k] = v
-	}
-	cfg, err := config.FromEnv(func(k string) string { return vars[k] }, false)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	clock := newTestClock()
-	fake := wechattest.NewServer(wechattest.Options{AppID: testAppID, Templates: sandbox.Templates(cfg.File), Now: clock.now})
-	tb.Cleanup(fake.Close)
-	cfg.Secret, cfg.APIBase = fake.Secret(), fake.URL()
-	st, err := boltstore.Open(filepath.Join(dir, "wxnotify.db"), boltstore.Options{NoSync: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	opts.Function, opts.Now = "consoletest", clock.now
-	parts, err := boot.Build(cfg, st, opts)
-	if err != nil {
-		_ = st.Close()
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = parts.Close() })
-	con, err := console.FromParts(parts, clock.now)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	parts.API.SetConsole(con)
-	mux := parts.API.NewMux(httpapi.AllGroups...)
-	ts := httptest.NewServer(mux)
-	tb.Cleanup(ts.Close)
-	return &fixture{url: ts.URL, svc: parts.Service, fake: fake, parts: parts, now: clock.now, clock: clock}
 }
 
 // hookSeed is what seedHooks made.
