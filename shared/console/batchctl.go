@@ -30,14 +30,7 @@ var batchMessages = map[string][2]string{
 	"chart_summary":    {"已完成 %d / %d（%d%%）", "%d of %d done (%d%%)"},
 }
 
-func init() {
-	for k, v := range batchMessages {
-		if _, dup := messages[k]; dup {
-			panic("console: message key " + k + " defined twice")
-		}
-		messages[k] = v
-	}
-}
+func init() { addMessages(batchMessages) }
 
 // POST /console/apps/{app}/batches/{id}/pause (CSRF-checked by signedIn)
 func (c *Console) handlePauseBatch(w http.ResponseWriter, r *http.Request, a App) {

@@ -9,6 +9,17 @@ import (
 // The console speaks Chinese (zh) and English (en): ?lang= switches (and
 // is kept in a cookie), else the cookie, else Accept-Language, else zh.
 
+// addMessages adds the words of a page's own file to messages (from its
+// init); a key defined twice is a programming error.
+func addMessages(more map[string][2]string) {
+	for k, v := range more {
+		if _, dup := messages[k]; dup {
+			panic("console: message " + k + " defined twice")
+		}
+		messages[k] = v
+	}
+}
+
 // messages are the console's words by key, zh and en.
 var messages = map[string][2]string{
 	"title":              {"wxnotify 控制台", "wxnotify console"},

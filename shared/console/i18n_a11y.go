@@ -6,11 +6,4 @@ var a11yMessages = map[string][2]string{
 	"pages_nav": {"页面", "Pages"},
 }
 
-func init() {
-	for k, v := range a11yMessages {
-		if _, dup := messages[k]; dup {
-			panic("console: message " + k + " defined twice")
-		}
-		messages[k] = v
-	}
-}
+func init() { addMessages(a11yMessages) }

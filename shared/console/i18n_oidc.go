@@ -1,7 +1,5 @@
 package console
 
-import "fmt"
-
 // The words of the OIDC sign-in (oidc.go), merged into messages.
 var oidcMessages = map[string][2]string{
 	"oidc_signin":    {"使用 %s 登录", "Sign in with %s"},
@@ -9,11 +7,4 @@ var oidcMessages = map[string][2]string{
 	"oidc_continue":  {"进入控制台", "Continue to the console"},
 }
 
-func init() {
-	for k, v := range oidcMessages {
-		if _, dup := messages[k]; dup {
-			panic(fmt.Sprintf("console i18n: message %q is defined twice", k))
-		}
-		messages[k] = v
-	}
-}
+func init() { addMessages(oidcMessages) }

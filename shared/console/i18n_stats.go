@@ -1,7 +1,5 @@
 package console
 
-import "fmt"
-
 // statsMessages are the words of the overview's funnel counts and the
 // stats page (stats.go), merged into messages.
 var statsMessages = map[string][2]string{
@@ -58,11 +56,4 @@ var statsMessages = map[string][2]string{
 	"errcode_47003": {"模板参数不正确", "a data value is invalid"},
 }
 
-func init() {
-	for k, v := range statsMessages {
-		if _, dup := messages[k]; dup {
-			panic(fmt.Sprintf("console: message %q defined twice", k))
-		}
-		messages[k] = v
-	}
-}
+func init() { addMessages(statsMessages) }

@@ -1,7 +1,5 @@
 package console
 
-import "fmt"
-
 // The words of the test send page (tsend.go), merged into messages.
 var tsendMessages = map[string][2]string{
 	"tsend":           {"测试发送", "Test send"},
@@ -24,11 +22,4 @@ var tsendMessages = map[string][2]string{
 	"act_test_send":   {"测试发送", "test send"},
 }
 
-func init() {
-	for k, v := range tsendMessages {
-		if _, dup := messages[k]; dup {
-			panic(fmt.Sprintf("console i18n: message %q is defined twice", k))
-		}
-		messages[k] = v
-	}
-}
+func init() { addMessages(tsendMessages) }

@@ -48,11 +48,4 @@ var webhookMessages = map[string][2]string{
 	"filter_status":      {"投递状态", "Delivery status"},
 }
 
-func init() {
-	for k, v := range webhookMessages {
-		if _, dup := messages[k]; dup {
-			panic("console: message " + k + " defined twice")
-		}
-		messages[k] = v
-	}
-}
+func init() { addMessages(webhookMessages) }

@@ -59,11 +59,4 @@ var usersMessages = map[string][2]string{
 	"src_send":             {"发送应答 43101", "43101 answer"},
 }
 
-func init() {
-	for k, v := range usersMessages {
-		if _, dup := messages[k]; dup {
-			panic("console: message " + k + " defined twice")
-		}
-		messages[k] = v
-	}
-}
+func init() { addMessages(usersMessages) }
