@@ -61,7 +61,7 @@ func readConsoleOIDC(getenv func(string) string) (ConsoleOIDC, error) {
 		return o, fmt.Errorf("WXN_CONSOLE_OIDC_ISSUER: required when %s is set", set)
 	}
 	u, err := url.Parse(o.Issuer)
-	if err != nil || !webURL(u) || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+	if err != nil || !WebURL(u) || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return o, fmt.Errorf("WXN_CONSOLE_OIDC_ISSUER: %q is not an https URL without query or fragment (http only on a loopback address)", o.Issuer)
 	}
 	if o.ClientID == "" {
@@ -70,7 +70,7 @@ func readConsoleOIDC(getenv func(string) string) (ConsoleOIDC, error) {
 	if o.RedirectURL == "" {
 		return o, errors.New("WXN_CONSOLE_OIDC_REDIRECT_URL: required with WXN_CONSOLE_OIDC_ISSUER (https://<console host>/console/oidc/callback)")
 	}
-	if u, err := url.Parse(o.RedirectURL); err != nil || !webURL(u) || !strings.HasSuffix(u.Path, "/console/oidc/callback") || u.RawQuery != "" || u.Fragment != "" {
+	if u, err := url.Parse(o.RedirectURL); err != nil || !WebURL(u) || !strings.HasSuffix(u.Path, "/console/oidc/callback") || u.RawQuery != "" || u.Fragment != "" {
 		return o, fmt.Errorf("WXN_CONSOLE_OIDC_REDIRECT_URL: %q is not the console's callback, an https URL ending in /console/oidc/callback (http only on a loopback address)", o.RedirectURL)
 	}
 	for a := range strings.SplitSeq(allowed, ",") {
@@ -93,9 +93,9 @@ func readConsoleOIDC(getenv func(string) string) (ConsoleOIDC, error) {
 	return o, nil
 }
 
-// webURL reports whether u is an absolute https URL, or http on a loopback
-// address (localhost, 127.0.0.0/8, ::1).
-func webURL(u *url.URL) bool {
+// WebURL reports whether u is an absolute https URL, or http on a loopback
+// address (localhost, 127.0.0.0/8, ::1): what an OIDC issuer's URLs may be.
+func WebURL(u *url.URL) bool {
 	if u.Host == "" || u.Hostname() == "" {
 		return false
 	}

@@ -16,7 +16,6 @@ import (
 	"io"
 	"math"
 	"math/big"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -25,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxnotify/wxnotify/shared/config"
 	"github.com/wxnotify/wxnotify/shared/store"
 )
 
@@ -82,7 +82,7 @@ type oidcMeta struct {
 
 func newOIDCProvider(o OIDC, now func() time.Time) (*oidcProvider, error) {
 	u, err := url.Parse(o.Issuer)
-	if err != nil || !webURL(u) {
+	if err != nil || !config.WebURL(u) {
 		return nil, fmt.Errorf("console: OIDC issuer %q is not an https URL", o.Issuer)
 	}
 	if o.ClientID == "" || o.RedirectURL == "" || len(o.Allowed) == 0 {
@@ -100,25 +100,6 @@ func newOIDCProvider(o OIDC, now func() time.Time) (*oidcProvider, error) {
 		}
 	}
 	return p, nil
-}
-
-// webURL reports whether u is an absolute https URL, or http on a loopback
-// address.
-func webURL(u *url.URL) bool {
-	if u.Host == "" || u.Hostname() == "" {
-		return false
-	}
-	switch u.Scheme {
-	case "https":
-		return true
-	case "http":
-		if u.Hostname() == "localhost" {
-			return true
-		}
-		ip := net.ParseIP(u.Hostname())
-		return ip != nil && ip.IsLoopback()
-	}
-	return false
 }
 
 // Host is the issuer's host, for the sign-in button.
@@ -204,7 +185,7 @@ func (p *oidcProvider) discover(ctx context.Context) (*oidcMeta, *oidcError) {
 		return nil, idpUnavailable("discovery_issuer", fmt.Sprintf("the discovery document names the issuer %q, not %q", m.Issuer, p.Issuer))
 	}
 	for _, e := range []string{m.AuthorizationEndpoint, m.TokenEndpoint, m.JWKSURI} {
-		if u, err := url.Parse(e); err != nil || !webURL(u) {
+		if u, err := url.Parse(e); err != nil || !config.WebURL(u) {
 			return nil, idpUnavailable("discovery_endpoint", fmt.Sprintf("the discovery document's endpoint %q is not an https URL", e))
 		}
 	}

@@ -782,18 +782,7 @@ func (l *limiter) wait(ctx context.Context) error {
 	}
 	l.next = slot.Add(l.interval)
 	l.mu.Unlock()
-	d := time.Until(slot)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return sleepCtx(ctx, time.Until(slot))
 }
 
 // BatchNotification returns the notification record of one recipient of a
