@@ -538,3 +538,57 @@ func flakyService(t *testing.T, appID, openID string, obs Observer) (*Service, *
 	}
 	return svc, st, clock
 }
+
+// Two unknown sends made at the same moment and one sent event in both
+// their windows: the event settles one of them, never both, also when two
+// sweeps run at once (the decision and the event's claim are one
+// conditional Write).
+func TestSweepUnknownClaimsEachEventOnce(t *testing.T) {
+	for round := range 10 {
+		svc, clock, _ := newUnknownRig(t)
+		ctx := context.Background()
+		const openID = "oTwice"
+		if _, err := svc.st.Put(ctx, svc.creditsKey(openID, "tmpl-lead"), []byte("2"), store.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for i := range 2 {
+			n, _ := svc.Send(ctx, SendRequest{To: Recipient{OpenID: openID}, Template: "lead", Data: map[string]string{"thing1": fmt.Sprint(i)}})
+			if n.Status != StatusUnknown {
+				t.Fatalf("send %d: %s, want unknown", i, n.Status)
+			}
+			ids = append(ids, n.ID)
+		}
+		if err := svc.ApplyPush(ctx, sentEvent(openID, clock.Now(), "77")); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Hour)
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				if _, err := svc.SweepUnknown(ctx); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		sent, failed := 0, 0
+		for _, id := range ids {
+			n, err := svc.Notification(ctx, id)
+			switch {
+			case err != nil:
+				t.Fatal(err)
+			case n.Status == StatusSent && n.WeChat.MsgID == "77":
+				sent++
+			case n.Status == StatusFailed && n.Reason == ReasonNotDelivered:
+				failed++
+			}
+		}
+		if sent != 1 || failed != 1 {
+			t.Fatalf("round %d: %d sent with the event, %d not delivered; want 1 and 1", round, sent, failed)
+		}
+		if c := svc.credits(t, openID); c != 1 {
+			t.Fatalf("round %d: credits %d, want 1 (the undelivered send's given back)", round, c)
+		}
+	}
+}
