@@ -323,7 +323,7 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 		PushConfigured: ac.PushEnabled, UnknownWindow: c.UnknownWindow, Retention: c.Retention,
 		Sessions: sessions, Now: now, Logger: log,
 		Batch: notify.BatchOptions{Rate: c.Batch.Rate, RateScope: notify.RateScope(c.Batch.RateScope),
-			Workers: c.Batch.Workers, PageSize: c.Batch.PageSize}}
+			Workers: c.Batch.Workers, PageSize: c.Batch.PageSize, ShardSize: c.Batch.ShardSize, Runners: c.Batch.Runners}}
 	if obs != nil {
 		nopts.Observer = obs
 	}

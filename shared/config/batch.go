@@ -15,6 +15,12 @@ type Batch struct {
 	RateScope string
 	Workers   int // WXN_BATCH_WORKERS: concurrent sends (default 32)
 	PageSize  int // WXN_BATCH_PAGE_SIZE: recipients per page and checkpoint (default 500)
+	// ShardSize is WXN_BATCH_SHARD_SIZE: recipients per shard, the part of
+	// a batch one runner sends (default 10,000).
+	ShardSize int
+	// Runners is WXN_BATCH_RUNNERS: the shards one process sends at once
+	// when no queue hands them to other runners (default 1).
+	Runners int
 }
 
 func readBatch(getenv func(string) string) (Batch, error) {
@@ -36,7 +42,8 @@ func readBatch(getenv func(string) string) (Batch, error) {
 		name string
 		dst  *int
 		max  int
-	}{{"WXN_BATCH_WORKERS", &b.Workers, 1000}, {"WXN_BATCH_PAGE_SIZE", &b.PageSize, 1000}} {
+	}{{"WXN_BATCH_WORKERS", &b.Workers, 1000}, {"WXN_BATCH_PAGE_SIZE", &b.PageSize, 1000},
+		{"WXN_BATCH_SHARD_SIZE", &b.ShardSize, 1_000_000}, {"WXN_BATCH_RUNNERS", &b.Runners, 64}} {
 		if v := getenv(f.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > f.max {

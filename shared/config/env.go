@@ -58,6 +58,8 @@ var variables = []variable{
 	{name: "WXN_BATCH_RATE"},
 	{name: "WXN_BATCH_RATE_SCOPE"},
 	{name: "WXN_BATCH_WORKERS"},
+	{name: "WXN_BATCH_SHARD_SIZE"},
+	{name: "WXN_BATCH_RUNNERS"},
 	{name: "WXN_BATCH_PAGE_SIZE"},
 	// Tracing (package trace reads them, under the OpenTelemetry SDKs'
 	// standard names); the headers may carry a collector's credentials.

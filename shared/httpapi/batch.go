@@ -69,8 +69,12 @@ type batchJSON struct {
 	Failed       int       `json:"failed"`
 	Unknown      int       `json:"unknown"`
 	Pending      int       `json:"pending"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	// Shards is the number of parts many runners send at once, of which
+	// ShardsDone are done.
+	Shards     int       `json:"shards"`
+	ShardsDone int       `json:"shardsDone"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
 }
 
 // BatchJSON is the API body of a batch.
@@ -78,7 +82,15 @@ func BatchJSON(b notify.Batch) any {
 	return batchJSON{ID: b.ID, Status: b.Status, Template: b.Template, Audience: b.Audience, NotBefore: b.NotBefore,
 		QuotaResetAt: b.QuotaResetAt,
 		Total:        b.Total, Sent: b.Sent, Skipped: b.Skipped, Failed: b.Failed, Unknown: b.Unknown, Pending: b.Pending(),
-		CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
+		Shards: max(1, b.Shards), ShardsDone: shardsDone(b), CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
+}
+
+// shardsDone is the number of a batch's shards done: all of a done batch.
+func shardsDone(b notify.Batch) int {
+	if b.Status == notify.BatchDone {
+		return max(1, b.Shards)
+	}
+	return b.ShardsDone
 }
 
 // POST /v1/batches

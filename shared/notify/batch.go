@@ -92,10 +92,24 @@ type Batch struct {
 	// QuotaResetAt, when set, is when the batch goes on after a page met
 	// WeChat's daily quota (45009): see batchquota.go.
 	QuotaResetAt time.Time `json:"quotaResetAt,omitzero"`
-	LeaseOwner   string    `json:"leaseOwner,omitempty"`
-	LeaseUntil   time.Time `json:"leaseUntil,omitzero"`
-	CreatedAt    time.Time `json:"createdAt"`
-	UpdatedAt    time.Time `json:"updatedAt"`
+	// Shards, ShardPages and Bounds are the batch's layout in shards (see
+	// batchshard.go): their number, the stored pages of each (explicit
+	// recipients), the last openid of each but the last (an audience).
+	Shards     int      `json:"shards,omitempty"`
+	ShardPages int      `json:"shardPages,omitempty"`
+	Bounds     []string `json:"bounds,omitempty"`
+	// ShardsDone and ShardsRunning are the numbers of shards done and held
+	// by a runner now, read with the shards (not stored).
+	ShardsDone    int `json:"-"`
+	ShardsRunning int `json:"-"`
+	// LeaseOwner and LeaseUntil are the lease of a batch recorded before
+	// shards, which one runner sent alone.
+	LeaseOwner string    `json:"leaseOwner,omitempty"`
+	LeaseUntil time.Time `json:"leaseUntil,omitzero"`
+	// StartedAt is when the tick first started the batch.
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Pending is the number of recipients not yet done.
@@ -123,6 +137,19 @@ type BatchOptions struct {
 	// Margin is how long before its deadline a runner stops taking work
 	// (default 5 s).
 	Margin time.Duration
+	// ShardSize is the number of recipients of one shard, the unit many
+	// runners send at once (default 10,000; see batchshard.go).
+	ShardSize int
+	// Runners is the number of shards this process sends at once when no
+	// ShardDispatcher hands them to the cloud's queue (default 1), each
+	// with Workers/Runners of the workers.
+	Runners int
+	// Redispatch is how long a shard handed to the queue may wait before
+	// the tick hands it over again (default 5 minutes).
+	Redispatch time.Duration
+	// Dispatcher hands shards to the cloud's queue; nil: this process
+	// sends them (Runners at a time) in the tick.
+	Dispatcher ShardDispatcher
 }
 
 func (o *BatchOptions) setDefaults() {
@@ -140,6 +167,15 @@ func (o *BatchOptions) setDefaults() {
 	}
 	if o.Margin <= 0 {
 		o.Margin = 5 * time.Second
+	}
+	if o.ShardSize <= 0 {
+		o.ShardSize = 10_000
+	}
+	if o.Runners <= 0 {
+		o.Runners = 1
+	}
+	if o.Redispatch <= 0 {
+		o.Redispatch = 5 * time.Minute
 	}
 }
 
@@ -229,12 +265,13 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 	} else if CodeOf(err) != CodeNotFound {
 		return Batch{}, err
 	}
+	var bounds []string
 	if b.Audience != "" {
-		n, err := s.countAudience(ctx, t.ID)
+		n, bs, err := s.countAudience(ctx, t.ID)
 		if err != nil {
 			return Batch{}, err
 		}
-		b.Total = n
+		b.Total, bounds = n, bs
 	}
 	expires := now.Add(s.retention).Add(time.Until(b.NotBefore))
 	for start, page := 0, 0; start < len(recipients); start, page = start+s.batchOpts.PageSize, page+1 {
@@ -247,10 +284,7 @@ func (s *Service) CreateBatch(ctx context.Context, req BatchRequest) (Batch, err
 		}
 		b.Pages = page + 1
 	}
-	b.Cursor = "0"
-	if b.Audience != "" {
-		b.Cursor = ""
-	}
+	s.shardLayout(&b, bounds)
 	if err := s.noteBatch(ctx, b, expires); err != nil {
 		return Batch{}, err
 	}
@@ -307,26 +341,43 @@ func batchFingerprint(b Batch, notBefore time.Time, recipients []BatchRecipient)
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// countAudience counts the users of the template's audience index: the
-// holders, and the rare stale entries the run will prune.
-func (s *Service) countAudience(ctx context.Context, tmplID string) (int, error) {
+// countAudience counts the users of the template's audience index (the
+// holders, and the rare stale entries the run will prune) and returns the
+// bounds of its shards: the openid that ends each run of ShardSize users
+// but the last.
+func (s *Service) countAudience(ctx context.Context, tmplID string) (int, []string, error) {
 	n, prev := 0, ""
+	var bounds []string
 	q := store.Query{Partition: s.audiencePartition(tmplID), Limit: store.MaxQueryLimit}
 	for {
 		page, err := s.st.Query(ctx, q)
 		if err != nil {
-			return 0, storeErr("count audience", err)
+			return 0, nil, storeErr("count audience", err)
 		}
 		for _, it := range page.Items {
 			if o := audienceOpenID(it.Key.Sort); o != prev {
 				n, prev = n+1, o
+				if n%s.batchOpts.ShardSize == 0 {
+					bounds = append(bounds, o)
+				}
 			}
 		}
 		if page.Next == "" {
-			return n, nil
+			break
 		}
 		q.After = page.Next
 	}
+	if len(bounds) > 0 && bounds[len(bounds)-1] == prev {
+		bounds = bounds[:len(bounds)-1] // no empty last shard
+	}
+	if k := (len(bounds) + MaxBatchShards - 1) / (MaxBatchShards - 1); k > 1 {
+		thin := make([]string, 0, len(bounds)/k+1)
+		for i := k - 1; i < len(bounds); i += k {
+			thin = append(thin, bounds[i])
+		}
+		bounds = thin
+	}
+	return n, bounds, nil
 }
 
 func (s *Service) getBatch(ctx context.Context, id string) (Batch, int64, error) {
@@ -353,7 +404,7 @@ func (s *Service) Batch(ctx context.Context, id string) (Batch, error) {
 	if err != nil {
 		return Batch{}, storeErr("get batch", err)
 	}
-	return b, nil
+	return s.withShards(ctx, b)
 }
 
 // CancelBatch stops a batch: a running one stops at its next page.
@@ -372,7 +423,7 @@ func (s *Service) CancelBatch(ctx context.Context, id string) (Batch, error) {
 		b.Status, b.UpdatedAt = BatchCancelled, s.now().UTC()
 		if err := s.putBatchEnding(ctx, b, ver); err == nil {
 			s.dropDue(ctx, b)
-			return b, nil
+			return s.withShards(ctx, b)
 		} else if !errors.Is(err, store.ErrConflict) {
 			return Batch{}, storeErr("cancel batch", err)
 		}
@@ -380,21 +431,31 @@ func (s *Service) CancelBatch(ctx context.Context, id string) (Batch, error) {
 	return Batch{}, storeErr("cancel batch", errors.New("too many concurrent updates"))
 }
 
+// batchExpiry is when a batch's items expire: retention after it was due.
+func (s *Service) batchExpiry(b Batch) time.Time {
+	return b.CreatedAt.Add(s.retention).Add(b.NotBefore.Sub(b.CreatedAt))
+}
+
 func (s *Service) putBatch(ctx context.Context, b Batch, ver int64) error {
 	raw, _ := json.Marshal(b)
-	_, err := s.st.Put(ctx, s.batchKey(b.ID), raw, store.PutOptions{IfVersion: ver, ExpiresAt: b.CreatedAt.Add(s.retention).Add(b.NotBefore.Sub(b.CreatedAt))})
+	_, err := s.st.Put(ctx, s.batchKey(b.ID), raw, store.PutOptions{IfVersion: ver, ExpiresAt: s.batchExpiry(b)})
 	return err
 }
 
 // putBatchEnding is putBatch for the write that ends b (done or
-// cancelled): batch.finished is written in the same Write.
+// cancelled): batch.finished is written in the same Write, with the
+// counters of its shards (a done batch's record holds them already).
 func (s *Service) putBatchEnding(ctx context.Context, b Batch, ver int64) error {
-	events, err := s.batchEventOps(b)
+	view, err := s.withShards(ctx, b)
+	if err != nil {
+		return err
+	}
+	events, err := s.batchEventOps(view)
 	if err != nil {
 		return err
 	}
 	raw, _ := json.Marshal(b)
-	put := store.WritePut(s.batchKey(b.ID), raw, store.PutOptions{IfVersion: ver, ExpiresAt: b.CreatedAt.Add(s.retention).Add(b.NotBefore.Sub(b.CreatedAt))})
+	put := store.WritePut(s.batchKey(b.ID), raw, store.PutOptions{IfVersion: ver, ExpiresAt: s.batchExpiry(b)})
 	_, err = s.writeWithEvents(ctx, put, events)
 	return err
 }
@@ -405,11 +466,11 @@ func (s *Service) dropDue(ctx context.Context, b Batch) {
 	}
 }
 
-// RunBatches is the batch function's tick: it takes the due batches one
-// after the other, each under a lease so that overlapping ticks never work
-// on the same batch, sends page by page, checkpoints after every page, and
-// stops taking work Margin before deadline. The next tick resumes where
-// this one stopped.
+// RunBatches is the batch function's tick: for each due batch, one after
+// the other, it hands the shards no runner holds to the dispatcher, or
+// without one sends them itself (Runners at a time), each shard under a
+// lease, checkpointed after every page, stopping Margin before deadline.
+// The next tick goes on where this one stopped (see batchshard.go).
 func (s *Service) RunBatches(ctx context.Context, deadline time.Time) error {
 	now := s.now()
 	page, err := s.st.Query(ctx, store.Query{Partition: s.duePartition(), Limit: 100})
@@ -426,7 +487,7 @@ func (s *Service) RunBatches(ctx context.Context, deadline time.Time) error {
 		if s.now().Add(s.batchOpts.Margin).After(deadline) {
 			break
 		}
-		if err := s.runBatch(ctx, string(it.Value), it.Key, time.UnixMilli(due), deadline); err != nil {
+		if err := s.runDue(ctx, string(it.Value), it.Key, time.UnixMilli(due), deadline); err != nil {
 			errs = append(errs, fmt.Errorf("batch %s: %w", it.Value, err))
 			if ctx.Err() != nil {
 				break
@@ -436,10 +497,11 @@ func (s *Service) RunBatches(ctx context.Context, deadline time.Time) error {
 	return errors.Join(errs...)
 }
 
-// errLeaseLost: another runner owns the batch now.
-var errLeaseLost = errors.New("batch lease lost")
+// errLeaseLost: another runner owns the shard now.
+var errLeaseLost = errors.New("batch shard lease lost")
 
-func (s *Service) runBatch(ctx context.Context, id string, due store.Key, dueAt, deadline time.Time) error {
+// runDue is the tick's work on one due entry.
+func (s *Service) runDue(ctx context.Context, id string, due store.Key, dueAt, deadline time.Time) error {
 	b, ver, err := s.getBatch(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		// A creation that crashed before writing its record (or one still
@@ -472,45 +534,7 @@ func (s *Service) runBatch(ctx context.Context, id string, due store.Key, dueAt,
 		// written it again already (batchpause.go).
 		return nil
 	}
-	now := s.now()
-	if b.LeaseOwner != "" && b.LeaseOwner != s.instance && now.Before(b.LeaseUntil) {
-		return nil // another runner has it
-	}
-	b.Status, b.LeaseOwner, b.LeaseUntil, b.UpdatedAt = BatchRunning, s.instance, now.Add(s.batchOpts.Lease).UTC(), now.UTC()
-	if err := s.putBatch(ctx, b, ver); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil // another runner took it first
-		}
-		return storeErr("lease batch", err)
-	}
-	ver++
-	t, ok := s.catalog.Lookup(b.TemplateID)
-	if !ok {
-		return fmt.Errorf("template %s left the catalog", b.TemplateID)
-	}
-	for {
-		if s.now().Add(s.batchOpts.Margin).After(deadline) {
-			return s.releaseBatch(ctx, b, ver)
-		}
-		recipients, next, last, err := s.loadPage(ctx, b)
-		if err != nil {
-			return err
-		}
-		counts, err := s.sendPage(ctx, b, t, recipients, deadline)
-		if errors.Is(err, errQuotaReached) {
-			return s.waitForQuota(ctx, b, ver)
-		}
-		if err != nil {
-			// Nothing of this page is counted: the next run sends it again,
-			// and idempotency makes that exact.
-			_ = s.releaseBatch(context.WithoutCancel(ctx), b, ver)
-			return err
-		}
-		b, ver, err = s.checkpoint(ctx, b, ver, counts, next, last)
-		if err != nil || b.Status != BatchRunning {
-			return err
-		}
-	}
+	return s.startBatch(ctx, b, ver, deadline)
 }
 
 // pageCounts are the outcomes of one page.
@@ -527,212 +551,6 @@ func (c *pageCounts) add(st Status) {
 	default:
 		c.failed++
 	}
-}
-
-// checkpoint adds a page's outcomes to the batch and moves its cursor, on
-// the version this runner holds; if the batch was cancelled or paused
-// meanwhile, the outcomes are still counted (and a paused batch's cursor
-// moved, so that it resumes after this page) and the run stops; if it was
-// paused and resumed while this runner still held its lease, the run goes
-// on.
-func (s *Service) checkpoint(ctx context.Context, b Batch, ver int64, c pageCounts, next string, last bool) (Batch, int64, error) {
-	at := b.Cursor // the cursor this page was loaded at
-	for range 16 {
-		b.Sent += c.sent
-		b.Skipped += c.skipped
-		b.Failed += c.failed
-		b.Unknown += c.unknown
-		b.Cursor = next
-		now := s.now().UTC()
-		b.UpdatedAt = now
-		put := s.putBatch
-		if b.Status == BatchPaused && b.LeaseOwner == s.instance {
-			b.LeaseOwner, b.LeaseUntil = "", time.Time{} // stopped here
-		}
-		if b.Status == BatchRunning {
-			b.LeaseUntil = now.Add(s.batchOpts.Lease)
-		}
-		if last && (b.Status == BatchRunning || b.Status == BatchPaused) {
-			// A pause that came during the last page leaves nothing to
-			// resume: the batch is done.
-			b.Status, b.LeaseOwner, b.LeaseUntil = BatchDone, "", time.Time{}
-			if b.Audience != "" {
-				b.Total = b.Sent + b.Skipped + b.Failed + b.Unknown // the audience as it was when sent
-			}
-			put = s.putBatchEnding // this write ends it
-		}
-		err := put(ctx, b, ver)
-		if err == nil {
-			finished := b.Status == BatchDone || b.Status == BatchCancelled
-			// Reported once recorded; a checkpoint whose reply was lost
-			// (an error here) is counted in the batch but not reported.
-			s.observe.BatchProgress(BatchStep{AppID: s.appID, BatchID: b.ID, Sent: c.sent, Skipped: c.skipped,
-				Failed: c.failed, Unknown: c.unknown, Done: finished})
-			if finished {
-				s.dropDue(ctx, b)
-			}
-			return b, ver + 1, nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return b, ver, storeErr("checkpoint batch", err)
-		}
-		cur, curVer, gerr := s.getBatch(ctx, b.ID)
-		if gerr != nil {
-			return b, ver, storeErr("get batch", gerr)
-		}
-		switch {
-		case cur.Cursor != at:
-			// Another runner took the batch over and checkpointed this
-			// page (or a later one) itself.
-			return cur, curVer, errLeaseLost
-		case cur.Status == BatchCancelled, cur.Status == BatchPaused:
-			// Stopped meanwhile: count this page on it, keep the status.
-		case (cur.Status == BatchRunning || cur.Status == BatchScheduled) && cur.LeaseOwner == s.instance && now.Before(cur.LeaseUntil):
-			cur.Status = BatchRunning // paused and resumed meanwhile, still ours: go on
-		default:
-			return cur, curVer, errLeaseLost
-		}
-		b, ver = cur, curVer
-	}
-	return b, ver, storeErr("checkpoint batch", errors.New("too many concurrent updates"))
-}
-
-// releaseBatch gives the batch's lease up; if the record changed meanwhile
-// (paused, resumed or cancelled), on the record as it is now, as long as
-// the lease is still this runner's.
-func (s *Service) releaseBatch(ctx context.Context, b Batch, ver int64) error {
-	for range 4 {
-		b.LeaseOwner, b.LeaseUntil, b.UpdatedAt = "", time.Time{}, s.now().UTC()
-		err := s.putBatch(ctx, b, ver)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return storeErr("release batch", err)
-		}
-		cur, curVer, gerr := s.getBatch(ctx, b.ID)
-		if gerr != nil || cur.LeaseOwner != s.instance {
-			return nil // not ours any more
-		}
-		b, ver = cur, curVer
-	}
-	return nil
-}
-
-// loadPage returns the recipients at the batch's cursor, the cursor after
-// them and whether they are the last.
-func (s *Service) loadPage(ctx context.Context, b Batch) ([]BatchRecipient, string, bool, error) {
-	if b.Audience != "" {
-		page, err := s.st.Query(ctx, store.Query{Partition: s.audiencePartition(b.TemplateID), After: b.Cursor, Limit: s.batchOpts.PageSize})
-		if err != nil {
-			return nil, "", false, storeErr("query audience", err)
-		}
-		// The cursor is the last entry done; a user's other entries follow
-		// it, and are skipped (a cursor of the earlier layout is an openid).
-		out := make([]BatchRecipient, 0, len(page.Items))
-		prev := audienceOpenID(b.Cursor)
-		for _, it := range page.Items {
-			if o := audienceOpenID(it.Key.Sort); o != prev {
-				out, prev = append(out, BatchRecipient{OpenID: o}), o
-			}
-		}
-		next := b.Cursor
-		if len(page.Items) > 0 {
-			next = page.Items[len(page.Items)-1].Key.Sort
-		}
-		return out, next, page.Next == "", nil
-	}
-	n, err := strconv.Atoi(b.Cursor)
-	if err != nil || n < 0 {
-		return nil, "", false, fmt.Errorf("batch %s: bad cursor %q", b.ID, b.Cursor)
-	}
-	if n >= b.Pages {
-		return nil, strconv.Itoa(n), true, nil
-	}
-	it, err := s.st.Get(ctx, s.batchPageKey(b.ID, n))
-	if err != nil {
-		return nil, "", false, storeErr("get batch page", err)
-	}
-	var out []BatchRecipient
-	if err := json.Unmarshal(it.Value, &out); err != nil {
-		return nil, "", false, storeErr("decode batch page", err)
-	}
-	return out, strconv.Itoa(n + 1), n+1 >= b.Pages, nil
-}
-
-// sendPage sends to every recipient of a page with the worker pool under
-// the rate limit. It fails (counting nothing) when a send could not be
-// recorded or the deadline came before the page was done. Sends already
-// under way always finish: cutting one short would make its outcome
-// ambiguous.
-func (s *Service) sendPage(ctx context.Context, b Batch, t Template, recipients []BatchRecipient, deadline time.Time) (pageCounts, error) {
-	var (
-		counts   pageCounts
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	stop := make(chan struct{})
-	var stopOnce sync.Once
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-		}
-		mu.Unlock()
-		stopOnce.Do(func() { close(stop) })
-	}
-	work := make(chan BatchRecipient)
-	for range min(s.batchOpts.Workers, len(recipients)) {
-		wg.Go(func() {
-			for r := range work {
-				if err := s.limiter.wait(ctx); err != nil {
-					fail(err)
-					return
-				}
-				n, err := s.sendWithRetry(ctx, SendRequest{
-					To: Recipient{UserID: r.UserID, OpenID: r.OpenID}, Template: t.ID, Data: mergeData(b.Data, r.Data),
-					Page: b.Page, MiniprogramState: b.MiniprogramState, Lang: b.Lang,
-					IdempotencyKey: b.ID + ":" + r.key(), Source: FromBatch,
-				})
-				switch code := CodeOf(err); {
-				case quotaReached(n, err):
-					fail(errQuotaReached) // the page is sent again after the reset
-				case err == nil && b.Audience != "" && notInAudience(n):
-					// A stale index entry: pruned, and not counted (the
-					// audience is the users who hold a credit).
-					s.leaveAudience(context.WithoutCancel(ctx), n.OpenID, t)
-				case err == nil, code == CodeWeChatUnavailable, code == CodeBadRequest:
-					if n.ID == "" {
-						n.Status = StatusFailed
-					}
-					mu.Lock()
-					counts.add(n.Status)
-					mu.Unlock()
-				default:
-					fail(err)
-				}
-			}
-		})
-	}
-feed:
-	for _, r := range recipients {
-		if s.now().Add(s.batchOpts.Margin).After(deadline) {
-			fail(errors.New("deadline reached mid-page"))
-			break
-		}
-		select {
-		case work <- r:
-		case <-stop:
-			break feed
-		case <-ctx.Done():
-			fail(ctx.Err())
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
-	return counts, firstErr
 }
 
 // notInAudience reports whether an audience batch's send found no credit

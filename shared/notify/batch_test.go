@@ -343,7 +343,7 @@ func TestBatchInterruptedG6(t *testing.T) {
 	for i := range runners {
 		ckpt := storetest.NewFaulty(faults[i], uint64(99+i))
 		ckpt.Only(func(op string, k store.Key) bool {
-			return op == "put" && strings.HasPrefix(k.Partition, "bat|") && k.Sort == "m"
+			return op == "put" && strings.HasPrefix(k.Partition, "bat|") && (k.Sort == "m" || strings.HasPrefix(k.Sort, "s|"))
 		})
 		ckpt.SetRate(0.3, 0, 0)
 		ckpts = append(ckpts, ckpt)

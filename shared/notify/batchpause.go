@@ -65,7 +65,7 @@ func (s *Service) PauseBatch(ctx context.Context, id string) (Batch, error) {
 		case BatchDone, BatchCancelled:
 			return Batch{}, batchFinished(b)
 		case BatchPaused:
-			return b, nil
+			return s.withShards(ctx, b)
 		}
 		var dueVer int64
 		if it, err := s.st.Get(ctx, s.dueKey(b)); err == nil {
@@ -87,7 +87,7 @@ func (s *Service) PauseBatch(ctx context.Context, id string) (Batch, error) {
 				s.log.Warn("drop paused batch due entry", "batch", b.ID, "err", err)
 			}
 		}
-		return b, nil
+		return s.withShards(ctx, b)
 	}
 	return Batch{}, storeErr("pause batch", errors.New("too many concurrent updates"))
 }
@@ -105,7 +105,7 @@ func (s *Service) ResumeBatch(ctx context.Context, id string) (Batch, error) {
 		case BatchDone, BatchCancelled:
 			return Batch{}, batchFinished(b)
 		case BatchScheduled, BatchRunning:
-			return b, nil
+			return s.withShards(ctx, b)
 		}
 		// The due entry first: see above.
 		if err := s.retryWrite(ctx, "put batch due", func() error {
@@ -123,13 +123,20 @@ func (s *Service) ResumeBatch(ctx context.Context, id string) (Batch, error) {
 		} else if err != nil {
 			return Batch{}, storeErr("resume batch", err)
 		}
-		return b, nil
+		return s.withShards(ctx, b)
 	}
 	return Batch{}, storeErr("resume batch", errors.New("too many concurrent updates"))
 }
 
-// batchStarted reports whether a batch has checkpointed a page.
+// batchStarted reports whether a batch has started: the tick started it,
+// or (recorded before shards) it checkpointed a page.
 func batchStarted(b Batch) bool {
+	if !b.StartedAt.IsZero() {
+		return true
+	}
+	if b.Shards > 0 {
+		return false
+	}
 	if b.Sent+b.Skipped+b.Failed+b.Unknown > 0 {
 		return true
 	}

@@ -21,9 +21,11 @@ import (
 //     never again.
 //   - The record gets QuotaResetAt, the reset plus a minute, and its due
 //     entry moves there (dueKey): the new entry is written first, then the
-//     record (conditional on the version this runner holds), then the old
-//     entry is deleted. A crash in between leaves a second due entry, which
-//     the runner drops when it meets it early (runBatch).
+//     record (conditional on the version read), then the old entry is
+//     deleted. A crash in between leaves a second due entry, which the tick
+//     drops when it meets it early (runDue). The runners of the batch's
+//     other shards stop at their next page, which they read the record
+//     before, and the tick hands the shards out again after the reset.
 
 // errQuotaReached: WeChat answered 45009 in the page.
 var errQuotaReached = errors.New("WeChat's daily quota of subscribe messages is reached")
@@ -63,31 +65,41 @@ func (b Batch) dueAt() time.Time {
 	return b.NotBefore
 }
 
-// waitForQuota moves a running batch, whose current page met 45009, to
-// the quota's reset (see above), releasing its lease.
-func (s *Service) waitForQuota(ctx context.Context, b Batch, ver int64) error {
+// waitForQuota moves a running batch, a page of which met 45009, to the
+// quota's reset (see above). The runner that met it has given its shard's
+// lease up; the other shards' runners stop at their next page.
+func (s *Service) waitForQuota(ctx context.Context, id string) error {
 	ctx = context.WithoutCancel(ctx)
-	old := s.dueKey(b)
-	now := s.now().UTC()
-	b.QuotaResetAt = QuotaReset(now).Add(quotaResetMargin)
-	b.LeaseOwner, b.LeaseUntil, b.UpdatedAt = "", time.Time{}, now
-	if err := s.retryWrite(ctx, "move batch due", func() error {
-		_, err := s.st.Put(ctx, s.dueKey(b), []byte(b.ID), store.PutOptions{})
-		return err
-	}); err != nil {
-		return err
-	}
-	if err := s.putBatch(ctx, b, ver); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil // paused or cancelled meanwhile: its entry is found and passed over, or dropped
+	for range 16 {
+		b, ver, err := s.getBatch(ctx, id)
+		if err != nil {
+			return storeErr("get batch", err)
 		}
-		return storeErr("batch waits for the quota", err)
-	}
-	s.log.Warn("batch waits for WeChat's daily quota", "batch", b.ID, "until", b.QuotaResetAt)
-	if old != s.dueKey(b) {
-		if err := s.st.Delete(ctx, old, store.DeleteOptions{}); err != nil {
-			s.log.Warn("old due entry of a batch waiting for the quota left", "batch", b.ID, "err", err)
+		now := s.now().UTC()
+		reset := QuotaReset(now).Add(quotaResetMargin)
+		if b.Status != BatchRunning || !b.QuotaResetAt.Before(reset) {
+			return nil // paused or cancelled meanwhile, or another runner moved it
 		}
+		old := s.dueKey(b)
+		b.QuotaResetAt, b.UpdatedAt = reset, now
+		if err := s.retryWrite(ctx, "move batch due", func() error {
+			_, err := s.st.Put(ctx, s.dueKey(b), []byte(b.ID), store.PutOptions{})
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := s.putBatch(ctx, b, ver); errors.Is(err, store.ErrConflict) {
+			continue
+		} else if err != nil {
+			return storeErr("batch waits for the quota", err)
+		}
+		s.log.Warn("batch waits for WeChat's daily quota", "batch", b.ID, "until", b.QuotaResetAt)
+		if old != s.dueKey(b) {
+			if err := s.st.Delete(ctx, old, store.DeleteOptions{}); err != nil {
+				s.log.Warn("old due entry of a batch waiting for the quota left", "batch", b.ID, "err", err)
+			}
+		}
+		return nil
 	}
-	return nil
+	return storeErr("batch waits for the quota", errors.New("too many concurrent updates"))
 }

@@ -204,7 +204,7 @@ func BenchmarkSendLastCredit(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(counting.Total()-before)/float64(b.N), "store-ops/send")
-			left, err := svc.countAudience(ctx, benchTmpl)
+			left, _, err := svc.countAudience(ctx, benchTmpl)
 			if err != nil || left != 0 {
 				b.Fatalf("audience after every last credit was spent: %d users (%v), want 0", left, err)
 			}

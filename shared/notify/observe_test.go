@@ -251,7 +251,8 @@ func TestObserverPopupRedelivery(t *testing.T) {
 }
 
 // A batch reports one step per checkpointed page, whose counts add up to
-// the batch's counters, the last one Done; and one outcome per recipient.
+// the batch's counters, the last one Done (one shard: the runner of the
+// last page ends the batch); and one outcome per recipient.
 func TestObserverBatchProgress(t *testing.T) {
 	const k, withCredit, pageSize = 7, 4, 3
 	r := newRig(t, nil)

@@ -104,7 +104,6 @@ type Service struct {
 
 	batchOpts BatchOptions
 	limiter   rateLimiter
-	instance  string // this runner's id in batch leases
 	rules     *Rules
 	observe   Observer
 	hooks     webhooks
@@ -173,7 +172,6 @@ func New(opts Options) (*Service, error) {
 	s.batchOpts = opts.Batch
 	s.batchOpts.setDefaults()
 	s.limiter = newRateLimiter(s.st, s.appID, s.batchOpts)
-	s.instance = s.newID("run_")
 	hooks, err := newWebhooks(opts.Webhooks)
 	if err != nil {
 		return nil, err
