@@ -154,6 +154,10 @@ func (r *shardRun) feed(ctx context.Context, work chan<- runItem, pages chan<- *
 		fed := 0
 	feed:
 		for _, to := range recipients {
+			if s.now().Add(s.batchOpts.Margin).After(r.deadline) {
+				r.fail(errStopped) // mid-page: the page goes again next time
+				break
+			}
 			select {
 			case work <- runItem{page: p, to: to}:
 				fed++
@@ -201,6 +205,12 @@ func (r *shardRun) send(ctx context.Context, it runItem) {
 	}
 	if err := s.limiter.wait(ctx); err != nil {
 		r.fail(err)
+		r.end(it.page, 1, true)
+		return
+	}
+	if s.now().Add(s.batchOpts.Margin).After(r.deadline) {
+		// The rate limit held it until the deadline came close.
+		r.fail(errStopped)
 		r.end(it.page, 1, true)
 		return
 	}
