@@ -80,7 +80,7 @@ func (a *API) handleAdvice(w http.ResponseWriter, r *http.Request) {
 	limit := 0
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
 		n, err := strconv.Atoi(v)
-		if err != nil || len(v) > 2 || n < 1 || n > notify.AdviceMaxLimit {
+		if err != nil || strconv.Itoa(n) != v || n < 1 || n > notify.AdviceMaxLimit { // digits only: not "+3" or "03"
 			writeError(w, r, notify.FieldError("limit", "must be a number from 1 to %d", notify.AdviceMaxLimit))
 			return
 		}

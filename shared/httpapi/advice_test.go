@@ -110,6 +110,8 @@ func TestAdviceRouteBadInput(t *testing.T) {
 		{"/v1/consents/advice?limit=6", token, 400, "bad_request", "limit"},
 		{"/v1/consents/advice?limit=x", token, 400, "bad_request", "limit"},
 		{"/v1/consents/advice?limit=", token, 400, "bad_request", "limit"},
+		{"/v1/consents/advice?limit=%2B3", token, 400, "bad_request", "limit"},
+		{"/v1/consents/advice?limit=03", token, 400, "bad_request", "limit"},
 		{"/v1/consents/advice?limit=1&limit=2", token, 400, "bad_request", "limit"},
 		{"/v1/consents/advice?openid=o1", token, 400, "bad_request", "openid"},
 		{"/v1/consents/advice", "", 401, "unauthorized", ""},
