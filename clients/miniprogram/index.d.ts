@@ -126,7 +126,7 @@ export interface HttpResponse {
 export interface Endpoints {
   /** The login function (POST /v1/session); not needed with loginWith, which logs in through the app's backend. */
   login?: string;
-  /** The consent function (GET /v1/templates, GET|POST /v1/consents). */
+  /** The consent function (GET /v1/templates, GET|POST /v1/consents, POST /v1/consents/shown, GET /v1/consents/advice). */
   consent: string;
 }
 
@@ -246,6 +246,14 @@ export interface Client {
    * before subscribe().
    */
   shouldPrompt(alias: string, state?: ConsentState): Promise<boolean>;
+  /**
+   * The template ids worth asking the user for now, best first (GET /v1/consents/advice's suggested): at
+   * most limit (1 to maxPerCall, default 3 or maxPerCall when lower), all one-time or all long-term, ready
+   * for wx.requestSubscribeMessage; empty when nothing is worth asking. It loads the catalog too: call it
+   * when the page loads, then subscribe(ids) first thing in the tap. It awaits: never call it in the tap
+   * before subscribe(). Rejects with TypeError for a bad limit, ApiError when wxnotify refuses.
+   */
+  suggestedTemplates(options?: { limit?: number }): Promise<string[]>;
 }
 
 export declare function createClient(options: ClientOptions): Client;

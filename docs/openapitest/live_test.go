@@ -229,8 +229,15 @@ func probeAuth(t *testing.T, sp *spec, s *devServer, sessionToken string) {
 			}
 			continue
 		}
-		if len(security) != 1 {
-			t.Fatalf("%s: got %d security requirements, want 1", op.pattern(), len(security))
+		if len(security) > 1 {
+			// Alternatives (a session token or an API key): no credential,
+			// and a forged one of either form, are 401.
+			for _, cred := range []string{"", "wxn1.forged.token", "not-an-api-key-0123456789"} {
+				if a := s.send(t, "", op.method, path, cred, nil); a.status != 401 {
+					t.Errorf("%s with credential %.12q (documented: %d schemes): got %d, want 401: %s", op.pattern(), cred, len(security), a.status, a.raw)
+				}
+			}
+			continue
 		}
 		var scheme string
 		req, _ := security[0].(map[string]any)
@@ -297,6 +304,11 @@ func runScenario(t *testing.T, s *devServer) string {
 		t.Fatalf("shown popup: got %s, want the unknown id ignored", a.raw)
 	}
 	s.want(t, 400, "POST", "/v1/consents/shown", aliceToken, map[string]any{"templates": []string{}})
+	// Before any popup, the advice suggests one-time ids for alice's popup.
+	if a := s.want(t, 200, "GET", "/v1/consents/advice", aliceToken, nil); len(a.get("suggested").([]any)) == 0 {
+		t.Fatalf("advice before any popup: got %s, want suggested template ids", a.raw)
+	}
+	s.want(t, 400, "GET", "/v1/consents/advice?limit=9", aliceToken, nil)
 	s.want(t, 200, "POST", "/v1/consents", aliceToken, map[string]any{
 		"result":   s.want(t, 200, "POST", "/sandbox/subscribe", "", map[string]any{"openid": aliceOpenID, "choices": map[string]string{leadID: "accept"}}).body,
 		"settings": map[string]any{"mainSwitch": true, "itemSettings": map[string]string{registrationID: "reject"}},
@@ -330,6 +342,11 @@ func runScenario(t *testing.T, s *devServer) string {
 		t.Fatalf("the ledger of an openid never seen: got %s, want every template unasked", a.raw)
 	}
 	s.want(t, 404, "GET", "/v1/users/nobody-7/consents", testAPIKey, nil)
+	if a := s.want(t, 200, "GET", "/v1/consents/advice?userId="+salesID+"&limit=2", testAPIKey, nil); a.str("userId") != salesID || a.str("openid") != lenaOpenID {
+		t.Fatalf("advice for %s: got %s, want lena's", salesID, a.raw)
+	}
+	s.want(t, 404, "GET", "/v1/consents/advice?userId=nobody-7", testAPIKey, nil)
+	s.want(t, 400, "GET", "/v1/consents/advice", testAPIKey, nil)
 	s.want(t, 400, "GET", "/v1/users/sales%2042/consents", testAPIKey, nil)
 	s.want(t, 400, "GET", "/v1/openids/"+strings.Repeat("o", 65)+"/consents", testAPIKey, nil)
 

@@ -1,4 +1,4 @@
-// Command consent is wxnotify's consent record: GET /v1/templates, GET and POST /v1/consents.
+// Command consent is wxnotify's consent record: GET /v1/templates, GET and POST /v1/consents, POST /v1/consents/shown, GET /v1/consents/advice.
 package main
 
 import (

@@ -115,7 +115,7 @@ type Group int
 // Route groups, one per function (docs/design.md#layout).
 const (
 	Login   Group = iota // POST /v1/session, POST /v1/bindings, DELETE /v1/bindings/{userId}
-	Consent              // GET /v1/templates, GET|POST /v1/consents
+	Consent              // GET /v1/templates, GET|POST /v1/consents, POST /v1/consents/shown, GET /v1/consents/advice
 	Send                 // POST|GET /v1/notifications, GET /v1/notifications/{id}
 	Push                 // GET|POST /wechat/push
 	Batches              // POST|GET /v1/batches, GET|DELETE /v1/batches/{id}, POST /v1/batches/{id}/pause|resume
@@ -151,6 +151,7 @@ func (a *API) routes(g Group) []route {
 			{"GET /v1/consents", a.session, a.handleGetConsents, 0},
 			{"POST /v1/consents", a.session, a.handlePostConsents, 0},
 			{"POST /v1/consents/shown", a.session, a.handleShown, 0},
+			{"GET /v1/consents/advice", a.sessionOrServer, a.handleAdvice, 0},
 		}
 	case Send:
 		return []route{

@@ -67,6 +67,13 @@ const TAP_ERROR = /TAP gesture/i;
 const MAX_TMPL_IDS_PER_CALL = 5;
 
 /**
+ * How many template ids suggestedTemplates() asks for by default (when
+ * maxPerCall allows it): every WeChat client takes 3 in one popup, and the
+ * server suggests 3 by default (GET /v1/consents/advice).
+ */
+const SUGGESTED_PER_POPUP = 3;
+
+/**
  * The routes the kit calls, by the wxnotify function that serves them. With
  * baseURL one address serves every function (AWS, `wxnotify dev`); with
  * endpoints each function has its own URL (Tencent Cloud's Function URLs).
@@ -75,7 +82,7 @@ const MAX_TMPL_IDS_PER_CALL = 5;
  */
 const KIT_FUNCTIONS = Object.freeze({
   login: 'POST /v1/session',
-  consent: 'GET /v1/templates, GET|POST /v1/consents, POST /v1/consents/shown',
+  consent: 'GET /v1/templates, GET|POST /v1/consents, POST /v1/consents/shown, GET /v1/consents/advice',
 });
 
 /**
@@ -690,6 +697,38 @@ function createClient(options) {
   }
 
   /**
+   * The template ids worth asking the user for now, best first, ready for
+   * wx.requestSubscribeMessage: GET /v1/consents/advice's suggested (at most
+   * limit ids, all of one kind; none for templates the user rejected with
+   * "always keep this choice", banned, or accepted for good, nor for those
+   * whose credits cover their recent use). It also loads the catalog, so a
+   * later subscribe(ids) shows the popup within the tap: call it when the
+   * page loads, then subscribe(ids) first thing in the tap, unless ids is
+   * empty (nothing is worth asking).
+   * @param {{limit?: number}} [opts] limit: at most this many ids, 1 to
+   *   maxPerCall (default 3, or maxPerCall when lower)
+   * @returns {Promise<string[]>}
+   * @throws {TypeError} for a limit that cannot be, or an answer without a suggested list
+   * @throws {ApiError} when wxnotify refuses
+   */
+  async function suggestedTemplates(opts) {
+    const limit = opts && opts.limit !== undefined ? opts.limit : Math.min(SUGGESTED_PER_POPUP, maxPerCall);
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxPerCall) {
+      throw new TypeError('wxnotify: suggestedTemplates limit must be an integer from 1 to maxPerCall (' + maxPerCall +
+        '), got ' + String(limit));
+    }
+    const answers = await Promise.all([call('GET', routes.advice + '?limit=' + limit), templates()]);
+    const body = answers[0];
+    const list = answers[1];
+    const ids = body && typeof body === 'object' ? /** @type {{suggested?: unknown}} */ (body).suggested : undefined;
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) {
+      throw new TypeError('wxnotify: GET /v1/consents/advice answered without a suggested list of template ids');
+    }
+    // Only ids of the catalog, so that subscribe(ids) resolves them all.
+    return /** @type {string[]} */ (ids).filter((id) => list.some((t) => t.templateId === id)).slice(0, limit);
+  }
+
+  /**
    * The stored session, or null; it may be expired.
    * @returns {Session | null}
    */
@@ -719,6 +758,7 @@ function createClient(options) {
     openSettingsFlow: openSettingsFlow,
     consents: consents,
     shouldPrompt: shouldPrompt,
+    suggestedTemplates: suggestedTemplates,
   };
 }
 
@@ -784,12 +824,13 @@ const APP_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
  * paths go under baseURL, or under each function's URL with endpoints.
  * @param {unknown} app
  * @param {WxApi} wxApi
- * @returns {{session: string, templates: string, consents: string, shown: string}}
+ * @returns {{session: string, templates: string, consents: string, shown: string, advice: string}}
  * @throws {TypeError} for an app that cannot be one, or 'auto' without an AppID
  */
 function appRoutes(app, wxApi) {
   if (app === undefined) {
-    return { session: '/v1/session', templates: '/v1/templates', consents: '/v1/consents', shown: '/v1/consents/shown' };
+    return { session: '/v1/session', templates: '/v1/templates', consents: '/v1/consents', shown: '/v1/consents/shown',
+      advice: '/v1/consents/advice' };
   }
   let name = app;
   if (app === 'auto') {
@@ -800,7 +841,7 @@ function appRoutes(app, wxApi) {
   }
   const base = '/v1/apps/' + encodeURIComponent(/** @type {string} */ (name));
   return { session: base + '/session', templates: base + '/templates', consents: base + '/consents',
-    shown: base + '/consents/shown' };
+    shown: base + '/consents/shown', advice: base + '/consents/advice' };
 }
 
 /**

@@ -117,7 +117,7 @@ describe('createClient refuses an address that is neither baseURL nor endpoints'
     { name: 'baseURL not a string', options: { baseURL: 42 }, error: /baseURL must be an http\(s\) URL, .*got number/ },
     { name: 'endpoints a string', options: { endpoints: CONSENT_URL }, error: /endpoints must be an object \{login, consent\}/ },
     { name: 'endpoints an array', options: { endpoints: [LOGIN_URL, CONSENT_URL] }, error: /endpoints must be an object/ },
-    { name: 'no consent', options: { endpoints: { login: LOGIN_URL } }, error: /endpoints\.consent is required: the consent function's URL \(GET \/v1\/templates, GET\|POST \/v1\/consents, POST \/v1\/consents\/shown\)/ },
+    { name: 'no consent', options: { endpoints: { login: LOGIN_URL } }, error: /endpoints\.consent is required: the consent function's URL \(GET \/v1\/templates, GET\|POST \/v1\/consents, POST \/v1\/consents\/shown, GET \/v1\/consents\/advice\)/ },
     { name: 'no login without loginWith', options: { endpoints: { consent: CONSENT_URL } }, error: /endpoints\.login is required unless loginWith is given: the login function's URL \(POST \/v1\/session\)/ },
     { name: 'a function the kit does not call', options: { endpoints: { login: LOGIN_URL, consent: CONSENT_URL, send: CONSENT_URL } }, error: /endpoints\.send is not a function the kit calls: it calls login \(POST \/v1\/session\) and consent/ },
     { name: 'a misspelt function', options: { endpoints: { login: LOGIN_URL, consents: CONSENT_URL } }, error: /endpoints\.consents is not a function the kit calls/ },

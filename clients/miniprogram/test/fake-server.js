@@ -30,7 +30,7 @@ const ACCEPTS = ['accept', 'acceptWithAudio', 'acceptWithAlert'];
 // the fake models.
 const FUNCTION_ROUTES = {
   login: ['POST /v1/session'],
-  consent: ['GET /v1/templates', 'GET /v1/consents', 'POST /v1/consents', 'POST /v1/consents/shown'],
+  consent: ['GET /v1/templates', 'GET /v1/consents', 'POST /v1/consents', 'POST /v1/consents/shown', 'GET /v1/consents/advice'],
 };
 
 // The apps of the fake deployment unless options.apps says otherwise: the
@@ -152,6 +152,8 @@ function createFakeServer(options) {
           }
           return ok({ ok: true, ignored });
         }
+        case 'GET /v1/consents/advice':
+          return advice(sess.openid, new URL(req.url).searchParams);
         default:
           return error(404, 'not_found', 'no route ' + route);
       }
@@ -203,6 +205,53 @@ function createFakeServer(options) {
       return error(400, 'bad_request', 'POST /v1/session takes no Authorization');
     }
     return ok(server.issue('o-' + body.code.replace(/^code-\d+$/, 'user'), undefined, app.id));
+  }
+
+  // advice answers GET /v1/consents/advice as wxnotify does for a user
+  // without send history (the fake sends nothing): templates rejected with
+  // "always keep", banned or long-term and accepted are excluded; those
+  // without credit (tier 5, no_credit or not_accepted) rank before those
+  // with credits (tier 6, credit_covers_demand), in catalog order; suggested
+  // is the first `limit` of tier 5 of the first one's kind. It checks its
+  // parameters as wxnotify does.
+  function advice(openid, params) {
+    for (const k of params.keys()) {
+      if (k !== 'limit') return error(400, 'bad_request', k === 'userId' ? 'not with a session token' : 'unknown parameter', k);
+      if (params.getAll(k).length > 1) return error(400, 'bad_request', 'given more than once', k);
+    }
+    let limit = 3;
+    if (params.has('limit')) {
+      if (!/^[1-5]$/.test(params.get('limit'))) return error(400, 'bad_request', 'must be a number from 1 to 5', 'limit');
+      limit = Number(params.get('limit'));
+    }
+    const ranked = [];
+    const excluded = [];
+    templates.forEach((t) => {
+      const e = server.entry(openid, t.templateId);
+      let reason = '';
+      if (e.status === 'ban') reason = 'banned';
+      else if (e.status === 'reject' && e.alwaysKeep) reason = 'always_reject';
+      else if (t.kind === 'long-term' && e.longTerm) reason = 'long_term_accepted';
+      if (reason) {
+        excluded.push({ alias: t.alias, templateId: t.templateId, kind: t.kind, reason });
+        return;
+      }
+      const credits = t.kind === 'long-term' ? 0 : e.credits;
+      const tier = credits > 0 ? 6 : 5;
+      const first = tier === 6 ? 'credit_covers_demand' : t.kind === 'long-term' ? 'not_accepted' : 'no_credit';
+      ranked.push({ alias: t.alias, templateId: t.templateId, kind: t.kind, tier, reasons: [first], suggested: false,
+        held: 0, unmetDemand: 0, recentDemand: 0, credits, appDemand: 0 });
+    });
+    ranked.sort((a, b) => a.tier - b.tier);
+    const suggested = [];
+    ranked.forEach((a, i) => {
+      a.rank = i + 1;
+      if (a.tier <= 5 && suggested.length < limit && a.kind === ranked[0].kind) {
+        a.suggested = true;
+        suggested.push(a.templateId);
+      }
+    });
+    return ok({ openid, suggested, limit, since: new Date(now() - 30 * 86400000).toISOString(), templates: ranked, excluded });
   }
 
   function report(openid, body) {

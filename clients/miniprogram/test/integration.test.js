@@ -91,6 +91,20 @@ describe('against wxnotify dev', { skip: !BASE && 'set WXNOTIFY_URL to a `wxnoti
     assert.equal(await client.shouldPrompt(ALIAS), false);
   });
 
+  it('suggestedTemplates gives the ids of one popup; accepted ones are not suggested again', async () => {
+    const { stub, client } = sandboxWorld('accept');
+    const ids = await client.suggestedTemplates();
+    const catalog = await client.templates();
+    assert.ok(ids.length >= 1 && ids.length <= 3, 'ids: ' + ids.join(', '));
+    const kinds = new Set(ids.map((id) => catalog.find((t) => t.templateId === id).kind));
+    assert.equal(kinds.size, 1, 'one kind per popup');
+    const state = await stub.tap(() => client.subscribe(ids));
+    assert.deepEqual(state.remaining, []);
+    ids.forEach((id) => assert.equal(state.result[id], 'accept'));
+    const after = await client.suggestedTemplates({ limit: 5 });
+    assert.ok(ids.every((id) => !after.includes(id)), 'credits cover them now: ' + after.join(', '));
+  });
+
   it('a rejection kept for good is recorded from the settings', async () => {
     const world = sandboxWorld('reject');
     const tpl = (await world.client.prepare([ALIAS]))[0];

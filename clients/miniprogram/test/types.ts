@@ -30,6 +30,14 @@ void getAccountInfoSync;
 const real: WxApi = wx;
 const client = createClient({ baseURL: 'https://notify.example.com', wx: real, maxPerCall: MAX_TMPL_IDS_PER_CALL });
 
+// suggestedTemplates() gives template ids, the tmplIds of the next popup.
+export async function onLoad(): Promise<string[]> {
+  const ids: string[] = await client.suggestedTemplates();
+  // @ts-expect-error limit is a number
+  await client.suggestedTemplates({ limit: '3' });
+  return ids.concat(await client.suggestedTemplates({ limit: 2 }));
+}
+
 export async function onTap(): Promise<void> {
   try {
     const state = await client.subscribe(['lead_assigned']);
