@@ -101,15 +101,6 @@ func (s *Service) shardLayout(b *Batch, bounds []string) {
 	b.Shards = max(1, (b.Pages+per-1)/per)
 }
 
-// audienceShardSize is how many users an audience batch's shard holds.
-func (s *Service) audienceShardSize(users int) int {
-	size := max(1, s.batchOpts.ShardSize)
-	if users > size*MaxBatchShards {
-		size = (users + MaxBatchShards - 1) / MaxBatchShards
-	}
-	return size
-}
-
 // shardStart is the cursor a shard starts at.
 func (b Batch) shardStart(i int) string {
 	if b.Audience != "" {
