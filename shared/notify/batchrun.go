@@ -26,7 +26,9 @@ type shardRun struct {
 	s        *Service
 	b        Batch
 	t        Template
-	sh       batchShard
+	index    int        // the shard's
+	start    string     // the cursor the run starts at
+	sh       batchShard // the shard as last checkpointed: the checkpointer's
 	ver      int64
 	owner    string
 	deadline time.Time
@@ -114,7 +116,7 @@ func (r *shardRun) run(ctx context.Context) error {
 		r.release(ctx)
 		return s.waitForQuota(ctx, r.b.ID)
 	case errors.Is(err, errLeaseLost):
-		s.log.Warn("batch shard taken over", "batch", r.b.ID, "shard", r.sh.Index)
+		s.log.Warn("batch shard taken over", "batch", r.b.ID, "shard", r.index)
 		return nil
 	case err == nil, errors.Is(err, errStopped):
 		r.release(ctx)
@@ -129,7 +131,7 @@ func (r *shardRun) run(ctx context.Context) error {
 // recipients to the workers, until the last page, a failure or a stop.
 func (r *shardRun) feed(ctx context.Context, work chan<- runItem, pages chan<- *runPage) {
 	s := r.s
-	cursor := r.sh.Cursor
+	cursor := r.start
 	for {
 		if s.now().Add(s.batchOpts.Margin).After(r.deadline) {
 			r.fail(errStopped)
@@ -144,7 +146,7 @@ func (r *shardRun) feed(ctx context.Context, work chan<- runItem, pages chan<- *
 			r.fail(err)
 			return
 		}
-		recipients, next, last, err := s.loadShardPage(ctx, r.b, r.sh.Index, cursor)
+		recipients, next, last, err := s.loadShardPage(ctx, r.b, r.index, cursor)
 		if err != nil {
 			r.fail(err)
 			return
@@ -317,11 +319,18 @@ func (r *shardRun) checkpoint(ctx context.Context, p *runPage) error {
 	return nil
 }
 
-// release gives the shard's lease up, on the version this runner holds.
+// release gives the shard's lease up, on the version this runner holds
+// (a conflict: a retry whose first try was applied, or another runner's).
 func (r *shardRun) release(ctx context.Context) {
 	sh := r.sh
 	sh.LeaseOwner, sh.LeaseUntil = "", time.Time{}
-	if _, err := r.s.putShard(ctx, r.b, sh, r.ver); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := r.s.retryWrite(ctx, "release batch shard", func() error {
+		_, err := r.s.putShard(ctx, r.b, sh, r.ver)
+		if errors.Is(err, store.ErrConflict) {
+			return nil
+		}
+		return err
+	}); err != nil {
 		r.s.log.Warn("release batch shard", "batch", r.b.ID, "shard", sh.Index, "err", err)
 	}
 }

@@ -378,19 +378,39 @@ func (s *Service) RunShard(ctx context.Context, ref ShardRef, deadline time.Time
 	}
 	owner := s.newID("run_")
 	sh.LeaseOwner, sh.LeaseUntil = owner, now.Add(s.batchOpts.Lease).UTC()
-	ver, err = s.putShard(ctx, b, sh, ver)
-	if err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil // another runner took it first
-		}
-		return storeErr("lease batch shard", err)
+	ver, err = s.leaseShard(ctx, b, sh, ver)
+	if err != nil || ver == 0 {
+		return err
 	}
 	t, ok := s.catalog.Lookup(b.TemplateID)
 	if !ok {
 		return fmt.Errorf("template %s left the catalog", b.TemplateID)
 	}
-	r := &shardRun{s: s, b: b, t: t, sh: sh, ver: ver, owner: owner, deadline: deadline}
+	r := &shardRun{s: s, b: b, t: t, index: sh.Index, start: sh.Cursor, sh: sh, ver: ver, owner: owner, deadline: deadline}
 	return r.run(ctx)
+}
+
+// leaseShard writes sh, leased by this runner, on version ver, and
+// returns its new version, 0 if another runner took it first. A reply lost
+// after the write is recognised by the lease's owner on the record.
+func (s *Service) leaseShard(ctx context.Context, b Batch, sh batchShard, ver int64) (int64, error) {
+	v, err := s.putShard(ctx, b, sh, ver)
+	switch {
+	case err == nil:
+		return v, nil
+	case errors.Is(err, store.ErrConflict):
+		return 0, nil // another runner took it first
+	}
+	var cur batchShard
+	var curVer int64
+	if rerr := s.retryWrite(ctx, "get batch shard", func() error {
+		var gerr error
+		cur, curVer, gerr = s.getShard(ctx, b.ID, sh.Index)
+		return gerr
+	}); rerr == nil && cur.LeaseOwner == sh.LeaseOwner {
+		return curVer, nil // this write, its reply lost
+	}
+	return 0, storeErr("lease batch shard", err)
 }
 
 // finishBatch ends a batch whose shards are all done, with their counters
