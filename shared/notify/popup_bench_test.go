@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,7 +225,38 @@ func BenchmarkPopupEvent(b *testing.B) {
 	}
 }
 
-// TestPopupEventRoundTrips logs the round trips of each consent change.
+// popupLimits are the round trips of each case (docs/performance.md, "One
+// popup event"), without webhooks; a subscription to consent.changed adds
+// one read (the user's profile, for the userId) to a change that changes
+// the consent.
+var popupLimits = map[string]float64{
+	// One Query of the record and credits, the pairing, the credit, one
+	// conditional Write (record and done mark, timeline, funnel, index).
+	"popup-accept-1": 4, "popup-accept-3": 12, "popup-accept-1-holder": 4,
+	"popup-accept-1-after-report": 3, // paired with the report: no credit
+	"popup-reject-1":              2,
+	"popup-accept-longterm":       2,
+	"popup-redelivered":           1, // the Query finds the item applied
+	"change-accept-1":             2,
+	// The zeroing is in the record's Write; a holder is then pruned from
+	// the index (a query of the entries, a read of the ledger, a delete).
+	"change-reject-1-holder": 5, "change-reject-1-none": 2,
+	// The rate limit's count, the Query, the pairing, the pending entry
+	// (before the credit: the sweep must see every report-granted credit),
+	// the credit, the Write.
+	"report-accept-1": 6, "report-accept-3": 16, "report-accept-1-after-event": 4,
+}
+
+// popupHookReads are the cases whose change reads the profile for
+// consent.changed.
+var popupHookReads = map[string]float64{
+	"popup-accept-1": 1, "popup-accept-3": 3, "popup-accept-1-holder": 1, "popup-reject-1": 1,
+	"popup-accept-longterm": 1, "change-accept-1": 1, "change-reject-1-holder": 1, "change-reject-1-none": 1,
+	"report-accept-1": 1, "report-accept-3": 3,
+}
+
+// TestPopupEventRoundTrips checks the round trips of each consent change
+// exactly.
 func TestPopupEventRoundTrips(t *testing.T) {
 	for _, hooks := range []bool{false, true} {
 		t.Run(fmt.Sprintf("webhooks=%v", hooks), func(t *testing.T) {
@@ -234,8 +267,117 @@ func TestPopupEventRoundTrips(t *testing.T) {
 			})
 			costs := popupCosts(context.Background(), t, svc, counting, 3)
 			for _, c := range popupCases {
+				want := popupLimits[c.name]
+				if hooks {
+					want += popupHookReads[c.name]
+				}
 				t.Logf("%-28s %.2f", c.name, costs[c.name])
+				if costs[c.name] != want {
+					t.Errorf("%s: %.2f store round trips, want %.0f", c.name, costs[c.name], want)
+				}
 			}
 		})
+	}
+}
+
+// A client report and WeChat's popup event of the same accept, applied
+// at the same time (and a redelivered copy of the event with them), grant
+// one credit and leave the user in the audience index once.
+func TestConcurrentReportAndEventGrantOnce(t *testing.T) {
+	svc, _ := popupService(t, nil)
+	ctx := context.Background()
+	const users = 30
+	var wg sync.WaitGroup
+	errs := make(chan error, 3*users)
+	for u := range users {
+		o := fmt.Sprintf("o-pair-%d", u)
+		ev := popupEvent(wechat.EventSubscribePopup, o, u, "accept", popupA...)
+		wg.Go(func() { errs <- reportOf(popupA...)(ctx, svc, o, u) })
+		wg.Go(func() { errs <- svc.ApplyPush(ctx, ev) })
+		wg.Go(func() { errs <- svc.ApplyPush(ctx, ev) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for u := range users {
+		o := fmt.Sprintf("o-pair-%d", u)
+		if err := wantCredits(1, popupA...)(ctx, svc, o); err != nil {
+			t.Fatalf("%s: %v", o, err)
+		}
+		if es, _ := svc.audienceEntries(ctx, o, popupA[0]); len(es) != 1 {
+			t.Fatalf("%s: %d audience entries, want 1", o, len(es))
+		}
+	}
+	// The reports' credits were confirmed: the sweep withdraws none.
+	svc.now = func() time.Time { return time.Now().Add(2 * svc.pairWindow) }
+	if n, err := svc.SweepReports(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep withdrew %d (%v), want 0", n, err)
+	}
+}
+
+// A popup event redelivered after a change event zeroed its credit grants
+// nothing: the zeroing's Put forgot the grant's operation, but the consent
+// record still marks the item applied.
+func TestPopupRedeliveredAfterZeroing(t *testing.T) {
+	svc, _ := popupService(t, nil)
+	ctx := context.Background()
+	accept := popupEvent(wechat.EventSubscribePopup, "o-z", 1, "accept", popupA...)
+	for _, ev := range []wechat.PushEvent{accept, popupEvent(wechat.EventSubscribeChange, "o-z", 2, "reject", popupA...), accept} {
+		if err := svc.ApplyPush(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wantCredits(0, popupA...)(ctx, svc, "o-z"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// On a store that writes one partition at a time (Redis Cluster) every
+// consent change still applies once and notes the holders: the index
+// entry and the funnel's counters are written apart from the record.
+func TestConsentChangesWithoutCrossPartitionWrites(t *testing.T) {
+	svc, counting := popupService(t, nil)
+	svc.st = noCrossPartition{counting}
+	ctx := context.Background()
+	for _, c := range popupCases {
+		o := "o-nx-" + c.name
+		if c.prepare != nil {
+			if err := c.prepare(ctx, svc, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 2 { // the second time a repeat of the same change
+			if err := c.run(ctx, svc, o, 7); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+		}
+		if c.check != nil {
+			if err := c.check(ctx, svc, o); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+		}
+	}
+	es, err := svc.audienceEntries(ctx, "o-nx-popup-accept-longterm", popupLongTerm)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("long-term acceptance: %d audience entries (%v), want 1", len(es), err)
+	}
+	rep, err := svc.Stats(ctx, StatsQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each change counted once, the repeats not at all: on the first
+	// template, 10 credits granted (one per case that grants, two for the
+	// holder's), 8 popup accepts (reports are not counted with push), 1
+	// reject.
+	i := slices.IndexFunc(rep.Totals, func(ts TemplateStats) bool { return ts.TemplateID == popupA[0] })
+	if i < 0 {
+		t.Fatalf("no funnel counters of %s: %+v", popupA[0], rep.Totals)
+	}
+	if ts := rep.Totals[i]; ts.Granted != 10 || ts.Accepted != 8 || ts.Rejected != 1 {
+		t.Fatalf("funnel of %s: %+v, want 10 granted, 8 accepted, 1 rejected", ts.TemplateID, ts)
 	}
 }
