@@ -282,7 +282,8 @@ func (s *Service) templateByID(id string) (Template, bool) {
 
 // opKeep is how long counters remember the operations of a popup (its
 // pairing, its credit): longer than any retry of the report or
-// redelivery of the event takes, whose done mark covers the time after.
+// redelivery of the event takes, whose done mark (the consent record's
+// Applied) covers the time after.
 const opKeep = time.Hour
 
 // applyChoice applies one popup choice from the client (side +1) or from
@@ -306,8 +307,10 @@ const opKeep = time.Hour
 // a Write answers no values on DynamoDB. The credit also stays a bounded
 // AddOnce: a counter the Write replaced would forget the takes of the sends
 // in flight (their retries and give-backs need them), and an unbounded Add
-// conditioned on nothing could pass the cap or miss a prune of the user's
-// index entry between the read and the Write.
+// in the Write, conditioned on nothing, could not tell whether this credit
+// made the user a holder: a send could take the last credit and prune the
+// user's index entry between the read and the Write, and the note skipped
+// for a user who seemed to hold a credit would leave a holder out.
 func (s *Service) applyChoice(ctx context.Context, openID string, t Template, status string, src Source, side int64, op string) (credited, applied bool, err error) {
 	st, err := s.readConsentRetrying(ctx, openID, t.ID)
 	if err != nil {
@@ -315,8 +318,9 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 	}
 	if st.meta.applied(op) {
 		if status == StatusAccept && t.Kind == LongTerm && st.meta.LongTerm {
-			// A repeat: the first attempt may have stopped between a
-			// record written apart from its index entry (writeConsentOps).
+			// A repeat: on a store that writes the record and the index
+			// entry apart (writeConsentOps), the first attempt may have
+			// stopped between the two.
 			err := s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) })
 			return false, false, err
 		}
