@@ -51,6 +51,9 @@ type consentMeta struct {
 	// Counted names the last popup choice counted in the funnel (its
 	// report or push operation), so that applying it again counts nothing.
 	Counted string `json:"counted,omitempty"`
+	// Applied are the operations applied to the record (push items,
+	// reports): the record is their done mark (see appliedMemory).
+	Applied []appliedOp `json:"applied,omitempty"`
 }
 
 // Consent is a user's standing for one template.
@@ -197,8 +200,11 @@ func (s *Service) Consent(ctx context.Context, openID string, t Template) (Conse
 //
 // A report with an ID is applied once however often it is retried: every
 // counter operation it makes is named after the ID (a retry after a lost
-// reply is recognised by the store), and once applied the report is marked
-// done for a day. A failure answers an error; the retry completes it.
+// reply is recognised by the store), and the consent record of each
+// template marks it applied in the Write that applies its choice (see
+// applyChoice). A report with settings is also marked done for a day once
+// applied: settings are set, not named operations. A failure answers an
+// error; the retry completes it.
 func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ignored []string, err error) {
 	if err := CheckReportID(r.ID); err != nil {
 		return nil, err
@@ -213,8 +219,9 @@ func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ig
 	if err := s.allowReport(ctx, openID, op); err != nil {
 		return nil, err
 	}
+	marked := r.ID != "" && r.Settings != nil // the choices alone need no mark
 	apply := true
-	if r.ID != "" {
+	if marked {
 		done, err := s.isDone(ctx, mark)
 		if err != nil {
 			return nil, err
@@ -236,7 +243,7 @@ func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ig
 		if !apply {
 			continue
 		}
-		if _, err := s.applyChoice(ctx, openID, t, status, SourceReport, +1, op); err != nil {
+		if _, _, err := s.applyChoice(ctx, openID, t, status, SourceReport, +1, op); err != nil {
 			return ignored, err
 		}
 	}
@@ -260,7 +267,7 @@ func (s *Service) RecordReport(ctx context.Context, openID string, r Report) (ig
 			}
 		}
 	}
-	if r.ID != "" && apply {
+	if marked && apply {
 		if err := s.markDone(ctx, mark, reportMemory); err != nil {
 			return ignored, err
 		}
@@ -275,23 +282,56 @@ func (s *Service) templateByID(id string) (Template, bool) {
 
 // opKeep is how long counters remember the operations of a popup (its
 // pairing, its credit): longer than any retry of the report or
-// redelivery of the event takes, whose done mark covers the time after.
+// redelivery of the event takes, whose done mark (the consent record's
+// Applied) covers the time after.
 const opKeep = time.Hour
 
 // applyChoice applies one popup choice from the client (side +1) or from
-// WeChat's popup event (side -1). Its counter operations are named after op
-// (the report or the push item), so that applying the same choice again -
-// a retry after a failure or a lost reply, a copy applied concurrently -
-// changes nothing more: every write here is safe to repeat, and an error
-// tells the caller to. It reports whether a credit was granted (reported
+// WeChat's popup event (side -1), the operation op (the report or the push
+// item). The user's consent record of the template is the operation's done
+// mark (consentMeta.Applied): it is read first, in the Query that also reads
+// the credits, and a choice whose op it holds is not applied again (applied
+// false). Otherwise the pairing and the credit are named counter operations
+// (a retry after a failure or a lost reply, a copy applied concurrently,
+// gets the same answers), and the record, its timeline and webhook events,
+// the funnel's counters and, for a user who just became a holder, the audience
+// index entry are one conditional Write that also marks op applied: an
+// error tells the caller to repeat, and the repeat either finds op applied
+// or completes it. credited reports whether a credit was granted (reported
 // to the observer: again when a repeat follows an error, since the store
 // answers a repeated AddOnce as it answered the first).
-func (s *Service) applyChoice(ctx context.Context, openID string, t Template, status string, src Source, side int64, op string) (credited bool, err error) {
+//
+// The pairing and the credit cannot join that Write: their answers decide
+// what it writes (the pairing whether there is a credit at all, the credit
+// whether the cap was reached and whether the user was a holder before), and
+// a Write answers no values on DynamoDB. The credit also stays a bounded
+// AddOnce: a counter the Write replaced would forget the takes of the sends
+// in flight (their retries and give-backs need them), and an unbounded Add
+// in the Write, conditioned on nothing, could not tell whether this credit
+// made the user a holder: a send could take the last credit and prune the
+// user's index entry between the read and the Write, and the note skipped
+// for a user who seemed to hold a credit would leave a holder out.
+func (s *Service) applyChoice(ctx context.Context, openID string, t Template, status string, src Source, side int64, op string) (credited, applied bool, err error) {
+	st, err := s.readConsentRetrying(ctx, openID, t.ID)
+	if err != nil {
+		return false, false, err
+	}
+	if st.meta.applied(op) {
+		if status == StatusAccept && t.Kind == LongTerm && st.meta.LongTerm {
+			// A repeat: on a store that writes the record and the index
+			// entry apart (writeConsentOps), the first attempt may have
+			// stopped between the two.
+			err := s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) })
+			return false, false, err
+		}
+		return false, false, nil
+	}
+	var after int64 // the credits after the grant
+	join := joinNone
 	if status == StatusAccept && t.Kind == OneTime {
-		var after int64 // the credits after the grant
 		granted, err := s.pairedGrant(ctx, openID, t.ID, side, op)
 		if err != nil {
-			return false, err
+			return false, false, err
 		}
 		if granted {
 			limit := s.maxCredits
@@ -299,7 +339,7 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 				// On probation until WeChat's popup event confirms it; noted
 				// before the credit exists, so that no credit escapes the sweep.
 				if err := s.notePendingReport(ctx, openID, t.ID); err != nil {
-					return false, err
+					return false, false, err
 				}
 			} else if side > 0 {
 				limit = s.maxReportCredits // nothing will ever confirm it
@@ -315,46 +355,45 @@ func (s *Service) applyChoice(ctx context.Context, openID string, t Template, st
 				return err
 			})
 			if err != nil {
-				return false, err
+				return false, false, err
 			}
 			if credited {
 				s.reportCredits(t.ID, CreditGranted, 1)
 			}
-			if err := s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) }); err != nil {
-				return credited, err
+			// The user joins the audience index after the credit, in the
+			// record's Write, only when this credit made them a holder:
+			// with more (or at the cap) an earlier change did, and noted
+			// them after it (see the index's rules in audience.go).
+			if credited && after == 1 {
+				join = joinBefore
 			}
 		}
-		hint := consentHint{op: op, granted: credited}
-		if credited {
-			hint.credits = &after
-		}
-		return credited, s.retryWrite(ctx, "record consent", func() error { return s.recordChoice(ctx, openID, t, status, src, hint, credited) })
 	}
-	if err := s.recordChoice(ctx, openID, t, status, src, consentHint{op: op}, false); err != nil {
-		return false, err
+	hint := consentHint{op: op, granted: credited}
+	if credited {
+		hint.credits = &after
 	}
-	if status == StatusAccept && t.Kind == LongTerm {
-		return false, s.noteAudience(ctx, openID, t.ID) // after the acceptance it notes
-	}
-	return false, nil
-}
-
-// recordChoice sets the consent state after a popup choice (named
-// hint.op, which credited a credit or not), counting it in the funnel with
-// the same write unless that choice was counted already.
-func (s *Service) recordChoice(ctx context.Context, openID string, t Template, status string, src Source, hint consentHint, credited bool) error {
-	return s.updateConsentFull(ctx, openID, t.ID, func(m *consentMeta) []store.WriteOp {
-		m.Status, m.Source = status, src
-		if t.Kind == LongTerm {
-			m.LongTerm = status == StatusAccept
-		}
-		metrics := s.choiceMetrics(status, src, credited)
-		if len(metrics) == 0 || m.Counted == hint.op {
-			return nil
-		}
-		m.Counted = hint.op
-		return s.statAdds(s.now(), t.ID, metrics...)
-	}, hint)
+	err = s.retryWrite(ctx, "record consent", func() error {
+		var err error
+		applied, err = s.writeConsent(ctx, openID, t.ID, st, op, hint, func(st consentState, m *consentMeta) consentChange {
+			ch := consentChange{join: join}
+			if t.Kind == LongTerm && status == StatusAccept && !st.meta.LongTerm {
+				ch.join = joinAfter // the record's acceptance makes the holder
+			}
+			m.Status, m.Source = status, src
+			if t.Kind == LongTerm {
+				m.LongTerm = status == StatusAccept
+			}
+			metrics := s.choiceMetrics(status, src, credited)
+			if len(metrics) > 0 && m.Counted != op {
+				m.Counted = op
+				ch.adds = s.statAdds(s.now(), t.ID, metrics...)
+			}
+			return ch
+		})
+		return err
+	})
+	return credited, applied, err
 }
 
 // applySetting records an "always keep this choice" setting. A kept reject
@@ -367,52 +406,104 @@ func (s *Service) applySetting(ctx context.Context, openID string, t Template, s
 		}
 	}
 	if status == StatusReject || status == StatusBan {
-		return s.zeroCredits(ctx, openID, t.ID, 0, edit, "")
+		_, err := s.zeroCredits(ctx, openID, t.ID, edit, "")
+		return err
 	}
 	return s.updateConsent(ctx, openID, t.ID, edit)
 }
 
 // zeroCredits zeroes a user's credits for a template, applying edit to the
-// consent state first. Replacing the counter makes it forget its
-// operations: a credit a send took before the zeroing cannot be given back
-// (WeChat's zeroing took it too), while a credit granted after it can.
-// The user then leaves the template's audience index (best effort).
-// removed is what the counter is believed to hold, for the observer (0:
-// unknown); the zeroing of a one-time template is reported.
-func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, removed int64, edit func(*consentMeta), op string) error {
-	var zero int64
-	if err := s.updateConsentWith(ctx, openID, tmplID, edit, consentHint{op: op, credits: &zero}); err != nil {
-		return err
+// consent state first, by the operation op (a push item, marked applied in
+// the record: a repeat changes nothing; "" for none). Replacing the counter
+// makes it forget its operations: a credit a send took before the zeroing
+// cannot be given back (WeChat's zeroing took it too), while a credit
+// granted after it can. The Put of 0 is an op of the record's Write,
+// conditional on the counter's version as the record's Query read it
+// (absent: on its staying absent), so the state and the zeroing are one
+// change, and the credits the zeroing removed are known exactly (reported
+// to the observer for a one-time template). A user who held something
+// then leaves the template's audience index (best effort); one who held
+// nothing is left alone (an entry left by a failed prune is pruned by the
+// batch that meets it).
+func (s *Service) zeroCredits(ctx context.Context, openID, tmplID string, edit func(*consentMeta), op string) (applied bool, err error) {
+	st, err := s.readConsentRetrying(ctx, openID, tmplID)
+	if err != nil || st.meta.applied(op) {
+		return false, err
 	}
-	if _, err := s.st.Put(ctx, s.creditsKey(openID, tmplID), []byte("0"), store.PutOptions{}); err != nil {
-		return storeErr("zero credits", err)
-	}
-	if t, ok := s.templateByID(tmplID); ok {
-		if t.Kind == OneTime {
-			s.reportCredits(tmplID, CreditZeroed, max(0, removed))
+	t, known := s.templateByID(tmplID)
+	var before consentState // the state the zeroing replaced
+	zero := int64(0)
+	applied, err = s.writeConsent(ctx, openID, tmplID, st, op, consentHint{op: op, credits: &zero}, func(st consentState, m *consentMeta) consentChange {
+		before = st
+		edit(m)
+		key := s.creditsKey(openID, tmplID)
+		if st.creditsVersion == 0 {
+			return consentChange{local: []store.WriteOp{store.WriteCheck(key, 0)}}
 		}
+		return consentChange{local: []store.WriteOp{store.WritePut(key, []byte("0"), store.PutOptions{IfVersion: st.creditsVersion})}}
+	})
+	if err != nil || !applied || !known {
+		return applied, err
+	}
+	if t.Kind == OneTime {
+		s.reportCredits(tmplID, CreditZeroed, max(0, before.credits))
+	}
+	if before.holds(t) {
 		s.leaveAudience(ctx, openID, t)
 	}
-	return nil
+	return true, nil
 }
 
 // Revoke zeroes the user's credits and acceptance of a template: WeChat said
 // 43101, or the user turned the template off.
 func (s *Service) Revoke(ctx context.Context, openID string, tmplID string, src Source) error {
-	return s.revoke(ctx, openID, tmplID, src, 0)
+	_, err := s.revokeOp(ctx, openID, tmplID, src, "")
+	return err
 }
 
-// revoke is Revoke for a counter believed to hold removed credits (0:
-// unknown), which the observer is told.
-func (s *Service) revoke(ctx context.Context, openID string, tmplID string, src Source, removed int64) error {
-	return s.revokeOp(ctx, openID, tmplID, src, removed, "")
+// revoke is Revoke for a counter the caller believes holds removed
+// credits; the observer is told what the zeroing found (zeroCredits).
+func (s *Service) revoke(ctx context.Context, openID string, tmplID string, src Source, _ int64) error {
+	_, err := s.revokeOp(ctx, openID, tmplID, src, "")
+	return err
 }
 
-// revokeOp is revoke by the operation op (a push item; "" for none).
-func (s *Service) revokeOp(ctx context.Context, openID string, tmplID string, src Source, removed int64, op string) error {
-	return s.zeroCredits(ctx, openID, tmplID, removed, func(m *consentMeta) {
+// revokeOp is Revoke by the operation op (a push item; "" for none); it
+// reports false when op was applied before.
+func (s *Service) revokeOp(ctx context.Context, openID string, tmplID string, src Source, op string) (bool, error) {
+	return s.zeroCredits(ctx, openID, tmplID, func(m *consentMeta) {
 		m.Status, m.LongTerm, m.Source = StatusReject, false, src
 	}, op)
+}
+
+// acceptChange applies a subscribe_msg_change_event's accept, the push
+// item op: the status (and a long-term template's acceptance, after which
+// the user joins the audience index in the same Write) and op marked
+// applied, one conditional Write after the Query of the record. It reports
+// false when op was applied before.
+func (s *Service) acceptChange(ctx context.Context, openID string, t Template, op string) (bool, error) {
+	st, err := s.readConsentRetrying(ctx, openID, t.ID)
+	if err != nil {
+		return false, err
+	}
+	if st.meta.applied(op) {
+		if t.Kind == LongTerm && st.meta.LongTerm {
+			// See applyChoice: the first attempt may have stopped before the note.
+			return false, s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, t.ID) })
+		}
+		return false, nil
+	}
+	return s.writeConsent(ctx, openID, t.ID, st, op, consentHint{op: op}, func(st consentState, m *consentMeta) consentChange {
+		var ch consentChange
+		m.Status, m.Source = StatusAccept, SourceChange
+		if t.Kind == LongTerm {
+			m.LongTerm = true
+			if !st.meta.LongTerm {
+				ch.join = joinAfter
+			}
+		}
+		return ch
+	})
 }
 
 // updateConsent applies edit to the consent state with optimistic
@@ -425,33 +516,180 @@ func (s *Service) updateConsent(ctx context.Context, openID, tmplID string, edit
 // updateConsentWith is updateConsent for a change hint describes: a change
 // of the consent writes consent.changed in the record's Write.
 func (s *Service) updateConsentWith(ctx context.Context, openID, tmplID string, edit func(*consentMeta), hint consentHint) error {
-	return s.updateConsentFull(ctx, openID, tmplID, func(m *consentMeta) []store.WriteOp {
+	st, err := s.readConsent(ctx, openID, tmplID)
+	if err != nil {
+		return storeErr("get consent", err)
+	}
+	_, err = s.writeConsent(ctx, openID, tmplID, st, "", hint, func(_ consentState, m *consentMeta) consentChange {
 		edit(m)
-		return nil
-	}, hint)
+		return consentChange{}
+	})
+	return err
 }
 
-// updateConsentFull is updateConsent for an edit that returns the funnel's
-// counters to add, and a change hint describes (consent.changed): the
-// state, its timeline event, its webhook events and its counters are one
-// store.Write.
-func (s *Service) updateConsentFull(ctx context.Context, openID, tmplID string, edit func(*consentMeta) []store.WriteOp, hint consentHint) error {
+// appliedOp is an operation (a push item, a report) applied to a consent
+// record.
+type appliedOp struct {
+	ID string `json:"id"`
+	At int64  `json:"at"` // Unix seconds
+}
+
+// A consent record remembers the operations applied to it for
+// appliedMemory (as long as a push item's done mark was kept, longer than a
+// report's Idempotency-Key is), at most maxApplied of them: past that, the
+// oldest are forgotten first. WeChat redelivers a push within seconds and a
+// client retries a report at once, so only a user answering more than
+// maxApplied popups of one template within the time of a retry could make a
+// repeat apply again - and then every counter operation of the repeat is
+// still named (opKeep), answering what it answered the first time.
+const (
+	appliedMemory = pushMemory
+	maxApplied    = 32
+)
+
+// applied reports whether the record holds op.
+func (m *consentMeta) applied(op string) bool {
+	if op == "" {
+		return false
+	}
+	for _, a := range m.Applied {
+		if a.ID == op {
+			return true
+		}
+	}
+	return false
+}
+
+// markApplied records op, forgetting what appliedMemory and maxApplied
+// let go.
+func (m *consentMeta) markApplied(op string, now time.Time) {
+	if op == "" || m.applied(op) {
+		return
+	}
+	keep := m.Applied[:0:0]
+	for _, a := range m.Applied {
+		if now.Unix()-a.At < int64(appliedMemory/time.Second) {
+			keep = append(keep, a)
+		}
+	}
+	keep = append(keep, appliedOp{ID: op, At: now.Unix()})
+	if len(keep) > maxApplied {
+		keep = keep[len(keep)-maxApplied:]
+	}
+	m.Applied = keep
+}
+
+// consentState is a user's consent record and credit counter for one
+// template, as one Query read them.
+type consentState struct {
+	meta    consentMeta
+	version int64 // the record's; 0: absent
+	credits int64
+	// creditsVersion is the counter's version; 0: absent.
+	creditsVersion int64
+}
+
+// holds reports whether the state lets the user receive t's messages. A
+// counter that is not a counter counts as holding (see Service.holds).
+func (st consentState) holds(t Template) bool {
+	if t.Kind == LongTerm {
+		return st.meta.LongTerm
+	}
+	return st.credits > 0
+}
+
+// readConsent reads the user's consent record and credits for tmplID in
+// one Query (their sort keys share the prefix c|<tmplId>|).
+func (s *Service) readConsent(ctx context.Context, openID, tmplID string) (consentState, error) {
+	var st consentState
+	prefix := "c|" + tmplID + "|"
+	q := store.Query{Partition: s.userPartition(openID), Prefix: prefix, Limit: 4}
+	for {
+		page, err := s.st.Query(ctx, q)
+		if err != nil {
+			return consentState{}, err
+		}
+		for _, it := range page.Items {
+			switch it.Key.Sort {
+			case prefix + "m":
+				st.version = it.Version
+				if json.Unmarshal(it.Value, &st.meta) != nil {
+					st.meta = consentMeta{}
+				}
+			case prefix + "n":
+				st.creditsVersion = it.Version
+				n, err := store.ParseCounter(it.Value)
+				if err != nil {
+					n = 1 // unreadable: holding, as Service.holds says
+				}
+				st.credits = n
+			}
+		}
+		if page.Next == "" {
+			return st, nil
+		}
+		q.After = page.Next
+	}
+}
+
+// readConsentRetrying is readConsent tried a few times when the store fails.
+func (s *Service) readConsentRetrying(ctx context.Context, openID, tmplID string) (consentState, error) {
+	var st consentState
+	err := s.retryWrite(ctx, "get consent", func() error {
+		var err error
+		st, err = s.readConsent(ctx, openID, tmplID)
+		return err
+	})
+	return st, err
+}
+
+// joinKind says whether a consent change makes the user a holder, who
+// joins the template's audience index.
+type joinKind uint8
+
+const (
+	joinNone joinKind = iota
+	// joinBefore: a credit granted before the record's write made the user
+	// a holder (the entry may be written before the record).
+	joinBefore
+	// joinAfter: the record's own change (a long-term acceptance) makes the
+	// user a holder (the entry must not be written before it).
+	joinAfter
+)
+
+// consentChange is what a consent edit writes beside the record.
+type consentChange struct {
+	// local are more ops in the user's partition (the credits zeroed),
+	// written with the record in any case.
+	local []store.WriteOp
+	// adds are the funnel's counters.
+	adds []store.WriteOp
+	join joinKind
+}
+
+// writeConsent applies edit to the consent record st read and writes it,
+// with its timeline event, its webhook events (consent.changed) and what
+// edit returns, in one Write conditional on the record's version; with op,
+// the record also marks op applied. A failed condition (a concurrent
+// change, or the counter an edit conditions on moved) reads the state
+// again and edits again, unless op was applied meanwhile (applied false: a
+// copy of the operation, or this one's write whose reply was lost).
+func (s *Service) writeConsent(ctx context.Context, openID, tmplID string, st consentState, op string, hint consentHint, edit func(consentState, *consentMeta) consentChange) (applied bool, err error) {
 	key := s.consentKey(openID, tmplID)
 	for attempt := range 8 {
-		var m consentMeta
-		opts := store.PutOptions{IfAbsent: true}
-		it, err := s.st.Get(ctx, key)
-		switch {
-		case err == nil:
-			if json.Unmarshal(it.Value, &m) != nil {
-				m = consentMeta{}
+		if attempt > 0 {
+			time.Sleep(time.Duration(rand.IntN(4<<attempt)) * time.Millisecond) // let the other writer finish
+			if st, err = s.readConsent(ctx, openID, tmplID); err != nil {
+				return false, storeErr("get consent", err)
 			}
-			opts = store.PutOptions{IfVersion: it.Version}
-		case !errors.Is(err, store.ErrNotFound):
-			return storeErr("get consent", err)
+			if st.meta.applied(op) {
+				return false, nil
+			}
 		}
+		m := st.meta
 		old := m
-		adds := edit(&m)
+		old.Applied = nil
+		ch := edit(st, &m)
 		m.UpdatedAt = s.now().UTC()
 		switch m.Source {
 		case SourceReport, SourcePopup:
@@ -460,25 +698,76 @@ func (s *Service) updateConsentFull(ctx context.Context, openID, tmplID string, 
 		if m.Status == StatusAccept && (m.Source == SourceReport || m.Source == SourcePopup || m.Source == SourceChange) {
 			m.LastAcceptAt = m.UpdatedAt
 		}
+		m.markApplied(op, m.UpdatedAt)
 		b, _ := json.Marshal(m)
-		events, err := s.consentEventOps(ctx, openID, tmplID, old, m, hint)
+		opts := store.PutOptions{IfAbsent: true}
+		if st.version > 0 {
+			opts = store.PutOptions{IfVersion: st.version}
+		}
+		h := hint
+		if h.credits == nil {
+			c := st.credits
+			h.credits = &c
+		}
+		events, err := s.consentEventOps(ctx, openID, tmplID, old, m, h)
 		if err != nil {
-			return err
+			return false, err
 		}
 		event, err := s.timelineOp(openID, s.newID("evt_"), TimelineEvent{Type: TimelineConsent, At: m.UpdatedAt,
 			TemplateID: tmplID, Status: m.Status, Source: m.Source})
 		if err != nil {
-			return storeErr("encode timeline event", err)
+			return false, storeErr("encode timeline event", err)
 		}
-		extra := append(append([]store.WriteOp{event}, events...), adds...)
-		if _, err := s.writeWithEvents(ctx, store.WritePut(key, b, opts), extra); err == nil {
-			return nil
-		} else if !errors.Is(err, store.ErrConflict) {
-			return storeErr("put consent", err)
+		err = s.writeConsentOps(ctx, openID, tmplID, store.WritePut(key, b, opts), event, events, ch)
+		if err == nil {
+			return true, nil
 		}
-		time.Sleep(time.Duration(rand.IntN(4<<attempt)) * time.Millisecond) // let the other writer finish
+		if !errors.Is(err, store.ErrConflict) {
+			return false, storeErr("put consent", err)
+		}
 	}
-	return storeErr("put consent", errors.New("too many concurrent updates"))
+	return false, storeErr("put consent", errors.New("too many concurrent updates"))
+}
+
+// writeConsentOps writes a consent record (put), its timeline event, its
+// webhook events and ch in one Write: one conditional request on every
+// backend (every Put is conditional, the funnel's Adds have none). A store
+// that cannot write across partitions (Redis Cluster) gets, in this order:
+// the audience note of a credit granted before (joinBefore), the record
+// with the ops of the user's partition (one Write), the webhook events, the
+// funnel's counters, the audience note of a long-term acceptance
+// (joinAfter: a repeat of the operation notes again, see applyChoice).
+func (s *Service) writeConsentOps(ctx context.Context, openID, tmplID string, put, timeline store.WriteOp, events []store.WriteOp, ch consentChange) error {
+	local := append([]store.WriteOp{put, timeline}, ch.local...)
+	all := append(append(slices.Clip(local), events...), ch.adds...)
+	if ch.join != joinNone {
+		// A fresh entry, as noteAudience writes when it finds none: no
+		// query of the user's entries first. An entry a failed prune left
+		// stays beside it (read once, pruned with it).
+		entry := store.Key{Partition: s.audiencePartition(tmplID), Sort: openID + audienceSep + s.newID("")}
+		all = append(all, store.WritePut(entry, []byte("1"), store.PutOptions{IfAbsent: true}))
+	}
+	_, err := s.st.Write(ctx, all)
+	if !errors.Is(err, store.ErrInvalidWrite) {
+		return err
+	}
+	note := func() error {
+		return s.retryWrite(ctx, "note audience", func() error { return s.noteAudience(ctx, openID, tmplID) })
+	}
+	if ch.join == joinBefore {
+		if err := note(); err != nil {
+			return err
+		}
+	}
+	if _, err := s.st.Write(ctx, local); err != nil {
+		return err
+	}
+	s.writeEventsApart(ctx, events)
+	s.writeStatsApart(ctx, ch.adds)
+	if ch.join == joinAfter {
+		return note()
+	}
+	return nil
 }
 
 // pairedGrant decides whether an accept grants a credit. The client's

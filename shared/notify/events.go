@@ -99,7 +99,16 @@ func (s *Service) writeWithEvents(ctx context.Context, put store.WriteOp, events
 		return 0, err
 	}
 	events, adds := splitAdds(events)
-	for _, op := range events {
+	s.writeEventsApart(ctx, events)
+	s.writeStatsApart(ctx, adds)
+	return ver, nil
+}
+
+// writeEventsApart writes entries (Puts if absent: outbox and timeline
+// entries) one by one, after the record they follow, on a store that
+// cannot write them with it; an entry lost is logged.
+func (s *Service) writeEventsApart(ctx context.Context, entries []store.WriteOp) {
+	for _, op := range entries {
 		if perr := s.retryWrite(ctx, "write outbox entry", func() error {
 			_, err := s.st.Put(ctx, op.Key, op.Value, op.Put)
 			if errors.Is(err, store.ErrConflict) {
@@ -110,8 +119,6 @@ func (s *Service) writeWithEvents(ctx context.Context, put store.WriteOp, events
 			s.log.Error("webhook event lost", "entry", op.Key.Sort, "err", perr)
 		}
 	}
-	s.writeStatsApart(ctx, adds)
-	return ver, nil
 }
 
 // deliveredOps returns the outbox entries of notification.delivered for

@@ -60,11 +60,10 @@ type CreditChange struct {
 	AppID      string
 	TemplateID string
 	Kind       CreditKind
-	// N is the number of credits the change moved (positive), except for
-	// zeroed: the credits the zeroing removed as far as the domain knows
-	// without reading the counter - after a 43101, those the send's take
-	// left (0 when it took the last); after a reject or a change event,
-	// whose counter is not read, 0 (unknown).
+	// N is the number of credits the change moved (positive; for zeroed,
+	// possibly 0): a zeroing reads the counter with the consent record and
+	// replaces it in the record's Write, conditional on the version read,
+	// so N is what it removed.
 	N int64
 }
 

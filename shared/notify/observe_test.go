@@ -239,8 +239,8 @@ func TestObserverPopupRedelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	credits, pushes = rec.Credits(), rec.Pushes()
-	if len(credits) != 2 || credits[1].Kind != notify.CreditZeroed || credits[1].N != 0 {
-		t.Fatalf("credits: %+v, want a zeroing (N unknown: 0)", credits)
+	if len(credits) != 2 || credits[1].Kind != notify.CreditZeroed || credits[1].N != 1 {
+		t.Fatalf("credits: %+v, want a zeroing of the one credit", credits)
 	}
 	if len(pushes) != 3 || pushes[2] != (notify.PushEvent{AppID: appID, Event: wechat.EventSubscribeChange, Changed: true}) {
 		t.Fatalf("pushes: %+v, want a changed change event", pushes)

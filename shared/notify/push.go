@@ -124,6 +124,15 @@ func (s *Service) applyPushItemOnce(ctx context.Context, ev wechat.PushEvent, de
 		return s.recordSentEvent(ctx, ev, item)
 	}
 	itemKey := pushItemKey(ev, delivery, i, item)
+	if ev.Event != wechat.EventSubscribeSent {
+		// A popup or change item: the consent record of its template is its
+		// done mark (consentMeta.Applied), written by the conditional Write
+		// that applies it, and read by the Query that reads the record
+		// anyway. An item that names no template of the catalog or no
+		// status changes nothing, so it needs no mark.
+		changed, _, err := s.applyPushItemRetrying(ctx, ev, item, "push:"+itemKey, nil)
+		return changed, err
+	}
 	mark := s.pushKey(itemKey)
 	if done, err := s.isDone(ctx, mark); err != nil || done {
 		return false, err
@@ -249,22 +258,13 @@ func (s *Service) applyPushItem(ctx context.Context, ev wechat.PushEvent, item w
 	}
 	switch ev.Event {
 	case wechat.EventSubscribePopup:
-		credited, err := s.applyChoice(ctx, openID, t, status, SourcePopup, -1, op)
-		return err == nil && (credited || status != StatusAccept || t.Kind != OneTime), err
+		credited, applied, err := s.applyChoice(ctx, openID, t, status, SourcePopup, -1, op)
+		return err == nil && (credited || (applied && (status != StatusAccept || t.Kind != OneTime))), err
 	case wechat.EventSubscribeChange:
 		if status == StatusAccept {
-			err := s.updateConsentWith(ctx, openID, t.ID, func(m *consentMeta) {
-				m.Status, m.Source = StatusAccept, SourceChange
-				if t.Kind == LongTerm {
-					m.LongTerm = true
-				}
-			}, consentHint{op: op})
-			if err != nil || t.Kind != LongTerm {
-				return err == nil, err
-			}
-			return true, s.noteAudience(ctx, openID, t.ID) // after the acceptance it notes
+			return s.acceptChange(ctx, openID, t, op)
 		}
-		return true, s.revokeOp(ctx, openID, t.ID, SourceChange, 0, op)
+		return s.revokeOp(ctx, openID, t.ID, SourceChange, op)
 	}
 	return false, nil
 }

@@ -278,7 +278,7 @@ func (w *gateWeChat) SendSubscribeMessage(context.Context, wechat.SendRequest) (
 }
 
 // zeroHook runs hook (once) just before the credits of a template are set
-// to "0".
+// to "0" (by a Put or in a Write).
 type zeroHook struct {
 	store.Store
 	once sync.Once
@@ -290,6 +290,17 @@ func (z *zeroHook) Put(ctx context.Context, k store.Key, v []byte, o store.PutOp
 		z.once.Do(z.hook)
 	}
 	return z.Store.Put(ctx, k, v, o)
+}
+
+// Write runs hook before a Write that sets the credits to "0" (a zeroing
+// writes them with the consent record).
+func (z *zeroHook) Write(ctx context.Context, ops []store.WriteOp) ([]int64, error) {
+	for _, op := range ops {
+		if op.Kind == store.PutKind && string(op.Value) == "0" && strings.HasSuffix(op.Key.Sort, "|n") {
+			z.once.Do(z.hook)
+		}
+	}
+	return z.Store.Write(ctx, ops)
 }
 
 // A send that takes its credit while the user is turning the template off
