@@ -230,9 +230,7 @@ func (q *SQS) send(ctx context.Context, creds aws.Credentials, entries []sqsEntr
 		retry = append(retry, e)
 	}
 	for _, s := range out.Successful {
-		if _, ok := byID[s.ID]; ok {
-			delete(byID, s.ID)
-		}
+		delete(byID, s.ID)
 	}
 	// An entry the answer does not mention is sent again.
 	for _, e := range entries {
