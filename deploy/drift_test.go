@@ -381,6 +381,7 @@ func TestTemplateEvents(t *testing.T) {
 		return false
 	}
 	sources := 0
+	mappings := map[string]int{}
 	for id, r := range res {
 		p := path(r, "Properties")
 		switch typ := str(path(r, "Type")); typ {
@@ -390,15 +391,41 @@ func TestTemplateEvents(t *testing.T) {
 			if str(path(res, queue, "Type")) != "AWS::SQS::Queue" {
 				t.Errorf("%s: source %s is not an SQS queue, the one mapping shared/platform adapts", id, queue)
 			}
-			if fn := refTo(path(p, "FunctionName")); fn != eventsFunction {
-				t.Errorf("%s: function %s, want %s", id, fn, eventsFunction)
-			}
 			if types, _ := path(p, "FunctionResponseTypes").([]any); !slices.Contains(types, any("ReportBatchItemFailures")) {
 				t.Errorf("%s: without FunctionResponseTypes [ReportBatchItemFailures]: the runtime answers partial batch failures", id)
 			}
+			if got := fmt.Sprint(path(res, queue, "Properties", "RedrivePolicy", "maxReceiveCount")); got != "5" {
+				t.Errorf("%s: queue %s redrives after %s receipts, want 5 (then its dead-letter queue)", id, queue, got)
+			}
 			want := []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"}
-			if got := allowedActions(doc, roleID(eventsFunction), queue); !slices.Equal(got, want) {
-				t.Errorf("%s: %s may %v on %s, want exactly %v (what the mapping polls with)", id, roleID(eventsFunction), got, queue, want)
+			switch fn := refTo(path(p, "FunctionName")); fn {
+			case eventsFunction:
+				mappings[eventsFunction]++
+			case tickFunction:
+				// The shard queue: the tick sends to it, the mapping hands
+				// the batch function one shard at a time, BatchRunners at once.
+				mappings[tickFunction]++
+				want = []string{"sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage"}
+				if got := fmt.Sprint(path(p, "BatchSize")); got != "1" {
+					t.Errorf("%s: BatchSize %s, want 1 (a shard takes an invocation)", id, got)
+				}
+				if got := refTo(path(p, "ScalingConfig", "MaximumConcurrency")); got != "BatchRunners" {
+					t.Errorf("%s: ScalingConfig.MaximumConcurrency %q, want !Ref BatchRunners", id, got)
+				}
+				if got := refTo(path(res, tickFunction, "Properties", "Environment", "Variables", "WXN_BATCH_QUEUE_URL")); got != queue {
+					t.Errorf("%s: WXN_BATCH_QUEUE_URL of %s is %q, want !Ref %s", id, tickFunction, got, queue)
+				}
+				vis, _ := path(res, queue, "Properties", "VisibilityTimeout").(int)
+				timeout, _ := path(res, tickFunction, "Properties", "Timeout").(int)
+				if timeout == 0 || vis < 6*timeout {
+					t.Errorf("%s: visibility timeout %d s, want 6 times %s's timeout (%d s) at least", id, vis, tickFunction, timeout)
+				}
+			default:
+				t.Errorf("%s: function %s, want %s or %s", id, fn, eventsFunction, tickFunction)
+			}
+			role := roleID(refTo(path(p, "FunctionName")))
+			if got := allowedActions(doc, role, queue); !slices.Equal(got, want) {
+				t.Errorf("%s: %s may %v on %s, want exactly %v", id, role, got, queue, want)
 			}
 		case "AWS::Events::Rule":
 			sources++
@@ -441,8 +468,8 @@ func TestTemplateEvents(t *testing.T) {
 			t.Errorf("%s: %s has no adapter in shared/platform", id, typ)
 		}
 	}
-	if sources != 3 {
-		t.Errorf("%d event sources, want 3 (the leads queue, the EventBridge rule, the tick schedule)", sources)
+	if sources != 4 || mappings[eventsFunction] != 1 || mappings[tickFunction] != 1 {
+		t.Errorf("%d event sources (queue mappings %v), want 4 (the leads queue, the EventBridge rule, the tick schedule, the shard queue)", sources, mappings)
 	}
 }
 

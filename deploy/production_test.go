@@ -54,7 +54,7 @@ func TestTemplateTracing(t *testing.T) {
 }
 
 // TestTemplateAlarms checks that the alarms watch every function's errors
-// and throttles, the leads DLQ and the leads batches' failures, and notify
+// and throttles, the leads and shard DLQs and the leads batches' failures, and notify
 // AlarmTopicArn when it is set.
 func TestTemplateAlarms(t *testing.T) {
 	doc := readDeployFile(t, "template.yaml")
@@ -80,8 +80,10 @@ func TestTemplateAlarms(t *testing.T) {
 			want = append(want, "AWS/Lambda/"+m+" FunctionName="+logicalID(fn))
 		}
 	}
-	dlq := refTo(path(doc, "Resources", "LeadsQueue", "Properties", "RedrivePolicy", "deadLetterTargetArn"))
-	want = append(want, "AWS/SQS/ApproximateNumberOfMessagesVisible QueueName="+dlq)
+	for _, q := range []string{"LeadsQueue", "BatchShardQueue"} {
+		dlq := refTo(path(doc, "Resources", q, "Properties", "RedrivePolicy", "deadLetterTargetArn"))
+		want = append(want, "AWS/SQS/ApproximateNumberOfMessagesVisible QueueName="+dlq)
+	}
 	for _, w := range want {
 		if !watched[w] {
 			t.Errorf("no alarm on %s", w)

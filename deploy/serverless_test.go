@@ -140,3 +140,25 @@ func TestServerlessTriggers(t *testing.T) {
 		}
 	}
 }
+
+// TestServerlessBatchDispatch: on SCF the batch function hands its shards
+// to asynchronous invocations of itself, and only it does.
+func TestServerlessBatchDispatch(t *testing.T) {
+	doc := readDeployFile(t, "serverless.yml")
+	for name, fn := range scfFunctions(doc) {
+		var dispatch string
+		list, _ := fn["environment"].([]any)
+		for _, kv := range list {
+			if str(path(kv, "key")) == "WXN_BATCH_DISPATCH" {
+				dispatch = str(path(kv, "value"))
+			}
+		}
+		want := ""
+		if name == "batch" {
+			want = "scf"
+		}
+		if dispatch != want {
+			t.Errorf("%s: WXN_BATCH_DISPATCH %q, want %q", name, dispatch, want)
+		}
+	}
+}

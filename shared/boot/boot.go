@@ -251,10 +251,18 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 		st = storeobs.New(st, observe.StoreFunc(sink, storeBackend(c), now))
 	}
 	p := &Parts{Config: c, Store: st, Logger: log, Metrics: sink, clock: now, Tracer: o.Tracer}
+	getenv := o.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	dispatcher, err := newDispatcher(c.Batch, getenv)
+	if err != nil {
+		return nil, err
+	}
 	var apps []httpapi.App
 	def := c.Default().ID
 	for _, ac := range c.AllApps() {
-		a, hp, err := buildApp(c, ac, st, sessions, now, log, sink, o)
+		a, hp, err := buildApp(c, ac, st, sessions, now, log, sink, dispatcher, o)
 		if err != nil {
 			if len(c.Apps) > 0 {
 				return nil, fmt.Errorf("app %q: %w", ac.ID, err)
@@ -279,7 +287,7 @@ func Build(c config.Config, st store.Store, o Options) (*Parts, error) {
 // buildApp wires one app: its WeChat client (its token shared through the
 // store, one per AppID), its catalog and rules, its service and its push.
 func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.Sessions, now func() time.Time,
-	log *slog.Logger, sink observe.Sink, o Options) (*App, httpapi.App, error) {
+	log *slog.Logger, sink observe.Sink, dispatcher notify.ShardDispatcher, o Options) (*App, httpapi.App, error) {
 	if len(c.Apps) > 0 {
 		log = log.With(slog.String("app", ac.ID))
 	}
@@ -323,7 +331,8 @@ func buildApp(c config.Config, ac config.App, st store.Store, sessions *notify.S
 		PushConfigured: ac.PushEnabled, UnknownWindow: c.UnknownWindow, Retention: c.Retention,
 		Sessions: sessions, Now: now, Logger: log,
 		Batch: notify.BatchOptions{Rate: c.Batch.Rate, RateScope: notify.RateScope(c.Batch.RateScope),
-			Workers: c.Batch.Workers, PageSize: c.Batch.PageSize, ShardSize: c.Batch.ShardSize, Runners: c.Batch.Runners}}
+			Workers: c.Batch.Workers, PageSize: c.Batch.PageSize, ShardSize: c.Batch.ShardSize, Runners: c.Batch.Runners,
+			Dispatcher: dispatcher}}
 	if obs != nil {
 		nopts.Observer = obs
 	}

@@ -25,10 +25,15 @@ func LeadsCore(p *Parts) (platform.Handlers, error) {
 	return h, nil
 }
 
-// BatchCore is the batch function: the batch routes and the scheduled tick.
+// BatchCore is the batch function: the batch routes, the scheduled tick,
+// and the shards of the batches the tick hands to the cloud's queue: SQS
+// messages (Events) on AWS, asynchronous invocations (Invoke) on SCF.
 func BatchCore(p *Parts) (platform.Handlers, error) {
 	h := Handlers(p, "batch", httpapi.Batches)
 	h.Tick = Tick(p)
+	h.Events = ShardEvents(p)
+	invoke := ShardInvoke(p)
+	h.Invoke = func(ctx context.Context, payload json.RawMessage) (any, error) { return invoke(ctx, payload) }
 	return h, nil
 }
 

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 )
 
 // Batch holds the batch runner's settings.
@@ -21,7 +24,26 @@ type Batch struct {
 	// Runners is WXN_BATCH_RUNNERS: the shards one process sends at once
 	// when no queue hands them to other runners (default 1).
 	Runners int
+	// QueueURL is WXN_BATCH_QUEUE_URL: the SQS queue the tick hands the
+	// shards to, for the batch function's invocations to send (AWS).
+	QueueURL string
+	// Dispatch is WXN_BATCH_DISPATCH: how the tick hands out shards:
+	// DispatchSQS (to QueueURL; the default when it is set), DispatchSCF
+	// (asynchronous invocations of the batch function itself, on SCF) or
+	// DispatchLocal (this process's Runners; the default otherwise).
+	Dispatch string
+	// DispatchEndpoint is WXN_BATCH_DISPATCH_ENDPOINT: the API endpoint of
+	// the queue (SQS) or of SCF, replacing the public one (a VPC or
+	// internal endpoint).
+	DispatchEndpoint string
 }
+
+// The ways shards are handed out (WXN_BATCH_DISPATCH).
+const (
+	DispatchLocal = "local"
+	DispatchSQS   = "sqs"
+	DispatchSCF   = "scf"
+)
 
 func readBatch(getenv func(string) string) (Batch, error) {
 	var b Batch
@@ -51,6 +73,35 @@ func readBatch(getenv func(string) string) (Batch, error) {
 			}
 			*f.dst = n
 		}
+	}
+	b.QueueURL = strings.TrimSpace(getenv("WXN_BATCH_QUEUE_URL"))
+	b.DispatchEndpoint = strings.TrimSpace(getenv("WXN_BATCH_DISPATCH_ENDPOINT"))
+	for _, f := range []struct{ name, v string }{{"WXN_BATCH_QUEUE_URL", b.QueueURL}, {"WXN_BATCH_DISPATCH_ENDPOINT", b.DispatchEndpoint}} {
+		if f.v == "" {
+			continue
+		}
+		if u, err := url.Parse(f.v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return b, fmt.Errorf("%s: %q is not an http(s) URL", f.name, f.v)
+		}
+	}
+	switch v := strings.TrimSpace(getenv("WXN_BATCH_DISPATCH")); v {
+	case "":
+		b.Dispatch = DispatchLocal
+		if b.QueueURL != "" {
+			b.Dispatch = DispatchSQS
+		}
+	case DispatchSQS:
+		if b.QueueURL == "" {
+			return b, errors.New("WXN_BATCH_DISPATCH: sqs needs the queue's URL in WXN_BATCH_QUEUE_URL")
+		}
+		b.Dispatch = v
+	case DispatchSCF, DispatchLocal:
+		if b.QueueURL != "" {
+			return b, fmt.Errorf("WXN_BATCH_DISPATCH: %s, but WXN_BATCH_QUEUE_URL names a queue: unset one of them", v)
+		}
+		b.Dispatch = v
+	default:
+		return b, fmt.Errorf("WXN_BATCH_DISPATCH: %q is not sqs, scf or local", v)
 	}
 	return b, nil
 }

@@ -61,6 +61,9 @@ var variables = []variable{
 	{name: "WXN_BATCH_SHARD_SIZE"},
 	{name: "WXN_BATCH_RUNNERS"},
 	{name: "WXN_BATCH_PAGE_SIZE"},
+	{name: "WXN_BATCH_QUEUE_URL"},
+	{name: "WXN_BATCH_DISPATCH"},
+	{name: "WXN_BATCH_DISPATCH_ENDPOINT"},
 	// Tracing (package trace reads them, under the OpenTelemetry SDKs'
 	// standard names); the headers may carry a collector's credentials.
 	{name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", tracing: true},

@@ -3,8 +3,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,14 +13,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/wxnotify/wxnotify/shared/internal/cloudauth"
 )
 
 // An Amazon EventBridge event bus can take a subscription's events instead
 // of an HTTPS endpoint: each message is one PutEvents entry, made over
 // net/http and signed with Signature Version 4 by the AWS SDK's signer
 // (the SDK's EventBridge client would add its weight to every function
-// binary for one call). No webhook signature is made: IAM authenticates
+// binary for one call; package cloudauth). No webhook signature is made: IAM authenticates
 // the call. The entry is
 //
 //	Source        "wxnotify"
@@ -47,12 +46,11 @@ type AWSCredentials struct {
 
 // EnvAWSCredentials reads the credentials Lambda provides from getenv.
 func EnvAWSCredentials(getenv func(string) string) (AWSCredentials, error) {
-	c := AWSCredentials{AccessKeyID: getenv("AWS_ACCESS_KEY_ID"), SecretAccessKey: getenv("AWS_SECRET_ACCESS_KEY"),
-		SessionToken: getenv("AWS_SESSION_TOKEN")}
-	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-		return AWSCredentials{}, errors.New("webhook: no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are unset (Lambda sets them from the function's role)")
+	c, err := cloudauth.AWSFromEnv(getenv)
+	if err != nil {
+		return AWSCredentials{}, fmt.Errorf("webhook: %w", err)
 	}
-	return c, nil
+	return AWSCredentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}, nil
 }
 
 // eventBusARN is arn:<partition>:events:<region>:<account>:event-bus/<name>.
@@ -78,11 +76,7 @@ func ParseEventBus(arn string) (EventBus, error) {
 
 // Endpoint is the bus's regional EventBridge endpoint.
 func (b EventBus) Endpoint() string {
-	domain := "amazonaws.com"
-	if b.Partition == "aws-cn" || strings.HasPrefix(b.Region, "cn-") {
-		domain = "amazonaws.com.cn"
-	}
-	return "https://events." + b.Region + "." + domain + "/"
+	return "https://events." + b.Region + "." + cloudauth.AWSDomain(b.Partition, b.Region) + "/"
 }
 
 // EventBusError is an error answer of PutEvents, or an entry it refused
@@ -164,10 +158,9 @@ func PutEvent(ctx context.Context, client *http.Client, bus EventBus, endpoint s
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", "AWSEvents.PutEvents")
 	req.Header.Set("User-Agent", UserAgent)
-	sum := sha256.Sum256(body)
 	cred := aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey, SessionToken: creds.SessionToken}
-	if err := v4.NewSigner().SignHTTP(ctx, cred, req, hex.EncodeToString(sum[:]), "events", bus.Region, now); err != nil {
-		return 0, fmt.Errorf("webhook: signing PutEvents: %w", err)
+	if err := cloudauth.SignAWS(ctx, req, body, cred, "events", bus.Region, now); err != nil {
+		return 0, fmt.Errorf("webhook: %w", err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

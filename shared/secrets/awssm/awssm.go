@@ -1,6 +1,6 @@
 // Package awssm reads one secret from AWS Secrets Manager: the
 // GetSecretValue action of its JSON protocol over net/http, signed with
-// Signature Version 4 by the AWS SDK's signer (the rest of the SDK's
+// Signature Version 4 by the AWS SDK's signer (package cloudauth; the rest of the SDK's
 // Secrets Manager client would add its weight to every function binary for
 // one call made at cold start).
 //
@@ -10,8 +10,6 @@ package awssm
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,8 +18,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/wxnotify/wxnotify/shared/internal/cloudauth"
 	"github.com/wxnotify/wxnotify/shared/secrets/internal/wire"
 )
 
@@ -54,7 +52,6 @@ type Client struct {
 	cfg      Config
 	region   string
 	endpoint string
-	signer   *v4.Signer
 }
 
 // Error is an answer of Secrets Manager with an error: Code is its type,
@@ -97,25 +94,17 @@ func New(cfg Config) (*Client, error) {
 	}
 	endpoint := cfg.Endpoint
 	if endpoint == "" {
-		endpoint = "https://secretsmanager." + region + "." + domain(partition, region)
+		endpoint = "https://secretsmanager." + region + "." + cloudauth.AWSDomain(partition, region)
 	}
 	base, _, err := wire.Endpoint(endpoint)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, region: region, endpoint: base, signer: v4.NewSigner()}, nil
+	return &Client{cfg: cfg, region: region, endpoint: base}, nil
 }
 
 // Endpoint is the URL the client calls.
 func (c *Client) Endpoint() string { return c.endpoint }
-
-// domain is the DNS suffix of AWS endpoints in a partition.
-func domain(partition, region string) string {
-	if partition == "aws-cn" || strings.HasPrefix(region, "cn-") {
-		return "amazonaws.com.cn"
-	}
-	return "amazonaws.com"
-}
 
 type arn struct{ partition, region string }
 
@@ -161,9 +150,8 @@ func (c *Client) GetSecretValue(ctx context.Context) (string, error) {
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", "secretsmanager.GetSecretValue")
-	sum := sha256.Sum256(body)
-	if err := c.signer.SignHTTP(ctx, c.cfg.Credentials, req, hex.EncodeToString(sum[:]), "secretsmanager", c.region, c.cfg.Now()); err != nil {
-		return "", fmt.Errorf("signing the request: %w", err)
+	if err := cloudauth.SignAWS(ctx, req, body, c.cfg.Credentials, "secretsmanager", c.region, c.cfg.Now()); err != nil {
+		return "", err
 	}
 	status, data, err := wire.Do(c.cfg.HTTPClient, req, "aws secretsmanager GetSecretValue")
 	if err != nil {

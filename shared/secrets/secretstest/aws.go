@@ -101,15 +101,31 @@ func (f *AWS) serve(w http.ResponseWriter, r *http.Request) {
 
 // verify checks a Signature Version 4 header signature of r.
 func (f *AWS) verify(r *http.Request, body []byte) error {
+	return VerifySigV4(r, body, SigV4Key{AccessKeyID: f.AccessKeyID, SecretAccessKey: f.SecretAccessKey,
+		SessionToken: f.SessionToken, Region: f.Region, Service: "secretsmanager"}, f.Now())
+}
+
+// SigV4Key is what a fake AWS service checks signatures with.
+type SigV4Key struct {
+	AccessKeyID, SecretAccessKey, SessionToken string
+	Region, Service                            string
+}
+
+// VerifySigV4 checks the Signature Version 4 header signature of a JSON
+// protocol call r with body, for any service: the credential scope, the
+// session token, the date (5 minutes of skew from now), the signed headers
+// (host, x-amz-date, x-amz-target, content-type, x-amz-security-token,
+// sorted) and the signature, computed here independently of the AWS SDK.
+func VerifySigV4(r *http.Request, body []byte, k SigV4Key, now time.Time) error {
 	p, ok := authParams(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256")
 	if !ok {
 		return fmt.Errorf("no AWS4-HMAC-SHA256 authorization")
 	}
 	cred := strings.Split(p["Credential"], "/")
-	if len(cred) != 5 || cred[0] != f.AccessKeyID || cred[2] != f.Region || cred[3] != "secretsmanager" || cred[4] != "aws4_request" {
-		return fmt.Errorf("credential %q is not %s/<date>/%s/secretsmanager/aws4_request", p["Credential"], f.AccessKeyID, f.Region)
+	if len(cred) != 5 || cred[0] != k.AccessKeyID || cred[2] != k.Region || cred[3] != k.Service || cred[4] != "aws4_request" {
+		return fmt.Errorf("credential %q is not %s/<date>/%s/%s/aws4_request", p["Credential"], k.AccessKeyID, k.Region, k.Service)
 	}
-	if r.Header.Get("X-Amz-Security-Token") != f.SessionToken {
+	if r.Header.Get("X-Amz-Security-Token") != k.SessionToken {
 		return fmt.Errorf("the security token included in the request is invalid")
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
@@ -117,7 +133,7 @@ func (f *AWS) verify(r *http.Request, body []byte) error {
 	if err != nil || t.Format("20060102") != cred[1] {
 		return fmt.Errorf("X-Amz-Date %q does not match the credential date %s", amzDate, cred[1])
 	}
-	if d := f.Now().Sub(t); d > 5*time.Minute || d < -5*time.Minute {
+	if d := now.Sub(t); d > 5*time.Minute || d < -5*time.Minute {
 		return fmt.Errorf("signature expired: %s is now earlier or later than 5 minutes", amzDate)
 	}
 	signed := strings.Split(p["SignedHeaders"], ";")
@@ -129,7 +145,7 @@ func (f *AWS) verify(r *http.Request, body []byte) error {
 	if !slices.IsSorted(signed) {
 		return fmt.Errorf("signed headers %q are not sorted", p["SignedHeaders"])
 	}
-	want := SigV4(f.SecretAccessKey, cred[1], f.Region, "secretsmanager", amzDate,
+	want := SigV4(k.SecretAccessKey, cred[1], k.Region, k.Service, amzDate,
 		CanonicalRequest(r, signed, body))
 	if p["Signature"] != want {
 		return fmt.Errorf("the request signature we calculated does not match the signature you provided")

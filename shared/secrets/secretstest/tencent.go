@@ -98,18 +98,31 @@ func (f *Tencent) serve(w http.ResponseWriter, r *http.Request) {
 // verify checks a TC3-HMAC-SHA256 signature of r, returning the error
 // code SSM would answer.
 func (f *Tencent) verify(r *http.Request, body []byte) (string, error) {
+	return VerifyTC3(r, body, TC3Key{SecretID: f.SecretID, SecretKey: f.SecretKey, Token: f.Token, Service: "ssm"}, f.Now())
+}
+
+// TC3Key is what a fake Tencent Cloud service checks signatures with.
+type TC3Key struct {
+	SecretID, SecretKey, Token, Service string
+}
+
+// VerifyTC3 checks the TC3-HMAC-SHA256 signature of an API 3.0 call r
+// with body, for any service, computed here independently of the signer
+// (5 minutes of skew from now). It returns the error code the API answers
+// (AuthFailure.SignatureFailure...) with the error.
+func VerifyTC3(r *http.Request, body []byte, k TC3Key, now time.Time) (string, error) {
 	p, ok := authParams(r.Header.Get("Authorization"), "TC3-HMAC-SHA256")
 	if !ok {
 		return "AuthFailure.InvalidAuthorization", fmt.Errorf("authorization is not TC3-HMAC-SHA256")
 	}
 	cred := strings.Split(p["Credential"], "/")
-	if len(cred) != 4 || cred[2] != "ssm" || cred[3] != "tc3_request" {
-		return "AuthFailure.InvalidAuthorization", fmt.Errorf("credential %q is not <id>/<date>/ssm/tc3_request", p["Credential"])
+	if len(cred) != 4 || cred[2] != k.Service || cred[3] != "tc3_request" {
+		return "AuthFailure.InvalidAuthorization", fmt.Errorf("credential %q is not <id>/<date>/%s/tc3_request", p["Credential"], k.Service)
 	}
-	if cred[0] != f.SecretID {
+	if cred[0] != k.SecretID {
 		return "AuthFailure.SecretIdNotFound", fmt.Errorf("the SecretId is not found")
 	}
-	if r.Header.Get("X-TC-Token") != f.Token {
+	if r.Header.Get("X-TC-Token") != k.Token {
 		return "AuthFailure.TokenFailure", fmt.Errorf("token verification failed")
 	}
 	ts, err := strconv.ParseInt(r.Header.Get("X-TC-Timestamp"), 10, 64)
@@ -117,7 +130,7 @@ func (f *Tencent) verify(r *http.Request, body []byte) (string, error) {
 		return "MissingParameter", fmt.Errorf("X-TC-Timestamp is missing")
 	}
 	t := time.Unix(ts, 0).UTC()
-	if d := f.Now().Sub(t); d > 5*time.Minute || d < -5*time.Minute {
+	if d := now.Sub(t); d > 5*time.Minute || d < -5*time.Minute {
 		return "AuthFailure.SignatureExpire", fmt.Errorf("the signature expired")
 	}
 	if t.Format("2006-01-02") != cred[1] {
@@ -126,11 +139,11 @@ func (f *Tencent) verify(r *http.Request, body []byte) (string, error) {
 	signed := strings.Split(p["SignedHeaders"], ";")
 	canonical := "POST\n" + r.URL.EscapedPath() + "\n" + r.URL.RawQuery + "\n" + canonicalHeaders(r, signed, true) + "\n" +
 		p["SignedHeaders"] + "\n" + sha256Hex(body)
-	stringToSign := "TC3-HMAC-SHA256\n" + strconv.FormatInt(ts, 10) + "\n" + cred[1] + "/ssm/tc3_request\n" + sha256Hex([]byte(canonical))
-	k := hmacSHA256([]byte("TC3"+f.SecretKey), cred[1])
-	k = hmacSHA256(k, "ssm")
-	k = hmacSHA256(k, "tc3_request")
-	if hex.EncodeToString(hmacSHA256(k, stringToSign)) != p["Signature"] {
+	stringToSign := "TC3-HMAC-SHA256\n" + strconv.FormatInt(ts, 10) + "\n" + cred[1] + "/" + k.Service + "/tc3_request\n" + sha256Hex([]byte(canonical))
+	key := hmacSHA256([]byte("TC3"+k.SecretKey), cred[1])
+	key = hmacSHA256(key, k.Service)
+	key = hmacSHA256(key, "tc3_request")
+	if hex.EncodeToString(hmacSHA256(key, stringToSign)) != p["Signature"] {
 		return "AuthFailure.SignatureFailure", fmt.Errorf("the provided credentials could not be validated, please check your signature is correct")
 	}
 	if !strings.Contains(p["SignedHeaders"], "content-type") || !strings.Contains(p["SignedHeaders"], "host") {

@@ -1,23 +1,17 @@
 // Package tencentssm reads one secret from Tencent Cloud Secrets Manager
 // (SSM): the GetSecretValue action of API 3.0 (version 2019-09-23) over
-// net/http, signed with TC3-HMAC-SHA256 (signature v3).
-//
-// https://cloud.tencent.com/document/api/213/30654 (signature v3)
+// net/http, signed with TC3-HMAC-SHA256 (signature v3, package cloudauth).
 package tencentssm
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
+	"github.com/wxnotify/wxnotify/shared/internal/cloudauth"
 	"github.com/wxnotify/wxnotify/shared/secrets/internal/wire"
 )
 
@@ -31,16 +25,12 @@ const (
 	service    = "ssm"
 	action     = "GetSecretValue"
 	apiVersion = "2019-09-23"
-	// contentType is sent and signed exactly so.
-	contentType = "application/json; charset=utf-8"
 )
 
 // Credentials are Tencent Cloud API credentials: on SCF, the function
 // role's temporary ones (TENCENTCLOUD_SECRETID, TENCENTCLOUD_SECRETKEY,
 // TENCENTCLOUD_SESSIONTOKEN).
-type Credentials struct {
-	SecretID, SecretKey, Token string
-}
+type Credentials = cloudauth.TencentCredentials
 
 // Config configures a Client.
 type Config struct {
@@ -63,7 +53,6 @@ type Config struct {
 type Client struct {
 	cfg      Config
 	endpoint string
-	host     string
 }
 
 // Error is an answer of SSM with Response.Error: Code such as
@@ -93,7 +82,7 @@ func New(cfg Config) (*Client, error) {
 	case cfg.Region == "":
 		return nil, errors.New("no region: TENCENTCLOUD_REGION is unset")
 	case cfg.Credentials.SecretID == "" || cfg.Credentials.SecretKey == "":
-		return nil, errors.New("no credentials: TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY are unset (SCF sets them when the function has a role)")
+		return nil, cloudauth.ErrNoTencentCredentials
 	case cfg.HTTPClient == nil:
 		return nil, errors.New("no HTTP client")
 	}
@@ -107,11 +96,11 @@ func New(cfg Config) (*Client, error) {
 	if endpoint == "" {
 		endpoint = "https://" + DefaultHost
 	}
-	base, host, err := wire.Endpoint(endpoint)
+	base, _, err := wire.Endpoint(endpoint)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, endpoint: base, host: host}, nil
+	return &Client{cfg: cfg, endpoint: base}, nil
 }
 
 // Endpoint is the URL the client calls.
@@ -143,20 +132,11 @@ func (c *Client) GetSecretValue(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
+	req, err := cloudauth.NewTC3Request(ctx, cloudauth.TC3Call{Service: service, Action: action, Version: apiVersion,
+		Region: c.cfg.Region, Endpoint: c.endpoint}, c.cfg.Credentials, body, c.cfg.Now())
 	if err != nil {
 		return "", err
 	}
-	ts := c.cfg.Now().Unix()
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("X-TC-Action", action)
-	req.Header.Set("X-TC-Version", apiVersion)
-	req.Header.Set("X-TC-Timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("X-TC-Region", c.cfg.Region)
-	if c.cfg.Credentials.Token != "" {
-		req.Header.Set("X-TC-Token", c.cfg.Credentials.Token)
-	}
-	req.Header.Set("Authorization", Authorization(c.cfg.Credentials, service, c.host, ts, body))
 	status, data, err := wire.Do(c.cfg.HTTPClient, req, "tencent ssm GetSecretValue")
 	if err != nil {
 		return "", err
@@ -179,39 +159,4 @@ func (c *Client) GetSecretValue(ctx context.Context) (string, error) {
 		return "", errors.New("tencent ssm GetSecretValue: the secret string is empty")
 	}
 	return r.SecretString, nil
-}
-
-// Authorization is the TC3-HMAC-SHA256 Authorization header of a POST to
-// host with the JSON body payload at the Unix time ts, signing the
-// headers content-type (as contentType) and host.
-func Authorization(cred Credentials, service, host string, ts int64, payload []byte) string {
-	const signedHeaders = "content-type;host"
-	canonical := "POST\n/\n\n" +
-		"content-type:" + contentType + "\nhost:" + host + "\n\n" +
-		signedHeaders + "\n" + sha256Hex(payload)
-	date := time.Unix(ts, 0).UTC().Format("2006-01-02")
-	scope := date + "/" + service + "/tc3_request"
-	stringToSign := "TC3-HMAC-SHA256\n" + strconv.FormatInt(ts, 10) + "\n" + scope + "\n" + sha256Hex([]byte(canonical))
-	return "TC3-HMAC-SHA256 Credential=" + cred.SecretID + "/" + scope +
-		", SignedHeaders=" + signedHeaders + ", Signature=" + Signature(cred.SecretKey, date, service, stringToSign)
-}
-
-// Signature is the hex TC3-HMAC-SHA256 signature of stringToSign with the
-// key derived from secretKey, the UTC date (2006-01-02) and service.
-func Signature(secretKey, date, service, stringToSign string) string {
-	k := hmacSHA256([]byte("TC3"+secretKey), date)
-	k = hmacSHA256(k, service)
-	k = hmacSHA256(k, "tc3_request")
-	return hex.EncodeToString(hmacSHA256(k, stringToSign))
-}
-
-func hmacSHA256(key []byte, msg string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(msg))
-	return m.Sum(nil)
-}
-
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
