@@ -61,7 +61,7 @@ func newAppsFixture(tb testing.TB) (*fixture, *boot.Parts) {
 	tb.Cleanup(multi.Close)
 	cfg.APIBase = multi.URL()
 	cfg.AppID, cfg.Secret = cfg.Default().AppID, cfg.Default().Secret
-	st, err := boltstore.Open(filepath.Join(dir, "wxnotify.db"), boltstore.Options{NoSync: true})
+	st, err := boltstore.Open(filepath.Join(dir, "wxnotify.db"), boltstore.Options{NoSync: true, Now: clock.now}) // expiry by the test's clock, as the console's
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -62,6 +62,17 @@ type runItem struct {
 // elsewhere, or the deadline came: the run stops without an error.
 var errStopped = errors.New("batch stopped")
 
+// halt records why the run stops after the pages fed so far, which end
+// and are checkpointed as usual.
+func (r *shardRun) halt(err error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+}
+
+// fail records a failure and stops the sends not begun.
 func (r *shardRun) fail(err error) {
 	r.mu.Lock()
 	if r.err == nil {
@@ -134,7 +145,7 @@ func (r *shardRun) feed(ctx context.Context, work chan<- runItem, pages chan<- *
 	cursor := r.start
 	for {
 		if s.now().Add(s.batchOpts.Margin).After(r.deadline) {
-			r.fail(errStopped)
+			r.halt(errStopped)
 			return
 		}
 		select {
@@ -143,7 +154,11 @@ func (r *shardRun) feed(ctx context.Context, work chan<- runItem, pages chan<- *
 		default:
 		}
 		if err := r.stillRunning(ctx); err != nil {
-			r.fail(err)
+			if errors.Is(err, errStopped) {
+				r.halt(err) // paused or cancelled: the pages fed finish and count
+			} else {
+				r.fail(err)
+			}
 			return
 		}
 		recipients, next, last, err := s.loadShardPage(ctx, r.b, r.index, cursor)
